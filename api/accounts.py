@@ -1,0 +1,239 @@
+"""/v1/accounts: accounts, their figures, money movements, holds and balance details.
+
+Handlers translate HTTP to service calls and back, nothing more. Reads come from the
+read models; every write answers with the figures after it (read-your-writes).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from decimal import Decimal
+from typing import Any
+
+from flask import current_app
+from flask.views import MethodView
+from flask_smorest import Blueprint as SmorestBlueprint
+
+from api.errors import LedgerParser
+from api.schemas import (
+    AccountSchema,
+    BalanceSchema,
+    BookingSchema,
+    ChargeSchema,
+    HoldListSchema,
+    OpenAccountSchema,
+    RechargeSchema,
+    ReleaseSchema,
+    ReserveSchema,
+    SettleSchema,
+    TransactionPageSchema,
+    TransactionQuerySchema,
+    UpdateAccountSchema,
+    UsageSchema,
+)
+from commands.ledger import Booking
+from ledger_core.errors import InvalidInput
+from projections.rows import AccountRow, TransactionFilter
+from service.ledger_service import LedgerService
+
+
+class Blueprint(SmorestBlueprint):
+    ARGUMENTS_PARSER = LedgerParser()
+
+
+blp = Blueprint("accounts", __name__, url_prefix="/v1/accounts", description="Accounts and their money")
+
+
+def service() -> LedgerService:
+    return current_app.extensions["ledger"]
+
+
+def balance_of(row: AccountRow) -> dict[str, Any]:
+    f = row.figures
+    return {
+        "account_id": row.account_id,
+        "currency": row.currency,
+        "usable_credits": f.usable_credits,
+        "reserved_credits": f.reserved,
+        "expecting_invoice": f.expecting_invoice,
+        "amount_due": f.amount_due,
+        "current_balance": f.current_balance,
+        "credit_limit": f.credit_limit,
+        "overdraft": f.overdraft,
+        "as_of": row.updated_at,
+        "version": row.version,
+    }
+
+
+def account_of(row: AccountRow) -> dict[str, Any]:
+    return {
+        "account_id": row.account_id,
+        "currency": row.currency,
+        "billing_mode": row.figures.billing_mode.value,
+        "invoice_mode": row.figures.invoice_mode.value,
+        "usage_policy": row.usage_policy,
+        "credit_limit": row.figures.credit_limit,
+        "cycle_anchor_day": row.cycle_anchor_day,
+        "tax_rate": row.tax_rate,
+        "payer": row.payer,
+        "opened_at": row.opened_at,
+        "balance": balance_of(row),
+    }
+
+
+def booked(account_id: str, booking: Booking, *, sign: int, reservation_id: str | None = None,
+           status: str | None = None) -> dict[str, Any]:
+    amount = None if booking.amount is None else sign * booking.amount + Decimal(0)
+    return {
+        "transaction_no": booking.transaction_no,
+        "amount": amount,
+        "reservation_id": reservation_id,
+        "status": status,
+        "replayed": booking.replayed,
+        "balance": balance_of(service().account_row(account_id)),
+    }
+
+
+@blp.route("")
+class Accounts(MethodView):
+    @blp.arguments(OpenAccountSchema)
+    @blp.response(201, AccountSchema)
+    def post(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Open an account."""
+        svc = service()
+        svc.run(lambda ledger: ledger.open_account(**body))
+        return account_of(svc.account_row(body["account_id"]))
+
+
+@blp.route("/<account_id>")
+class AccountResource(MethodView):
+    @blp.response(200, AccountSchema)
+    def get(self, account_id: str) -> dict[str, Any]:
+        """An account's settings, payer details and figures."""
+        return account_of(service().account_row(account_id))
+
+    @blp.arguments(UpdateAccountSchema)
+    @blp.response(200, AccountSchema)
+    def patch(self, body: dict[str, Any], account_id: str) -> dict[str, Any]:
+        """Change credit limit, invoice mode, usage policy, tax rate or payer details, all at once or none."""
+        svc = service()
+        svc.run(lambda ledger: ledger.update_account(account_id, **body))
+        return account_of(svc.account_row(account_id))
+
+
+@blp.route("/<account_id>/balance")
+class Balance(MethodView):
+    @blp.response(200, BalanceSchema)
+    def get(self, account_id: str) -> dict[str, Any]:
+        """The five figures, with credit limit and overdraft."""
+        return balance_of(service().account_row(account_id))
+
+
+@blp.route("/<account_id>/recharges")
+class Recharges(MethodView):
+    @blp.arguments(RechargeSchema)
+    @blp.response(201, BookingSchema)
+    def post(self, body: dict[str, Any], account_id: str) -> dict[str, Any]:
+        """Money in (top-up)."""
+        booking = service().run(lambda ledger: ledger.recharge(account_id, **body))
+        return booked(account_id, booking, sign=1)
+
+
+@blp.route("/<account_id>/usage")
+class Usage(MethodView):
+    @blp.arguments(UsageSchema)
+    @blp.response(201, BookingSchema)
+    @blp.alt_response(200, schema=BookingSchema, description="A repeat of an earlier idempotency key")
+    def post(self, body: dict[str, Any], account_id: str) -> Any:
+        """A priced usage charge: a positive cost, booked as DR. Once per idempotency key."""
+        booking = service().run(lambda ledger: ledger.record_usage(account_id, **body))
+        return booked(account_id, booking, sign=-1), (200 if booking.replayed else 201)
+
+
+@blp.route("/<account_id>/charges")
+class Charges(MethodView):
+    @blp.arguments(ChargeSchema)
+    @blp.response(201, BookingSchema)
+    @blp.alt_response(200, schema=BookingSchema, description="A repeat of an earlier idempotency key")
+    def post(self, body: dict[str, Any], account_id: str) -> Any:
+        """A subscription, add-on, service or hardware charge. Once per idempotency key."""
+        booking = service().run(lambda ledger: ledger.post_charge(account_id, **body))
+        return booked(account_id, booking, sign=-1), (200 if booking.replayed else 201)
+
+
+@blp.route("/<account_id>/reservations")
+class Reservations(MethodView):
+    @blp.response(200, HoldListSchema)
+    def get(self, account_id: str) -> dict[str, Any]:
+        """Open holds."""
+        svc = service()
+        svc.account_row(account_id)
+        return {"items": svc.view.holds(account_id)}
+
+    @blp.arguments(ReserveSchema)
+    @blp.response(201, BookingSchema)
+    def post(self, body: dict[str, Any], account_id: str) -> dict[str, Any]:
+        """Hold credits for an ongoing transaction; refused if usable credits would go below zero."""
+        booking = service().run(lambda ledger: ledger.reserve(account_id, **body))
+        return booked(account_id, booking, sign=1, reservation_id=body["reservation_id"], status="open")
+
+
+@blp.route("/<account_id>/reservations/<reservation_id>/settle")
+class Settle(MethodView):
+    @blp.arguments(SettleSchema)
+    @blp.response(200, BookingSchema)
+    def post(self, body: dict[str, Any], account_id: str, reservation_id: str) -> dict[str, Any]:
+        """The transaction succeeded: its final amount (at most the hold) is booked as usage."""
+        booking = service().run(lambda ledger: ledger.settle(account_id, reservation_id, **body))
+        return booked(account_id, booking, sign=-1, reservation_id=reservation_id, status="settled")
+
+
+@blp.route("/<account_id>/reservations/<reservation_id>/release")
+class Release(MethodView):
+    @blp.arguments(ReleaseSchema)
+    @blp.response(200, BookingSchema)
+    def post(self, body: dict[str, Any], account_id: str, reservation_id: str) -> dict[str, Any]:
+        """The transaction failed or was cancelled: the hold returns to usable credits."""
+        booking = service().run(lambda ledger: ledger.release(account_id, reservation_id, **body))
+        result = booked(account_id, booking, sign=1, reservation_id=reservation_id, status="released")
+        result["transaction_no"] = None
+        return result
+
+
+@blp.route("/<account_id>/transactions")
+class Transactions(MethodView):
+    @blp.arguments(TransactionQuerySchema, location="query")
+    @blp.response(200, TransactionPageSchema)
+    def get(self, query: dict[str, Any], account_id: str) -> dict[str, Any]:
+        """Balance details, newest first, with filters and cursor pagination."""
+        svc = service()
+        svc.account_row(account_id)
+        page = svc.view.transactions(
+            TransactionFilter(
+                account_id=account_id,
+                type=query.get("type"),
+                product=query.get("product"),
+                booked_from=query.get("from_"),
+                booked_to=query.get("to"),
+                text=query.get("q"),
+                before_position=decode_cursor(query["cursor"]) if "cursor" in query else None,
+            ),
+            limit=query["limit"],
+        )
+        next_cursor = None if page.next_before_position is None else encode_cursor(page.next_before_position)
+        return {"items": page.rows, "next_cursor": next_cursor}
+
+
+def encode_cursor(position: int) -> str:
+    return base64.urlsafe_b64encode(f"p{position}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        if not text.startswith("p"):
+            raise ValueError(text)
+        return int(text[1:])
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        raise InvalidInput("cursor is not one this API returned", field="cursor") from None

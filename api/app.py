@@ -1,0 +1,42 @@
+"""create_app: the Flask application around one LedgerService."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from flask_smorest import Api
+
+from api.accounts import blp as accounts_blueprint
+from api.errors import register_error_handlers
+from api.fields import Amount, Quantity, UnitPrice
+from service.ledger_service import LedgerService
+from service.settings import Settings
+
+
+def create_app(settings: Settings | None = None, service: LedgerService | None = None) -> Flask:
+    settings = settings or (service.settings if service else Settings.from_env())
+    app = Flask("ledger")
+    app.config.update(
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
+        API_TITLE="Ledger",
+        API_VERSION="v1",
+        OPENAPI_VERSION="3.0.3",
+        OPENAPI_URL_PREFIX="/",
+        OPENAPI_JSON_PATH="openapi.json",
+    )
+    app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the schemas' field order
+    app.extensions["ledger"] = service or LedgerService(settings)
+    api = Api(app)
+    for field in (Amount, Quantity, UnitPrice):
+        api.register_field(field, "string", "decimal")
+    api.register_blueprint(accounts_blueprint)
+    register_error_handlers(app)  # after Api(): replaces flask-smorest's error shape with ours
+
+    @app.get("/healthz")
+    def health() -> Response:
+        ledger: LedgerService = app.extensions["ledger"]
+        body: dict[str, Any] = {"status": "ok", "read_model_position": ledger.projector.position}
+        return jsonify(body)
+
+    return app

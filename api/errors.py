@@ -1,0 +1,91 @@
+"""One error shape for every failure: {"error": {"code", "message", "details"}}.
+
+Domain errors carry their code and category; the category alone decides the status.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from decimal import Decimal
+from typing import Any
+
+from flask import Flask, Response, jsonify
+from flask_smorest import abort
+from webargs import core
+from webargs.flaskparser import FlaskParser, is_json_request
+from werkzeug.exceptions import HTTPException
+
+from ledger_core.errors import LedgerError
+
+log = logging.getLogger(__name__)
+
+STATUS_BY_CATEGORY = {"invalid": 400, "not_found": 404, "conflict": 409, "rule": 422, "internal": 500}
+CODE_BY_STATUS = {
+    400: "invalid_input",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "request_too_large",
+    415: "unsupported_media_type",
+}
+
+
+class LedgerParser(FlaskParser):
+    """Bad input is a 400; JSON numbers are read as exact Decimals; a body must be JSON."""
+
+    DEFAULT_VALIDATION_STATUS = 400
+
+    def _raw_load_json(self, req: Any) -> Any:
+        if not is_json_request(req):
+            if req.get_data(cache=True):
+                abort(415, message="send the body as application/json")
+            return core.missing
+        data = req.get_data(cache=True)
+        return json.loads(data.decode("utf-8"), parse_float=Decimal)
+
+    def _handle_invalid_json_error(self, error: Any, req: Any, *args: Any, **kwargs: Any) -> Any:
+        abort(400, message=f"the body is not valid JSON: {error}", code="invalid_json")
+
+
+def error_response(status: int, code: str, message: str, details: dict[str, Any] | None = None) -> Response:
+    response = jsonify({"error": {"code": code, "message": message, "details": _jsonable(details or {})}})
+    response.status_code = status
+    return response
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, (str, int, bool)) or value is None:
+        return value
+    return str(value)  # Decimal, datetime: as text, never as float
+
+
+def register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(LedgerError)
+    def ledger_error(error: LedgerError) -> Response:
+        status = STATUS_BY_CATEGORY.get(error.category, 500)
+        if status >= 500:
+            log.error("internal ledger error: %s", error, exc_info=error)
+        return error_response(status, error.code, error.message, error.details)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        status = error.code or 500
+        data = getattr(error, "data", {}) or {}
+        code = data.get("code") or CODE_BY_STATUS.get(status, "http_error")
+        details: dict[str, Any] = {}
+        if "messages" in data:  # field errors from the schema, keyed by location (json, query)
+            details["fields"] = {k: v for location in data["messages"].values() for k, v in location.items()}
+        message = data.get("message") or ("some fields are invalid" if details else error.description or "")
+        response = error_response(status, code, message, details)
+        for name, value in (data.get("headers") or {}).items():
+            response.headers[name] = value
+        return response
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> Response:
+        log.exception("unhandled error")
+        return error_response(500, "internal_error", "the ledger could not complete the request")

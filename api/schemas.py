@@ -1,0 +1,211 @@
+"""Request and response shapes. Unknown fields are rejected (marshmallow's RAISE default)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from api.fields import Amount, Quantity, UnitPrice, UtcDateTime
+from ledger_core.account import ACCOUNT_ID_PATTERN, CHARGE_KINDS, RELEASE_REASONS
+from ledger_core.client_key import MAX_KEY_LENGTH
+from ledger_core.currencies import MINOR_UNITS
+from ledger_core.figures import ZERO, BillingMode, InvoiceMode, UsagePolicy
+from projections.rows import MovementType
+from projections.views import MAX_PAGE_ROWS
+
+DEFAULT_PAGE_ROWS = 50
+MAX_EMAILS = 10
+
+
+def _text(max_length: int, **kwargs: Any) -> fields.String:
+    return fields.String(validate=validate.Length(max=max_length), **kwargs)
+
+
+def _key(**kwargs: Any) -> fields.String:
+    return fields.String(validate=validate.Length(min=1, max=MAX_KEY_LENGTH), **kwargs)
+
+
+def _choice(values: Any, **kwargs: Any) -> fields.String:
+    return fields.String(validate=validate.OneOf([str(v) for v in values]), **kwargs)
+
+
+# -- requests ------------------------------------------------------------------------
+class PayerSchema(Schema):
+    name = _text(200)
+    organization = _text(200)
+    tax_id = _text(64)
+    address = _text(500)
+    emails = fields.List(fields.Email(validate=validate.Length(max=254)), validate=validate.Length(max=MAX_EMAILS))
+
+
+class OpenAccountSchema(Schema):
+    account_id = fields.String(required=True, validate=validate.Regexp(ACCOUNT_ID_PATTERN))
+    billing_mode = _choice(BillingMode, required=True)
+    invoice_mode = _choice(InvoiceMode, required=True)
+    currency = _choice(sorted(MINOR_UNITS), required=True)
+    credit_limit = Amount(load_default=ZERO)
+    usage_policy = _choice(UsagePolicy, load_default=UsagePolicy.ALLOW_OVERDRAFT.value)
+    cycle_anchor_day = fields.Integer(load_default=1, strict=True, validate=validate.Range(1, 31))
+    tax_rate = Amount(load_default=ZERO)
+    payer = fields.Nested(PayerSchema, load_default=dict)
+
+
+class UpdateAccountSchema(Schema):
+    credit_limit = Amount()
+    invoice_mode = _choice(InvoiceMode)
+    usage_policy = _choice(UsagePolicy)
+    tax_rate = Amount()
+    payer = fields.Nested(PayerSchema)
+
+    @validates_schema
+    def _something(self, data: dict[str, Any], **_: Any) -> None:
+        if not data:
+            raise ValidationError("give at least one setting to change")
+
+
+class RechargeSchema(Schema):
+    amount = Amount(required=True)
+    reference = _text(128, load_default="")
+    method = _text(64, load_default="")
+    currency = fields.String()
+
+
+class UsageSchema(Schema):
+    idempotency_key = _key(required=True)
+    product = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    application_id = _text(128, allow_none=True)
+    app_key = _text(128, allow_none=True)
+    quantity = Quantity(allow_none=True)
+    unit = _text(32, allow_none=True)
+    amount = Amount()
+    unit_price = UnitPrice()
+    occurred_at = UtcDateTime()
+    currency = fields.String()
+
+    @validates_schema
+    def _priced_once(self, data: dict[str, Any], **_: Any) -> None:
+        if ("amount" in data) == ("unit_price" in data):
+            raise ValidationError("give exactly one of amount or unit_price", "amount")
+        if "unit_price" in data and data.get("quantity") is None:
+            raise ValidationError("unit_price needs a quantity", "quantity")
+
+
+class ChargeSchema(Schema):
+    idempotency_key = _key(required=True)
+    kind = _choice(CHARGE_KINDS, required=True)
+    description = _text(500, load_default="")
+    amount = Amount(required=True)
+    currency = fields.String()
+
+
+class ReserveSchema(Schema):
+    reservation_id = _key(required=True)
+    amount = Amount(required=True)
+    expires_at = UtcDateTime(allow_none=True)
+    currency = fields.String()
+
+
+class SettleSchema(Schema):
+    amount = Amount(required=True)
+    product = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    application_id = _text(128, allow_none=True)
+    app_key = _text(128, allow_none=True)
+    quantity = Quantity(allow_none=True)
+    unit = _text(32, allow_none=True)
+    currency = fields.String()
+
+
+class ReleaseSchema(Schema):
+    reason = _choice(RELEASE_REASONS, load_default="cancelled")
+
+
+class TransactionQuerySchema(Schema):
+    type = _choice(MovementType)
+    product = _text(128)
+    from_ = UtcDateTime(data_key="from")
+    to = UtcDateTime()
+    q = _text(128)
+    cursor = _text(64)
+    limit = fields.Integer(load_default=DEFAULT_PAGE_ROWS, validate=validate.Range(1, MAX_PAGE_ROWS))
+
+
+# -- responses -----------------------------------------------------------------------
+class BalanceSchema(Schema):
+    account_id = fields.String()
+    currency = fields.String()
+    usable_credits = Amount()
+    reserved_credits = Amount()
+    expecting_invoice = Amount()
+    amount_due = Amount()
+    current_balance = Amount()
+    credit_limit = Amount()
+    overdraft = Amount()
+    as_of = UtcDateTime()
+    version = fields.Integer()
+
+
+class AccountSchema(Schema):
+    account_id = fields.String()
+    currency = fields.String()
+    billing_mode = fields.String()
+    invoice_mode = fields.String()
+    usage_policy = fields.String()
+    credit_limit = Amount()
+    cycle_anchor_day = fields.Integer()
+    tax_rate = Amount()
+    payer = fields.Nested(PayerSchema)
+    opened_at = UtcDateTime()
+    balance = fields.Nested(BalanceSchema)
+
+
+class BookingSchema(Schema):
+    transaction_no = fields.String(allow_none=True)
+    amount = Amount(allow_none=True, metadata={"description": "signed as booked: + CR, - DR"})
+    reservation_id = fields.String(allow_none=True)
+    status = fields.String(allow_none=True)
+    replayed = fields.Boolean()
+    balance = fields.Nested(BalanceSchema)
+
+
+class TransactionSchema(Schema):
+    transaction_no = fields.String()
+    time = UtcDateTime(attribute="booked_at")
+    occurred_at = UtcDateTime()
+    type = fields.String()
+    item = fields.String()
+    product = fields.String(allow_none=True)
+    application_id = fields.String(allow_none=True)
+    app_key = fields.String(allow_none=True)
+    quantity = Quantity(allow_none=True)
+    unit = fields.String(allow_none=True)
+    unit_price = UnitPrice(allow_none=True)
+    amount = Amount()
+    balance_after = Amount()
+    reference = fields.String()
+    description = fields.String()
+
+
+class TransactionPageSchema(Schema):
+    items = fields.List(fields.Nested(TransactionSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class HoldSchema(Schema):
+    reservation_id = fields.String()
+    amount = Amount()
+    reserved_at = UtcDateTime()
+    expires_at = UtcDateTime(allow_none=True)
+
+
+class HoldListSchema(Schema):
+    items = fields.List(fields.Nested(HoldSchema))
+
+
+class ErrorSchema(Schema):
+    class Body(Schema):
+        code = fields.String()
+        message = fields.String()
+        details = fields.Dict()
+
+    error = fields.Nested(Body)

@@ -1,0 +1,327 @@
+"""The write side: one eventsourcing Application, one method per command.
+
+Each command loads the account, lets the aggregate decide, and saves every changed
+aggregate in one atomic write. A lost optimistic-concurrency race (another writer saved
+the same account first) is retried from a fresh load, at most ``MAX_ATTEMPTS`` times.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any, TypeVar
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
+
+from ledger_core.account import CHARGE_KINDS, Account, account_uuid, parse_account_id
+from ledger_core.client_key import (
+    ClientKey,
+    KeyKind,
+    KeyStatus,
+    client_key_uuid,
+    fingerprint,
+    parse_client_key,
+)
+from ledger_core.errors import (
+    AccountExists,
+    AccountNotFound,
+    ConcurrentModification,
+    InvalidInput,
+    ReservationClosed,
+    ReservationExists,
+    ReservationNotFound,
+)
+from ledger_core.money import Money, parse_amount, parse_currency, parse_quantity, parse_unit_price
+
+MAX_ATTEMPTS = 5
+SNAPSHOT_INTERVAL_EVENTS = 200
+AGGREGATE_CACHE_SIZE = 10_000
+
+T = TypeVar("T")
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+@dataclass(frozen=True)
+class Booking:
+    """What a command did: the movement it booked (if any) and where it landed in the log."""
+
+    account_id: str
+    position: int | None  # notification id of the last event written; None if nothing was written
+    transaction_no: str | None = None
+    amount: Decimal | None = None
+    replayed: bool = False  # a repeat of an earlier request: nothing new was written
+
+
+class Ledger(Application[UUID]):
+    name = "Ledger"
+    snapshotting_intervals = {Account: SNAPSHOT_INTERVAL_EVENTS}
+    env = {"AGGREGATE_CACHE_MAXSIZE": str(AGGREGATE_CACHE_SIZE)}
+
+    def __init__(self, env: dict[str, str] | None = None, clock: Clock = utc_now) -> None:
+        super().__init__(env)
+        self.clock = clock
+        self.conflicts_retried = 0  # observable count of lost races that were retried
+
+    # -- accounts ----------------------------------------------------------------
+    def open_account(self, **settings: Any) -> Booking:
+        account = Account.open(**settings)
+        if account.id in self.repository:
+            raise AccountExists(f"account {account.account_id!r} already exists", account_id=account.account_id)
+        try:
+            recordings = self.save(account)
+        except IntegrityError:
+            raise AccountExists(f"account {account.account_id!r} already exists", account_id=account.account_id) from None
+        return Booking(account.account_id, recordings[-1].notification.id)
+
+    def account(self, account_id: str) -> Account:
+        try:
+            account = self.repository.get(account_uuid(parse_account_id(account_id)))
+        except AggregateNotFoundError:
+            raise AccountNotFound(f"no account {account_id!r}", account_id=account_id) from None
+        assert isinstance(account, Account)
+        return account
+
+    def update_account(
+        self,
+        account_id: str,
+        *,
+        credit_limit: object = None,
+        invoice_mode: str | None = None,
+        usage_policy: str | None = None,
+        payer: dict[str, Any] | None = None,
+        tax_rate: object = None,
+    ) -> Booking:
+        """Applies any subset of the settings changes at once: all of them or none."""
+
+        def decide(account: Account) -> tuple[None, list[Aggregate]]:
+            if credit_limit is not None:
+                account.change_credit_limit(credit_limit)
+            if invoice_mode is not None:
+                account.change_invoice_mode(invoice_mode)
+            if usage_policy is not None:
+                account.change_usage_policy(usage_policy)
+            if payer is not None or tax_rate is not None:
+                account.change_billing_details(payer=payer, tax_rate=tax_rate)
+            return None, []
+
+        _, position = self._write(account_id, decide)
+        return Booking(account_id, position)
+
+    # -- money -------------------------------------------------------------------
+    def recharge(self, account_id: str, *, amount: object, reference: str = "", method: str = "",
+                 currency: str | None = None) -> Booking:
+        def decide(account: Account) -> tuple[Booking, list[Aggregate]]:
+            money = self._money(amount, currency, account)
+            number = account.recharge(money, reference=reference, method=method)
+            return Booking(account_id, None, number, money.amount), []
+
+        return self._booked(account_id, decide)
+
+    def record_usage(
+        self,
+        account_id: str,
+        *,
+        idempotency_key: str,
+        product: str,
+        occurred_at: datetime | None = None,
+        amount: object = None,
+        unit_price: object = None,
+        quantity: object = None,
+        unit: str | None = None,
+        application_id: str | None = None,
+        app_key: str | None = None,
+        currency: str | None = None,
+    ) -> Booking:
+        """Books a priced usage charge (a positive cost, booked as DR), once per idempotency key."""
+        key = parse_client_key(idempotency_key, "idempotency_key")
+        request = {
+            "product": product, "occurred_at": occurred_at, "amount": amount, "unit_price": unit_price,
+            "quantity": quantity, "unit": unit, "application_id": application_id, "app_key": app_key,
+            "currency": currency,
+        }
+
+        def decide(account: Account) -> tuple[Booking, list[Aggregate]]:
+            cost, qty, price = self._usage_cost(account, amount, unit_price, quantity, currency)
+            number = account.record_usage(
+                cost,
+                product=product,
+                application_id=application_id,
+                app_key=app_key,
+                quantity=qty,
+                unit=unit,
+                unit_price=price,
+                occurred_at=occurred_at or self.clock(),
+                idempotency_key=key,
+            )
+            claim = ClientKey(
+                account_id=account_id, kind=KeyKind.USAGE.value, key=key, request_fingerprint=fingerprint(request),
+                transaction_no=number, amount=cost.amount, status=KeyStatus.DONE.value,
+            )
+            return Booking(account_id, None, number, cost.amount), [claim]
+
+        return self._once(account_id, KeyKind.USAGE, key, request, decide)
+
+    def post_charge(self, account_id: str, *, idempotency_key: str, kind: str, description: str,
+                    amount: object, currency: str | None = None) -> Booking:
+        key = parse_client_key(idempotency_key, "idempotency_key")
+        if kind not in CHARGE_KINDS:
+            raise InvalidInput(f"kind must be one of {', '.join(CHARGE_KINDS)}", field="kind")
+        request = {"kind": kind, "description": description, "amount": amount, "currency": currency}
+
+        def decide(account: Account) -> tuple[Booking, list[Aggregate]]:
+            money = self._money(amount, currency, account)
+            number = account.post_charge(money, kind=kind, description=description, idempotency_key=key)
+            claim = ClientKey(
+                account_id=account_id, kind=KeyKind.CHARGE.value, key=key, request_fingerprint=fingerprint(request),
+                transaction_no=number, amount=money.amount, status=KeyStatus.DONE.value,
+            )
+            return Booking(account_id, None, number, money.amount), [claim]
+
+        return self._once(account_id, KeyKind.CHARGE, key, request, decide)
+
+    # -- holds -------------------------------------------------------------------
+    def reserve(self, account_id: str, *, reservation_id: str, amount: object,
+                expires_at: datetime | None = None, currency: str | None = None) -> Booking:
+        rid = parse_client_key(reservation_id, "reservation_id")
+
+        def decide(account: Account) -> tuple[Booking, list[Aggregate]]:
+            if self._client_key(account_id, KeyKind.RESERVATION, rid) is not None:
+                raise ReservationExists(f"reservation {rid!r} already exists", reservation_id=rid)
+            money = self._money(amount, currency, account)
+            account.reserve(money, reservation_id=rid, expires_at=expires_at)
+            claim = ClientKey(
+                account_id=account_id, kind=KeyKind.RESERVATION.value, key=rid, request_fingerprint="",
+                transaction_no=None, amount=money.amount, status=KeyStatus.OPEN.value,
+            )
+            return Booking(account_id, None, None, money.amount), [claim]
+
+        return self._booked(account_id, decide)
+
+    def settle(self, account_id: str, reservation_id: str, *, amount: object, product: str,
+               application_id: str | None = None, app_key: str | None = None, quantity: object = None,
+               unit: str | None = None, currency: str | None = None) -> Booking:
+        """The held transaction succeeded: its final amount (at most the hold) becomes a usage charge."""
+
+        def decide(account: Account) -> tuple[Booking, list[Aggregate]]:
+            claim = self._open_reservation(account, reservation_id)
+            money = self._money(amount, currency, account)
+            number = account.settle(
+                reservation_id, money, now=self.clock(), product=product, application_id=application_id,
+                app_key=app_key, quantity=None if quantity is None else parse_amount(quantity, field="quantity"),
+                unit=unit,
+            )
+            claim.close(KeyStatus.SETTLED, number, money.amount)
+            return Booking(account_id, None, number, money.amount), [claim]
+
+        return self._booked(account_id, decide)
+
+    def release(self, account_id: str, reservation_id: str, *, reason: str) -> Booking:
+        def decide(account: Account) -> tuple[Booking, list[Aggregate]]:
+            claim = self._open_reservation(account, reservation_id)
+            hold = account.holds[reservation_id]["amount"]
+            account.release(reservation_id, reason=reason)
+            claim.close(KeyStatus.RELEASED, None, hold)
+            return Booking(account_id, None, None, hold), [claim]
+
+        return self._booked(account_id, decide)
+
+    def expire_reservations(self, account_id: str, now: datetime | None = None) -> list[str]:
+        """Releases every hold of the account whose expires_at has passed."""
+        moment = now or self.clock()
+
+        def decide(account: Account) -> tuple[list[str], list[Aggregate]]:
+            expired = account.expire_holds(moment)
+            claims = [self._client_key(account_id, KeyKind.RESERVATION, rid) for rid in expired]
+            for claim in claims:
+                assert claim is not None, "every open hold has a claimed reservation key"
+                claim.close(KeyStatus.RELEASED, None, claim.amount)
+            return expired, [c for c in claims if c is not None]
+
+        expired, _ = self._write(account_id, decide)
+        return expired
+
+    # -- machinery ---------------------------------------------------------------
+    def _write(self, account_id: str, decide: Callable[[Account], tuple[T, list[Aggregate]]]) -> tuple[T, int | None]:
+        for _ in range(MAX_ATTEMPTS):
+            account = self.account(account_id)
+            result, others = decide(account)
+            if not any(aggregate.pending_events for aggregate in (account, *others)):
+                return result, None  # nothing changed: no write, no table lock
+            try:
+                recordings = self.save(account, *others)
+            except IntegrityError:
+                self.conflicts_retried += 1
+                continue
+            return result, (recordings[-1].notification.id if recordings else None)
+        raise ConcurrentModification(
+            f"account {account_id!r} kept changing under this request; retry it", account_id=account_id
+        )
+
+    def _booked(self, account_id: str, decide: Callable[[Account], tuple[Booking, list[Aggregate]]]) -> Booking:
+        booking, position = self._write(account_id, decide)
+        return Booking(booking.account_id, position, booking.transaction_no, booking.amount)
+
+    def _once(self, account_id: str, kind: KeyKind, key: str, request: dict[str, Any],
+              decide: Callable[[Account], tuple[Booking, list[Aggregate]]]) -> Booking:
+        """Runs ``decide`` unless the key was used before; a repeat reports the first result.
+
+        The check runs again on every attempt, so a concurrent twin that wins the race
+        is reported as the first result rather than booked twice."""
+
+        def once(account: Account) -> tuple[Booking, list[Aggregate]]:
+            claim = self._client_key(account_id, kind, key)
+            if claim is None:
+                return decide(account)
+            claim.require_same_request(fingerprint(request))
+            return Booking(account_id, None, claim.transaction_no, claim.amount, replayed=True), []
+
+        booking, position = self._write(account_id, once)
+        if booking.replayed:
+            return booking
+        return Booking(booking.account_id, position, booking.transaction_no, booking.amount)
+
+    def _client_key(self, account_id: str, kind: KeyKind, key: str) -> ClientKey | None:
+        try:
+            claim = self.repository.get(client_key_uuid(account_id, kind, key))
+        except AggregateNotFoundError:
+            return None
+        assert isinstance(claim, ClientKey)
+        return claim
+
+    def _open_reservation(self, account: Account, reservation_id: str) -> ClientKey:
+        claim = self._client_key(account.account_id, KeyKind.RESERVATION, reservation_id)
+        if claim is None:
+            raise ReservationNotFound(f"no reservation {reservation_id!r}", reservation_id=reservation_id)
+        if reservation_id not in account.holds:
+            raise ReservationClosed(
+                f"reservation {reservation_id!r} is already {claim.status}",
+                reservation_id=reservation_id,
+                status=claim.status,
+            )
+        return claim
+
+    @staticmethod
+    def _money(amount: object, currency: str | None, account: Account) -> Money:
+        return Money(parse_amount(amount), parse_currency(currency or account.currency))
+
+    def _usage_cost(self, account: Account, amount: object, unit_price: object, quantity: object,
+                    currency: str | None) -> tuple[Money, Decimal | None, Decimal | None]:
+        if (amount is None) == (unit_price is None):
+            raise InvalidInput("give exactly one of amount or unit_price", field="amount")
+        qty = None if quantity is None else parse_quantity(quantity)
+        if unit_price is None:
+            return self._money(amount, currency, account), qty, None
+        if qty is None:
+            raise InvalidInput("unit_price needs a quantity", field="quantity")
+        price = parse_unit_price(unit_price)
+        return Money.priced(qty, price, currency or account.currency), qty, price
+

@@ -1,0 +1,1 @@
+"""Entry points: the `ledger` CLI (serve, chores)."""

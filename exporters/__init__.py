@@ -1,0 +1,1 @@
+"""Exporters: PDF and Excel documents from read models (issue 5)."""

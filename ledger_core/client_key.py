@@ -1,0 +1,96 @@
+"""ClientKey: a key a client chose (idempotency key, reservation id), claimed once per account.
+
+It is saved in the same atomic write as the account's event, so a key can never be
+claimed twice: the second writer's insert of version 1 collides. It also remembers
+the first result, which a repeat of the same request gets back.
+
+Keeping these out of the Account aggregate keeps the account (and its snapshots)
+small however many usage records it has seen.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+from uuid import UUID, uuid5
+
+from eventsourcing.domain import Aggregate, event
+
+from ledger_core.account import LEDGER_NAMESPACE
+from ledger_core.errors import IdempotencyKeyReused, InvalidInput
+
+MAX_KEY_LENGTH = 128
+
+
+class KeyKind(StrEnum):
+    USAGE = "usage"
+    CHARGE = "charge"
+    RESERVATION = "reservation"
+
+
+class KeyStatus(StrEnum):
+    DONE = "done"  # usage and charges: booked
+    OPEN = "open"  # reservations: the hold is open
+    SETTLED = "settled"
+    RELEASED = "released"
+
+
+def parse_client_key(key: object, field: str) -> str:
+    if not isinstance(key, str) or not 1 <= len(key) <= MAX_KEY_LENGTH or not key.isprintable():
+        raise InvalidInput(f"{field} must be 1-{MAX_KEY_LENGTH} printable characters", field=field)
+    return key
+
+
+def client_key_uuid(account_id: str, kind: KeyKind, key: str) -> UUID:
+    return uuid5(LEDGER_NAMESPACE, f"key/{account_id}/{kind.value}/{key}")
+
+
+def fingerprint(request: dict[str, Any]) -> str:
+    """A digest of what was asked, so the same key with a different request is caught."""
+    canonical = json.dumps(request, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class ClientKey(Aggregate):
+    @staticmethod
+    def create_id(account_id: str, kind: str, key: str) -> UUID:
+        return client_key_uuid(account_id, KeyKind(kind), key)
+
+    @event("KeyClaimed")
+    def __init__(
+        self,
+        account_id: str,
+        kind: str,
+        key: str,
+        request_fingerprint: str,
+        transaction_no: str | None,
+        amount: Decimal,
+        status: str,
+    ) -> None:
+        self.account_id = account_id
+        self.kind = kind
+        self.key = key
+        self.request_fingerprint = request_fingerprint
+        self.transaction_no = transaction_no
+        self.amount = amount
+        self.status = status
+
+    def require_same_request(self, request_fingerprint: str) -> None:
+        if request_fingerprint != self.request_fingerprint:
+            raise IdempotencyKeyReused(
+                f"{self.kind} key {self.key!r} was already used for a different request",
+                key=self.key,
+                transaction_no=self.transaction_no,
+            )
+
+    def close(self, status: KeyStatus, transaction_no: str | None, amount: Decimal) -> None:
+        self._closed(status=status.value, transaction_no=transaction_no, amount=amount)
+
+    @event("KeyClosed")
+    def _closed(self, status: str, transaction_no: str | None, amount: Decimal) -> None:
+        self.status = status
+        self.transaction_no = transaction_no
+        self.amount = amount

@@ -1,0 +1,114 @@
+"""Domain errors. Each has a stable machine code; the edges map its category to a status.
+
+Categories: ``invalid`` (bad input), ``not_found``, ``conflict`` (state clash,
+retry may help or the request is a duplicate), ``rule`` (a business rule says no).
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class LedgerError(Exception):
+    code: ClassVar[str] = "ledger_error"
+    category: ClassVar[str] = "invalid"
+
+    def __init__(self, message: str, **details: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+
+# -- invalid input -------------------------------------------------------------
+class InvalidInput(LedgerError):
+    code = "invalid_input"
+
+
+class InvalidAmount(InvalidInput):
+    code = "invalid_amount"
+
+
+class InvalidCurrency(InvalidInput):
+    code = "invalid_currency"
+
+
+# -- not found -----------------------------------------------------------------
+class AccountNotFound(LedgerError):
+    code = "account_not_found"
+    category = "not_found"
+
+
+class ReservationNotFound(LedgerError):
+    code = "reservation_not_found"
+    category = "not_found"
+
+
+# -- conflicts -----------------------------------------------------------------
+class AccountExists(LedgerError):
+    code = "account_exists"
+    category = "conflict"
+
+
+class ReservationExists(LedgerError):
+    code = "reservation_exists"
+    category = "conflict"
+
+
+class ReservationClosed(LedgerError):
+    """The hold was already settled, released or expired."""
+
+    code = "reservation_closed"
+    category = "conflict"
+
+
+class ReservationExpired(LedgerError):
+    code = "reservation_expired"
+    category = "conflict"
+
+
+class IdempotencyKeyReused(LedgerError):
+    """The same idempotency key came with a different request."""
+
+    code = "idempotency_key_reused"
+    category = "conflict"
+
+
+class ConcurrentModification(LedgerError):
+    """Another writer kept winning the race for this account; the client may retry."""
+
+    code = "concurrent_modification"
+    category = "conflict"
+
+
+# -- business rules ------------------------------------------------------------
+class CurrencyMismatch(LedgerError):
+    code = "currency_mismatch"
+    category = "rule"
+
+
+class InsufficientCredits(LedgerError):
+    code = "insufficient_credits"
+    category = "rule"
+
+
+class SettleExceedsHold(LedgerError):
+    code = "settle_exceeds_hold"
+    category = "rule"
+
+
+class TooManyOpenReservations(LedgerError):
+    code = "too_many_open_reservations"
+    category = "rule"
+
+
+class InvoiceModeChangeBlocked(LedgerError):
+    code = "invoice_mode_change_blocked"
+    category = "rule"
+
+
+class InvariantViolation(LedgerError):
+    """A ledger invariant failed: a bug, never a user error. Raised, not asserted,
+    so that ``python -O`` keeps the check."""
+
+    code = "invariant_violation"
+    category = "internal"

@@ -1,0 +1,82 @@
+"""The rows of the read models, as plain values (no SQL here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from ledger_core.figures import Figures
+
+
+class MovementType(StrEnum):
+    """Balance-detail types shown to the customer."""
+
+    RECHARGE = "Recharge"  # money in
+    EXPENSE = "Expense"  # usage, charges, settled holds
+    SYSTEM = "System"  # ledger-made corrections (refunds, adjustments)
+
+
+@dataclass
+class AccountRow:
+    aggregate_id: str  # the Account aggregate's UUID, as text: how later events name the account
+    account_id: str
+    currency: str
+    usage_policy: str
+    cycle_anchor_day: int
+    tax_rate: Decimal
+    payer: dict[str, Any]
+    figures: Figures
+    opened_at: datetime
+    updated_at: datetime
+    version: int
+    position: int  # notification id of the last event applied to this account
+
+
+@dataclass(frozen=True)
+class TransactionRow:
+    position: int
+    account_id: str
+    transaction_no: str
+    booked_at: datetime
+    occurred_at: datetime
+    type: MovementType
+    item: str
+    amount: Decimal  # signed: + CR, - DR
+    balance_after: Decimal  # current balance after this movement
+    product: str | None = None
+    application_id: str | None = None
+    app_key: str | None = None
+    quantity: Decimal | None = None
+    unit: str | None = None
+    unit_price: Decimal | None = None
+    reference: str = ""
+    description: str = ""
+
+
+@dataclass(frozen=True)
+class HoldRow:
+    account_id: str
+    reservation_id: str
+    amount: Decimal
+    reserved_at: datetime
+    expires_at: datetime | None
+
+
+@dataclass(frozen=True)
+class TransactionFilter:
+    account_id: str
+    type: str | None = None
+    product: str | None = None
+    booked_from: datetime | None = None  # inclusive
+    booked_to: datetime | None = None  # exclusive
+    text: str | None = None  # substring of reference, product or transaction no
+    before_position: int | None = None  # the page cursor: rows older than this
+
+
+@dataclass
+class Page:
+    rows: list[TransactionRow] = field(default_factory=list)
+    next_before_position: int | None = None

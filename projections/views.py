@@ -1,0 +1,436 @@
+"""The SQL of the read models, for PostgreSQL and SQLite, and nothing else.
+
+Each view is a library ``TrackingRecorder``: its tables live in the same database as
+the events, and every batch of read-model changes is written in one transaction with
+the tracking record of the last event it applied. A batch is refused if another
+writer moved the tracking position first, so each event is applied exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import Tracking
+from psycopg.sql import SQL
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
+
+from ledger_core.errors import InvariantViolation
+from ledger_core.figures import BillingMode, Figures, InvoiceMode
+from projections.rows import AccountRow, HoldRow, MovementType, Page, TransactionFilter, TransactionRow
+
+DEFAULT_PREFIX = "rm"
+MAX_PAGE_ROWS = 500
+MAX_DUE_HOLDS = 1_000
+
+
+class StalePosition(Exception):
+    """Another writer applied events since this batch read its position."""
+
+
+# -- dialects: the only differences between the two databases ---------------------
+@dataclass(frozen=True)
+class Dialect:
+    param: str
+    amount_type: str
+    time_type: str
+    text_amounts: bool  # SQLite has no exact decimal type: amounts are stored as text
+
+    def amount_in(self, amount: Decimal | None) -> Any:
+        if amount is None or not self.text_amounts:
+            return amount
+        return f"{amount:f}"
+
+    def amount_out(self, value: Any) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+    def time_in(self, moment: datetime | None) -> Any:
+        if moment is None or not self.text_amounts:
+            return moment
+        # One fixed UTC format so that text order is time order.
+        return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+    def time_out(self, value: Any) -> datetime | None:
+        if value is None or isinstance(value, datetime):
+            return value
+        return datetime.fromisoformat(value)
+
+
+POSTGRES = Dialect(param="%s", amount_type="NUMERIC(38, 6)", time_type="TIMESTAMPTZ", text_amounts=False)
+SQLITE = Dialect(param="?", amount_type="TEXT", time_type="TEXT", text_amounts=True)
+
+ACCOUNT_COLUMNS = (
+    "account_id", "aggregate_id", "currency", "billing_mode", "invoice_mode", "usage_policy", "cycle_anchor_day", "tax_rate",
+    "payer", "credit_limit", "expecting_invoice", "amount_due", "reserved", "current_balance", "usable_credits",
+    "overdraft", "opened_at", "updated_at", "version", "position",
+)
+TRANSACTION_COLUMNS = (
+    "position", "account_id", "transaction_no", "booked_at", "occurred_at", "type", "item", "amount",
+    "balance_after", "product", "application_id", "app_key", "quantity", "unit", "unit_price", "reference",
+    "description",
+)
+HOLD_COLUMNS = ("account_id", "reservation_id", "amount", "reserved_at", "expires_at")
+
+
+class ReadModelSQL:
+    """Statements for one set of read-model tables (a prefix names the set)."""
+
+    def __init__(self, dialect: Dialect, prefix: str, schema: str | None) -> None:
+        self.d = dialect
+        qualify = (lambda name: f'"{schema}"."{prefix}_{name}"') if schema else (lambda name: f"{prefix}_{name}")
+        self.accounts = qualify("accounts")
+        self.transactions = qualify("transactions")
+        self.holds = qualify("holds")
+        self.index_prefix = prefix
+
+    def ddl(self) -> list[str]:
+        a, t = self.d.amount_type, self.d.time_type
+        p = self.index_prefix
+        return [
+            f"CREATE TABLE IF NOT EXISTS {self.accounts} ("
+            "account_id TEXT PRIMARY KEY, aggregate_id TEXT NOT NULL UNIQUE, currency TEXT NOT NULL, billing_mode TEXT NOT NULL, "
+            "invoice_mode TEXT NOT NULL, usage_policy TEXT NOT NULL, cycle_anchor_day INTEGER NOT NULL, "
+            f"tax_rate {a} NOT NULL, payer TEXT NOT NULL, credit_limit {a} NOT NULL, "
+            f"expecting_invoice {a} NOT NULL, amount_due {a} NOT NULL, reserved {a} NOT NULL, "
+            f"current_balance {a} NOT NULL, usable_credits {a} NOT NULL, overdraft {a} NOT NULL, "
+            f"opened_at {t} NOT NULL, updated_at {t} NOT NULL, version INTEGER NOT NULL, position BIGINT NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS {self.transactions} ("
+            "position BIGINT PRIMARY KEY, account_id TEXT NOT NULL, transaction_no TEXT NOT NULL UNIQUE, "
+            f"booked_at {t} NOT NULL, occurred_at {t} NOT NULL, type TEXT NOT NULL, item TEXT NOT NULL, "
+            f"amount {a} NOT NULL, balance_after {a} NOT NULL, product TEXT, application_id TEXT, app_key TEXT, "
+            f"quantity {a}, unit TEXT, unit_price TEXT, reference TEXT NOT NULL, description TEXT NOT NULL)",
+            f"CREATE INDEX IF NOT EXISTS {p}_transactions_account ON {self.transactions} (account_id, position)",
+            f"CREATE TABLE IF NOT EXISTS {self.holds} ("
+            f"account_id TEXT NOT NULL, reservation_id TEXT NOT NULL, amount {a} NOT NULL, "
+            f"reserved_at {t} NOT NULL, expires_at {t}, PRIMARY KEY (account_id, reservation_id))",
+            f"CREATE INDEX IF NOT EXISTS {p}_holds_expiry ON {self.holds} (expires_at)",
+        ]
+
+    def _params(self, count: int) -> str:
+        return ", ".join([self.d.param] * count)
+
+    def upsert_account(self) -> str:
+        updates = ", ".join(f"{c} = excluded.{c}" for c in ACCOUNT_COLUMNS[1:])
+        return (
+            f"INSERT INTO {self.accounts} ({', '.join(ACCOUNT_COLUMNS)}) VALUES ({self._params(len(ACCOUNT_COLUMNS))}) "
+            f"ON CONFLICT (account_id) DO UPDATE SET {updates}"
+        )
+
+    def select_account(self) -> str:
+        return f"SELECT * FROM {self.accounts} WHERE account_id = {self.d.param}"
+
+    def select_account_by_aggregate(self) -> str:
+        return f"SELECT * FROM {self.accounts} WHERE aggregate_id = {self.d.param}"
+
+    def insert_transaction(self) -> str:
+        columns = ", ".join(TRANSACTION_COLUMNS)
+        return f"INSERT INTO {self.transactions} ({columns}) VALUES ({self._params(len(TRANSACTION_COLUMNS))})"
+
+    def insert_hold(self) -> str:
+        return f"INSERT INTO {self.holds} ({', '.join(HOLD_COLUMNS)}) VALUES ({self._params(len(HOLD_COLUMNS))})"
+
+    def delete_hold(self) -> str:
+        return f"DELETE FROM {self.holds} WHERE account_id = {self.d.param} AND reservation_id = {self.d.param}"
+
+    def select_transactions(self, f: TransactionFilter, limit: int) -> tuple[str, list[Any]]:
+        p = self.d.param
+        where, params = [f"account_id = {p}"], [f.account_id]
+        if f.type is not None:
+            where.append(f"type = {p}")
+            params.append(f.type)
+        if f.product is not None:
+            where.append(f"product = {p}")
+            params.append(f.product)
+        if f.booked_from is not None:
+            where.append(f"booked_at >= {p}")
+            params.append(self.d.time_in(f.booked_from))
+        if f.booked_to is not None:
+            where.append(f"booked_at < {p}")
+            params.append(self.d.time_in(f.booked_to))
+        if f.text:
+            pattern = "%" + f.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            where.append(
+                f"(LOWER(reference) LIKE {p} ESCAPE '\\' OR LOWER(COALESCE(product, '')) LIKE {p} ESCAPE '\\' "
+                f"OR LOWER(transaction_no) LIKE {p} ESCAPE '\\')"
+            )
+            params.extend([pattern, pattern, pattern])
+        if f.before_position is not None:
+            where.append(f"position < {p}")
+            params.append(f.before_position)
+        params.append(limit)
+        sql = f"SELECT * FROM {self.transactions} WHERE {' AND '.join(where)} ORDER BY position DESC LIMIT {p}"
+        return sql, params
+
+    def select_holds(self) -> str:
+        return f"SELECT * FROM {self.holds} WHERE account_id = {self.d.param} ORDER BY reserved_at, reservation_id"
+
+    def select_due_holds(self) -> str:
+        p = self.d.param
+        return (
+            f"SELECT * FROM {self.holds} WHERE expires_at IS NOT NULL AND expires_at <= {p} "
+            f"ORDER BY expires_at LIMIT {p}"
+        )
+
+    def dump(self) -> list[tuple[str, str]]:
+        """Every row of every table in a fixed order, for rebuild comparisons."""
+        return [
+            ("accounts", f"SELECT * FROM {self.accounts} ORDER BY account_id"),
+            ("transactions", f"SELECT * FROM {self.transactions} ORDER BY position"),
+            ("holds", f"SELECT * FROM {self.holds} ORDER BY account_id, reservation_id"),
+        ]
+
+
+# -- rows <-> database values ------------------------------------------------------
+class RowCodec:
+    def __init__(self, dialect: Dialect) -> None:
+        self.d = dialect
+
+    def account_params(self, row: AccountRow) -> tuple[Any, ...]:
+        d, f = self.d, row.figures
+        return (
+            row.account_id, row.aggregate_id, row.currency, f.billing_mode.value, f.invoice_mode.value, row.usage_policy,
+            row.cycle_anchor_day, d.amount_in(row.tax_rate), json.dumps(row.payer, sort_keys=True),
+            d.amount_in(f.credit_limit), d.amount_in(f.expecting_invoice), d.amount_in(f.amount_due),
+            d.amount_in(f.reserved), d.amount_in(f.current_balance), d.amount_in(f.usable_credits),
+            d.amount_in(f.overdraft), d.time_in(row.opened_at), d.time_in(row.updated_at), row.version, row.position,
+        )
+
+    def account(self, r: Any) -> AccountRow:
+        d = self.d
+        figures = Figures(
+            billing_mode=BillingMode(r["billing_mode"]),
+            invoice_mode=InvoiceMode(r["invoice_mode"]),
+            credit_limit=d.amount_out(r["credit_limit"]),
+            expecting_invoice=d.amount_out(r["expecting_invoice"]),
+            amount_due=d.amount_out(r["amount_due"]),
+            reserved=d.amount_out(r["reserved"]),
+        )
+        return AccountRow(
+            aggregate_id=r["aggregate_id"], account_id=r["account_id"], currency=r["currency"], usage_policy=r["usage_policy"],
+            cycle_anchor_day=r["cycle_anchor_day"], tax_rate=d.amount_out(r["tax_rate"]),
+            payer=json.loads(r["payer"]), figures=figures, opened_at=d.time_out(r["opened_at"]),
+            updated_at=d.time_out(r["updated_at"]), version=r["version"], position=r["position"],
+        )
+
+    def transaction_params(self, row: TransactionRow) -> tuple[Any, ...]:
+        d = self.d
+        return (
+            row.position, row.account_id, row.transaction_no, d.time_in(row.booked_at), d.time_in(row.occurred_at),
+            row.type.value, row.item, d.amount_in(row.amount), d.amount_in(row.balance_after), row.product,
+            row.application_id, row.app_key, d.amount_in(row.quantity), row.unit,
+            None if row.unit_price is None else f"{row.unit_price:f}", row.reference, row.description,
+        )
+
+    def transaction(self, r: Any) -> TransactionRow:
+        d = self.d
+        return TransactionRow(
+            position=r["position"], account_id=r["account_id"], transaction_no=r["transaction_no"],
+            booked_at=d.time_out(r["booked_at"]), occurred_at=d.time_out(r["occurred_at"]),
+            type=MovementType(r["type"]), item=r["item"], amount=d.amount_out(r["amount"]),
+            balance_after=d.amount_out(r["balance_after"]), product=r["product"],
+            application_id=r["application_id"], app_key=r["app_key"], quantity=d.amount_out(r["quantity"]),
+            unit=r["unit"], unit_price=None if r["unit_price"] is None else Decimal(r["unit_price"]),
+            reference=r["reference"], description=r["description"],
+        )
+
+    def hold_params(self, row: HoldRow) -> tuple[Any, ...]:
+        d = self.d
+        return (row.account_id, row.reservation_id, d.amount_in(row.amount), d.time_in(row.reserved_at),
+                d.time_in(row.expires_at))
+
+    def hold(self, r: Any) -> HoldRow:
+        d = self.d
+        return HoldRow(
+            account_id=r["account_id"], reservation_id=r["reservation_id"], amount=d.amount_out(r["amount"]),
+            reserved_at=d.time_out(r["reserved_at"]), expires_at=d.time_out(r["expires_at"]),
+        )
+
+
+# -- a batch: the changes of many events, written in one transaction ----------------
+class Batch:
+    def __init__(self, sql: ReadModelSQL, codec: RowCodec, cursor: Any, position: int) -> None:
+        self._sql, self._codec, self._cursor = sql, codec, cursor
+        self.position = position
+        self._accounts: dict[str, AccountRow] = {}
+        self._transactions: list[TransactionRow] = []
+        self._opened_holds: dict[tuple[str, str], HoldRow] = {}
+        self._closed_holds: list[tuple[str, str]] = []
+        self._tracking: Tracking | None = None
+
+    def account(self, aggregate_id: UUID) -> AccountRow:
+        """The row of the account an event belongs to, read once per batch."""
+        key = str(aggregate_id)
+        row = self._accounts.get(key)
+        if row is None:
+            self._cursor.execute(self._sql.select_account_by_aggregate(), (key,))
+            found = self._cursor.fetchone()
+            if found is None:
+                raise InvariantViolation(f"an event arrived for an account the read model lacks: {key}")
+            row = self._accounts[key] = self._codec.account(found)
+        return row
+
+    def put_account(self, row: AccountRow) -> None:
+        self._accounts[row.aggregate_id] = row
+
+    def add_transaction(self, row: TransactionRow) -> None:
+        self._transactions.append(row)
+
+    def open_hold(self, row: HoldRow) -> None:
+        self._opened_holds[(row.account_id, row.reservation_id)] = row
+
+    def close_hold(self, account_id: str, reservation_id: str) -> None:
+        if self._opened_holds.pop((account_id, reservation_id), None) is None:
+            self._closed_holds.append((account_id, reservation_id))
+
+    def track(self, tracking: Tracking) -> None:
+        if tracking.notification_id <= (self._tracking.notification_id if self._tracking else self.position):
+            raise InvariantViolation(f"events must be applied in order: {tracking.notification_id}")
+        self._tracking = tracking
+
+    def flush(self, insert_tracking: Any) -> None:
+        codec, sql, cursor = self._codec, self._sql, self._cursor
+        if self._accounts:
+            cursor.executemany(sql.upsert_account(), [codec.account_params(r) for r in self._accounts.values()])
+        if self._transactions:
+            cursor.executemany(sql.insert_transaction(), [codec.transaction_params(r) for r in self._transactions])
+        if self._closed_holds:
+            cursor.executemany(sql.delete_hold(), self._closed_holds)
+        if self._opened_holds:
+            cursor.executemany(sql.insert_hold(), [codec.hold_params(r) for r in self._opened_holds.values()])
+        if self._tracking is not None:
+            insert_tracking(cursor, self._tracking)
+
+
+class LedgerViewQueries:
+    """Reads and batched writes shared by both databases; subclasses supply transactions."""
+
+    sql: ReadModelSQL
+    codec: RowCodec
+    batch: Batch | None = None
+
+    def _read(self) -> Any:  # context manager yielding a cursor
+        raise NotImplementedError
+
+    def _locked_write(self) -> Any:  # context manager yielding a cursor holding the view's write lock
+        raise NotImplementedError
+
+    def position(self, application_name: str) -> int:
+        return self.max_tracking_id(application_name) or 0  # type: ignore[attr-defined]
+
+    @contextmanager
+    def write_batch(self, application_name: str, expected_position: int) -> Iterator[Batch]:
+        with self._locked_write() as cursor:
+            position = self._max_tracking_id(application_name, cursor) or 0  # type: ignore[attr-defined]
+            if position != expected_position:
+                raise StalePosition(f"position moved from {expected_position} to {position}")
+            self.batch = Batch(self.sql, self.codec, cursor, position)
+            try:
+                yield self.batch
+                self.batch.flush(self._insert_tracking)  # type: ignore[attr-defined]
+            finally:
+                self.batch = None
+
+    def account(self, account_id: str) -> AccountRow | None:
+        with self._read() as cursor:
+            cursor.execute(self.sql.select_account(), (account_id,))
+            row = cursor.fetchone()
+        return None if row is None else self.codec.account(row)
+
+    def transactions(self, query: TransactionFilter, limit: int) -> Page:
+        if not 1 <= limit <= MAX_PAGE_ROWS:
+            raise ValueError(f"limit must be 1..{MAX_PAGE_ROWS}")
+        statement, params = self.sql.select_transactions(query, limit + 1)
+        with self._read() as cursor:
+            cursor.execute(statement, params)
+            rows = [self.codec.transaction(r) for r in cursor.fetchall()]
+        page = Page(rows=rows[:limit])
+        if len(rows) > limit:
+            page.next_before_position = page.rows[-1].position
+        return page
+
+    def holds(self, account_id: str) -> list[HoldRow]:
+        with self._read() as cursor:
+            cursor.execute(self.sql.select_holds(), (account_id,))
+            return [self.codec.hold(r) for r in cursor.fetchall()]
+
+    def due_holds(self, now: datetime, limit: int = MAX_DUE_HOLDS) -> list[HoldRow]:
+        with self._read() as cursor:
+            cursor.execute(self.sql.select_due_holds(), (self.sql.d.time_in(now), limit))
+            return [self.codec.hold(r) for r in cursor.fetchall()]
+
+    def dump(self) -> dict[str, list[dict[str, Any]]]:
+        tables: dict[str, list[dict[str, Any]]] = {}
+        with self._read() as cursor:
+            for name, statement in self.sql.dump():
+                cursor.execute(statement)
+                tables[name] = [dict(r) for r in cursor.fetchall()]
+        return tables
+
+
+class PostgresLedgerView(LedgerViewQueries, PostgresTrackingRecorder):
+    def __init__(self, datastore: PostgresDatastore, *, prefix: str = DEFAULT_PREFIX) -> None:
+        super().__init__(datastore, tracking_table_name=f"{prefix}_tracking")
+        self.sql = ReadModelSQL(POSTGRES, prefix, datastore.schema)
+        self.codec = RowCodec(POSTGRES)
+        self.sql_create_statements.extend(SQL(statement) for statement in self.sql.ddl())
+        self._lock_key = f"{datastore.schema}.{prefix}"
+
+    @contextmanager
+    def _read(self) -> Iterator[Any]:
+        with self.datastore.transaction(commit=False) as cursor:
+            yield cursor
+
+    @contextmanager
+    def _locked_write(self) -> Iterator[Any]:
+        with self.datastore.transaction(commit=True) as cursor:
+            # One writer per set of tables at a time; others wait here, then see the moved position.
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (self._lock_key,))
+            yield cursor
+
+
+class SQLiteLedgerView(LedgerViewQueries, SQLiteTrackingRecorder):
+    def __init__(self, datastore: SQLiteDatastore, *, prefix: str = DEFAULT_PREFIX) -> None:
+        self.sql = ReadModelSQL(SQLITE, prefix, None)
+        self.codec = RowCodec(SQLITE)
+        self._tracking_table = f"{prefix}_tracking"
+        super().__init__(datastore)
+        # The library's SQLite recorder names its table "tracking" outright; each set of
+        # read-model tables (live, rebuild) needs its own, as on PostgreSQL.
+        self.insert_tracking_statement = self._own_table(self.insert_tracking_statement)
+        self.select_max_tracking_id_statement = self._own_table(self.select_max_tracking_id_statement)
+
+    def _own_table(self, statement: str) -> str:
+        renamed = re.sub(r"\btracking\b(?=[ .(])", self._tracking_table, statement)
+        assert renamed != statement, statement
+        return renamed
+
+    def construct_create_table_statements(self) -> list[str]:
+        library = super().construct_create_table_statements()
+        return [*library[:-1], self._own_table(library[-1]), *self.sql.ddl()]
+
+    @contextmanager
+    def _read(self) -> Iterator[Any]:
+        with self.datastore.transaction(commit=False) as cursor:
+            yield cursor
+
+    @contextmanager
+    def _locked_write(self) -> Iterator[Any]:
+        # BEGIN IMMEDIATE takes the write lock up front, so a reader can never be
+        # refused the upgrade to writer half-way through a batch.
+        with self.datastore.get_connection(commit=True) as connection:
+            cursor = connection.cursor()
+            cursor.execute("BEGIN IMMEDIATE")
+            try:
+                yield cursor
+            except BaseException:
+                connection.rollback()
+                raise
+            connection.commit()

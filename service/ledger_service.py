@@ -1,0 +1,88 @@
+"""The composition root: one Ledger application, its read-model view and projector.
+
+Every write goes through ``run``: the command appends its events, then the read model
+is caught up to them before the caller answers, so a client reads its own writes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import TypeVar
+
+from eventsourcing.postgres import PostgresFactory
+from eventsourcing.sqlite import SQLiteFactory
+
+from commands.ledger import Booking, Clock, Ledger, utc_now
+from commands.persistence import SQLITE_PREFIX
+from ledger_core.errors import AccountNotFound
+from projections.catchup import Projector
+from projections.rows import AccountRow
+from projections.views import DEFAULT_PREFIX, LedgerViewQueries, PostgresLedgerView, SQLiteLedgerView
+from service.settings import Settings
+
+R = TypeVar("R", Booking, list[str])
+
+
+def make_view(app: Ledger, prefix: str = DEFAULT_PREFIX) -> LedgerViewQueries:
+    """A read-model view in the same database (and connection pool) as the app's events."""
+    factory = app.factory
+    if isinstance(factory, PostgresFactory):
+        view: LedgerViewQueries = PostgresLedgerView(factory.datastore, prefix=prefix)
+    elif isinstance(factory, SQLiteFactory):
+        view = SQLiteLedgerView(factory.datastore, prefix=prefix)
+    else:
+        raise ValueError(f"no read-model view for persistence {type(factory).__name__}")
+    view.create_table()  # type: ignore[attr-defined]
+    return view
+
+
+class LedgerService:
+    def __init__(self, settings: Settings, clock: Clock = utc_now) -> None:
+        self.settings = settings
+        _ensure_sqlite_folder(settings.database.url)
+        self.commands = Ledger(env=settings.database.eventsourcing_env(), clock=clock)
+        self.view = make_view(self.commands)
+        self.projector = Projector(self.commands, self.view, settings.projection_batch_events)
+
+    @property
+    def clock(self) -> Clock:
+        return self.commands.clock
+
+    def run(self, command: Callable[[Ledger], R]) -> R:
+        """Runs a command, then catches the read model up with what it wrote."""
+        result = command(self.commands)
+        if isinstance(result, Booking):
+            if result.position is not None:
+                self.projector.catch_up(until=result.position)
+        else:
+            self.projector.catch_up()
+        return result
+
+    def account_row(self, account_id: str) -> AccountRow:
+        row = self.view.account(account_id)
+        if row is None:
+            raise AccountNotFound(f"no account {account_id!r}", account_id=account_id)
+        return row
+
+    def expire_due_reservations(self, now: datetime | None = None) -> dict[str, list[str]]:
+        """Releases every hold past its expiry, account by account; returns what expired."""
+        moment = now or self.clock()
+        expired: dict[str, list[str]] = {}
+        for account_id in sorted({hold.account_id for hold in self.view.due_holds(moment)}):
+            released = self.run(lambda ledger, a=account_id: ledger.expire_reservations(a, moment))
+            if released:
+                expired[account_id] = released
+        return expired
+
+    def close(self) -> None:
+        self.commands.close()
+
+
+def _ensure_sqlite_folder(url: str) -> None:
+    if url.startswith(SQLITE_PREFIX):
+        path = url[len(SQLITE_PREFIX) :]
+        if "mode=memory" not in path and ":memory:" not in path:
+            Path(os.path.dirname(path) or ".").mkdir(parents=True, exist_ok=True)

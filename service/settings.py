@@ -1,0 +1,56 @@
+"""Every setting of the service, read once from the environment (the README's table lists them)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from commands.persistence import DatabaseConfig
+
+DEFAULT_DATABASE_URL = "sqlite:///var/ledger.db"
+
+
+def _int(environ: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ValueError(f"{name} must be {low}..{high}, got {value}")
+    return value
+
+
+@dataclass(frozen=True)
+class Settings:
+    database: DatabaseConfig = field(default_factory=lambda: DatabaseConfig(DEFAULT_DATABASE_URL))
+    http_host: str = "127.0.0.1"
+    http_port: int = 8080
+    http_workers: int = 1
+    http_threads: int = 8
+    max_request_bytes: int = 64 * 1024
+    projection_batch_events: int = 500
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if environ is None else environ
+        url = env.get("LEDGER_DATABASE_URL") or DEFAULT_DATABASE_URL
+        database = DatabaseConfig(
+            url=url,
+            schema=env.get("LEDGER_DATABASE_SCHEMA") or "public",
+            pool_size=_int(env, "LEDGER_DATABASE_POOL_SIZE", 5, 1, 100),
+        )
+        # SQLite takes one writer at a time: more processes only queue on its lock.
+        default_workers = 2 if database.is_postgres else 1
+        return cls(
+            database=database,
+            http_host=env.get("LEDGER_HTTP_HOST") or "127.0.0.1",
+            http_port=_int(env, "LEDGER_HTTP_PORT", 8080, 1, 65535),
+            http_workers=_int(env, "LEDGER_HTTP_WORKERS", default_workers, 1, 64),
+            http_threads=_int(env, "LEDGER_HTTP_THREADS", 8, 1, 256),
+            max_request_bytes=_int(env, "LEDGER_MAX_REQUEST_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),
+            projection_batch_events=_int(env, "LEDGER_PROJECTION_BATCH_EVENTS", 500, 1, 10_000),
+        )
