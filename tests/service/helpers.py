@@ -1,0 +1,27 @@
+"""Small helpers for service-level tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from service.ledger_service import LedgerService
+
+
+def open_account(service: LedgerService, account_id: str = "acme", **overrides: Any) -> str:
+    settings = {"account_id": account_id, "currency": "SGD", "billing_mode": "prepaid",
+                "invoice_mode": "consolidated", **overrides}
+    service.run(lambda ledger: ledger.open_account(**settings))
+    return account_id
+
+
+def event_count(service: LedgerService) -> int:
+    return service.commands.recorder.max_notification_id() or 0
+
+
+def figures(service: LedgerService, account_id: str = "acme") -> dict[str, str]:
+    f = service.account_row(account_id).figures
+    return {
+        "expecting_invoice": f"{f.expecting_invoice:f}", "amount_due": f"{f.amount_due:f}",
+        "current_balance": f"{f.current_balance:f}", "reserved": f"{f.reserved:f}",
+        "usable_credits": f"{f.usable_credits:f}",
+    }
