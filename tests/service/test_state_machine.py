@@ -1,0 +1,299 @@
+"""Random command sequences against the ledger, on SQLite and PostgreSQL.
+
+An independent model (plain arithmetic written from LEDGER_SEMANTICS.md, sharing no
+code with the ledger) predicts every figure and every rejection. After every step the
+invariants are checked on the read model and on the aggregate; at the end of each run
+the read model is rebuilt from event 1 into fresh tables and must match row for row.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable
+from datetime import timedelta
+from decimal import ROUND_HALF_EVEN, Decimal
+from pathlib import Path
+from typing import Any
+
+import psycopg
+import pytest
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
+
+from commands.persistence import DatabaseConfig
+from ledger_core.errors import LedgerError
+from projections.catchup import Projector
+from projections.rows import TransactionFilter
+from service.ledger_service import LedgerService, make_view
+from service.settings import Settings
+from tests.conftest import FakeClock
+
+EXAMPLES = int(os.environ.get("LEDGER_HYPOTHESIS_EXAMPLES", "25"))
+STEPS = int(os.environ.get("LEDGER_HYPOTHESIS_STEPS", "30"))
+MICRO = Decimal("0.000001")
+
+amounts = st.decimals(min_value=-5, max_value=500, places=6, allow_nan=False, allow_infinity=False)
+positive_amounts = st.decimals(min_value="0.000001", max_value=300, places=6)
+keys = st.sampled_from(["k1", "k2", "k3", "k4", "k5", "k6"])
+reservation_ids = st.sampled_from(["r1", "r2", "r3", "r4", "r5"])
+
+
+class Model:
+    """The ledger as LEDGER_SEMANTICS.md describes it, in the plainest arithmetic."""
+
+    def __init__(self, billing: str, invoice: str, limit: Decimal, policy: str) -> None:
+        self.billing, self.invoice, self.limit, self.policy = billing, invoice, limit, policy
+        self.unbilled = Decimal(0)
+        self.billed = Decimal(0)
+        self.holds: dict[str, tuple[Decimal, Any]] = {}
+        self.closed: dict[str, str] = {}
+        self.keys: dict[tuple[str, str], tuple[Any, Decimal]] = {}
+
+    @property
+    def reserved(self) -> Decimal:
+        return sum((amount for amount, _ in self.holds.values()), Decimal(0))
+
+    @property
+    def usable(self) -> Decimal:
+        if self.billing == "postpaid":
+            return self.limit + self.unbilled - self.reserved
+        return self.unbilled + self.billed + self.limit - self.reserved
+
+
+class LedgerMachine(RuleBasedStateMachine):
+    make_service: Callable[[], tuple[LedgerService, Callable[[], None]]]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.service, self._cleanup = self.make_service()
+        self.clock: FakeClock = self.service.clock  # type: ignore[assignment]
+
+    # -- driving both ------------------------------------------------------------------
+    def attempt(self, expected_error: str | None, command: Callable[[Any], Any]) -> Any:
+        try:
+            result = self.service.run(command)
+        except LedgerError as error:
+            assert error.code == expected_error, f"ledger said {error.code}: {error.message}; model said {expected_error}"
+            return None
+        assert expected_error is None, f"ledger accepted what the model rejects with {expected_error}"
+        return result
+
+    @initialize(
+        billing=st.sampled_from(["prepaid", "postpaid"]),
+        invoice=st.sampled_from(["itemized", "consolidated", "none"]),
+        limit=st.decimals(min_value=0, max_value=1000, places=6),
+        policy=st.sampled_from(["allow_overdraft", "block"]),
+    )
+    def open(self, billing: str, invoice: str, limit: Decimal, policy: str) -> None:
+        self.model = Model(billing, invoice, limit, policy)
+        self.attempt(None, lambda l: l.open_account(account_id="acc", currency="SGD", billing_mode=billing,
+                                                      invoice_mode=invoice, credit_limit=str(limit), usage_policy=policy))
+
+    @rule(amount=amounts)
+    def recharge(self, amount: Decimal) -> None:
+        m = self.model
+        error = "invalid_input" if amount <= 0 else None
+        if self.attempt(error, lambda l: l.recharge("acc", amount=str(amount), reference="top-up")) and not error:
+            if m.invoice == "none":
+                m.unbilled += amount
+            else:
+                m.billed += amount
+
+    @rule(key=keys, amount=amounts, priced=st.booleans(), quantity=st.decimals(min_value=1, max_value=1000, places=2))
+    def usage(self, key: str, amount: Decimal, priced: bool, quantity: Decimal) -> None:
+        m = self.model
+        request: dict[str, Any] = (
+            {"quantity": str(quantity), "unit_price": str(abs(amount) / 1000)} if priced else {"amount": str(amount)}
+        )
+        cost = (quantity * abs(amount) / 1000).quantize(MICRO, rounding=ROUND_HALF_EVEN) if priced else amount
+        error = self._keyed_error(("usage", key), request)
+        if error is None and ("usage", key) not in m.keys:
+            if cost < 0:
+                error = "invalid_input"
+            elif m.policy == "block" and m.usable - cost < 0:
+                error = "insufficient_credits"
+        booking = self.attempt(error, lambda l: l.record_usage("acc", idempotency_key=key, product="sms", **request))
+        if booking is None:
+            return
+        if booking.replayed:
+            assert booking.amount == m.keys[("usage", key)][1]
+            return
+        m.keys[("usage", key)] = (request, cost)
+        m.unbilled -= cost
+        if m.policy == "block":
+            assert m.usable >= 0  # invariant 3: a blocking account never goes below zero by usage
+
+    @rule(key=keys, amount=amounts, kind=st.sampled_from(["subscription", "addon", "service", "hardware"]))
+    def charge(self, key: str, amount: Decimal, kind: str) -> None:
+        m = self.model
+        request = {"kind": kind, "description": "plan", "amount": str(amount)}
+        error = self._keyed_error(("charge", key), request)
+        if error is None and ("charge", key) not in m.keys and amount < 0:
+            error = "invalid_input"
+        booking = self.attempt(error, lambda l: l.post_charge("acc", idempotency_key=key, **request))
+        if booking is None or booking.replayed:
+            return
+        m.keys[("charge", key)] = (request, amount)
+        if m.invoice == "itemized":
+            m.billed -= amount
+        else:
+            m.unbilled -= amount
+
+    @rule(rid=reservation_ids, amount=amounts, expires_in=st.none() | st.integers(1, 3600))
+    def reserve(self, rid: str, amount: Decimal, expires_in: int | None) -> None:
+        m = self.model
+        expires_at = None if expires_in is None else self.clock.now + timedelta(seconds=expires_in)
+        if rid in m.holds or rid in m.closed:
+            error: str | None = "reservation_exists"
+        elif amount <= 0:
+            error = "invalid_input"
+        elif m.usable - amount < 0:
+            error = "insufficient_credits"
+        else:
+            error = None
+        if self.attempt(error, lambda l: l.reserve("acc", reservation_id=rid, amount=str(amount), expires_at=expires_at)):
+            m.holds[rid] = (amount, expires_at)
+            assert m.usable >= 0  # invariant 3 for holds
+
+    @rule(rid=reservation_ids, fraction=st.decimals(min_value=0, max_value="1.2", places=2))
+    def settle(self, rid: str, fraction: Decimal) -> None:
+        m = self.model
+        hold, expires_at = m.holds.get(rid, (Decimal(1), None))
+        amount = (hold * fraction).quantize(MICRO)
+        if rid in m.closed:
+            error: str | None = "reservation_closed"
+        elif rid not in m.holds:
+            error = "reservation_not_found"
+        elif amount > hold:
+            error = "settle_exceeds_hold"
+        elif expires_at is not None and self.clock.now >= expires_at:
+            error = "reservation_expired"
+        else:
+            error = None
+        if self.attempt(error, lambda l: l.settle("acc", rid, amount=str(amount), product="call")):
+            del m.holds[rid]
+            m.closed[rid] = "settled"
+            m.unbilled -= amount
+
+    @rule(rid=reservation_ids, reason=st.sampled_from(["failed", "cancelled", "expired"]))
+    def release(self, rid: str, reason: str) -> None:
+        m = self.model
+        error = "reservation_closed" if rid in m.closed else None if rid in m.holds else "reservation_not_found"
+        if self.attempt(error, lambda l: l.release("acc", rid, reason=reason)):
+            del m.holds[rid]
+            m.closed[rid] = "released"
+
+    @rule(seconds=st.integers(0, 2000))
+    def expire(self, seconds: int) -> None:
+        self.clock.advance(seconds)
+        m = self.model
+        due = sorted(rid for rid, (_, at) in m.holds.items() if at is not None and at <= self.clock.now)
+        expired = self.service.expire_due_reservations()
+        assert sorted(expired.get("acc", [])) == due
+        for rid in due:
+            del m.holds[rid]
+            m.closed[rid] = "released"
+
+    @rule(limit=amounts)
+    def change_credit_limit(self, limit: Decimal) -> None:
+        error = "invalid_input" if limit < 0 else None
+        if self.attempt(error, lambda l: l.update_account("acc", credit_limit=str(limit))) and not error:
+            self.model.limit = limit
+
+    @rule(mode=st.sampled_from(["itemized", "consolidated", "none"]))
+    def change_invoice_mode(self, mode: str) -> None:
+        m = self.model
+        error = "invoice_mode_change_blocked" if mode == "none" and m.invoice != "none" and m.billed != 0 else None
+        if self.attempt(error, lambda l: l.update_account("acc", invoice_mode=mode)) and not error:
+            m.invoice = mode
+
+    @rule(policy=st.sampled_from(["allow_overdraft", "block"]))
+    def change_usage_policy(self, policy: str) -> None:
+        self.attempt(None, lambda l: l.update_account("acc", usage_policy=policy))
+        self.model.policy = policy
+
+    def _keyed_error(self, key: tuple[str, str], request: dict[str, Any]) -> str | None:
+        first = self.model.keys.get(key)
+        return None if first is None or first[0] == request else "idempotency_key_reused"
+
+    # -- invariants ------------------------------------------------------------------------
+    @invariant()
+    def figures_match_the_model_and_the_aggregate(self) -> None:
+        if not hasattr(self, "model"):
+            return
+        m, row = self.model, self.service.account_row("acc")
+        f = row.figures
+        assert (f.expecting_invoice, f.amount_due, f.reserved, f.credit_limit) == (m.unbilled, m.billed, m.reserved, m.limit)
+        assert f.current_balance == f.expecting_invoice + f.amount_due  # invariant 1
+        assert f.usable_credits == m.usable  # invariant 2 (formula)
+        assert f.reserved >= 0
+        assert sum(h.amount for h in self.service.view.holds("acc")) == f.reserved  # invariant 2 (holds)
+        assert self.service.commands.account("acc").figures == f  # write model == read model
+        if m.invoice == "none":
+            assert f.amount_due == 0 or m.billed == f.amount_due  # carried over from an earlier mode only
+
+    @invariant()
+    def balance_details_add_up_to_the_current_balance(self) -> None:
+        if not hasattr(self, "model"):
+            return
+        rows = self.service.view.transactions(TransactionFilter("acc"), limit=500).rows
+        current = self.service.account_row("acc").figures.current_balance
+        assert sum((r.amount for r in rows), Decimal(0)) == current
+        assert not rows or rows[0].balance_after == current
+
+    def teardown(self) -> None:
+        try:
+            self._rebuild_matches_live()
+        finally:
+            self.service.close()
+            self._cleanup()
+
+    def _rebuild_matches_live(self) -> None:
+        """Invariant 5: replaying every event from the first gives the same read model."""
+        fresh = make_view(self.service.commands, prefix="rebuilt")
+        Projector(self.service.commands, fresh, batch_events=7).catch_up()
+        assert fresh.dump() == self.service.view.dump()
+
+
+def _sqlite_services(tmp_path: Path, clock_factory: Callable[[], FakeClock]) -> Callable[[], Any]:
+    def make() -> tuple[LedgerService, Callable[[], None]]:
+        folder = tmp_path / uuid.uuid4().hex
+        svc = LedgerService(Settings(database=DatabaseConfig(f"sqlite:///{folder}/ledger.db")), clock=clock_factory())
+        return svc, lambda: None
+
+    return make
+
+
+def _postgres_services(url: str, clock_factory: Callable[[], FakeClock]) -> Callable[[], Any]:
+    def make() -> tuple[LedgerService, Callable[[], None]]:
+        schema = "h_" + uuid.uuid4().hex[:12]
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute(f'CREATE SCHEMA "{schema}"')
+
+        def drop() -> None:
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+        svc = LedgerService(Settings(database=DatabaseConfig(url, schema=schema, pool_size=2)), clock=clock_factory())
+        return svc, drop
+
+    return make
+
+
+MACHINE_SETTINGS = settings(
+    max_examples=EXAMPLES, stateful_step_count=STEPS, deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+)
+
+
+def test_random_command_sequences_on_sqlite(tmp_path: Path) -> None:
+    LedgerMachine.make_service = staticmethod(_sqlite_services(tmp_path, FakeClock))
+    run_state_machine_as_test(LedgerMachine, settings=MACHINE_SETTINGS)
+
+
+@pytest.mark.postgres
+def test_random_command_sequences_on_postgres(postgres_url: str) -> None:
+    LedgerMachine.make_service = staticmethod(_postgres_services(postgres_url, FakeClock))
+    run_state_machine_as_test(LedgerMachine, settings=MACHINE_SETTINGS)
