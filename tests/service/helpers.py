@@ -14,7 +14,9 @@ def open_account(service: LedgerService, account_id: str = "acme", **overrides: 
     return account_id
 
 
-def event_count(service: LedgerService) -> int:
+def last_position(service: LedgerService) -> int:
+    """The newest committed event's position: unchanged means nothing was written.
+    (Not a count: a PostgreSQL sequence skips the ids of rolled-back inserts.)"""
     return service.commands.recorder.max_notification_id() or 0
 
 

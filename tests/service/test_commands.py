@@ -18,7 +18,7 @@ from ledger_core.errors import (
     SettleExceedsHold,
 )
 from projections.rows import TransactionFilter
-from tests.service.helpers import event_count, figures, open_account
+from tests.service.helpers import last_position, figures, open_account
 
 
 def test_worked_example_one_reproduces_to_the_last_digit(service):
@@ -49,9 +49,9 @@ def test_opening_twice_is_a_conflict_and_unknown_accounts_are_not_found(service)
 def test_usage_with_the_same_key_books_once_and_reports_the_first_result(service):
     open_account(service)
     first = service.run(lambda l: l.record_usage("acme", idempotency_key="k", product="sms", quantity="3", unit_price="0.1"))
-    before = event_count(service)
+    before = last_position(service)
     again = service.run(lambda l: l.record_usage("acme", idempotency_key="k", product="sms", quantity="3", unit_price="0.1"))
-    assert event_count(service) == before
+    assert last_position(service) == before
     assert (again.replayed, again.transaction_no, again.amount) == (True, first.transaction_no, D("0.3"))
     assert figures(service)["expecting_invoice"] == "-0.300000"
     with pytest.raises(IdempotencyKeyReused):
@@ -122,10 +122,10 @@ def test_block_policy_refuses_usage_beyond_credit_but_default_records_overdraft(
 def test_settings_change_all_or_nothing(service):
     open_account(service, invoice_mode="itemized")
     service.run(lambda l: l.post_charge("acme", idempotency_key="c", kind="hardware", description="phone", amount="5"))
-    before = event_count(service)
+    before = last_position(service)
     with pytest.raises(InvoiceModeChangeBlocked):
         service.run(lambda l: l.update_account("acme", credit_limit="50", invoice_mode="none"))
-    assert event_count(service) == before
+    assert last_position(service) == before
     assert service.account_row("acme").figures.credit_limit == 0
     service.run(lambda l: l.update_account("acme", credit_limit="50", payer={"name": "Ünal Çelik"}, tax_rate="0.09"))
     row = service.account_row("acme")
@@ -134,7 +134,7 @@ def test_settings_change_all_or_nothing(service):
 
 def test_rejections_write_nothing(service):
     open_account(service)
-    before = event_count(service)
+    before = last_position(service)
     for command in (
         lambda l: l.recharge("acme", amount="-1"),
         lambda l: l.recharge("acme", amount="1", currency="USD"),
@@ -144,7 +144,7 @@ def test_rejections_write_nothing(service):
     ):
         with pytest.raises((InvalidInput, CurrencyMismatch, InsufficientCredits)):
             service.run(command)
-    assert event_count(service) == before
+    assert last_position(service) == before
 
 
 def test_balance_details_rows_carry_balance_after_and_filters(service):

@@ -1,0 +1,90 @@
+"""Two writers on one account, each with its own application (own cache, as two processes
+would have), on a real PostgreSQL server: no update is lost."""
+
+from __future__ import annotations
+
+import threading
+from decimal import Decimal
+
+import pytest
+
+from ledger_core.errors import ConcurrentModification
+from service.ledger_service import LedgerService
+from service.settings import Settings
+from tests.conftest import FakeClock
+from tests.service.helpers import open_account
+
+pytestmark = pytest.mark.postgres
+POSTS_PER_WRITER = 60
+
+
+def test_two_threads_posting_to_one_account_lose_no_update(postgres_schema):
+    writers = [LedgerService(Settings(database=postgres_schema)) for _ in range(2)]
+    open_account(writers[0], credit_limit="0")
+    outcomes: list[str] = []
+    start = threading.Barrier(2)
+
+    def post(n: int, svc: LedgerService) -> None:
+        start.wait()
+        for i in range(POSTS_PER_WRITER):
+            try:
+                svc.run(lambda l: l.record_usage("acme", idempotency_key=f"w{n}-{i}", product="sms", amount="0.000001"))
+                outcomes.append("booked")
+            except ConcurrentModification:
+                outcomes.append("409")
+
+    threads = [threading.Thread(target=post, args=(n, svc)) for n, svc in enumerate(writers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    booked = outcomes.count("booked")
+    assert len(outcomes) == 2 * POSTS_PER_WRITER
+    assert booked >= POSTS_PER_WRITER  # retries absorb nearly every race
+    for svc in writers:
+        svc.projector.catch_up()
+        assert svc.account_row("acme").figures.expecting_invoice == -booked * Decimal("0.000001")
+        assert svc.commands.account("acme").version == 1 + booked
+    for svc in writers:
+        svc.close()
+
+
+class RacingClock(FakeClock):
+    """Lets another writer commit while a command is deciding, `races` times."""
+
+    def __init__(self, rival: LedgerService, races: int) -> None:
+        super().__init__()
+        self.rival, self.races = rival, races
+
+    def __call__(self):
+        if self.races > 0:
+            self.races -= 1
+            self.rival.run(lambda l: l.recharge("acme", amount="1", reference=f"rival-{self.races}"))
+        return super().__call__()
+
+
+def test_the_loser_of_a_version_conflict_retries_and_succeeds(postgres_schema):
+    rival = LedgerService(Settings(database=postgres_schema))
+    open_account(rival)
+    loser = LedgerService(Settings(database=postgres_schema), clock=RacingClock(rival, races=1))
+    loser.commands.account("acme")  # warm its cache at version 1, as a long-running process would be
+    booking = loser.run(lambda l: l.record_usage("acme", idempotency_key="u", product="sms", amount="0.5"))
+    assert loser.commands.conflicts_retried == 1
+    assert booking.transaction_no == "acme:00000003"  # after the rival's recharge at version 2
+    assert loser.account_row("acme").figures.current_balance == Decimal("0.5")
+    rival.close(), loser.close()
+
+
+def test_a_writer_that_keeps_losing_gets_a_clear_conflict_and_writes_nothing(postgres_schema):
+    rival = LedgerService(Settings(database=postgres_schema))
+    open_account(rival)
+    loser = LedgerService(Settings(database=postgres_schema), clock=RacingClock(rival, races=100))
+    with pytest.raises(ConcurrentModification) as error:
+        loser.run(lambda l: l.record_usage("acme", idempotency_key="u", product="sms", amount="0.5"))
+    assert error.value.code == "concurrent_modification"
+    rival.projector.catch_up()
+    row = rival.account_row("acme")
+    assert row.figures.expecting_invoice == 0  # the usage never landed
+    assert row.figures.amount_due == Decimal(100 - loser.clock.races)  # only the rival's recharges
+    assert rival.commands.account("acme").version == 1 + (100 - loser.clock.races)
+    rival.close(), loser.close()
