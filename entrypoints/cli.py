@@ -82,3 +82,7 @@ def catch_up() -> None:
     finally:
         service.close()
     click.echo(json.dumps({"from_position": before, "to_position": after}))
+
+
+if __name__ == "__main__":
+    main()
