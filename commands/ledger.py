@@ -32,6 +32,7 @@ from ledger_core.errors import (
     AccountNotFound,
     ConcurrentModification,
     InvalidInput,
+    LedgerError,
     ReservationClosed,
     ReservationExists,
     ReservationNotFound,
@@ -194,8 +195,6 @@ class Ledger(Application[UUID]):
         rid = parse_client_key(reservation_id, "reservation_id")
 
         def decide(account: Account) -> tuple[Booking, list[Aggregate]]:
-            if self._client_key(account_id, KeyKind.RESERVATION, rid) is not None:
-                raise ReservationExists(f"reservation {rid!r} already exists", reservation_id=rid)
             money = self._money(amount, currency, account)
             account.reserve(money, reservation_id=rid, expires_at=expires_at)
             claim = ClientKey(
@@ -204,7 +203,10 @@ class Ledger(Application[UUID]):
             )
             return Booking(account_id, None, None, money.amount), [claim]
 
-        return self._booked(account_id, decide)
+        def exists(claim: ClientKey) -> Booking:
+            raise ReservationExists(f"reservation {rid!r} already exists", reservation_id=rid, status=claim.status)
+
+        return self._claiming(account_id, KeyKind.RESERVATION, rid, decide, exists)
 
     def settle(self, account_id: str, reservation_id: str, *, amount: object, product: str,
                application_id: str | None = None, app_key: str | None = None, quantity: object = None,
@@ -250,7 +252,8 @@ class Ledger(Application[UUID]):
         return expired
 
     # -- machinery ---------------------------------------------------------------
-    def _write(self, account_id: str, decide: Callable[[Account], tuple[T, list[Aggregate]]]) -> tuple[T, int | None]:
+    def _write(self, account_id: str, decide: Callable[[Account], tuple[T, list[Aggregate]]],
+               on_conflict: Callable[[], None] | None = None) -> tuple[T, int | None]:
         for _ in range(MAX_ATTEMPTS):
             account = self.account(account_id)
             result, others = decide(account)
@@ -260,6 +263,8 @@ class Ledger(Application[UUID]):
                 recordings = self.save(account, *others)
             except IntegrityError:
                 self.conflicts_retried += 1
+                if on_conflict:
+                    on_conflict()
                 continue
             return result, (recordings[-1].notification.id if recordings else None)
         raise ConcurrentModification(
@@ -270,24 +275,47 @@ class Ledger(Application[UUID]):
         booking, position = self._write(account_id, decide)
         return Booking(booking.account_id, position, booking.transaction_no, booking.amount)
 
-    def _once(self, account_id: str, kind: KeyKind, key: str, request: dict[str, Any],
-              decide: Callable[[Account], tuple[Booking, list[Aggregate]]]) -> Booking:
-        """Runs ``decide`` unless the key was used before; a repeat reports the first result.
+    def _claiming(self, account_id: str, kind: KeyKind, key: str,
+                  decide: Callable[[Account], tuple[Booking, list[Aggregate]]],
+                  claimed_before: Callable[[ClientKey], Booking]) -> Booking:
+        """Runs ``decide`` (which claims ``key``) unless the key was claimed before, in
+        which case ``claimed_before`` answers.
 
-        The check runs again on every attempt, so a concurrent twin that wins the race
-        is reported as the first result rather than booked twice."""
+        A new key, the usual case, costs no read: a duplicate collides on save (its
+        version 1 exists already) and the retry looks it up. A refusal is looked up too,
+        since a repeat of a request accepted earlier may be refused by today's state."""
+        look_first = False
 
-        def once(account: Account) -> tuple[Booking, list[Aggregate]]:
+        def attempt(account: Account) -> tuple[Booking, list[Aggregate]]:
+            if not look_first:
+                try:
+                    return decide(account)
+                except LedgerError:
+                    pass
             claim = self._client_key(account_id, kind, key)
             if claim is None:
                 return decide(account)
-            claim.require_same_request(fingerprint(request))
-            return Booking(account_id, None, claim.transaction_no, claim.amount, replayed=True), []
+            return claimed_before(claim), []
 
-        booking, position = self._write(account_id, once)
+        def conflicted() -> None:
+            nonlocal look_first
+            look_first = True
+
+        booking, position = self._write(account_id, attempt, on_conflict=conflicted)
         if booking.replayed:
             return booking
         return Booking(booking.account_id, position, booking.transaction_no, booking.amount)
+
+    def _once(self, account_id: str, kind: KeyKind, key: str, request: dict[str, Any],
+              decide: Callable[[Account], tuple[Booking, list[Aggregate]]]) -> Booking:
+        """Books once per idempotency key; a repeat reports the first result, even when a
+        concurrent twin won the race."""
+
+        def replay(claim: ClientKey) -> Booking:
+            claim.require_same_request(fingerprint(request))
+            return Booking(account_id, None, claim.transaction_no, claim.amount, replayed=True)
+
+        return self._claiming(account_id, kind, key, decide, replay)
 
     def _client_key(self, account_id: str, kind: KeyKind, key: str) -> ClientKey | None:
         try:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import logging
 from typing import Any
 
@@ -51,8 +52,9 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     _Gunicorn({
         "bind": f"{host}:{port}",
         "workers": workers or settings.http_workers,
-        "worker_class": "gthread",
+        "worker_class": os.environ.get("LEDGER_HTTP_WORKER_CLASS", "gthread"),
         "threads": settings.http_threads,
+        "worker_connections": int(os.environ.get("LEDGER_HTTP_WORKER_CONNECTIONS", "1000")),
         "accesslog": None,
         "errorlog": "-",
         "loglevel": "warning",

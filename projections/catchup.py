@@ -2,8 +2,9 @@
 
 Pull, not push: a writer that needs read-your-writes calls ``catch_up(until=its
 position)`` and returns once the read model includes its events. Concurrent callers
-(threads, processes, the Kafka consumer) serialize on the view's write lock; whoever
-holds it applies every pending event, so the others usually find nothing left to do.
+(threads, processes, the Kafka consumer) serialize on the view's write lock and read
+the position under it; whoever holds it applies every pending event, so the others
+usually find their events applied already.
 The library's notification log is gap-free in commit order, so reading from the
 tracked position never skips an event.
 """
@@ -17,11 +18,10 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Tracking
 
 from projections.ledger import LedgerProjection
-from projections.views import LedgerViewQueries, StalePosition
+from projections.views import LedgerViewQueries
 
 DEFAULT_BATCH_EVENTS = 500
 MAX_BATCH_EVENTS = 10_000
-MAX_STALE_RETRIES = 100  # a bound on races lost to other catch-up writers in one call
 
 
 class Projector:
@@ -43,27 +43,20 @@ class Projector:
         """Applies pending events until the read model reaches ``until`` (or the end of
         the log when None). Returns the position reached."""
         with self._lock:
-            stale = 0
             while True:
-                position = self.position
-                if until is not None and position >= until:
+                position, applied = self._apply_next_batch(until)
+                if applied < self.batch_events or (until is not None and position >= until):
                     return position
-                notifications = self.app.recorder.select_notifications(start=position + 1, limit=self.batch_events)
-                if not notifications:
-                    return position
-                try:
-                    self._apply(position, notifications)
-                except StalePosition:
-                    stale += 1
-                    if stale > MAX_STALE_RETRIES:
-                        raise
-                    continue
-                if until is None and len(notifications) < self.batch_events:
-                    return notifications[-1].id
 
-    def _apply(self, position: int, notifications: Any) -> None:
+    def _apply_next_batch(self, until: int | None) -> tuple[int, int]:
+        """One transaction under the view's write lock: the position is read under the
+        lock, so no other writer can have applied what this batch applies."""
         name = self.app.name
-        with self.view.write_batch(name, expected_position=position):
+        with self.view.write_batch(name) as batch:
+            if until is not None and batch.position >= until:
+                return batch.position, 0
+            notifications = self.app.recorder.select_notifications(start=batch.position + 1, limit=self.batch_events)
             for notification in notifications:
                 event = self.app.mapper.to_domain_event(notification)
                 self.projection.process_event(event, Tracking(name, notification.id))
+            return (notifications[-1].id if notifications else batch.position), len(notifications)

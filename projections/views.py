@@ -32,10 +32,6 @@ MAX_PAGE_ROWS = 500
 MAX_DUE_HOLDS = 1_000
 
 
-class StalePosition(Exception):
-    """Another writer applied events since this batch read its position."""
-
-
 # -- dialects: the only differences between the two databases ---------------------
 @dataclass(frozen=True)
 class Dialect:
@@ -326,11 +322,10 @@ class LedgerViewQueries:
         return self.max_tracking_id(application_name) or 0  # type: ignore[attr-defined]
 
     @contextmanager
-    def write_batch(self, application_name: str, expected_position: int) -> Iterator[Batch]:
+    def write_batch(self, application_name: str) -> Iterator[Batch]:
+        """Holds the view's write lock; the batch starts at the position read under it."""
         with self._locked_write() as cursor:
             position = self._max_tracking_id(application_name, cursor) or 0  # type: ignore[attr-defined]
-            if position != expected_position:
-                raise StalePosition(f"position moved from {expected_position} to {position}")
             self.batch = Batch(self.sql, self.codec, cursor, position)
             try:
                 yield self.batch
@@ -368,7 +363,7 @@ class LedgerViewQueries:
 
     def dump(self) -> dict[str, list[dict[str, Any]]]:
         tables: dict[str, list[dict[str, Any]]] = {}
-        with self._read() as cursor:
+        with self.datastore.transaction(commit=False) as cursor:  # type: ignore[attr-defined]  # one snapshot
             for name, statement in self.sql.dump():
                 cursor.execute(statement)
                 tables[name] = [dict(r) for r in cursor.fetchall()]
@@ -385,7 +380,8 @@ class PostgresLedgerView(LedgerViewQueries, PostgresTrackingRecorder):
 
     @contextmanager
     def _read(self) -> Iterator[Any]:
-        with self.datastore.transaction(commit=False) as cursor:
+        # Pooled connections are in autocommit mode: a one-statement read is one round trip.
+        with self.datastore.cursor() as cursor:
             yield cursor
 
     @contextmanager
