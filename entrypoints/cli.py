@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 import os
 import logging
 from typing import Any
@@ -27,7 +28,7 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         # Each worker builds its own service (its own connection pool and aggregate cache).
         from api.app import create_app
 
-        return create_app(Settings.from_env())
+        return create_app(replace(Settings.from_env(), create_tables=False))
 
 
 @click.group()

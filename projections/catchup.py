@@ -1,10 +1,11 @@
 """Catching a read model up with the event log, in batches, exactly once.
 
 Pull, not push: a writer that needs read-your-writes calls ``catch_up(until=its
-position)`` and returns once the read model includes its events. Concurrent callers
-(threads, processes, the Kafka consumer) serialize on the view's write lock and read
-the position under it; whoever holds it applies every pending event, so the others
-usually find their events applied already.
+position)`` and returns once the read model includes its events. A batch is computed
+outside any lock and written under the view's lock only if the position has not moved
+(optimistic); concurrent callers (threads, processes, the Kafka consumer) thus hold
+the lock only briefly, and whoever lands a batch applies every event committed before
+it, so the others mostly find their events applied already.
 The library's notification log is gap-free in commit order, so reading from the
 tracked position never skips an event.
 """
@@ -12,16 +13,18 @@ tracked position never skips an event.
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from typing import Any
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import Tracking
+from eventsourcing.persistence import Notification, Tracking
 
 from projections.ledger import LedgerProjection
-from projections.views import LedgerViewQueries
+from projections.views import LedgerViewQueries, StalePosition
 
 DEFAULT_BATCH_EVENTS = 500
 MAX_BATCH_EVENTS = 10_000
+MAX_STALE_RETRIES = 1_000  # batches lost to other writers in one call; each loss is progress for someone
 
 
 class Projector:
@@ -43,20 +46,28 @@ class Projector:
         """Applies pending events until the read model reaches ``until`` (or the end of
         the log when None). Returns the position reached."""
         with self._lock:
+            stale = 0
             while True:
-                position, applied = self._apply_next_batch(until)
-                if applied < self.batch_events or (until is not None and position >= until):
+                position = self.position
+                if until is not None and position >= until:
+                    return position  # applied already, maybe by another writer's batch
+                notifications = self.app.recorder.select_notifications(start=position + 1, limit=self.batch_events)
+                if not notifications:
+                    return position
+                try:
+                    self._apply(position, notifications)
+                except StalePosition:
+                    stale += 1  # another writer's batch landed first; it may well hold ours
+                    if stale > MAX_STALE_RETRIES:
+                        raise
+                    continue
+                position = notifications[-1].id
+                if len(notifications) < self.batch_events and (until is None or position >= until):
                     return position
 
-    def _apply_next_batch(self, until: int | None) -> tuple[int, int]:
-        """One transaction under the view's write lock: the position is read under the
-        lock, so no other writer can have applied what this batch applies."""
+    def _apply(self, position: int, notifications: Sequence[Notification]) -> None:
         name = self.app.name
-        with self.view.write_batch(name) as batch:
-            if until is not None and batch.position >= until:
-                return batch.position, 0
-            notifications = self.app.recorder.select_notifications(start=batch.position + 1, limit=self.batch_events)
-            for notification in notifications:
-                event = self.app.mapper.to_domain_event(notification)
+        events = [self.app.mapper.to_domain_event(n) for n in notifications]
+        with self.view.batch_at(name, position, {e.originator_id for e in events}):
+            for event, notification in zip(events, notifications, strict=True):
                 self.projection.process_event(event, Tracking(name, notification.id))
-            return (notifications[-1].id if notifications else batch.position), len(notifications)

@@ -31,7 +31,7 @@ class LedgerProjection(Projection[Any]):
     def _batch(self) -> Batch:
         batch = self.view.batch
         if batch is None:
-            raise RuntimeError("events are applied only inside view.write_batch()")
+            raise RuntimeError("events are applied only inside view.batch_at()")
         return batch
 
     @singledispatchmethod

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -30,6 +30,10 @@ from projections.rows import AccountRow, HoldRow, MovementType, Page, Transactio
 DEFAULT_PREFIX = "rm"
 MAX_PAGE_ROWS = 500
 MAX_DUE_HOLDS = 1_000
+
+
+class StalePosition(Exception):
+    """Another batch was written after this one read its position: compute it again."""
 
 
 # -- dialects: the only differences between the two databases ---------------------
@@ -123,8 +127,13 @@ class ReadModelSQL:
     def select_account(self) -> str:
         return f"SELECT * FROM {self.accounts} WHERE account_id = {self.d.param}"
 
-    def select_account_by_aggregate(self) -> str:
-        return f"SELECT * FROM {self.accounts} WHERE aggregate_id = {self.d.param}"
+    def select_accounts_by_aggregate(self, count: int) -> str:
+        if self.d is POSTGRES:
+            return f"SELECT * FROM {self.accounts} WHERE aggregate_id = ANY(%s)"
+        return f"SELECT * FROM {self.accounts} WHERE aggregate_id IN ({self._params(count)})"
+
+    def aggregate_id_params(self, ids: list[str]) -> tuple[Any, ...]:
+        return (ids,) if self.d is POSTGRES else tuple(ids)
 
     def insert_transaction(self) -> str:
         columns = ", ".join(TRANSACTION_COLUMNS)
@@ -252,29 +261,29 @@ class RowCodec:
 
 # -- a batch: the changes of many events, written in one transaction ----------------
 class Batch:
-    def __init__(self, sql: ReadModelSQL, codec: RowCodec, cursor: Any, position: int) -> None:
-        self._sql, self._codec, self._cursor = sql, codec, cursor
+    """Read-model changes computed in memory from the rows as they stood at ``position``."""
+
+    def __init__(self, position: int, accounts: dict[str, AccountRow]) -> None:
         self.position = position
-        self._accounts: dict[str, AccountRow] = {}
+        self._accounts = accounts  # by aggregate id, prefetched
+        self._changed: set[str] = set()
         self._transactions: list[TransactionRow] = []
         self._opened_holds: dict[tuple[str, str], HoldRow] = {}
         self._closed_holds: list[tuple[str, str]] = []
         self._tracking: Tracking | None = None
 
     def account(self, aggregate_id: UUID) -> AccountRow:
-        """The row of the account an event belongs to, read once per batch."""
+        """The (mutable) row of the account an event belongs to."""
         key = str(aggregate_id)
         row = self._accounts.get(key)
         if row is None:
-            self._cursor.execute(self._sql.select_account_by_aggregate(), (key,))
-            found = self._cursor.fetchone()
-            if found is None:
-                raise InvariantViolation(f"an event arrived for an account the read model lacks: {key}")
-            row = self._accounts[key] = self._codec.account(found)
+            raise InvariantViolation(f"an event arrived for an account the read model lacks: {key}")
+        self._changed.add(key)
         return row
 
     def put_account(self, row: AccountRow) -> None:
         self._accounts[row.aggregate_id] = row
+        self._changed.add(row.aggregate_id)
 
     def add_transaction(self, row: TransactionRow) -> None:
         self._transactions.append(row)
@@ -291,10 +300,10 @@ class Batch:
             raise InvariantViolation(f"events must be applied in order: {tracking.notification_id}")
         self._tracking = tracking
 
-    def flush(self, insert_tracking: Any) -> None:
-        codec, sql, cursor = self._codec, self._sql, self._cursor
-        if self._accounts:
-            cursor.executemany(sql.upsert_account(), [codec.account_params(r) for r in self._accounts.values()])
+    def flush(self, sql: ReadModelSQL, codec: RowCodec, cursor: Any, insert_tracking: Any) -> None:
+        if self._changed:
+            rows = [codec.account_params(self._accounts[key]) for key in sorted(self._changed)]
+            cursor.executemany(sql.upsert_account(), rows)
         if self._transactions:
             cursor.executemany(sql.insert_transaction(), [codec.transaction_params(r) for r in self._transactions])
         if self._closed_holds:
@@ -322,16 +331,31 @@ class LedgerViewQueries:
         return self.max_tracking_id(application_name) or 0  # type: ignore[attr-defined]
 
     @contextmanager
-    def write_batch(self, application_name: str) -> Iterator[Batch]:
-        """Holds the view's write lock; the batch starts at the position read under it."""
-        with self._locked_write() as cursor:
-            position = self._max_tracking_id(application_name, cursor) or 0  # type: ignore[attr-defined]
-            self.batch = Batch(self.sql, self.codec, cursor, position)
-            try:
-                yield self.batch
-                self.batch.flush(self._insert_tracking)  # type: ignore[attr-defined]
-            finally:
-                self.batch = None
+    def batch_at(self, application_name: str, position: int, aggregate_ids: Iterable[UUID]) -> Iterator[Batch]:
+        """A batch computed from the rows as they stand at ``position``, outside any lock.
+
+        On leaving, it is written under the view's write lock, in one transaction, only if
+        the position has not moved meanwhile (else StalePosition): only batches move the
+        position, so an unmoved position means the prefetched rows are still current.
+        The lock is held for a position check and a few statements, nothing else."""
+        self.batch = Batch(position, self._accounts_by_aggregate(aggregate_ids))
+        try:
+            yield self.batch
+            with self._locked_write() as cursor:
+                now = self._max_tracking_id(application_name, cursor) or 0  # type: ignore[attr-defined]
+                if now != position:
+                    raise StalePosition(f"position moved from {position} to {now}")
+                self.batch.flush(self.sql, self.codec, cursor, self._insert_tracking)  # type: ignore[attr-defined]
+        finally:
+            self.batch = None
+
+    def _accounts_by_aggregate(self, aggregate_ids: Iterable[UUID]) -> dict[str, AccountRow]:
+        keys = sorted({str(i) for i in aggregate_ids})
+        if not keys:
+            return {}
+        with self._read() as cursor:
+            cursor.execute(self.sql.select_accounts_by_aggregate(len(keys)), self.sql.aggregate_id_params(keys))
+            return {row.aggregate_id: row for row in map(self.codec.account, cursor.fetchall())}
 
     def account(self, account_id: str) -> AccountRow | None:
         with self._read() as cursor:

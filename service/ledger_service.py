@@ -26,7 +26,7 @@ from service.settings import Settings
 R = TypeVar("R", Booking, list[str])
 
 
-def make_view(app: Ledger, prefix: str = DEFAULT_PREFIX) -> LedgerViewQueries:
+def make_view(app: Ledger, prefix: str = DEFAULT_PREFIX, *, create_tables: bool = True) -> LedgerViewQueries:
     """A read-model view in the same database (and connection pool) as the app's events."""
     factory = app.factory
     if isinstance(factory, PostgresFactory):
@@ -35,7 +35,8 @@ def make_view(app: Ledger, prefix: str = DEFAULT_PREFIX) -> LedgerViewQueries:
         view = SQLiteLedgerView(factory.datastore, prefix=prefix)
     else:
         raise ValueError(f"no read-model view for persistence {type(factory).__name__}")
-    view.create_table()  # type: ignore[attr-defined]
+    if create_tables:
+        view.create_table()  # type: ignore[attr-defined]
     return view
 
 
@@ -43,8 +44,10 @@ class LedgerService:
     def __init__(self, settings: Settings, clock: Clock = utc_now) -> None:
         self.settings = settings
         _ensure_sqlite_folder(settings.database.url)
-        self.commands = Ledger(env=settings.database.eventsourcing_env(), clock=clock)
-        self.view = make_view(self.commands)
+        env = settings.database.eventsourcing_env()
+        env["CREATE_TABLE"] = "y" if settings.create_tables else "n"
+        self.commands = Ledger(env=env, clock=clock)
+        self.view = make_view(self.commands, create_tables=settings.create_tables)
         self.projector = Projector(self.commands, self.view, settings.projection_batch_events)
 
     @property

@@ -33,6 +33,7 @@ class Settings:
     http_threads: int = 8
     max_request_bytes: int = 64 * 1024
     projection_batch_events: int = 500
+    create_tables: bool = True  # `serve` creates them once, then its workers skip it (no DDL races)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:

@@ -28,8 +28,9 @@ def server(database: DatabaseConfig, tmp_path) -> Iterator[str]:
     port = _free_port()
     env = {**os.environ, "LEDGER_DATABASE_URL": database.url, "LEDGER_DATABASE_SCHEMA": database.schema,
            "LEDGER_HTTP_WORKERS": "2"}
+    log = open(tmp_path / "server.log", "wb")  # a file, not a pipe: a full pipe would stall the server
     process = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "serve", "--port", str(port)],
-                               env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                               env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     try:
@@ -39,12 +40,14 @@ def server(database: DatabaseConfig, tmp_path) -> Iterator[str]:
                 break
             except requests.ConnectionError:
                 if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(process.stdout.read().decode() if process.stdout else "server did not start")
+                    raise RuntimeError((tmp_path / "server.log").read_text())
                 time.sleep(0.1)
         yield base
     finally:
         process.terminate()
         process.wait(timeout=15)
+        log.close()
+        print((tmp_path / "server.log").read_text())  # shown by pytest when the test fails
 
 
 def test_a_new_account_answers_its_balance_over_real_http(server):
