@@ -1,25 +1,26 @@
 """Benchmark: the HTTP API as a real server process on PostgreSQL.
 
-    .venv/bin/python bench/api.py [--accounts 10000] [--reads 20000] [--posts 10000] [--threads 4]
+    .venv/bin/python bench/api.py [--accounts 10000] [--seconds 15] [--threads 4] [--workers 4]
 
 Creates a fresh database (LEDGER_BENCH_DATABASE_URL, default the local server), opens
-the accounts in-process, starts `ledger serve`, then measures from 4 client threads:
-balance reads (p50, p99) and usage posts (one per request, per second). It also measures
-PostgreSQL's single-row commit rate in the same run and prints the ratio.
+the accounts in-process, starts `ledger serve`, then drives it with wrk (4 threads, 4
+connections; a C client, so the load generator takes little of the 2 cores): balance
+reads (p50, p99) and usage posts (one per request, per second), cold (uniform over all
+accounts, mostly each worker's first touch of an account) and warm (a hot set). It also
+measures PostgreSQL's single-row commit rate in the same run and prints the ratios, and
+checks the books: the sum booked equals the accepted posts times their price.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import random
+import shutil
 import socket
-import statistics
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -37,6 +38,7 @@ from service.settings import Settings  # noqa: E402
 SERVER = os.environ.get("LEDGER_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 BENCH_DATABASE = "ledger_bench"
 OPEN_BATCH = 500
+PRICE = Decimal("0.0042")  # wrk_usage.lua posts quantity 1 at this unit price
 
 
 def fresh_database() -> str:
@@ -74,12 +76,12 @@ def commit_rate(url: str, seconds: float = 3.0) -> float:
         return done / (time.perf_counter() - started)
 
 
-def start_server(url: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(url: str, workers: int, threads: int) -> tuple[subprocess.Popen[bytes], str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "LEDGER_DATABASE_URL": url, "LEDGER_HTTP_WORKERS": str(workers),
-           "LEDGER_DATABASE_POOL_SIZE": "10"}
+           "LEDGER_HTTP_THREADS": str(threads), "LEDGER_DATABASE_POOL_SIZE": "10"}
     process = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "--log-level", "WARNING", "serve",
                                 "--port", str(port)], env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
@@ -93,80 +95,76 @@ def start_server(url: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("server did not start")
 
 
-def hammer(threads: int, total: int, call: Callable[[requests.Session, int], None]) -> tuple[float, list[float]]:
-    """Runs `total` calls over `threads` threads; returns (wall seconds, per-call latencies in ms)."""
-    latencies: list[list[float]] = [[] for _ in range(threads)]
-    gate = threading.Barrier(threads + 1)
-
-    def worker(n: int) -> None:
-        session = requests.Session()
-        gate.wait()
-        for i in range(n, total, threads):
-            t0 = time.perf_counter()
-            call(session, i)
-            latencies[n].append((time.perf_counter() - t0) * 1000)
-
-    pool = [threading.Thread(target=worker, args=(n,)) for n in range(threads)]
-    for t in pool:
-        t.start()
-    gate.wait()
-    started = time.perf_counter()
-    for t in pool:
-        t.join()
-    return time.perf_counter() - started, [x for lane in latencies for x in lane]
+def wrk(base: str, script: str, seconds: int, threads: int, *args: str) -> dict[str, float]:
+    """Runs wrk (C, so the client costs little CPU) and returns its WRK_RESULT line as numbers."""
+    command = ["wrk", f"-t{threads}", f"-c{threads}", f"-d{seconds}s", "-s", str(ROOT / "bench" / script), base,
+               "--", *args]
+    env = {**os.environ, "WRK_REPORT": str(ROOT / "bench" / "wrk_report.lua")}
+    out = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
+    line = next(x for x in out.splitlines() if x.startswith("WRK_RESULT"))
+    result = {k: float(v) for k, v in (pair.split("=") for pair in line.split()[1:])}
+    result["per_s"] = result["requests"] / result["seconds"]
+    return result
 
 
-def percentile(values: list[float], p: float) -> float:
-    return statistics.quantiles(values, n=1000)[int(p * 10) - 1]
+def booked(url: str) -> tuple[int, Decimal]:
+    """How many usage rows the read model holds, and what they add up to."""
+    with psycopg.connect(url) as conn:
+        row = conn.execute("SELECT COUNT(*), COALESCE(-SUM(amount), 0) FROM rm_transactions WHERE type = 'Expense'").fetchone()
+    assert row is not None
+    return int(row[0]), Decimal(row[1])
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--accounts", type=int, default=10_000)
-    parser.add_argument("--reads", type=int, default=20_000)
-    parser.add_argument("--posts", type=int, default=10_000)
-    parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--hot-accounts", type=int, default=1_000, help="working set of the warm run")
+    parser.add_argument("--seconds", type=int, default=15, help="length of each measured run")
+    parser.add_argument("--threads", type=int, default=4, help="client threads (and connections)")
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--server-threads", type=int, default=2)
     args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("bench/api.py drives the server with wrk: apt-get install wrk")
 
     url = fresh_database()
     t0 = time.perf_counter()
     ids = open_accounts(url, args.accounts)
     print(f"opened {len(ids)} accounts in {time.perf_counter() - t0:.1f} s")
     commits_per_s = commit_rate(url)
-    process, base = start_server(url, args.workers)
-    rng = random.Random(7)
-    targets = [rng.choice(ids) for _ in range(max(args.reads, args.posts))]
-    errors: list[int] = []
+    process, base = start_server(url, args.workers, args.server_threads)
     try:
-        def read(session: requests.Session, i: int) -> None:
-            response = session.get(f"{base}/v1/accounts/{targets[i]}/balance", timeout=10)
-            if response.status_code != 200:
-                errors.append(response.status_code)
-
-        def post(session: requests.Session, i: int) -> None:
-            response = session.post(f"{base}/v1/accounts/{targets[i]}/usage", timeout=10, json={
-                "idempotency_key": f"bench-{i}", "product": "sms", "quantity": "1", "unit_price": "0.0042"})
-            if response.status_code != 201:
-                errors.append(response.status_code)
-
-        hammer(args.threads, 500, read)  # warm-up: connections, caches
-        read_s, read_ms = hammer(args.threads, args.reads, read)
-        post_s, post_ms = hammer(args.threads, args.posts, post)
+        wrk(base, "wrk_balance.lua", 3, args.threads, str(args.accounts))  # warm-up: connections, plans
+        reads = wrk(base, "wrk_balance.lua", args.seconds, args.threads, str(args.accounts))
+        cold = wrk(base, "wrk_usage.lua", args.seconds, args.threads, str(args.accounts), "cold")
+        warmup = wrk(base, "wrk_usage.lua", 10, args.threads, str(args.hot_accounts), "warmup")
+        hot = wrk(base, "wrk_usage.lua", args.seconds, args.threads, str(args.hot_accounts), "hot")
     finally:
         process.terminate()
         process.wait(timeout=20)
 
-    posts_per_s = args.posts / post_s
-    print(f"server: {args.workers} gunicorn workers x 8 threads; clients: {args.threads} threads; {os.cpu_count()} cores")
-    print(f"balance reads : {args.reads} in {read_s:.1f} s = {args.reads / read_s:,.0f}/s; "
-          f"p50 {percentile(read_ms, 50):.2f} ms, p99 {percentile(read_ms, 99):.2f} ms (target p99 < 5 ms)")
-    print(f"usage posts   : {args.posts} in {post_s:.1f} s = {posts_per_s:,.0f}/s; "
-          f"p50 {percentile(post_ms, 50):.2f} ms, p99 {percentile(post_ms, 99):.2f} ms (target >= 500/s)")
-    print(f"postgres single-row commits: {commits_per_s:,.0f}/s; usage posts / commit rate = {posts_per_s / commits_per_s:.2f}")
-    print(f"errors: {len(errors)} {sorted(set(errors))}")
-    if errors:
+    posted = sum(int(r["requests"] - r["non2xx"]) for r in (cold, warmup, hot))
+    print(f"server: {args.workers} gunicorn workers x {args.server_threads} threads; "
+          f"client: wrk, {args.threads} threads/connections; {os.cpu_count()} cores shared by all")
+    show("balance reads", reads, "target p99 < 5 ms")
+    show(f"usage posts, cold (uniform over {args.accounts} accounts: mostly a worker's first touch)", cold, "")
+    show(f"usage posts, warm ({args.hot_accounts} hot accounts)", hot, "target >= 500/s")
+    print(f"postgres single-row commits: {commits_per_s:,.0f}/s; usage posts/s over commits/s: "
+          f"cold {cold['per_s'] / commits_per_s:.3f}, warm {hot['per_s'] / commits_per_s:.3f}")
+    errors = sum(r["non2xx"] + r["errors"] for r in (reads, cold, warmup, hot))
+    rows, total = booked(url)
+    in_flight = rows - posted  # requests a run cut off after the server had booked them
+    exact = total == rows * PRICE and 0 <= in_flight <= 3 * args.threads
+    print(f"books: {rows} usage rows (wrk saw {posted} answered, {in_flight} cut off in flight) "
+          f"adding up to {total} = {rows} x {PRICE}: {'exact' if exact else 'MISMATCH'}")
+    print(f"errors: {errors:.0f}")
+    if errors or not exact:
         sys.exit(1)
+
+
+def show(name: str, r: dict[str, float], target: str) -> None:
+    print(f"{name}: {r['requests']:.0f} in {r['seconds']:.1f} s = {r['per_s']:,.0f}/s; "
+          f"p50 {r['p50_ms']:.2f} ms, p90 {r['p90_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms {('(' + target + ')') if target else ''}")
 
 
 if __name__ == "__main__":

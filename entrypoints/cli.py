@@ -53,9 +53,11 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     _Gunicorn({
         "bind": f"{host}:{port}",
         "workers": workers or settings.http_workers,
-        "worker_class": os.environ.get("LEDGER_HTTP_WORKER_CLASS", "gthread"),
+        "worker_class": "gthread",
         "threads": settings.http_threads,
-        "worker_connections": int(os.environ.get("LEDGER_HTTP_WORKER_CONNECTIONS", "1000")),
+        # A gthread worker otherwise accepts every keep-alive connection it can, and one
+        # process (one core, one GIL) ends up serving all clients while the others idle.
+        "worker_connections": settings.http_threads,
         "accesslog": None,
         "errorlog": "-",
         "loglevel": "warning",
