@@ -121,7 +121,7 @@ def main() -> None:
     parser.add_argument("--hot-accounts", type=int, default=1_000, help="working set of the warm run")
     parser.add_argument("--seconds", type=int, default=15, help="length of each measured run")
     parser.add_argument("--threads", type=int, default=4, help="client threads (and connections)")
-    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--server-threads", type=int, default=2)
     args = parser.parse_args()
     if shutil.which("wrk") is None:
@@ -136,6 +136,7 @@ def main() -> None:
     try:
         wrk(base, "wrk_balance.lua", 3, args.threads, str(args.accounts))  # warm-up: connections, plans
         reads = wrk(base, "wrk_balance.lua", args.seconds, args.threads, str(args.accounts))
+        single = wrk(base, "wrk_balance.lua", 5, 1, str(args.accounts))  # latency without queueing
         cold = wrk(base, "wrk_usage.lua", args.seconds, args.threads, str(args.accounts), "cold")
         warmup = wrk(base, "wrk_usage.lua", 10, args.threads, str(args.hot_accounts), "warmup")
         hot = wrk(base, "wrk_usage.lua", args.seconds, args.threads, str(args.hot_accounts), "hot")
@@ -146,12 +147,13 @@ def main() -> None:
     posted = sum(int(r["requests"] - r["non2xx"]) for r in (cold, warmup, hot))
     print(f"server: {args.workers} gunicorn workers x {args.server_threads} threads; "
           f"client: wrk, {args.threads} threads/connections; {os.cpu_count()} cores shared by all")
-    show("balance reads", reads, "target p99 < 5 ms")
+    show(f"balance reads, {args.threads} clients (saturating)", reads, "target p99 < 5 ms")
+    show("balance reads, 1 client", single, "")
     show(f"usage posts, cold (uniform over {args.accounts} accounts: mostly a worker's first touch)", cold, "")
     show(f"usage posts, warm ({args.hot_accounts} hot accounts)", hot, "target >= 500/s")
     print(f"postgres single-row commits: {commits_per_s:,.0f}/s; usage posts/s over commits/s: "
           f"cold {cold['per_s'] / commits_per_s:.3f}, warm {hot['per_s'] / commits_per_s:.3f}")
-    errors = sum(r["non2xx"] + r["errors"] for r in (reads, cold, warmup, hot))
+    errors = sum(r["non2xx"] + r["errors"] for r in (reads, single, cold, warmup, hot))
     rows, total = booked(url)
     in_flight = rows - posted  # requests a run cut off after the server had booked them
     exact = total == rows * PRICE and 0 <= in_flight <= 3 * args.threads
