@@ -71,13 +71,18 @@ class RechargeSchema(Schema):
     currency = fields.String()
 
 
-class UsageSchema(Schema):
-    idempotency_key = _key(required=True)
+class _UsageDetails(Schema):
+    """What was used: shared by usage records and settled holds."""
+
     product = fields.String(required=True, validate=validate.Length(min=1, max=128))
     application_id = _text(128, allow_none=True)
     app_key = _text(128, allow_none=True)
     quantity = Quantity(allow_none=True)
     unit = _text(32, allow_none=True)
+
+
+class UsageSchema(_UsageDetails):
+    idempotency_key = _key(required=True)
     amount = Amount()
     unit_price = UnitPrice()
     occurred_at = UtcDateTime()
@@ -106,13 +111,8 @@ class ReserveSchema(Schema):
     currency = fields.String()
 
 
-class SettleSchema(Schema):
+class SettleSchema(_UsageDetails):
     amount = Amount(required=True)
-    product = fields.String(required=True, validate=validate.Length(min=1, max=128))
-    application_id = _text(128, allow_none=True)
-    app_key = _text(128, allow_none=True)
-    quantity = Quantity(allow_none=True)
-    unit = _text(32, allow_none=True)
     currency = fields.String()
 
 
