@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
-from flask import Flask, Response, jsonify
+from flask import Flask, Response, g, jsonify, request
 from flask_smorest import Api
 
 from api.accounts import blp as accounts_blueprint
 from api.errors import register_error_handlers
 from api.fields import Amount, Quantity, UnitPrice
+from commands.audit_log import reset_cause, set_cause
 from service.ledger_service import LedgerService
 from service.settings import Settings
 
@@ -32,6 +34,21 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
         api.register_field(field, "string", "decimal")
     api.register_blueprint(accounts_blueprint)
     register_error_handlers(app)  # after Api(): replaces flask-smorest's error shape with ours
+
+    @app.before_request
+    def record_cause() -> None:
+        # Until the security issue brings API keys, the caller may name its key itself.
+        g.cause_token = set_cause(
+            kind="http", method=request.method, path=request.path,
+            request_id=request.headers.get("X-Request-Id") or uuid.uuid4().hex,
+            api_key_id=request.headers.get("X-Api-Key-Id"),
+        )
+
+    @app.teardown_request
+    def forget_cause(_: BaseException | None) -> None:
+        token = g.pop("cause_token", None)
+        if token is not None:
+            reset_cause(token)
 
     @app.get("/healthz")
     def health() -> Response:

@@ -18,6 +18,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
+from commands.audit_log import RECORDER_TOPICS as AUDITED_RECORDERS
 from ledger_core.account import CHARGE_KINDS, Account, account_uuid, parse_account_id
 from ledger_core.client_key import (
     ClientKey,
@@ -68,6 +69,10 @@ class Ledger(Application[UUID]):
     env = {"AGGREGATE_CACHE_MAXSIZE": str(AGGREGATE_CACHE_SIZE)}
 
     def __init__(self, env: dict[str, str] | None = None, clock: Clock = utc_now) -> None:
+        env = dict(env or {})
+        module = env.get("PERSISTENCE_MODULE", "")
+        if module in AUDITED_RECORDERS:  # every stored event gets its audit record and chain link
+            env.setdefault("APPLICATION_RECORDER_TOPIC", AUDITED_RECORDERS[module])
         super().__init__(env)
         self.clock = clock
         self.conflicts_retried = 0  # observable count of lost races that were retried

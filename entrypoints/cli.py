@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import json
+import sys
 from dataclasses import replace
 import os
 import logging
+from pathlib import Path
 from typing import Any
 
 import click
 from gunicorn.app.base import BaseApplication
 
+from commands.audit_log import caused_by
+from service.audit import export_account, verify_file, verify_log
 from service.ledger_service import LedgerService
 from service.settings import Settings
 
@@ -74,7 +78,8 @@ def expire_reservations() -> None:
     """Release every hold whose expires_at has passed (run it from a scheduler)."""
     service = LedgerService(Settings.from_env())
     try:
-        expired = service.expire_due_reservations()
+        with caused_by(kind="command", command="expire-reservations"):
+            expired = service.expire_due_reservations()
     finally:
         service.close()
     click.echo(json.dumps({"expired": expired, "count": sum(len(v) for v in expired.values())}))
@@ -90,6 +95,54 @@ def catch_up() -> None:
     finally:
         service.close()
     click.echo(json.dumps({"from_position": before, "to_position": after}))
+
+
+@main.group()
+def audit() -> None:
+    """Tamper evidence: check the chained event log, export an account, check an export."""
+
+
+@audit.command("verify")
+def audit_verify() -> None:
+    """Walk every chain; report the first broken link (exit 1) or how many events are intact."""
+    service = LedgerService(Settings.from_env())
+    try:
+        report = verify_log(service)
+    finally:
+        service.close()
+    if report.broken:
+        b = report.broken
+        click.echo(f"BROKEN at aggregate {b.aggregate_id} version {b.version} (position {b.position}): {b.reason}")
+    if report.orphan_audit_records:
+        click.echo(f"BROKEN: {report.orphan_audit_records} audit records have lost their event")
+    if not report.intact:
+        sys.exit(1)
+    click.echo(f"intact: {report.checked} events, every link verified")
+
+
+@audit.command("export")
+@click.option("--account", "account_id", required=True)
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
+def audit_export(account_id: str, out_path: Path) -> None:
+    """Write an account's events and chain links as a self-contained JSON Lines file."""
+    service = LedgerService(Settings.from_env())
+    try:
+        with out_path.open("w", encoding="utf-8") as out:
+            count = export_account(service, account_id, out)
+    finally:
+        service.close()
+    click.echo(f"exported {count} events of {account_id} to {out_path}")
+
+
+@audit.command("verify-file")
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def audit_verify_file(path: Path) -> None:
+    """Check an export offline (no database): exit 1 at the first broken link."""
+    broken, checked = verify_file(path)
+    if broken:
+        click.echo(f"BROKEN at version {broken.version} (position {broken.position}): {broken.reason}")
+        sys.exit(1)
+    click.echo(f"intact: {checked} events")
 
 
 if __name__ == "__main__":

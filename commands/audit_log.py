@@ -1,0 +1,197 @@
+"""The audit record of every stored event: who or what caused it, when, and its chain link.
+
+The library's application recorders are subclassed at one seam, ``_insert_events``,
+which runs inside the transaction that appends the events and before their insert: an
+audit row that cannot be written rolls the whole append back, so no event is ever
+stored without its link. Links are defined in ``ledger_core/audit.py``.
+
+The cause comes from a context variable that each edge sets around its commands
+(``caused_by``): an HTTP request, a CLI command, later a Kafka message.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar, Token
+from datetime import datetime, timezone
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.sqlite import SQLiteApplicationRecorder, SQLiteCursor, SQLiteDatastore
+from psycopg.rows import dict_row
+from psycopg.sql import SQL, Identifier
+
+from ledger_core.audit import GENESIS_LINK, ChainEntry, canonical_bytes, next_link
+
+UNSPECIFIED_CAUSE: dict[str, Any] = {"kind": "unspecified"}
+_current_cause: ContextVar[dict[str, Any]] = ContextVar("ledger_cause", default=UNSPECIFIED_CAUSE)
+STREAM_ROWS = 2_000  # rows fetched at a time when walking the whole log
+
+
+@contextmanager
+def caused_by(**cause: Any) -> Iterator[None]:
+    """Every event appended inside this block records ``cause`` (kind=http|kafka|command, ...)."""
+    token = set_cause(**cause)
+    try:
+        yield
+    finally:
+        _current_cause.reset(token)
+
+
+def set_cause(**cause: Any) -> Token[dict[str, Any]]:
+    """For edges whose request scope is not a block (Flask's before/teardown hooks)."""
+    return _current_cause.set(cause)
+
+
+def reset_cause(token: Token[dict[str, Any]]) -> None:
+    _current_cause.reset(token)
+
+
+def _audit_rows(stored_events: Sequence[StoredEvent], previous: dict[UUID, str]) -> list[tuple[Any, ...]]:
+    """(originator_id, version, recorded_at, cause json, link) per event; ``previous`` holds
+    the last link of each aggregate before this append and is advanced here."""
+    cause = _current_cause.get()
+    recorded_at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    rows = []
+    for e in stored_events:
+        aggregate_id = UUID(str(e.originator_id))
+        canonical = canonical_bytes(str(aggregate_id), e.originator_version, e.topic, e.state, cause, recorded_at)
+        link = next_link(previous[aggregate_id], canonical)
+        previous[aggregate_id] = link
+        rows.append((aggregate_id, e.originator_version, recorded_at, json.dumps(cause, sort_keys=True), link))
+    return rows
+
+
+def _first_versions(stored_events: Sequence[StoredEvent]) -> dict[UUID, int]:
+    first: dict[UUID, int] = {}
+    for e in stored_events:
+        first.setdefault(UUID(str(e.originator_id)), e.originator_version)
+    return first
+
+
+def _entry(row: Any) -> ChainEntry:
+    state = row["state"]
+    return ChainEntry(
+        aggregate_id=str(UUID(str(row["originator_id"]))),
+        version=row["originator_version"],
+        topic=row["topic"],
+        state=bytes(state),
+        cause=json.loads(row["cause"]) if row["cause"] is not None else {},
+        recorded_at=row["recorded_at"] or "",
+        link=row["link"] or "",  # a missing audit row can never match
+        position=row["position"],
+    )
+
+
+class PostgresAuditedRecorder(PostgresApplicationRecorder):
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.audit_table = f"{events_table_name}_audit"
+        self.check_identifier_length(self.audit_table)
+        table = SQL("{0}.{1}").format(Identifier(datastore.schema), Identifier(self.audit_table))
+        events = SQL("{0}.{1}").format(Identifier(datastore.schema), Identifier(events_table_name))
+        self.sql_create_statements.append(SQL(
+            "CREATE TABLE IF NOT EXISTS {0} (originator_id uuid NOT NULL, originator_version bigint NOT NULL, "
+            "recorded_at text NOT NULL, cause text NOT NULL, link char(64) NOT NULL, "
+            "PRIMARY KEY (originator_id, originator_version))").format(table))
+        self._select_link = SQL("SELECT link FROM {0} WHERE originator_id = %s AND originator_version = %s").format(table)
+        # A clash here means the event exists already: skip it, so the event insert itself
+        # raises the IntegrityError that callers treat as a lost race.
+        self._insert_audit = SQL("INSERT INTO {0} VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING").format(table)
+        self._trail = SQL(
+            "SELECT e.notification_id AS position, e.originator_id, e.originator_version, e.topic, e.state, "
+            "a.cause, a.recorded_at, a.link FROM {0} e LEFT JOIN {1} a "
+            "ON a.originator_id = e.originator_id AND a.originator_version = e.originator_version"
+        ).format(events, table)
+        self._orphans = SQL(
+            "SELECT COUNT(*) AS n FROM {1} a WHERE NOT EXISTS (SELECT 1 FROM {0} e "
+            "WHERE e.originator_id = a.originator_id AND e.originator_version = a.originator_version)"
+        ).format(events, table)
+
+    def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        super()._insert_events(curs, stored_events, **kwargs)
+        previous: dict[UUID, str] = {}
+        for aggregate_id, version in _first_versions(stored_events).items():
+            if version == 1:
+                previous[aggregate_id] = GENESIS_LINK
+                continue
+            curs.execute(self._select_link, (aggregate_id, version - 1), prepare=True)
+            row = curs.fetchone()
+            previous[aggregate_id] = row["link"] if row else ""  # no audit row before: a broken chain shows it
+        curs.executemany(self._insert_audit, _audit_rows(stored_events, previous))
+
+    def audit_trail(self, aggregate_id: UUID | None = None) -> Iterator[ChainEntry]:
+        """Every stored event with its audit record, by aggregate and version, streamed."""
+        where = SQL(" WHERE e.originator_id = %s") if aggregate_id else SQL("")
+        query = self._trail + where + SQL(" ORDER BY e.originator_id, e.originator_version")
+        with self.datastore.get_connection() as conn, conn.transaction():
+            with conn.cursor(name="audit_trail", row_factory=dict_row) as cursor:
+                cursor.itersize = STREAM_ROWS
+                cursor.execute(query, (aggregate_id,) if aggregate_id else None)
+                for row in cursor:
+                    yield _entry(row)
+
+    def orphan_audit_records(self) -> int:
+        with self.datastore.get_connection() as conn, conn.cursor() as cursor:
+            cursor.execute(self._orphans)
+            row = cursor.fetchone()
+            return int(row["n"]) if row else 0
+
+
+class SQLiteAuditedRecorder(SQLiteApplicationRecorder):
+    def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events") -> None:
+        self.audit_table = f"{events_table_name}_audit"
+        super().__init__(datastore, events_table_name)
+        events, table = events_table_name, self.audit_table
+        self._select_link = f"SELECT link FROM {table} WHERE originator_id = ? AND originator_version = ?"
+        self._insert_audit = f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+        self._trail = (
+            "SELECT e.rowid AS position, e.originator_id, e.originator_version, e.topic, e.state, "
+            f"a.cause, a.recorded_at, a.link FROM {events} e LEFT JOIN {table} a "
+            "ON a.originator_id = e.originator_id AND a.originator_version = e.originator_version"
+        )
+        self._orphans = (
+            f"SELECT COUNT(*) AS n FROM {table} a WHERE NOT EXISTS (SELECT 1 FROM {events} e "
+            "WHERE e.originator_id = a.originator_id AND e.originator_version = a.originator_version)"
+        )
+
+    def construct_create_table_statements(self) -> list[str]:
+        return [*super().construct_create_table_statements(), (
+            f"CREATE TABLE IF NOT EXISTS {self.audit_table} (originator_id TEXT NOT NULL, "
+            "originator_version INTEGER NOT NULL, recorded_at TEXT NOT NULL, cause TEXT NOT NULL, "
+            "link TEXT NOT NULL, PRIMARY KEY (originator_id, originator_version))")]
+
+    def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
+        previous: dict[UUID, str] = {}
+        for aggregate_id, version in _first_versions(stored_events).items():
+            if version == 1:
+                previous[aggregate_id] = GENESIS_LINK
+                continue
+            c.execute(self._select_link, (aggregate_id.hex, version - 1))
+            row = c.fetchone()
+            previous[aggregate_id] = row["link"] if row else ""
+        rows = [(r[0].hex, *r[1:]) for r in _audit_rows(stored_events, previous)]
+        c.executemany(self._insert_audit, rows)
+        return super()._insert_events(c, stored_events, **kwargs)
+
+    def audit_trail(self, aggregate_id: UUID | None = None) -> Iterator[ChainEntry]:
+        where, params = (" WHERE e.originator_id = ?", (aggregate_id.hex,)) if aggregate_id else ("", ())
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._trail + where + " ORDER BY e.originator_id, e.originator_version", params)
+            while (row := c.fetchone()) is not None:
+                yield _entry(row)
+
+    def orphan_audit_records(self) -> int:
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(self._orphans)
+            return int(c.fetchone()["n"])
+
+
+RECORDER_TOPICS = {
+    "eventsourcing.postgres": f"{__name__}:PostgresAuditedRecorder",
+    "eventsourcing.sqlite": f"{__name__}:SQLiteAuditedRecorder",
+}
