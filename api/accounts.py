@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -18,9 +19,12 @@ from flask_smorest import Blueprint as SmorestBlueprint
 from api.errors import LedgerParser
 from api.schemas import (
     AccountSchema,
+    AsOfQuerySchema,
     BalanceSchema,
     BookingSchema,
     ChargeSchema,
+    EventQuerySchema,
+    HistoryPageSchema,
     HoldListSchema,
     OpenAccountSchema,
     RechargeSchema,
@@ -34,7 +38,9 @@ from api.schemas import (
 )
 from commands.ledger import Booking
 from ledger_core.errors import InvalidInput
-from projections.rows import AccountRow, TransactionFilter
+from ledger_core.figures import Figures
+from projections.rows import AccountRow, EventFilter, TransactionFilter
+from service.history import account_events, figures_as_of
 from service.ledger_service import LedgerService
 
 
@@ -50,10 +56,13 @@ def service() -> LedgerService:
 
 
 def balance_of(row: AccountRow) -> dict[str, Any]:
-    f = row.figures
+    return figures_of(row.account_id, row.currency, row.figures, row.updated_at, row.version)
+
+
+def figures_of(account_id: str, currency: str, f: Figures, as_of: datetime, version: int) -> dict[str, Any]:
     return {
-        "account_id": row.account_id,
-        "currency": row.currency,
+        "account_id": account_id,
+        "currency": currency,
         "usable_credits": f.usable_credits,
         "reserved_credits": f.reserved,
         "expecting_invoice": f.expecting_invoice,
@@ -61,8 +70,8 @@ def balance_of(row: AccountRow) -> dict[str, Any]:
         "current_balance": f.current_balance,
         "credit_limit": f.credit_limit,
         "overdraft": f.overdraft,
-        "as_of": row.updated_at,
-        "version": row.version,
+        "as_of": as_of,
+        "version": version,
     }
 
 
@@ -124,10 +133,16 @@ class AccountResource(MethodView):
 
 @blp.route("/<account_id>/balance")
 class Balance(MethodView):
+    @blp.arguments(AsOfQuerySchema, location="query")
     @blp.response(200, BalanceSchema)
-    def get(self, account_id: str) -> dict[str, Any]:
-        """The five figures, with credit limit and overdraft."""
-        return balance_of(service().account_row(account_id))
+    def get(self, query: dict[str, Any], account_id: str) -> dict[str, Any]:
+        """The five figures, with credit limit and overdraft; with `as_of`, as they stood then
+        (replayed from the account's events up to that log position or time)."""
+        if "as_of" not in query:
+            return balance_of(service().account_row(account_id))
+        kind, point = query["as_of"]
+        past = figures_as_of(service(), account_id, **{kind: point})
+        return figures_of(past.account_id, past.currency, past.figures, past.as_of, past.version)
 
 
 @blp.route("/<account_id>/recharges")
@@ -206,7 +221,8 @@ class Transactions(MethodView):
     @blp.arguments(TransactionQuerySchema, location="query")
     @blp.response(200, TransactionPageSchema)
     def get(self, query: dict[str, Any], account_id: str) -> dict[str, Any]:
-        """Balance details, newest first, with filters and cursor pagination."""
+        """Balance details, newest first, with filters and cursor pagination; `as_of` keeps
+        only what was booked up to that log position or time."""
         svc = service()
         svc.account_row(account_id)
         page = svc.view.transactions(
@@ -218,11 +234,29 @@ class Transactions(MethodView):
                 booked_to=query.get("to"),
                 text=query.get("q"),
                 before_position=decode_cursor(query["cursor"]) if "cursor" in query else None,
+                as_of_position=query["as_of"][1] if query.get("as_of", ("",))[0] == "position" else None,
+                as_of_time=query["as_of"][1] if query.get("as_of", ("",))[0] == "time" else None,
             ),
             limit=query["limit"],
         )
         next_cursor = None if page.next_before_position is None else encode_cursor(page.next_before_position)
         return {"items": page.rows, "next_cursor": next_cursor}
+
+
+@blp.route("/<account_id>/events")
+class Events(MethodView):
+    @blp.arguments(EventQuerySchema, location="query")
+    @blp.response(200, HistoryPageSchema)
+    def get(self, query: dict[str, Any], account_id: str) -> dict[str, Any]:
+        """The account's domain events in log order: payload, cause, chain link (read-only; auditors)."""
+        items, next_position = account_events(service(), EventFilter(
+            account_id=account_id,
+            type=query.get("type"),
+            time_from=query.get("from_"),
+            time_to=query.get("to"),
+            after_position=decode_cursor(query["cursor"]) if "cursor" in query else None,
+        ), limit=query["limit"])
+        return {"items": items, "next_cursor": None if next_position is None else encode_cursor(next_position)}
 
 
 def encode_cursor(position: int) -> str:

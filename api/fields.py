@@ -58,3 +58,13 @@ class UtcDateTime(fields.DateTime):
         if value is None:
             return None
         return value.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+class AsOf(fields.Field):
+    """A point in an account's history: a log position (digits) or an ISO 8601 time with offset."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> tuple[str, Any]:
+        text = str(value).strip()
+        if text.isdigit():
+            return "position", int(text)
+        return "time", UtcDateTime()._deserialize(text, attr, data, **kwargs)

@@ -6,8 +6,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from api.fields import Amount, Quantity, UnitPrice, UtcDateTime
-from ledger_core.account import ACCOUNT_ID_PATTERN, CHARGE_KINDS, RELEASE_REASONS
+from api.fields import Amount, AsOf, Quantity, UnitPrice, UtcDateTime
+from ledger_core.account import ACCOUNT_EVENT_TYPES, ACCOUNT_ID_PATTERN, CHARGE_KINDS, RELEASE_REASONS
 from ledger_core.client_key import MAX_KEY_LENGTH
 from ledger_core.currencies import MINOR_UNITS
 from ledger_core.figures import ZERO, BillingMode, InvoiceMode, UsagePolicy
@@ -120,12 +120,24 @@ class ReleaseSchema(Schema):
     reason = _choice(RELEASE_REASONS, load_default="cancelled")
 
 
-class TransactionQuerySchema(Schema):
+class AsOfQuerySchema(Schema):
+    as_of = AsOf(metadata={"description": "a log position, or an ISO 8601 time with offset"})
+
+
+class TransactionQuerySchema(AsOfQuerySchema):
     type = _choice(MovementType)
     product = _text(128)
     from_ = UtcDateTime(data_key="from")
     to = UtcDateTime()
     q = _text(128)
+    cursor = _text(64)
+    limit = fields.Integer(load_default=DEFAULT_PAGE_ROWS, validate=validate.Range(1, MAX_PAGE_ROWS))
+
+
+class EventQuerySchema(Schema):
+    type = _choice(ACCOUNT_EVENT_TYPES)
+    from_ = UtcDateTime(data_key="from")
+    to = UtcDateTime()
     cursor = _text(64)
     limit = fields.Integer(load_default=DEFAULT_PAGE_ROWS, validate=validate.Range(1, MAX_PAGE_ROWS))
 
@@ -200,6 +212,22 @@ class HoldSchema(Schema):
 
 class HoldListSchema(Schema):
     items = fields.List(fields.Nested(HoldSchema))
+
+
+class HistoryItemSchema(Schema):
+    position = fields.Integer()
+    version = fields.Integer()
+    type = fields.String()
+    time = UtcDateTime()
+    recorded_at = fields.String()
+    cause = fields.Dict()
+    link = fields.String(metadata={"description": "SHA-256 chain link, see ledger_core/audit.py"})
+    payload = fields.Dict()
+
+
+class HistoryPageSchema(Schema):
+    items = fields.List(fields.Nested(HistoryItemSchema))
+    next_cursor = fields.String(allow_none=True)
 
 
 class ErrorSchema(Schema):

@@ -124,14 +124,21 @@ class PostgresAuditedRecorder(PostgresApplicationRecorder):
             previous[aggregate_id] = row["link"] if row else ""  # no audit row before: a broken chain shows it
         curs.executemany(self._insert_audit, _audit_rows(stored_events, previous))
 
-    def audit_trail(self, aggregate_id: UUID | None = None) -> Iterator[ChainEntry]:
-        """Every stored event with its audit record, by aggregate and version, streamed."""
-        where = SQL(" WHERE e.originator_id = %s") if aggregate_id else SQL("")
+    def audit_trail(self, aggregate_id: UUID | None = None, versions: tuple[int, int] | None = None,
+                    ) -> Iterator[ChainEntry]:
+        """Stored events with their audit records, by aggregate and version, streamed: all
+        of them, one aggregate's, or one aggregate's versions ``lo..hi``."""
+        where, params = SQL(""), []
+        if aggregate_id:
+            where, params = SQL(" WHERE e.originator_id = %s"), [aggregate_id]
+            if versions:
+                where += SQL(" AND e.originator_version BETWEEN %s AND %s")
+                params += list(versions)
         query = self._trail + where + SQL(" ORDER BY e.originator_id, e.originator_version")
         with self.datastore.get_connection() as conn, conn.transaction():
             with conn.cursor(name="audit_trail", row_factory=dict_row) as cursor:
                 cursor.itersize = STREAM_ROWS
-                cursor.execute(query, (aggregate_id,) if aggregate_id else None)
+                cursor.execute(query, params or None)
                 for row in cursor:
                     yield _entry(row)
 
@@ -178,8 +185,14 @@ class SQLiteAuditedRecorder(SQLiteApplicationRecorder):
         c.executemany(self._insert_audit, rows)
         return super()._insert_events(c, stored_events, **kwargs)
 
-    def audit_trail(self, aggregate_id: UUID | None = None) -> Iterator[ChainEntry]:
-        where, params = (" WHERE e.originator_id = ?", (aggregate_id.hex,)) if aggregate_id else ("", ())
+    def audit_trail(self, aggregate_id: UUID | None = None, versions: tuple[int, int] | None = None,
+                    ) -> Iterator[ChainEntry]:
+        where, params = "", ()
+        if aggregate_id:
+            where, params = " WHERE e.originator_id = ?", (aggregate_id.hex,)
+            if versions:
+                where += " AND e.originator_version BETWEEN ? AND ?"
+                params += versions
         with self.datastore.transaction(commit=False) as c:
             c.execute(self._trail + where + " ORDER BY e.originator_id, e.originator_version", params)
             while (row := c.fetchone()) is not None:

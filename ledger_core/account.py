@@ -372,6 +372,10 @@ class Account(Aggregate):
 
 
 RELEASE_REASONS = ("failed", "expired", "cancelled")
+ACCOUNT_EVENT_TYPES = (
+    "AccountOpened", "Recharged", "UsageRecorded", "ChargePosted", "CreditsReserved", "ReservationSettled",
+    "ReservationReleased", "CreditLimitChanged", "InvoiceModeChanged", "UsagePolicyChanged", "BillingDetailsChanged",
+)
 CHARGE_KINDS = ("subscription", "addon", "service", "hardware")
 
 

@@ -15,7 +15,7 @@ from eventsourcing.projection import Projection
 
 from ledger_core.account import Account, transaction_no
 from ledger_core.figures import BillingMode, Figures, InvoiceMode
-from projections.rows import AccountRow, HoldRow, MovementType, TransactionRow
+from projections.rows import AccountRow, EventRow, HoldRow, MovementType, TransactionRow
 from projections.views import Batch, LedgerViewQueries
 
 CHARGE_ITEMS = {"subscription": "Subscription", "addon": "Add-on", "service": "Service", "hardware": "Hardware"}
@@ -54,6 +54,7 @@ class LedgerProjection(Projection[Any]):
                 version=event.originator_version, position=tracking.notification_id,
             )
         )
+        self._index(event, tracking, event.account_id)
         self._batch.track(tracking)
 
     @process_event.register
@@ -124,8 +125,14 @@ class LedgerProjection(Projection[Any]):
         row.updated_at = event.timestamp
         row.version = event.originator_version
         row.position = tracking.notification_id
+        self._index(event, tracking, row.account_id)
         batch.track(tracking)
         return row
+
+    def _index(self, event: Any, tracking: Tracking, account_id: str) -> None:
+        """Where and when each account event happened: as-of questions start here."""
+        self._batch.add_event(EventRow(tracking.notification_id, account_id, event.originator_version,
+                                       type(event).__name__, event.timestamp))
 
     def _book(self, event: Any, tracking: Tracking, row: AccountRow, kind: MovementType, item: str,
               signed_amount: Any, **fields: Any) -> None:

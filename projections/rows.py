@@ -57,6 +57,26 @@ class TransactionRow:
 
 
 @dataclass(frozen=True)
+class EventRow:
+    """One event of an account: where it stands in the log and when it happened."""
+
+    position: int
+    account_id: str
+    version: int
+    type: str
+    time: datetime
+
+
+@dataclass(frozen=True)
+class EventFilter:
+    account_id: str
+    type: str | None = None
+    time_from: datetime | None = None  # inclusive
+    time_to: datetime | None = None  # exclusive
+    after_position: int | None = None  # the page cursor
+
+
+@dataclass(frozen=True)
 class HoldRow:
     account_id: str
     reservation_id: str
@@ -74,6 +94,8 @@ class TransactionFilter:
     booked_to: datetime | None = None  # exclusive
     text: str | None = None  # substring of reference, product or transaction no
     before_position: int | None = None  # the page cursor: rows older than this
+    as_of_position: int | None = None  # only rows up to this log position ...
+    as_of_time: datetime | None = None  # ... or booked up to this moment
 
 
 @dataclass

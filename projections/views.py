@@ -25,7 +25,16 @@ from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
 
 from ledger_core.errors import InvariantViolation
 from ledger_core.figures import BillingMode, Figures, InvoiceMode
-from projections.rows import AccountRow, HoldRow, MovementType, Page, TransactionFilter, TransactionRow
+from projections.rows import (
+    AccountRow,
+    EventFilter,
+    EventRow,
+    HoldRow,
+    MovementType,
+    Page,
+    TransactionFilter,
+    TransactionRow,
+)
 
 DEFAULT_PREFIX = "rm"
 MAX_PAGE_ROWS = 500
@@ -89,6 +98,7 @@ class ReadModelSQL:
         self.accounts = qualify("accounts")
         self.transactions = qualify("transactions")
         self.holds = qualify("holds")
+        self.events = qualify("events")
         self.index_prefix = prefix
 
     def ddl(self) -> list[str]:
@@ -112,6 +122,10 @@ class ReadModelSQL:
             f"account_id TEXT NOT NULL, reservation_id TEXT NOT NULL, amount {a} NOT NULL, "
             f"reserved_at {t} NOT NULL, expires_at {t}, PRIMARY KEY (account_id, reservation_id))",
             f"CREATE INDEX IF NOT EXISTS {p}_holds_expiry ON {self.holds} (expires_at)",
+            f"CREATE TABLE IF NOT EXISTS {self.events} ("
+            "position BIGINT PRIMARY KEY, account_id TEXT NOT NULL, version INTEGER NOT NULL, type TEXT NOT NULL, "
+            f"time {t} NOT NULL, UNIQUE (account_id, version))",
+            f"CREATE INDEX IF NOT EXISTS {p}_events_time ON {self.events} (account_id, time)",
         ]
 
     def _params(self, count: int) -> str:
@@ -170,9 +184,44 @@ class ReadModelSQL:
         if f.before_position is not None:
             where.append(f"position < {p}")
             params.append(f.before_position)
+        if f.as_of_position is not None:
+            where.append(f"position <= {p}")
+            params.append(f.as_of_position)
+        if f.as_of_time is not None:
+            where.append(f"booked_at <= {p}")
+            params.append(self.d.time_in(f.as_of_time))
         params.append(limit)
         sql = f"SELECT * FROM {self.transactions} WHERE {' AND '.join(where)} ORDER BY position DESC LIMIT {p}"
         return sql, params
+
+    def insert_event(self) -> str:
+        return f"INSERT INTO {self.events} (position, account_id, version, type, time) VALUES ({self._params(5)})"
+
+    def select_version_at_position(self) -> str:
+        p = self.d.param
+        return f"SELECT MAX(version) AS version FROM {self.events} WHERE account_id = {p} AND position <= {p}"
+
+    def select_version_at_time(self) -> str:
+        p = self.d.param
+        return f"SELECT MAX(version) AS version FROM {self.events} WHERE account_id = {p} AND time <= {p}"
+
+    def select_events(self, f: EventFilter, limit: int) -> tuple[str, list[Any]]:
+        p = self.d.param
+        where, params = [f"account_id = {p}"], [f.account_id]
+        if f.type is not None:
+            where.append(f"type = {p}")
+            params.append(f.type)
+        if f.time_from is not None:
+            where.append(f"time >= {p}")
+            params.append(self.d.time_in(f.time_from))
+        if f.time_to is not None:
+            where.append(f"time < {p}")
+            params.append(self.d.time_in(f.time_to))
+        if f.after_position is not None:
+            where.append(f"position > {p}")
+            params.append(f.after_position)
+        params.append(limit)
+        return f"SELECT * FROM {self.events} WHERE {' AND '.join(where)} ORDER BY position LIMIT {p}", params
 
     def select_holds(self) -> str:
         return f"SELECT * FROM {self.holds} WHERE account_id = {self.d.param} ORDER BY reserved_at, reservation_id"
@@ -190,6 +239,7 @@ class ReadModelSQL:
             ("accounts", f"SELECT * FROM {self.accounts} ORDER BY account_id"),
             ("transactions", f"SELECT * FROM {self.transactions} ORDER BY position"),
             ("holds", f"SELECT * FROM {self.holds} ORDER BY account_id, reservation_id"),
+            ("events", f"SELECT * FROM {self.events} ORDER BY position"),
         ]
 
 
@@ -246,6 +296,12 @@ class RowCodec:
             reference=r["reference"], description=r["description"],
         )
 
+    def event_params(self, row: EventRow) -> tuple[Any, ...]:
+        return (row.position, row.account_id, row.version, row.type, self.d.time_in(row.time))
+
+    def event(self, r: Any) -> EventRow:
+        return EventRow(r["position"], r["account_id"], r["version"], r["type"], self.d.time_out(r["time"]))
+
     def hold_params(self, row: HoldRow) -> tuple[Any, ...]:
         d = self.d
         return (row.account_id, row.reservation_id, d.amount_in(row.amount), d.time_in(row.reserved_at),
@@ -270,6 +326,7 @@ class Batch:
         self._transactions: list[TransactionRow] = []
         self._opened_holds: dict[tuple[str, str], HoldRow] = {}
         self._closed_holds: list[tuple[str, str]] = []
+        self._events: list[EventRow] = []
         self._tracking: Tracking | None = None
 
     def account(self, aggregate_id: UUID) -> AccountRow:
@@ -287,6 +344,9 @@ class Batch:
 
     def add_transaction(self, row: TransactionRow) -> None:
         self._transactions.append(row)
+
+    def add_event(self, row: EventRow) -> None:
+        self._events.append(row)
 
     def open_hold(self, row: HoldRow) -> None:
         self._opened_holds[(row.account_id, row.reservation_id)] = row
@@ -310,6 +370,8 @@ class Batch:
             cursor.executemany(sql.delete_hold(), self._closed_holds)
         if self._opened_holds:
             cursor.executemany(sql.insert_hold(), [codec.hold_params(r) for r in self._opened_holds.values()])
+        if self._events:
+            cursor.executemany(sql.insert_event(), [codec.event_params(r) for r in self._events])
         if self._tracking is not None:
             insert_tracking(cursor, self._tracking)
 
@@ -374,6 +436,26 @@ class LedgerViewQueries:
         if len(rows) > limit:
             page.next_before_position = page.rows[-1].position
         return page
+
+    def version_at(self, account_id: str, *, position: int | None = None, time: datetime | None = None) -> int | None:
+        """The account's last version at a log position or a moment (None: not opened yet)."""
+        if (position is None) == (time is None):
+            raise ValueError("give exactly one of position or time")
+        with self._read() as cursor:
+            if position is not None:
+                cursor.execute(self.sql.select_version_at_position(), (account_id, position))
+            else:
+                cursor.execute(self.sql.select_version_at_time(), (account_id, self.sql.d.time_in(time)))
+            row = cursor.fetchone()
+        return None if row is None else row["version"]
+
+    def events(self, query: EventFilter, limit: int) -> list[EventRow]:
+        if not 1 <= limit <= MAX_PAGE_ROWS:
+            raise ValueError(f"limit must be 1..{MAX_PAGE_ROWS}")
+        statement, params = self.sql.select_events(query, limit)
+        with self._read() as cursor:
+            cursor.execute(statement, params)
+            return [self.codec.event(r) for r in cursor.fetchall()]
 
     def holds(self, account_id: str) -> list[HoldRow]:
         with self._read() as cursor:

@@ -24,11 +24,12 @@ def test_rebuild_from_event_one_matches_the_live_read_model(service):
     populate(service)
     live = service.view.dump()
     fresh = make_view(service.commands, prefix="rebuild")
-    assert fresh.dump() == {"accounts": [], "transactions": [], "holds": []}
+    assert fresh.dump() == {"accounts": [], "transactions": [], "holds": [], "events": []}
     position = Projector(service.commands, fresh, batch_events=4).catch_up()
     assert position == service.projector.position
     assert fresh.dump() == live
     assert len(live["accounts"]) == 3 and len(live["transactions"]) == 3 * 8 and len(live["holds"]) == 3
+    assert len(live["events"]) == 3 * 13  # every account event: opened, recharge, 5 usage, charge, 2 holds, settle, 2 changes
 
 
 def test_catching_up_twice_applies_nothing_twice(service):

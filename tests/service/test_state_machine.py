@@ -26,6 +26,7 @@ from commands.persistence import DatabaseConfig
 from ledger_core.errors import LedgerError
 from projections.catchup import Projector
 from projections.rows import TransactionFilter
+from service.history import figures_as_of
 from service.ledger_service import LedgerService, make_view
 from service.settings import Settings
 from tests.conftest import FakeClock
@@ -69,6 +70,7 @@ class LedgerMachine(RuleBasedStateMachine):
         super().__init__()
         self.service, self._cleanup = self.make_service()
         self.clock: FakeClock = self.service.clock  # type: ignore[assignment]
+        self.reported: list[tuple[int, Any, Any]] = []  # (position, time, figures) after each step
 
     # -- driving both ------------------------------------------------------------------
     def attempt(self, expected_error: str | None, command: Callable[[Any], Any]) -> Any:
@@ -243,12 +245,26 @@ class LedgerMachine(RuleBasedStateMachine):
         assert sum((r.amount for r in rows), Decimal(0)) == current
         assert not rows or rows[0].balance_after == current
 
+    @invariant()
+    def remember_what_was_reported(self) -> None:
+        if hasattr(self, "model"):
+            row = self.service.account_row("acc")
+            self.reported.append((row.position, row.updated_at, row.figures))
+
     def teardown(self) -> None:
         try:
+            self._as_of_answers_match_what_was_reported()
             self._rebuild_matches_live()
         finally:
             self.service.close()
             self._cleanup()
+
+    def _as_of_answers_match_what_was_reported(self) -> None:
+        """Invariant 5, second half: the figures as of any past moment (a log position or
+        a time) equal what the read model reported at that moment."""
+        for position, time, figures in self.reported:
+            assert figures_as_of(self.service, "acc", position=position).figures == figures
+            assert figures_as_of(self.service, "acc", time=time).figures == figures
 
     def _rebuild_matches_live(self) -> None:
         """Invariant 5: replaying every event from the first gives the same read model."""
