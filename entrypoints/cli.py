@@ -11,11 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import click
+from tqdm import tqdm
 from gunicorn.app.base import BaseApplication
 
 from commands.audit_log import caused_by
+from projections.ledger import LedgerProjection
 from service.audit import export_account, verify_file, verify_log
 from service.ledger_service import LedgerService
+from service.rebuild import rebuild, verify
 from service.settings import Settings
 
 
@@ -95,6 +98,51 @@ def catch_up() -> None:
     finally:
         service.close()
     click.echo(json.dumps({"from_position": before, "to_position": after}))
+
+
+@main.group()
+def projections() -> None:
+    """The read models: rebuild them from event 1, or check them against a rebuild."""
+
+
+NAME_OPTION = click.option("--name", type=click.Choice([LedgerProjection.name]), default=LedgerProjection.name,
+                           show_default=True, help="Which projection (one so far).")
+
+
+def _progress_bar(service: LedgerService, description: str) -> Any:
+    return tqdm(total=service.commands.recorder.max_notification_id() or 0, desc=description, unit="events")
+
+
+@projections.command("rebuild")
+@NAME_OPTION
+def projections_rebuild(name: str) -> None:
+    """Rebuild from event 1 into fresh tables and swap them in; reads go on meanwhile."""
+    service = LedgerService(Settings.from_env())
+    try:
+        with _progress_bar(service, f"rebuilding {name}") as bar:
+            replayed = rebuild(service, progress=lambda _position, events: bar.update(events))
+    finally:
+        service.close()
+    click.echo(f"rebuilt {name}: {replayed.events} events in {replayed.seconds:.1f} s "
+               f"= {replayed.events_per_s:,.0f} events/s; swapped in at position {replayed.position}")
+
+
+@projections.command("verify")
+@NAME_OPTION
+def projections_verify(name: str) -> None:
+    """Rebuild into scratch tables and diff them with the live ones (exit 1 on any difference)."""
+    service = LedgerService(Settings.from_env())
+    try:
+        with _progress_bar(service, f"replaying {name}") as bar:
+            differences, replayed = verify(service, progress=lambda _position, events: bar.update(events))
+    finally:
+        service.close()
+    for difference in differences:
+        click.echo(f"DIFFERENT {difference}")
+    click.echo(f"replayed {replayed.events} events in {replayed.seconds:.1f} s = {replayed.events_per_s:,.0f} events/s; "
+               f"{len(differences)} differences")
+    if differences:
+        sys.exit(1)
 
 
 @main.group()

@@ -13,7 +13,7 @@ tracked position never skips an event.
 from __future__ import annotations
 
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from eventsourcing.application import Application
@@ -42,16 +42,19 @@ class Projector:
     def position(self) -> int:
         return self.view.position(self.app.name)
 
-    def catch_up(self, until: int | None = None) -> int:
+    def catch_up(self, until: int | None = None, *, stop: int | None = None,
+                 progress: Callable[[int, int], None] | None = None) -> int:
         """Applies pending events until the read model reaches ``until`` (or the end of
-        the log when None). Returns the position reached."""
+        the log when None), never past ``stop``. Returns the position reached;
+        ``progress(position, events_applied)`` is called after each batch."""
         with self._lock:
             stale = 0
             while True:
                 position = self.position
                 if until is not None and position >= until:
                     return position  # applied already, maybe by another writer's batch
-                notifications = self.app.recorder.select_notifications(start=position + 1, limit=self.batch_events)
+                notifications = self.app.recorder.select_notifications(
+                    start=position + 1, limit=self.batch_events, stop=stop)
                 if not notifications:
                     return position
                 try:
@@ -62,6 +65,8 @@ class Projector:
                         raise
                     continue
                 position = notifications[-1].id
+                if progress:
+                    progress(position, len(notifications))
                 if len(notifications) < self.batch_events and (until is None or position >= until):
                     return position
 

@@ -37,6 +37,7 @@ from projections.rows import (
 )
 
 DEFAULT_PREFIX = "rm"
+TABLES = ("accounts", "transactions", "holds", "events", "tracking")  # one set; "tracking" is the library's
 MAX_PAGE_ROWS = 500
 MAX_DUE_HOLDS = 1_000
 
@@ -468,12 +469,17 @@ class LedgerViewQueries:
             return [self.codec.hold(r) for r in cursor.fetchall()]
 
     def dump(self) -> dict[str, list[dict[str, Any]]]:
+        return self.dump_at("")[1]
+
+    def dump_at(self, application_name: str) -> tuple[int, dict[str, list[dict[str, Any]]]]:
+        """Every row of every table, and the position they stand at, read in one transaction."""
         tables: dict[str, list[dict[str, Any]]] = {}
         with self.datastore.transaction(commit=False) as cursor:  # type: ignore[attr-defined]  # one snapshot
             for name, statement in self.sql.dump():
                 cursor.execute(statement)
                 tables[name] = [dict(r) for r in cursor.fetchall()]
-        return tables
+            position = self._max_tracking_id(application_name, cursor) or 0  # type: ignore[attr-defined]
+        return position, tables
 
 
 class PostgresLedgerView(LedgerViewQueries, PostgresTrackingRecorder):
@@ -482,7 +488,30 @@ class PostgresLedgerView(LedgerViewQueries, PostgresTrackingRecorder):
         self.sql = ReadModelSQL(POSTGRES, prefix, datastore.schema)
         self.codec = RowCodec(POSTGRES)
         self.sql_create_statements.extend(SQL(statement) for statement in self.sql.ddl())
+        self.prefix = prefix
         self._lock_key = f"{datastore.schema}.{prefix}"
+
+    def _table(self, prefix: str, name: str) -> str:
+        return f'"{self.datastore.schema}"."{prefix}_{name}"'
+
+    def replace_with(self, fresh: PostgresLedgerView) -> None:
+        """Puts ``fresh``'s tables (and their indexes) under this view's names, in one
+        transaction holding this view's write lock: readers see the old set or the new."""
+        with self._locked_write() as cursor:
+            cursor.execute("SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = ANY(%s)",
+                           (self.datastore.schema, [f"{fresh.prefix}_{t}" for t in TABLES]))
+            indexes = [row["indexname"] for row in cursor.fetchall()]
+            for name in TABLES:
+                cursor.execute(f"DROP TABLE IF EXISTS {self._table(self.prefix, name)}")
+                cursor.execute(f'ALTER TABLE {self._table(fresh.prefix, name)} RENAME TO "{self.prefix}_{name}"')
+            for index in indexes:
+                renamed = self.prefix + index[len(fresh.prefix):]
+                cursor.execute(f'ALTER INDEX "{self.datastore.schema}"."{index}" RENAME TO "{renamed}"')
+
+    def drop(self) -> None:
+        with self._locked_write() as cursor:
+            for name in TABLES:
+                cursor.execute(f"DROP TABLE IF EXISTS {self._table(self.prefix, name)}")
 
     @contextmanager
     def _read(self) -> Iterator[Any]:
@@ -502,6 +531,7 @@ class SQLiteLedgerView(LedgerViewQueries, SQLiteTrackingRecorder):
     def __init__(self, datastore: SQLiteDatastore, *, prefix: str = DEFAULT_PREFIX) -> None:
         self.sql = ReadModelSQL(SQLITE, prefix, None)
         self.codec = RowCodec(SQLITE)
+        self.prefix = prefix
         self._tracking_table = f"{prefix}_tracking"
         super().__init__(datastore)
         # The library's SQLite recorder names its table "tracking" outright; each set of
@@ -536,3 +566,24 @@ class SQLiteLedgerView(LedgerViewQueries, SQLiteTrackingRecorder):
                 connection.rollback()
                 raise
             connection.commit()
+
+    def replace_with(self, fresh: SQLiteLedgerView) -> None:
+        """Puts ``fresh``'s tables under this view's names in one write transaction. SQLite
+        cannot rename an index: the fresh set's indexes are dropped and made again."""
+        fresh_tables = [f"{fresh.prefix}_{t}" for t in TABLES]
+        with self._locked_write() as cursor:
+            cursor.execute("SELECT name FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN "
+                           f"({', '.join('?' for _ in fresh_tables)})", tuple(fresh_tables))
+            for index in [row["name"] for row in cursor.fetchall()]:
+                cursor.execute(f'DROP INDEX "{index}"')
+            for name in TABLES:
+                cursor.execute(f'DROP TABLE IF EXISTS "{self.prefix}_{name}"')
+                cursor.execute(f'ALTER TABLE "{fresh.prefix}_{name}" RENAME TO "{self.prefix}_{name}"')
+            for statement in self.sql.ddl():
+                if statement.startswith("CREATE INDEX"):
+                    cursor.execute(statement)
+
+    def drop(self) -> None:
+        with self._locked_write() as cursor:
+            for name in TABLES:
+                cursor.execute(f'DROP TABLE IF EXISTS "{self.prefix}_{name}"')
