@@ -71,8 +71,12 @@ class Projector:
                     return position
 
     def _apply(self, position: int, notifications: Sequence[Notification]) -> None:
-        name = self.app.name
-        events = [self.app.mapper.to_domain_event(n) for n in notifications]
-        with self.view.batch_at(name, position, {e.originator_id for e in events}):
+        name, wanted = self.app.name, set(self.projection.topics)
+        events = [self.app.mapper.to_domain_event(n) if n.topic in wanted else None for n in notifications]
+        with self.view.batch_at(name, position, {e.originator_id for e in events if e is not None}) as batch:
             for event, notification in zip(events, notifications, strict=True):
-                self.projection.process_event(event, Tracking(name, notification.id))
+                tracking = Tracking(name, notification.id)
+                if event is None:
+                    batch.track(tracking)  # not this read model's event: only the position moves
+                else:
+                    self.projection.process_event(event, tracking)

@@ -12,8 +12,9 @@ from typing import Any
 from eventsourcing.dispatch import singledispatchmethod
 from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
+from eventsourcing.utils import get_topic
 
-from ledger_core.account import Account, transaction_no
+from ledger_core.account import ACCOUNT_EVENT_TYPES, Account, transaction_no
 from ledger_core.figures import BillingMode, Figures, InvoiceMode
 from projections.rows import AccountRow, EventRow, HoldRow, MovementType, TransactionRow
 from projections.views import Batch, LedgerViewQueries
@@ -23,6 +24,8 @@ CHARGE_ITEMS = {"subscription": "Subscription", "addon": "Add-on", "service": "S
 
 class LedgerProjection(Projection[Any]):
     name = "ledger_read_model"
+    # Only Account events change this read model; others are tracked without being decoded.
+    topics = tuple(get_topic(getattr(Account, event_type)) for event_type in ACCOUNT_EVENT_TYPES)
 
     def __init__(self, view: LedgerViewQueries) -> None:
         super().__init__(view)

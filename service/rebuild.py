@@ -20,6 +20,7 @@ from service.ledger_service import LedgerService, make_view
 
 REBUILD_PREFIX = "rm_rebuild"
 VERIFY_PREFIX = "rm_verify"
+REPLAY_BATCH_EVENTS = 5_000  # larger than live batches: fewer, bigger transactions when replaying
 MAX_VERIFY_ROUNDS = 10  # the live position may move while it is read; retries are bounded
 KEYS = {"accounts": ("account_id",), "transactions": ("position",), "holds": ("account_id", "reservation_id"),
         "events": ("position",)}
@@ -68,7 +69,7 @@ def _replay_into(service: LedgerService, prefix: str, stop: int | None, progress
             progress(position, events)
 
     started = time.perf_counter()
-    position = Projector(service.commands, scratch, service.settings.projection_batch_events).catch_up(
+    position = Projector(service.commands, scratch, REPLAY_BATCH_EVENTS).catch_up(
         stop=stop, progress=counted)
     return scratch, Replayed(applied, time.perf_counter() - started, position)
 
