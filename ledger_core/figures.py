@@ -68,30 +68,35 @@ class Figures:
         return max(ZERO, -headroom)
 
     # -- movements -------------------------------------------------------------
+    def _moved(self, unbilled: Decimal = ZERO, billed: Decimal = ZERO, reserved: Decimal = ZERO) -> Figures:
+        # Built directly rather than with dataclasses.replace: replays call this for every event.
+        return Figures(self.billing_mode, self.invoice_mode, self.credit_limit, self.expecting_invoice + unbilled,
+                       self.amount_due + billed, self.reserved + reserved)
+
     def after_money_in(self, amount: Decimal) -> Figures:
         """A recharge: billed modes credit amount due, mode none keeps it unbilled."""
         if self.invoice_mode is InvoiceMode.NONE:
-            return replace(self, expecting_invoice=self.expecting_invoice + amount)
-        return replace(self, amount_due=self.amount_due + amount)
+            return self._moved(unbilled=amount)
+        return self._moved(billed=amount)
 
     def after_usage(self, cost: Decimal) -> Figures:
         """Usage stays unbilled in every mode until a cycle is invoiced."""
-        return replace(self, expecting_invoice=self.expecting_invoice - cost)
+        return self._moved(unbilled=-cost)
 
     def after_charge(self, cost: Decimal) -> Figures:
         """Itemized mode invoices a charge when it is posted: it is billed at once."""
         if self.invoice_mode is InvoiceMode.ITEMIZED:
-            return replace(self, amount_due=self.amount_due - cost)
-        return replace(self, expecting_invoice=self.expecting_invoice - cost)
+            return self._moved(billed=-cost)
+        return self._moved(unbilled=-cost)
 
     def after_reserve(self, amount: Decimal) -> Figures:
-        return replace(self, reserved=self.reserved + amount)
+        return self._moved(reserved=amount)
 
     def after_release(self, hold: Decimal) -> Figures:
-        return replace(self, reserved=self.reserved - hold)
+        return self._moved(reserved=-hold)
 
     def after_settle(self, hold: Decimal, cost: Decimal) -> Figures:
-        return self.after_release(hold).after_usage(cost)
+        return self._moved(unbilled=-cost, reserved=-hold)
 
     def with_credit_limit(self, credit_limit: Decimal) -> Figures:
         return replace(self, credit_limit=credit_limit)

@@ -73,10 +73,11 @@ class Projector:
     def _apply(self, position: int, notifications: Sequence[Notification]) -> None:
         name, wanted = self.app.name, set(self.projection.topics)
         events = [self.app.mapper.to_domain_event(n) if n.topic in wanted else None for n in notifications]
+        process = self.projection.process_event  # bound once: each lookup builds a new dispatch wrapper
         with self.view.batch_at(name, position, {e.originator_id for e in events if e is not None}) as batch:
             for event, notification in zip(events, notifications, strict=True):
                 tracking = Tracking(name, notification.id)
                 if event is None:
                     batch.track(tracking)  # not this read model's event: only the position moves
                 else:
-                    self.projection.process_event(event, tracking)
+                    process(event, tracking)

@@ -57,7 +57,7 @@ class LedgerProjection(Projection[Any]):
                 version=event.originator_version, position=tracking.notification_id,
             )
         )
-        self._index(event, tracking, event.account_id)
+        self._index(self._batch, event, tracking, event.account_id)
         self._batch.track(tracking)
 
     @process_event.register
@@ -128,13 +128,14 @@ class LedgerProjection(Projection[Any]):
         row.updated_at = event.timestamp
         row.version = event.originator_version
         row.position = tracking.notification_id
-        self._index(event, tracking, row.account_id)
+        self._index(batch, event, tracking, row.account_id)
         batch.track(tracking)
         return row
 
-    def _index(self, event: Any, tracking: Tracking, account_id: str) -> None:
+    @staticmethod
+    def _index(batch: Batch, event: Any, tracking: Tracking, account_id: str) -> None:
         """Where and when each account event happened: as-of questions start here."""
-        self._batch.add_event(EventRow(tracking.notification_id, account_id, event.originator_version,
+        batch.add_event(EventRow(tracking.notification_id, account_id, event.originator_version,
                                        type(event).__name__, event.timestamp))
 
     def _book(self, event: Any, tracking: Tracking, row: AccountRow, kind: MovementType, item: str,
