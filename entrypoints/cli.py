@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 import sys
 from dataclasses import replace
 import os
@@ -36,6 +38,15 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
         from api.app import create_app
 
         return create_app(replace(Settings.from_env(), create_tables=False))
+
+
+@contextmanager
+def _service() -> Iterator[LedgerService]:
+    service = LedgerService(Settings.from_env())
+    try:
+        yield service
+    finally:
+        service.close()
 
 
 @click.group()
@@ -79,24 +90,18 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 @main.command("expire-reservations")
 def expire_reservations() -> None:
     """Release every hold whose expires_at has passed (run it from a scheduler)."""
-    service = LedgerService(Settings.from_env())
-    try:
+    with _service() as service:
         with caused_by(kind="command", command="expire-reservations"):
             expired = service.expire_due_reservations()
-    finally:
-        service.close()
     click.echo(json.dumps({"expired": expired, "count": sum(len(v) for v in expired.values())}))
 
 
 @main.command("catch-up")
 def catch_up() -> None:
     """Apply every event not yet in the read models (after a bulk import, say)."""
-    service = LedgerService(Settings.from_env())
-    try:
+    with _service() as service:
         before = service.projector.position
         after = service.projector.catch_up()
-    finally:
-        service.close()
     click.echo(json.dumps({"from_position": before, "to_position": after}))
 
 
@@ -117,12 +122,9 @@ def _progress_bar(service: LedgerService, description: str) -> Any:
 @NAME_OPTION
 def projections_rebuild(name: str) -> None:
     """Rebuild from event 1 into fresh tables and swap them in; reads go on meanwhile."""
-    service = LedgerService(Settings.from_env())
-    try:
+    with _service() as service:
         with _progress_bar(service, f"rebuilding {name}") as bar:
             replayed = rebuild(service, progress=lambda _position, events: bar.update(events))
-    finally:
-        service.close()
     click.echo(f"rebuilt {name}: {replayed.events} events in {replayed.seconds:.1f} s "
                f"= {replayed.events_per_s:,.0f} events/s; swapped in at position {replayed.position}")
 
@@ -131,12 +133,9 @@ def projections_rebuild(name: str) -> None:
 @NAME_OPTION
 def projections_verify(name: str) -> None:
     """Rebuild into scratch tables and diff them with the live ones (exit 1 on any difference)."""
-    service = LedgerService(Settings.from_env())
-    try:
+    with _service() as service:
         with _progress_bar(service, f"replaying {name}") as bar:
             differences, replayed = verify(service, progress=lambda _position, events: bar.update(events))
-    finally:
-        service.close()
     for difference in differences:
         click.echo(f"DIFFERENT {difference}")
     click.echo(f"replayed {replayed.events} events in {replayed.seconds:.1f} s = {replayed.events_per_s:,.0f} events/s; "
@@ -153,11 +152,8 @@ def audit() -> None:
 @audit.command("verify")
 def audit_verify() -> None:
     """Walk every chain; report the first broken link (exit 1) or how many events are intact."""
-    service = LedgerService(Settings.from_env())
-    try:
+    with _service() as service:
         report = verify_log(service)
-    finally:
-        service.close()
     if report.broken:
         b = report.broken
         click.echo(f"BROKEN at aggregate {b.aggregate_id} version {b.version} (position {b.position}): {b.reason}")
@@ -173,12 +169,9 @@ def audit_verify() -> None:
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
 def audit_export(account_id: str, out_path: Path) -> None:
     """Write an account's events and chain links as a self-contained JSON Lines file."""
-    service = LedgerService(Settings.from_env())
-    try:
+    with _service() as service:
         with out_path.open("w", encoding="utf-8") as out:
             count = export_account(service, account_id, out)
-    finally:
-        service.close()
     click.echo(f"exported {count} events of {account_id} to {out_path}")
 
 

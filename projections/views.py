@@ -165,40 +165,37 @@ class ReadModelSQL:
     def delete_hold(self) -> str:
         return f"DELETE FROM {self.holds} WHERE account_id = {self.d.param} AND reservation_id = {self.d.param}"
 
+    def _select(self, table: str, order: str, limit: int, *conditions: tuple[str, Any]) -> tuple[str, list[Any]]:
+        """SELECT * under the conditions whose value is not None; each ``?`` in a condition
+        takes the value (a tuple fills several)."""
+        where, params = [], []
+        for clause, value in conditions:
+            if value is None:
+                continue
+            values = value if isinstance(value, tuple) else (value,)
+            where.append(clause.replace("?", self.d.param))
+            params.extend(values)
+        params.append(limit)
+        return f"SELECT * FROM {table} WHERE {' AND '.join(where)} ORDER BY {order} LIMIT {self.d.param}", params
+
     def select_transactions(self, f: TransactionFilter, limit: int) -> tuple[str, list[Any]]:
-        p = self.d.param
-        where, params = [f"account_id = {p}"], [f.account_id]
-        if f.type is not None:
-            where.append(f"type = {p}")
-            params.append(f.type)
-        if f.product is not None:
-            where.append(f"product = {p}")
-            params.append(f.product)
-        if f.booked_from is not None:
-            where.append(f"booked_at >= {p}")
-            params.append(self.d.time_in(f.booked_from))
-        if f.booked_to is not None:
-            where.append(f"booked_at < {p}")
-            params.append(self.d.time_in(f.booked_to))
+        text = None
         if f.text:
             pattern = "%" + f.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-            where.append(
-                f"(LOWER(reference) LIKE {p} ESCAPE '\\' OR LOWER(COALESCE(product, '')) LIKE {p} ESCAPE '\\' "
-                f"OR LOWER(transaction_no) LIKE {p} ESCAPE '\\')"
-            )
-            params.extend([pattern, pattern, pattern])
-        if f.before_position is not None:
-            where.append(f"position < {p}")
-            params.append(f.before_position)
-        if f.as_of_position is not None:
-            where.append(f"position <= {p}")
-            params.append(f.as_of_position)
-        if f.as_of_time is not None:
-            where.append(f"booked_at <= {p}")
-            params.append(self.d.time_in(f.as_of_time))
-        params.append(limit)
-        sql = f"SELECT * FROM {self.transactions} WHERE {' AND '.join(where)} ORDER BY position DESC LIMIT {p}"
-        return sql, params
+            text = (pattern, pattern, pattern)
+        return self._select(
+            self.transactions, "position DESC", limit,
+            ("account_id = ?", f.account_id),
+            ("type = ?", f.type),
+            ("product = ?", f.product),
+            ("booked_at >= ?", self.d.time_in(f.booked_from)),
+            ("booked_at < ?", self.d.time_in(f.booked_to)),
+            ("(LOWER(reference) LIKE ? ESCAPE '\\' OR LOWER(COALESCE(product, '')) LIKE ? ESCAPE '\\' "
+             "OR LOWER(transaction_no) LIKE ? ESCAPE '\\')", text),
+            ("position < ?", f.before_position),
+            ("position <= ?", f.as_of_position),
+            ("booked_at <= ?", self.d.time_in(f.as_of_time)),
+        )
 
     def insert_event(self) -> str:
         return f"INSERT INTO {self.events} ({', '.join(EVENT_COLUMNS)}) VALUES ({self._params(len(EVENT_COLUMNS))})"
@@ -212,22 +209,14 @@ class ReadModelSQL:
         return f"SELECT MAX(version) AS version FROM {self.events} WHERE account_id = {p} AND time <= {p}"
 
     def select_events(self, f: EventFilter, limit: int) -> tuple[str, list[Any]]:
-        p = self.d.param
-        where, params = [f"account_id = {p}"], [f.account_id]
-        if f.type is not None:
-            where.append(f"type = {p}")
-            params.append(f.type)
-        if f.time_from is not None:
-            where.append(f"time >= {p}")
-            params.append(self.d.time_in(f.time_from))
-        if f.time_to is not None:
-            where.append(f"time < {p}")
-            params.append(self.d.time_in(f.time_to))
-        if f.after_position is not None:
-            where.append(f"position > {p}")
-            params.append(f.after_position)
-        params.append(limit)
-        return f"SELECT * FROM {self.events} WHERE {' AND '.join(where)} ORDER BY position LIMIT {p}", params
+        return self._select(
+            self.events, "position", limit,
+            ("account_id = ?", f.account_id),
+            ("type = ?", f.type),
+            ("time >= ?", self.d.time_in(f.time_from)),
+            ("time < ?", self.d.time_in(f.time_to)),
+            ("position > ?", f.after_position),
+        )
 
     def select_holds(self) -> str:
         return f"SELECT * FROM {self.holds} WHERE account_id = {self.d.param} ORDER BY reserved_at, reservation_id"

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import io
 import sqlite3
 import subprocess
 import sys
 from pathlib import Path
 
 import psycopg
-from click.testing import CliRunner
 
 from commands.audit_log import caused_by
-from entrypoints.cli import main as cli
 from ledger_core.account import account_uuid
 from service.audit import export_account, verify_file, verify_log
 from tests.service.helpers import open_account
@@ -93,19 +90,16 @@ def test_an_export_verifies_offline_and_an_edited_line_does_not(service, tmp_pat
     assert tool.returncode == 1 and "line 3" in tool.stdout
 
 
-def test_the_cli_reports_intact_then_broken(service, database, monkeypatch, tmp_path):
+def test_the_cli_reports_intact_then_broken(service, database, run_cli, tmp_path):
     populate(service)
-    monkeypatch.setenv("LEDGER_DATABASE_URL", database.url)
-    monkeypatch.setenv("LEDGER_DATABASE_SCHEMA", database.schema)
-    runner = CliRunner()
-    intact = runner.invoke(cli, ["audit", "verify"])
+    intact = run_cli("audit", "verify")
     assert intact.exit_code == 0 and "intact" in intact.output
     out = tmp_path / "export.jsonl"
-    exported = runner.invoke(cli, ["audit", "export", "--account", "acme", "--out", str(out)])
-    assert exported.exit_code == 0 and runner.invoke(cli, ["audit", "verify-file", str(out)]).exit_code == 0
+    exported = run_cli("audit", "export", "--account", "acme", "--out", str(out))
+    assert exported.exit_code == 0 and run_cli("audit", "verify-file", str(out)).exit_code == 0
     acme = account_uuid("acme")
     tamper(database, "UPDATE ledger_events_audit SET cause = '{}' WHERE originator_id = %s AND originator_version = 4",
            "UPDATE stored_events_audit SET cause = '{}' WHERE originator_id = ? AND originator_version = 4",
            acme if database.is_postgres else acme.hex)
-    broken = runner.invoke(cli, ["audit", "verify"])
+    broken = run_cli("audit", "verify")
     assert broken.exit_code == 1 and f"aggregate {acme} version 4" in broken.output

@@ -6,9 +6,7 @@ import sqlite3
 from decimal import Decimal as D
 
 import psycopg
-from click.testing import CliRunner
 
-from entrypoints.cli import main as cli
 from projections.catchup import Projector
 from projections.rows import TransactionFilter
 from service.ledger_service import make_view
@@ -89,19 +87,16 @@ def test_rebuild_swaps_in_correct_tables_and_writes_go_on(service, database):
     assert service.view.transactions(TransactionFilter("acct-1", text="after"), 5).rows[0].amount == D(1)
 
 
-def test_the_cli_verifies_and_rebuilds(service, database, monkeypatch):
+def test_the_cli_verifies_and_rebuilds(service, database, run_cli):
     populate(service)
-    monkeypatch.setenv("LEDGER_DATABASE_URL", database.url)
-    monkeypatch.setenv("LEDGER_DATABASE_SCHEMA", database.schema)
-    runner = CliRunner()
-    healthy = runner.invoke(cli, ["projections", "verify"])
+    healthy = run_cli("projections", "verify")
     assert healthy.exit_code == 0 and "0 differences" in healthy.output
     corrupt(database, "UPDATE rm_holds SET amount = '99.000000'")
-    broken = runner.invoke(cli, ["projections", "verify"])
+    broken = run_cli("projections", "verify")
     assert broken.exit_code == 1 and broken.output.count("DIFFERENT holds") == 3
-    rebuilt = runner.invoke(cli, ["projections", "rebuild"])
+    rebuilt = run_cli("projections", "rebuild")
     assert rebuilt.exit_code == 0 and "events/s" in rebuilt.output
-    assert runner.invoke(cli, ["projections", "verify"]).exit_code == 0
+    assert run_cli("projections", "verify").exit_code == 0
 
 
 def last_position_count(service) -> int:
