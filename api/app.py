@@ -10,7 +10,7 @@ from flask_smorest import Api
 
 from api.accounts import blp as accounts_blueprint
 from api.errors import register_error_handlers
-from api.fields import Amount, Quantity, UnitPrice
+from service.wire import Amount, Quantity, UnitPrice
 from commands.audit_log import reset_cause, set_cause
 from service.ledger_service import LedgerService
 from service.settings import Settings

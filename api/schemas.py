@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from api.fields import Amount, AsOf, Quantity, UnitPrice, UtcDateTime
+from service.wire import Amount, AsOf, Quantity, UnitPrice, UtcDateTime
 from ledger_core.account import ACCOUNT_EVENT_TYPES, ACCOUNT_ID_PATTERN, CHARGE_KINDS, RELEASE_REASONS
 from ledger_core.client_key import MAX_KEY_LENGTH
 from ledger_core.currencies import MINOR_UNITS

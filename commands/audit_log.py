@@ -6,7 +6,10 @@ audit row that cannot be written rolls the whole append back, so no event is eve
 stored without its link. Links are defined in ``ledger_core/audit.py``.
 
 The cause comes from a context variable that each edge sets around its commands
-(``caused_by``): an HTTP request, a CLI command, later a Kafka message.
+(``caused_by``): an HTTP request, a CLI command, a Kafka message. A cause that names a
+``source`` and a ``source_position`` (a Kafka partition and the offset after the message)
+also advances that source's recorded position in the same transaction: the effect of a
+message and the record of having handled it are written together or not at all.
 """
 
 from __future__ import annotations
@@ -66,6 +69,16 @@ def _audit_rows(stored_events: Sequence[StoredEvent], previous: dict[UUID, str])
     return rows
 
 
+def _source_position() -> tuple[str, int] | None:
+    cause = _current_cause.get()
+    if "source" in cause and "source_position" in cause:
+        return str(cause["source"]), int(cause["source_position"])
+    return None
+
+
+SOURCE_POSITIONS_TABLE = "source_positions"  # one row per source (e.g. a Kafka partition)
+
+
 def _first_versions(stored_events: Sequence[StoredEvent]) -> dict[UUID, int]:
     first: dict[UUID, int] = {}
     for e in stored_events:
@@ -98,6 +111,12 @@ class PostgresAuditedRecorder(PostgresApplicationRecorder):
             "CREATE TABLE IF NOT EXISTS {0} (originator_id uuid NOT NULL, originator_version bigint NOT NULL, "
             "recorded_at text NOT NULL, cause text NOT NULL, link char(64) NOT NULL, "
             "PRIMARY KEY (originator_id, originator_version))").format(table))
+        positions = SQL("{0}.{1}").format(Identifier(datastore.schema), Identifier(SOURCE_POSITIONS_TABLE))
+        self.sql_create_statements.append(SQL(
+            "CREATE TABLE IF NOT EXISTS {0} (source text PRIMARY KEY, position bigint NOT NULL)").format(positions))
+        self._advance_source = SQL(
+            "INSERT INTO {0} AS p VALUES (%s, %s) ON CONFLICT (source) DO UPDATE SET position = excluded.position "
+            "WHERE p.position < excluded.position").format(positions)
         self._select_link = SQL("SELECT link FROM {0} WHERE originator_id = %s AND originator_version = %s").format(table)
         # A clash here means the event exists already: skip it, so the event insert itself
         # raises the IntegrityError that callers treat as a lost race.
@@ -123,6 +142,9 @@ class PostgresAuditedRecorder(PostgresApplicationRecorder):
             row = curs.fetchone()
             previous[aggregate_id] = row["link"] if row else ""  # no audit row before: a broken chain shows it
         curs.executemany(self._insert_audit, _audit_rows(stored_events, previous))
+        source = _source_position()
+        if source:
+            curs.execute(self._advance_source, source, prepare=True)
 
     def audit_trail(self, aggregate_id: UUID | None = None, versions: tuple[int, int] | None = None,
                     ) -> Iterator[ChainEntry]:
@@ -142,6 +164,10 @@ class PostgresAuditedRecorder(PostgresApplicationRecorder):
                 for row in cursor:
                     yield _entry(row)
 
+    def advance_source(self, cursor: Any, source: str, position: int) -> None:
+        """For messages that append no events: records them as handled in the caller's transaction."""
+        cursor.execute(self._advance_source, (source, position))
+
     def orphan_audit_records(self) -> int:
         with self.datastore.get_connection() as conn, conn.cursor() as cursor:
             cursor.execute(self._orphans)
@@ -155,6 +181,9 @@ class SQLiteAuditedRecorder(SQLiteApplicationRecorder):
         super().__init__(datastore, events_table_name)
         events, table = events_table_name, self.audit_table
         self._select_link = f"SELECT link FROM {table} WHERE originator_id = ? AND originator_version = ?"
+        self._advance_source = (
+            f"INSERT INTO {SOURCE_POSITIONS_TABLE} AS p VALUES (?, ?) ON CONFLICT (source) DO UPDATE "
+            "SET position = excluded.position WHERE p.position < excluded.position")
         self._insert_audit = f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
         self._trail = (
             "SELECT e.rowid AS position, e.originator_id, e.originator_version, e.topic, e.state, "
@@ -170,7 +199,8 @@ class SQLiteAuditedRecorder(SQLiteApplicationRecorder):
         return [*super().construct_create_table_statements(), (
             f"CREATE TABLE IF NOT EXISTS {self.audit_table} (originator_id TEXT NOT NULL, "
             "originator_version INTEGER NOT NULL, recorded_at TEXT NOT NULL, cause TEXT NOT NULL, "
-            "link TEXT NOT NULL, PRIMARY KEY (originator_id, originator_version))")]
+            "link TEXT NOT NULL, PRIMARY KEY (originator_id, originator_version))"),
+            f"CREATE TABLE IF NOT EXISTS {SOURCE_POSITIONS_TABLE} (source TEXT PRIMARY KEY, position INTEGER NOT NULL)"]
 
     def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
         previous: dict[UUID, str] = {}
@@ -183,6 +213,9 @@ class SQLiteAuditedRecorder(SQLiteApplicationRecorder):
             previous[aggregate_id] = row["link"] if row else ""
         rows = [(r[0].hex, *r[1:]) for r in _audit_rows(stored_events, previous)]
         c.executemany(self._insert_audit, rows)
+        source = _source_position()
+        if source:
+            c.execute(self._advance_source, source)
         return super()._insert_events(c, stored_events, **kwargs)
 
     def audit_trail(self, aggregate_id: UUID | None = None, versions: tuple[int, int] | None = None,
@@ -197,6 +230,10 @@ class SQLiteAuditedRecorder(SQLiteApplicationRecorder):
             c.execute(self._trail + where + " ORDER BY e.originator_id, e.originator_version", params)
             while (row := c.fetchone()) is not None:
                 yield _entry(row)
+
+    def advance_source(self, cursor: Any, source: str, position: int) -> None:
+        """For messages that append no events: records them as handled in the caller's transaction."""
+        cursor.execute(self._advance_source, (source, position))
 
     def orphan_audit_records(self) -> int:
         with self.datastore.transaction(commit=False) as c:

@@ -1,4 +1,5 @@
-"""Marshmallow fields for money and time: the JSON shape of the ledger's values.
+"""The JSON shape of ledger values (money, quantities, times): marshmallow fields shared by
+the edges that speak JSON (the HTTP API and the Kafka consumer).
 
 Amounts travel as decimal strings ("-1610.81544"); JSON numbers are accepted too, but
 only because the request parser reads them as Decimal, never as float. Times are

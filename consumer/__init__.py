@@ -1,0 +1,1 @@
+"""The Kafka edge: usage events in, dead letters and replies out."""

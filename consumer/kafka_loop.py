@@ -1,0 +1,124 @@
+"""The Kafka edge (kafka-python): consume usage messages, apply them, publish the outbox.
+
+Where to resume is the database's word, not Kafka's: on every partition assignment the
+consumer seeks to the position the ledger recorded with the last handled message.
+Offsets are committed to Kafka only after that, for lag monitoring and for tools.
+Dead letters and replies leave through the outbox and are removed from it only once the
+broker has acknowledged them (at least once; their headers and keys identify repeats).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka.consumer.subscription_state import ConsumerRebalanceListener
+from kafka.structs import OffsetAndMetadata
+
+from consumer.ingest import Incoming, Ingestor, Outcome, Topics
+from consumer.store import ConsumerStore
+from service.ledger_service import LedgerService
+
+log = logging.getLogger(__name__)
+
+PUBLISH_TIMEOUT_S = 30
+PROGRESS_EVERY_S = 10
+
+
+@dataclass(frozen=True)
+class ConsumerSettings:
+    bootstrap_servers: str = "127.0.0.1:9092"
+    group_id: str = "ledger"
+    topics: Topics = field(default_factory=Topics)
+    batch_messages: int = 500  # at most this many messages per poll
+    batch_wait_ms: int = 200  # and at most this long waiting for them
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> ConsumerSettings:
+        env = os.environ if environ is None else environ
+        usage = env.get("LEDGER_KAFKA_USAGE_TOPIC") or "ledger.usage"
+        batch = int(env.get("LEDGER_KAFKA_BATCH_MESSAGES") or 500)
+        wait = int(env.get("LEDGER_KAFKA_BATCH_WAIT_MS") or 200)
+        if not 1 <= batch <= 10_000 or not 1 <= wait <= 60_000:
+            raise ValueError("LEDGER_KAFKA_BATCH_MESSAGES must be 1..10000 and LEDGER_KAFKA_BATCH_WAIT_MS 1..60000")
+        return cls(
+            bootstrap_servers=env.get("LEDGER_KAFKA_BOOTSTRAP_SERVERS") or env.get("KAFKA_BOOTSTRAP_SERVERS")
+            or "127.0.0.1:9092",
+            group_id=env.get("LEDGER_KAFKA_GROUP") or "ledger",
+            topics=Topics(usage, f"{usage}.dlq", f"{usage}.results"),
+            batch_messages=batch,
+            batch_wait_ms=wait,
+        )
+
+
+class _SeekToLedger(ConsumerRebalanceListener):  # type: ignore[misc]
+    def __init__(self, loop: KafkaIngest) -> None:
+        self.loop = loop
+
+    def on_partitions_revoked(self, revoked: object) -> None:
+        """Nothing to flush: every handled message is already recorded in the ledger."""
+
+    def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
+        ingestor = self.loop.ingestor
+        positions = self.loop.store.positions(f"kafka:{ingestor.group_id}:")
+        for tp in assigned:
+            position = positions.get(ingestor.source(tp.topic, tp.partition))
+            if position is not None:
+                self.loop.consumer.seek(tp, position)
+        log.info("assigned %s", sorted(f"{tp.topic}:{tp.partition}" for tp in assigned))
+
+
+class KafkaIngest:
+    def __init__(self, service: LedgerService, settings: ConsumerSettings) -> None:
+        self.settings = settings
+        self.store = ConsumerStore(service.commands)
+        self.ingestor = Ingestor(service, self.store, settings.topics, settings.group_id)
+        self.consumer = KafkaConsumer(
+            bootstrap_servers=settings.bootstrap_servers, group_id=settings.group_id, enable_auto_commit=False,
+            auto_offset_reset="earliest", max_poll_records=settings.batch_messages)
+        self.consumer.subscribe([settings.topics.usage], listener=_SeekToLedger(self))
+        self.producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all", linger_ms=5)
+        self.counts: dict[Outcome, int] = {outcome: 0 for outcome in Outcome}
+
+    def run(self, stop: threading.Event) -> None:
+        last_report = time.monotonic()
+        self.publish_outbox()  # what a previous run promised and did not get out
+        while not stop.is_set():
+            self.poll_once()
+            if time.monotonic() - last_report >= PROGRESS_EVERY_S:
+                last_report = time.monotonic()
+                log.info("handled %s", {k.value: v for k, v in self.counts.items()})
+
+    def poll_once(self) -> int:
+        batches = self.consumer.poll(timeout_ms=self.settings.batch_wait_ms, max_records=self.settings.batch_messages)
+        handled, commits = 0, {}
+        for tp, records in batches.items():
+            for record in records:
+                outcome = self.ingestor.handle(Incoming(record.topic, record.partition, record.offset,
+                                                        record.key, record.value))
+                self.counts[outcome] += 1
+                handled += 1
+            commits[tp] = OffsetAndMetadata(records[-1].offset + 1, "", -1)
+        if commits:
+            self.consumer.commit(commits)  # after the ledger has them: for lag and tools only
+        self.publish_outbox()
+        return handled
+
+    def publish_outbox(self) -> None:
+        pending = self.store.pending()
+        if not pending:
+            return
+        futures = [self.producer.send(m.topic, key=m.key, value=m.value, headers=list(m.headers)) for _, m in pending]
+        self.producer.flush(timeout=PUBLISH_TIMEOUT_S)
+        for future in futures:
+            future.get(timeout=PUBLISH_TIMEOUT_S)  # raises if the broker refused: the rows stay for next time
+        self.store.published([message_id for message_id, _ in pending])
+
+    def close(self) -> None:
+        self.consumer.close()
+        self.producer.close()

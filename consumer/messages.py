@@ -1,0 +1,95 @@
+"""The usage message other services post on Kafka, and its validation.
+
+    {"event_id", "type": "usage"|"reserve"|"settle"|"release", "account_id", "product",
+     "application_id", "app_key", "quantity", "unit", "amount" | "unit_price",
+     "reservation_id", "expires_at", "reason", "occurred_at", "currency", "schema_version": 1}
+
+Amounts are positive costs as decimal strings (JSON numbers are read exactly, as Decimal).
+The fields are the HTTP API's (service/wire.py); unknown fields are refused.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from ledger_core.account import ACCOUNT_ID_PATTERN, RELEASE_REASONS
+from ledger_core.client_key import MAX_KEY_LENGTH
+from service.wire import Amount, Quantity, UnitPrice, UtcDateTime
+
+SCHEMA_VERSION = 1
+MAX_MESSAGE_BYTES = 64 * 1024
+MESSAGE_TYPES = ("usage", "reserve", "settle", "release")
+AMOUNT_FIELDS = frozenset({"amount", "unit_price", "quantity"})
+REQUIRED_BY_TYPE = {
+    "usage": ("product",),
+    "reserve": ("reservation_id", "amount"),
+    "settle": ("reservation_id", "amount", "product"),
+    "release": ("reservation_id",),
+}
+
+
+class BadMessage(Exception):
+    """A message that cannot be applied as it is: it goes to the dead-letter topic."""
+
+    def __init__(self, reason: str, message: str, details: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.reason, self.message, self.details = reason, message, details or {}
+
+
+def _key(**kwargs: Any) -> fields.String:
+    return fields.String(validate=validate.Length(min=1, max=MAX_KEY_LENGTH), **kwargs)
+
+
+class UsageMessageSchema(Schema):
+    event_id = _key(required=True)
+    type = fields.String(required=True, validate=validate.OneOf(MESSAGE_TYPES))
+    account_id = fields.String(required=True, validate=validate.Regexp(ACCOUNT_ID_PATTERN))
+    schema_version = fields.Integer(required=True, strict=True, validate=validate.Equal(SCHEMA_VERSION))
+    product = fields.String(validate=validate.Length(min=1, max=128))
+    application_id = fields.String(validate=validate.Length(max=128), allow_none=True)
+    app_key = fields.String(validate=validate.Length(max=128), allow_none=True)
+    quantity = Quantity(allow_none=True)
+    unit = fields.String(validate=validate.Length(max=32), allow_none=True)
+    amount = Amount()
+    unit_price = UnitPrice()
+    reservation_id = _key()
+    expires_at = UtcDateTime(allow_none=True)
+    reason = fields.String(validate=validate.OneOf(RELEASE_REASONS))
+    occurred_at = UtcDateTime()
+    currency = fields.String(validate=validate.Length(equal=3))
+
+    @validates_schema
+    def _complete(self, data: dict[str, Any], **_: Any) -> None:
+        missing = [f for f in REQUIRED_BY_TYPE.get(data.get("type", ""), ()) if f not in data]
+        if missing:
+            raise ValidationError({f: ["required for this type"] for f in missing})
+        if data.get("type") == "usage":
+            if ("amount" in data) == ("unit_price" in data):
+                raise ValidationError("give exactly one of amount or unit_price", "amount")
+            if "unit_price" in data and data.get("quantity") is None:
+                raise ValidationError("unit_price needs a quantity", "quantity")
+
+
+_SCHEMA = UsageMessageSchema()
+
+
+def parse(value: bytes | None) -> dict[str, Any]:
+    """The validated message, or BadMessage with a reason code for the dead-letter topic."""
+    if value is None or len(value) > MAX_MESSAGE_BYTES:
+        raise BadMessage("invalid_message", f"a message must be 1..{MAX_MESSAGE_BYTES} bytes of JSON")
+    try:
+        document = json.loads(value.decode("utf-8"), parse_float=Decimal)
+    except (UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise BadMessage("invalid_json", f"not JSON: {error}") from None
+    if not isinstance(document, dict):
+        raise BadMessage("invalid_json", "the message must be a JSON object")
+    try:
+        return _SCHEMA.load(document)
+    except ValidationError as error:
+        problems = error.normalized_messages()
+        reason = "invalid_amount" if AMOUNT_FIELDS & set(problems) else "invalid_message"
+        raise BadMessage(reason, "the message does not match schema version 1", {"fields": problems}) from None

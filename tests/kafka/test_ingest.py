@@ -1,0 +1,93 @@
+"""Usage over Kafka against a real broker process, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import random
+from decimal import ROUND_HALF_EVEN, Decimal
+
+import pytest
+
+from consumer.ingest import Outcome
+from consumer.kafka_loop import KafkaIngest
+from tests.kafka.conftest import consume_until, read_topic
+from tests.service.helpers import open_account
+
+MICRO = Decimal("0.000001")
+
+
+def message(event_id: str, account: str, **fields) -> bytes:
+    return json.dumps({"event_id": event_id, "type": "usage", "account_id": account, "product": "sms",
+                       "schema_version": 1, **fields}).encode()
+
+
+@pytest.fixture
+def loop(service, kafka_settings):
+    ingest = KafkaIngest(service, kafka_settings)
+    yield ingest
+    ingest.close()
+
+
+def test_usage_events_for_several_accounts_land_exactly_as_a_model_says(service, loop, produce):
+    accounts = [open_account(service, f"k{n}", billing_mode="postpaid", credit_limit="1000") for n in range(4)]
+    rng, expected = random.Random(3), {a: Decimal(0) for a in accounts}
+    for n in range(120):
+        account = rng.choice(accounts)
+        if n % 3:
+            amount = Decimal(rng.randint(1, 5_000_000)) * MICRO
+            produce(account, message(f"e{n}", account, amount=f"{amount:f}"))
+            expected[account] -= amount
+        else:
+            quantity, price = Decimal(rng.randint(1, 900)), Decimal("0.0000035")
+            produce(account, message(f"e{n}", account, quantity=str(quantity), unit_price=str(price)))
+            expected[account] -= (quantity * price).quantize(MICRO, rounding=ROUND_HALF_EVEN)
+    consume_until(loop, 120)
+    assert loop.counts[Outcome.APPLIED] == 120
+    for account in accounts:
+        assert service.account_row(account).figures.expecting_invoice == expected[account]
+    positions = loop.store.positions(f"kafka:{loop.settings.group_id}:")
+    assert sum(positions.values()) == 120  # every partition recorded at its last offset + 1
+
+
+def test_every_bad_message_class_lands_in_the_dead_letter_topic_and_the_good_ones_around_it_apply(
+        service, loop, produce, kafka_settings):
+    open_account(service, "good")
+    bad = {
+        b"{not json": "invalid_json",
+        json.dumps({"type": "usage", "account_id": "good", "schema_version": 1}).encode(): "invalid_message",
+        message("b3", "nobody", amount="1"): "account_not_found",
+        message("b4", "good", amount="1", currency="USD"): "currency_mismatch",
+        message("b5", "good", amount="1.0000001"): "invalid_amount",
+        message("b6", "good", amount="-2"): "invalid_amount",
+    }
+    for n, value in enumerate(bad):
+        produce("good", message(f"g{n}", "good", amount="1"))
+        produce("good", value)
+    consume_until(loop, 2 * len(bad))
+    assert (loop.counts[Outcome.APPLIED], loop.counts[Outcome.DEAD_LETTER]) == (len(bad), len(bad))
+    assert service.account_row("good").figures.expecting_invoice == -len(bad)
+    dead = read_topic(kafka_settings.bootstrap_servers, kafka_settings.topics.dead_letters, len(bad))
+    landed = {record.value: dict(record.headers)["reason"].decode() for record in dead}
+    assert landed == bad  # the original bytes, each with its reason
+    offsets = {int(dict(record.headers)["source_offset"]) for record in dead}
+    assert len(offsets) == len(bad)
+
+
+def test_the_same_event_sent_three_times_changes_the_books_once(service, loop, produce):
+    open_account(service, "dup")
+    for _ in range(3):
+        produce("dup", message("same-event", "dup", amount="0.75"))
+    consume_until(loop, 3)
+    assert (loop.counts[Outcome.APPLIED], loop.counts[Outcome.DUPLICATE]) == (1, 2)
+    assert service.account_row("dup").figures.expecting_invoice == Decimal("-0.75")
+
+
+def test_a_refused_reserve_is_answered_on_the_results_topic(service, loop, produce, kafka_settings):
+    open_account(service, "poor")  # prepaid, no money: usable credits 0
+    produce("poor", json.dumps({"event_id": "r-1", "type": "reserve", "account_id": "poor", "reservation_id": "call-1",
+                                "amount": "5", "schema_version": 1}).encode())
+    consume_until(loop, 1)
+    assert loop.counts[Outcome.REJECTED] == 1
+    [reply] = read_topic(kafka_settings.bootstrap_servers, kafka_settings.topics.results, 1)
+    body = json.loads(reply.value)
+    assert (reply.key, body["status"], body["code"]) == (b"r-1", "rejected", "insufficient_credits")
