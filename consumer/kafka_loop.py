@@ -37,6 +37,7 @@ class ConsumerSettings:
     topics: Topics = field(default_factory=Topics)
     batch_messages: int = 500  # at most this many messages per poll
     batch_wait_ms: int = 200  # and at most this long waiting for them
+    session_timeout_ms: int = 10_000  # how long a silent (crashed) member keeps its partitions
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ConsumerSettings:
@@ -53,6 +54,7 @@ class ConsumerSettings:
             topics=Topics(usage, f"{usage}.dlq", f"{usage}.results"),
             batch_messages=batch,
             batch_wait_ms=wait,
+            session_timeout_ms=int(env.get("LEDGER_KAFKA_SESSION_TIMEOUT_MS") or 10_000),
         )
 
 
@@ -80,7 +82,8 @@ class KafkaIngest:
         self.ingestor = Ingestor(service, self.store, settings.topics, settings.group_id)
         self.consumer = KafkaConsumer(
             bootstrap_servers=settings.bootstrap_servers, group_id=settings.group_id, enable_auto_commit=False,
-            auto_offset_reset="earliest", max_poll_records=settings.batch_messages)
+            auto_offset_reset="earliest", max_poll_records=settings.batch_messages,
+            session_timeout_ms=settings.session_timeout_ms, heartbeat_interval_ms=settings.session_timeout_ms // 3)
         self.consumer.subscribe([settings.topics.usage], listener=_SeekToLedger(self))
         self.producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all", linger_ms=5)
         self.counts: dict[Outcome, int] = {outcome: 0 for outcome in Outcome}

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import signal
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 import sys
@@ -17,6 +19,7 @@ from tqdm import tqdm
 from gunicorn.app.base import BaseApplication
 
 from commands.audit_log import caused_by
+from consumer.kafka_loop import ConsumerSettings, KafkaIngest
 from projections.ledger import LedgerProjection
 from service.audit import export_account, verify_file, verify_log
 from service.ledger_service import LedgerService
@@ -103,6 +106,23 @@ def catch_up() -> None:
         before = service.projector.position
         after = service.projector.catch_up()
     click.echo(json.dumps({"from_position": before, "to_position": after}))
+
+
+@main.command()
+def consume() -> None:
+    """Apply usage messages from Kafka until SIGTERM or Ctrl-C (settings: LEDGER_KAFKA_*)."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    settings = ConsumerSettings.from_env()
+    with _service() as service, caused_by(kind="kafka"):
+        ingest = KafkaIngest(service, settings)
+        click.echo(f"ledger: consuming {settings.topics.usage} from {settings.bootstrap_servers} "
+                   f"as group {settings.group_id}", err=True)
+        try:
+            ingest.run(stop)
+        finally:
+            ingest.close()
 
 
 @main.group()
