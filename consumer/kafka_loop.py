@@ -20,6 +20,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.structs import OffsetAndMetadata
 
+from consumer import metrics
 from consumer.ingest import Incoming, Ingestor, Outcome, Topics
 from consumer.store import ConsumerStore
 from service.ledger_service import LedgerService
@@ -89,13 +90,30 @@ class KafkaIngest:
         self.counts: dict[Outcome, int] = {outcome: 0 for outcome in Outcome}
 
     def run(self, stop: threading.Event) -> None:
-        last_report = time.monotonic()
+        last_report, last_total = time.monotonic(), 0
         self.publish_outbox()  # what a previous run promised and did not get out
         while not stop.is_set():
             self.poll_once()
-            if time.monotonic() - last_report >= PROGRESS_EVERY_S:
-                last_report = time.monotonic()
-                log.info("handled %s", {k.value: v for k, v in self.counts.items()})
+            elapsed = time.monotonic() - last_report
+            if elapsed >= PROGRESS_EVERY_S:
+                total = sum(self.counts.values())
+                lag = self.measure_lag()
+                log.info("handled %s; %.0f messages/s; lag %d", {k.value: v for k, v in self.counts.items()},
+                         (total - last_total) / elapsed, lag)
+                last_report, last_total = time.monotonic(), total
+
+    def measure_lag(self) -> int:
+        """Sets the lag gauge per assigned partition; returns the total."""
+        assigned = list(self.consumer.assignment())
+        if not assigned:
+            return 0
+        ends = self.consumer.end_offsets(assigned)
+        total = 0
+        for tp in assigned:
+            lag = max(0, ends[tp] - self.consumer.position(tp))
+            metrics.LAG.labels(tp.topic, str(tp.partition)).set(lag)
+            total += lag
+        return total
 
     def poll_once(self) -> int:
         batches = self.consumer.poll(timeout_ms=self.settings.batch_wait_ms, max_records=self.settings.batch_messages)
@@ -105,9 +123,11 @@ class KafkaIngest:
                 outcome = self.ingestor.handle(Incoming(record.topic, record.partition, record.offset,
                                                         record.key, record.value))
                 self.counts[outcome] += 1
+                metrics.MESSAGES.labels(outcome.value).inc()
                 handled += 1
             commits[tp] = OffsetAndMetadata(records[-1].offset + 1, "", -1)
         if commits:
+            metrics.BATCH_SIZE.observe(handled)
             self.consumer.commit(commits)  # after the ledger has them: for lag and tools only
         self.publish_outbox()
         return handled
@@ -121,6 +141,7 @@ class KafkaIngest:
         for future in futures:
             future.get(timeout=PUBLISH_TIMEOUT_S)  # raises if the broker refused: the rows stay for next time
         self.store.published([message_id for message_id, _ in pending])
+        metrics.OUTBOX_PUBLISHED.inc(len(pending))
 
     def close(self) -> None:
         self.consumer.close()

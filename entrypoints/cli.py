@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from prometheus_client import start_http_server
 from tqdm import tqdm
 from gunicorn.app.base import BaseApplication
 
@@ -109,8 +111,13 @@ def catch_up() -> None:
 
 
 @main.command()
-def consume() -> None:
+@click.option("--metrics-port", type=int, default=None,
+              help="Serve Prometheus metrics on this port [LEDGER_METRICS_PORT; none by default].")
+def consume(metrics_port: int | None) -> None:
     """Apply usage messages from Kafka until SIGTERM or Ctrl-C (settings: LEDGER_KAFKA_*)."""
+    port = metrics_port or int(os.environ.get("LEDGER_METRICS_PORT") or 0)
+    if port:
+        start_http_server(port, addr="127.0.0.1")
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())

@@ -8,6 +8,7 @@ from decimal import ROUND_HALF_EVEN, Decimal
 
 import pytest
 
+from consumer import metrics
 from consumer.ingest import Outcome
 from consumer.kafka_loop import KafkaIngest
 from tests.kafka.conftest import consume_until, read_topic
@@ -41,8 +42,11 @@ def test_usage_events_for_several_accounts_land_exactly_as_a_model_says(service,
             quantity, price = Decimal(rng.randint(1, 900)), Decimal("0.0000035")
             produce(account, message(f"e{n}", account, quantity=str(quantity), unit_price=str(price)))
             expected[account] -= (quantity * price).quantize(MICRO, rounding=ROUND_HALF_EVEN)
+    applied_before = metrics.MESSAGES.labels("applied")._value.get()
     consume_until(loop, 120)
     assert loop.counts[Outcome.APPLIED] == 120
+    assert metrics.MESSAGES.labels("applied")._value.get() - applied_before == 120
+    assert loop.measure_lag() == 0
     for account in accounts:
         assert service.account_row(account).figures.expecting_invoice == expected[account]
     positions = loop.store.positions(f"kafka:{loop.settings.group_id}:")
@@ -63,7 +67,9 @@ def test_every_bad_message_class_lands_in_the_dead_letter_topic_and_the_good_one
     for n, value in enumerate(bad):
         produce("good", message(f"g{n}", "good", amount="1"))
         produce("good", value)
+    dead_before = metrics.MESSAGES.labels("dead_letter")._value.get()
     consume_until(loop, 2 * len(bad))
+    assert metrics.MESSAGES.labels("dead_letter")._value.get() - dead_before == len(bad)
     assert (loop.counts[Outcome.APPLIED], loop.counts[Outcome.DEAD_LETTER]) == (len(bad), len(bad))
     assert service.account_row("good").figures.expecting_invoice == -len(bad)
     dead = read_topic(kafka_settings.bootstrap_servers, kafka_settings.topics.dead_letters, len(bad))
