@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: install run test lint bench clean
+.PHONY: install run try test lint bench clean
 
 install: $(VENV)/.installed
 
@@ -15,6 +15,9 @@ $(VENV)/.installed: setup.cfg pyproject.toml
 
 run: install
 	$(BIN)/ledger serve
+
+try: install
+	$(BIN)/ledger try-out
 
 lint: install
 	$(BIN)/lint-imports

@@ -10,10 +10,10 @@ from flask_smorest import Api
 
 from api.accounts import blp as accounts_blueprint
 from api.errors import register_error_handlers
-from service.wire import Amount, Quantity, UnitPrice
 from commands.audit_log import reset_cause, set_cause
 from service.ledger_service import LedgerService
 from service.settings import Settings
+from service.wire import Amount, Quantity, UnitPrice
 
 
 def create_app(settings: Settings | None = None, service: LedgerService | None = None) -> Flask:

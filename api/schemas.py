@@ -6,13 +6,18 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from service.wire import Amount, AsOf, Quantity, UnitPrice, UtcDateTime
-from ledger_core.account import ACCOUNT_EVENT_TYPES, ACCOUNT_ID_PATTERN, CHARGE_KINDS, RELEASE_REASONS
+from ledger_core.account import (
+    ACCOUNT_EVENT_TYPES,
+    ACCOUNT_ID_PATTERN,
+    CHARGE_KINDS,
+    RELEASE_REASONS,
+)
 from ledger_core.client_key import MAX_KEY_LENGTH
 from ledger_core.currencies import MINOR_UNITS
 from ledger_core.figures import ZERO, BillingMode, InvoiceMode, UsagePolicy
 from projections.rows import MovementType
 from projections.views import MAX_PAGE_ROWS
+from service.wire import Amount, AsOf, Quantity, UnitPrice, UtcDateTime
 
 DEFAULT_PAGE_ROWS = 50
 MAX_EMAILS = 10

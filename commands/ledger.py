@@ -38,7 +38,13 @@ from ledger_core.errors import (
     ReservationExists,
     ReservationNotFound,
 )
-from ledger_core.money import Money, parse_amount, parse_currency, parse_quantity, parse_unit_price
+from ledger_core.money import (
+    Money,
+    parse_amount,
+    parse_currency,
+    parse_quantity,
+    parse_unit_price,
+)
 
 MAX_ATTEMPTS = 5
 SNAPSHOT_INTERVAL_EVENTS = 200

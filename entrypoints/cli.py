@@ -3,25 +3,25 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-import sys
 from dataclasses import replace
-import os
-import logging
 from pathlib import Path
 from typing import Any
 
 import click
+from gunicorn.app.base import BaseApplication
 from prometheus_client import start_http_server
 from tqdm import tqdm
-from gunicorn.app.base import BaseApplication
 
 from commands.audit_log import caused_by
 from consumer.kafka_loop import ConsumerSettings, KafkaIngest
+from entrypoints.tryout import produce_sample, try_out
 from projections.ledger import LedgerProjection
 from service.audit import export_account, verify_file, verify_log
 from service.ledger_service import LedgerService
@@ -211,6 +211,10 @@ def audit_verify_file(path: Path) -> None:
         click.echo(f"BROKEN at version {broken.version} (position {broken.position}): {broken.reason}")
         sys.exit(1)
     click.echo(f"intact: {checked} events")
+
+
+main.add_command(try_out)
+main.add_command(produce_sample)
 
 
 if __name__ == "__main__":

@@ -19,9 +19,9 @@ from typing import Any
 from uuid import UUID
 
 from eventsourcing.persistence import Tracking
-from psycopg.sql import SQL
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
+from psycopg.sql import SQL
 
 from ledger_core.errors import InvariantViolation
 from ledger_core.figures import BillingMode, Figures, InvoiceMode

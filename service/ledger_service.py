@@ -20,7 +20,12 @@ from commands.persistence import SQLITE_PREFIX
 from ledger_core.errors import AccountNotFound
 from projections.catchup import Projector
 from projections.rows import AccountRow
-from projections.views import DEFAULT_PREFIX, LedgerViewQueries, PostgresLedgerView, SQLiteLedgerView
+from projections.views import (
+    DEFAULT_PREFIX,
+    LedgerViewQueries,
+    PostgresLedgerView,
+    SQLiteLedgerView,
+)
 from service.settings import Settings
 
 R = TypeVar("R", Booking, list[str])

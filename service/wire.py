@@ -15,7 +15,12 @@ from typing import Any
 from marshmallow import ValidationError, fields
 
 from ledger_core.errors import InvalidAmount
-from ledger_core.money import format_amount, parse_amount, parse_quantity, parse_unit_price
+from ledger_core.money import (
+    format_amount,
+    parse_amount,
+    parse_quantity,
+    parse_unit_price,
+)
 
 
 class _Exact(fields.Field):

@@ -6,7 +6,10 @@
 link(v) = sha256(link(v-1) as hex || canonical(v)), link(0) = 64 zeros; canonical(v) is the
 sorted, compact UTF-8 JSON of aggregate_id, version, topic, state (base64), cause, recorded_at.
 """
-import base64, hashlib, json, sys
+import base64
+import hashlib
+import json
+import sys
 
 
 def main(path: str) -> int:

@@ -18,7 +18,7 @@ from ledger_core.errors import (
     SettleExceedsHold,
 )
 from projections.rows import TransactionFilter
-from tests.service.helpers import last_position, figures, open_account
+from tests.service.helpers import figures, last_position, open_account
 
 
 def test_worked_example_one_reproduces_to_the_last_digit(service):

@@ -3,7 +3,14 @@ from decimal import Decimal
 import pytest
 
 from ledger_core.errors import CurrencyMismatch, InvalidAmount, InvalidCurrency
-from ledger_core.money import Money, format_amount, parse_amount, parse_currency, parse_unit_price, price
+from ledger_core.money import (
+    Money,
+    format_amount,
+    parse_amount,
+    parse_currency,
+    parse_unit_price,
+    price,
+)
 
 
 def test_worked_example_current_balance_with_sub_cent_amount_due():
