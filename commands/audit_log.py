@@ -1,15 +1,17 @@
-"""The audit record of every stored event: who or what caused it, when, and its chain link.
+"""What is written with every append of events, in the same transaction.
 
 The library's application recorders are subclassed at one seam, ``_insert_events``,
-which runs inside the transaction that appends the events and before their insert: an
-audit row that cannot be written rolls the whole append back, so no event is ever
-stored without its link. Links are defined in ``ledger_core/audit.py``.
+which runs inside the transaction that appends the events and before their insert.
+There, for every event, an audit row: who or what caused it, when, and its chain link
+(``ledger_core/audit.py``). An audit row that cannot be written rolls the whole append
+back, so no event is ever stored without its link.
 
 The cause comes from a context variable that each edge sets around its commands
-(``caused_by``): an HTTP request, a CLI command, a Kafka message. A cause that names a
-``source`` and a ``source_position`` (a Kafka partition and the offset after the message)
-also advances that source's recorded position in the same transaction: the effect of a
-message and the record of having handled it are written together or not at all.
+(``caused_by``): an HTTP request, a CLI command, a Kafka message. An edge that consumes
+a stream also hands ``AppendExtras``: the position each source (a Kafka partition) has
+reached, and messages to publish once committed (an outbox). They are written in the
+same transaction as the events, so the effect of a batch of messages, the record of
+having handled them and what they must publish are stored together or not at all.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import json
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any
 from uuid import UUID
@@ -37,6 +40,25 @@ from ledger_core.audit import GENESIS_LINK, ChainEntry, canonical_bytes, next_li
 UNSPECIFIED_CAUSE: dict[str, Any] = {"kind": "unspecified"}
 _current_cause: ContextVar[dict[str, Any]] = ContextVar("ledger_cause", default=UNSPECIFIED_CAUSE)
 STREAM_ROWS = 2_000  # rows fetched at a time when walking the whole log
+SOURCE_POSITIONS_TABLE = "source_positions"  # one row per source (e.g. a Kafka partition)
+
+
+@dataclass(frozen=True)
+class OutboxMessage:
+    topic: str
+    key: bytes | None
+    value: bytes
+    headers: tuple[tuple[str, bytes], ...] = ()
+
+
+@dataclass
+class AppendExtras:
+    sources: dict[str, int] = field(default_factory=dict)  # source -> position after its last handled message
+    outbox: list[OutboxMessage] = field(default_factory=list)
+    causes: dict[tuple[UUID, int], dict[str, Any]] = field(default_factory=dict)  # per event, else the current one
+
+
+_extras: ContextVar[AppendExtras | None] = ContextVar("ledger_append_extras", default=None)
 
 
 @contextmanager
@@ -49,6 +71,10 @@ def caused_by(**cause: Any) -> Iterator[None]:
         _current_cause.reset(token)
 
 
+def current_cause() -> dict[str, Any]:
+    return _current_cause.get()
+
+
 def set_cause(**cause: Any) -> Token[dict[str, Any]]:
     """For edges whose request scope is not a block (Flask's before/teardown hooks)."""
     return _current_cause.set(cause)
@@ -58,14 +84,26 @@ def reset_cause(token: Token[dict[str, Any]]) -> None:
     _current_cause.reset(token)
 
 
+@contextmanager
+def appending_with(extras: AppendExtras) -> Iterator[AppendExtras]:
+    """Appends inside this block also write ``extras`` in their transaction."""
+    token = _extras.set(extras)
+    try:
+        yield extras
+    finally:
+        _extras.reset(token)
+
+
 def _audit_rows(stored_events: Sequence[StoredEvent], previous: dict[UUID, str]) -> list[tuple[Any, ...]]:
     """(originator_id, version, recorded_at, cause json, link) per event; ``previous`` holds
     the last link of each aggregate before this append and is advanced here."""
-    cause = _current_cause.get()
+    current, extras = _current_cause.get(), _extras.get()
+    causes = extras.causes if extras else {}
     recorded_at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
     rows = []
     for e in stored_events:
         aggregate_id = UUID(str(e.originator_id))
+        cause = causes.get((aggregate_id, e.originator_version), current)
         canonical = canonical_bytes(str(aggregate_id), e.originator_version, e.topic, e.state, cause, recorded_at)
         link = next_link(previous[aggregate_id], canonical)
         previous[aggregate_id] = link
@@ -73,14 +111,8 @@ def _audit_rows(stored_events: Sequence[StoredEvent], previous: dict[UUID, str])
     return rows
 
 
-def _source_position() -> tuple[str, int] | None:
-    cause = _current_cause.get()
-    if "source" in cause and "source_position" in cause:
-        return str(cause["source"]), int(cause["source_position"])
-    return None
-
-
-SOURCE_POSITIONS_TABLE = "source_positions"  # one row per source (e.g. a Kafka partition)
+def outbox_rows(messages: Sequence[OutboxMessage]) -> list[tuple[Any, ...]]:
+    return [(m.topic, m.key, m.value, json.dumps([[k, v.decode("utf-8")] for k, v in m.headers])) for m in messages]
 
 
 def _first_versions(stored_events: Sequence[StoredEvent]) -> dict[UUID, int]:
@@ -121,6 +153,12 @@ class PostgresAuditedRecorder(PostgresApplicationRecorder):
         self._advance_source = SQL(
             "INSERT INTO {0} AS p VALUES (%s, %s) ON CONFLICT (source) DO UPDATE SET position = excluded.position "
             "WHERE p.position < excluded.position").format(positions)
+        self.outbox_table = f"{events_table_name}_outbox"
+        outbox = SQL("{0}.{1}").format(Identifier(datastore.schema), Identifier(self.outbox_table))
+        self.sql_create_statements.append(SQL(
+            "CREATE TABLE IF NOT EXISTS {0} (id bigserial PRIMARY KEY, topic text NOT NULL, key bytea, "
+            "value bytea NOT NULL, headers text NOT NULL)").format(outbox))
+        self._insert_outbox = SQL("INSERT INTO {0} (topic, key, value, headers) VALUES (%s, %s, %s, %s)").format(outbox)
         self._select_link = SQL("SELECT link FROM {0} WHERE originator_id = %s AND originator_version = %s").format(table)
         # A clash here means the event exists already: skip it, so the event insert itself
         # raises the IntegrityError that callers treat as a lost race.
@@ -146,9 +184,16 @@ class PostgresAuditedRecorder(PostgresApplicationRecorder):
             row = curs.fetchone()
             previous[aggregate_id] = row["link"] if row else ""  # no audit row before: a broken chain shows it
         curs.executemany(self._insert_audit, _audit_rows(stored_events, previous))
-        source = _source_position()
-        if source:
-            curs.execute(self._advance_source, source, prepare=True)
+        self.write_extras(curs, _extras.get())
+
+    def write_extras(self, cursor: Any, extras: AppendExtras | None) -> None:
+        """Source positions and outbox messages, in the caller's transaction."""
+        if extras is None:
+            return
+        for source, position in extras.sources.items():
+            cursor.execute(self._advance_source, (source, position), prepare=True)
+        if extras.outbox:
+            cursor.executemany(self._insert_outbox, outbox_rows(extras.outbox))
 
     def audit_trail(self, aggregate_id: UUID | None = None, versions: tuple[int, int] | None = None,
                     ) -> Iterator[ChainEntry]:
@@ -168,10 +213,6 @@ class PostgresAuditedRecorder(PostgresApplicationRecorder):
                 for row in cursor:
                     yield _entry(row)
 
-    def advance_source(self, cursor: Any, source: str, position: int) -> None:
-        """For messages that append no events: records them as handled in the caller's transaction."""
-        cursor.execute(self._advance_source, (source, position))
-
     def orphan_audit_records(self) -> int:
         with self.datastore.get_connection() as conn, conn.cursor() as cursor:
             cursor.execute(self._orphans)
@@ -182,12 +223,14 @@ class PostgresAuditedRecorder(PostgresApplicationRecorder):
 class SQLiteAuditedRecorder(SQLiteApplicationRecorder):
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events") -> None:
         self.audit_table = f"{events_table_name}_audit"
+        self.outbox_table = f"{events_table_name}_outbox"
         super().__init__(datastore, events_table_name)
         events, table = events_table_name, self.audit_table
         self._select_link = f"SELECT link FROM {table} WHERE originator_id = ? AND originator_version = ?"
         self._advance_source = (
             f"INSERT INTO {SOURCE_POSITIONS_TABLE} AS p VALUES (?, ?) ON CONFLICT (source) DO UPDATE "
             "SET position = excluded.position WHERE p.position < excluded.position")
+        self._insert_outbox = f"INSERT INTO {self.outbox_table} (topic, key, value, headers) VALUES (?, ?, ?, ?)"
         self._insert_audit = f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
         self._trail = (
             "SELECT e.rowid AS position, e.originator_id, e.originator_version, e.topic, e.state, "
@@ -204,7 +247,9 @@ class SQLiteAuditedRecorder(SQLiteApplicationRecorder):
             f"CREATE TABLE IF NOT EXISTS {self.audit_table} (originator_id TEXT NOT NULL, "
             "originator_version INTEGER NOT NULL, recorded_at TEXT NOT NULL, cause TEXT NOT NULL, "
             "link TEXT NOT NULL, PRIMARY KEY (originator_id, originator_version))"),
-            f"CREATE TABLE IF NOT EXISTS {SOURCE_POSITIONS_TABLE} (source TEXT PRIMARY KEY, position INTEGER NOT NULL)"]
+            f"CREATE TABLE IF NOT EXISTS {SOURCE_POSITIONS_TABLE} (source TEXT PRIMARY KEY, position INTEGER NOT NULL)",
+            f"CREATE TABLE IF NOT EXISTS {self.outbox_table} (id INTEGER PRIMARY KEY AUTOINCREMENT, topic TEXT NOT NULL, "
+            "key BLOB, value BLOB NOT NULL, headers TEXT NOT NULL)"]
 
     def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
         previous: dict[UUID, str] = {}
@@ -217,10 +262,17 @@ class SQLiteAuditedRecorder(SQLiteApplicationRecorder):
             previous[aggregate_id] = row["link"] if row else ""
         rows = [(r[0].hex, *r[1:]) for r in _audit_rows(stored_events, previous)]
         c.executemany(self._insert_audit, rows)
-        source = _source_position()
-        if source:
-            c.execute(self._advance_source, source)
+        self.write_extras(c, _extras.get())
         return super()._insert_events(c, stored_events, **kwargs)
+
+    def write_extras(self, cursor: Any, extras: AppendExtras | None) -> None:
+        """Source positions and outbox messages, in the caller's transaction."""
+        if extras is None:
+            return
+        for source, position in extras.sources.items():
+            cursor.execute(self._advance_source, (source, position))
+        if extras.outbox:
+            cursor.executemany(self._insert_outbox, outbox_rows(extras.outbox))
 
     def audit_trail(self, aggregate_id: UUID | None = None, versions: tuple[int, int] | None = None,
                     ) -> Iterator[ChainEntry]:
@@ -234,10 +286,6 @@ class SQLiteAuditedRecorder(SQLiteApplicationRecorder):
             c.execute(self._trail + where + " ORDER BY e.originator_id, e.originator_version", params)
             while (row := c.fetchone()) is not None:
                 yield _entry(row)
-
-    def advance_source(self, cursor: Any, source: str, position: int) -> None:
-        """For messages that append no events: records them as handled in the caller's transaction."""
-        cursor.execute(self._advance_source, (source, position))
 
     def orphan_audit_records(self) -> int:
         with self.datastore.transaction(commit=False) as c:

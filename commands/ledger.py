@@ -7,8 +7,10 @@ the same account first) is retried from a fresh load, at most ``MAX_ATTEMPTS`` t
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -19,6 +21,7 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError
 
 from commands.audit_log import RECORDER_TOPICS as AUDITED_RECORDERS
+from commands.audit_log import AppendExtras, appending_with, current_cause
 from ledger_core.account import CHARGE_KINDS, Account, account_uuid, parse_account_id
 from ledger_core.client_key import (
     ClientKey,
@@ -67,6 +70,18 @@ class Booking:
     transaction_no: str | None = None
     amount: Decimal | None = None
     replayed: bool = False  # a repeat of an earlier request: nothing new was written
+
+
+@dataclass
+class LedgerBatch:
+    extras: AppendExtras
+    accounts: dict[str, Account] = field(default_factory=dict)
+    claims: dict[UUID, ClientKey] = field(default_factory=dict)
+    changed: dict[UUID, Aggregate] = field(default_factory=dict)
+    position: int | None = None  # of the last event written, once saved; None if nothing was
+
+
+_active_batch: ContextVar[LedgerBatch | None] = ContextVar("ledger_batch", default=None)
 
 
 class Ledger(Application[UUID]):
@@ -262,9 +277,47 @@ class Ledger(Application[UUID]):
         expired, _ = self._write(account_id, decide)
         return expired
 
+    # -- batches -----------------------------------------------------------------
+    @contextmanager
+    def batch(self, extras: AppendExtras) -> Iterator[LedgerBatch]:
+        """Commands run inside this block decide against aggregates held in memory (each
+        account loaded once, its commands applied in order) and are saved when it ends, in
+        one atomic write together with ``extras``. A command refused inside changes
+        nothing; if the write loses a race (another writer, or a key claimed by an earlier
+        write) it raises IntegrityError and nothing at all is written."""
+        batch = LedgerBatch(extras)
+        token = _active_batch.set(batch)
+        try:
+            yield batch
+        finally:
+            _active_batch.reset(token)
+        if batch.changed:
+            with appending_with(extras):
+                recordings = self.save(*batch.changed.values())
+            batch.position = recordings[-1].notification.id
+
+    def _decide_in_batch(self, batch: LedgerBatch, account_id: str,
+                         decide: Callable[[Account], tuple[T, list[Aggregate]]]) -> tuple[T, None]:
+        account = batch.accounts.get(account_id)
+        if account is None:
+            account = batch.accounts[account_id] = self.account(account_id)
+        result, others = decide(account)
+        cause = current_cause()
+        for aggregate in (account, *others):
+            if isinstance(aggregate, ClientKey):
+                batch.claims[aggregate.id] = aggregate
+            for event in aggregate.pending_events:
+                batch.extras.causes.setdefault((aggregate.id, event.originator_version), cause)
+            if aggregate.pending_events:
+                batch.changed[aggregate.id] = aggregate
+        return result, None
+
     # -- machinery ---------------------------------------------------------------
     def _write(self, account_id: str, decide: Callable[[Account], tuple[T, list[Aggregate]]],
                on_conflict: Callable[[], None] | None = None) -> tuple[T, int | None]:
+        batch = _active_batch.get()
+        if batch is not None:
+            return self._decide_in_batch(batch, account_id, decide)
         for _ in range(MAX_ATTEMPTS):
             account = self.account(account_id)
             result, others = decide(account)
@@ -298,6 +351,17 @@ class Ledger(Application[UUID]):
         look_first = False
 
         def attempt(account: Account) -> tuple[Booking, list[Aggregate]]:
+            batch = _active_batch.get()
+            if batch is not None:  # keys claimed in this batch are known; older ones collide on save
+                claim = batch.claims.get(client_key_uuid(account_id, kind, key))
+                if claim is None:
+                    try:
+                        return decide(account)
+                    except LedgerError:
+                        claim = self._client_key(account_id, kind, key)
+                        if claim is None:
+                            raise
+                return claimed_before(claim), []
             if not look_first:
                 try:
                     return decide(account)
@@ -329,11 +393,17 @@ class Ledger(Application[UUID]):
         return self._claiming(account_id, kind, key, decide, replay)
 
     def _client_key(self, account_id: str, kind: KeyKind, key: str) -> ClientKey | None:
+        claim_id = client_key_uuid(account_id, kind, key)
+        batch = _active_batch.get()
+        if batch is not None and claim_id in batch.claims:
+            return batch.claims[claim_id]
         try:
-            claim = self.repository.get(client_key_uuid(account_id, kind, key))
+            claim = self.repository.get(claim_id)
         except AggregateNotFoundError:
             return None
         assert isinstance(claim, ClientKey)
+        if batch is not None:
+            batch.claims[claim_id] = claim  # later commands of the batch must see its changes
         return claim
 
     def _open_reservation(self, account: Account, reservation_id: str) -> ClientKey:

@@ -1,10 +1,9 @@
 """Applying one Kafka message to the ledger, exactly once, whatever happens around it.
 
-The message's effect and the record of having handled it (its partition's position,
-offset + 1) are written in one transaction: by the event recorder when the message
-appends events (the cause carries the position), else by the consumer store together
-with what must be published. ``event_id`` is the idempotency key of a usage record,
-so a resend at a new offset changes nothing either.
+A batch's effects, the record of having handled its messages (each partition's position,
+offset + 1) and what they must publish are written in one transaction: by the event
+recorder when the batch appends events, else by the consumer store. ``event_id`` is the
+idempotency key of a usage record, so a resend at a new offset changes nothing either.
 
 Outcomes: applied; duplicate (nothing new); dead letter (malformed, unknown account,
 currency mismatch, bad amounts: the original bytes go to the dead-letter topic with a
@@ -20,10 +19,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from commands.audit_log import caused_by
+from eventsourcing.persistence import IntegrityError
+
+from commands.audit_log import AppendExtras, OutboxMessage, appending_with, caused_by
 from commands.ledger import Booking, Ledger
 from consumer.messages import AMOUNT_FIELDS, BadMessage, parse
-from consumer.store import ConsumerStore, OutboxMessage
+from consumer.store import ConsumerStore
 from ledger_core.errors import LedgerError
 from service.ledger_service import LedgerService
 
@@ -63,29 +64,62 @@ class Ingestor:
     def source(self, topic: str, partition: int) -> str:
         return f"kafka:{self.group_id}:{topic}:{partition}"
 
+    def handle_batch(self, messages: list[Incoming]) -> list[Outcome]:
+        """Many messages, one atomic write: their events, their partitions' positions and
+        what they must publish. If that write loses a race (a key claimed by an earlier
+        write, another writer on an account), nothing of it is stored and the messages are
+        handled one by one instead."""
+        extras = AppendExtras(sources=self._positions(messages))
+        ledger = self.service.commands
+        try:
+            with ledger.batch(extras) as batch:
+                outcomes = [self._decide(m, ledger, extras.outbox) for m in messages]
+        except IntegrityError:
+            return [self.handle(m) for m in messages]
+        if batch.position is None:
+            self.store.record(extras)  # no events: positions and outbox on their own
+        else:
+            self.service.projector.catch_up(until=batch.position)
+        return outcomes
+
     def handle(self, m: Incoming) -> Outcome:
-        source, position = self.source(m.topic, m.partition), m.offset + 1
+        """One message in a write of its own (the fallback of a batch)."""
+        extras = AppendExtras(sources=self._positions([m]))
+        with appending_with(extras):
+            outcome = self._decide(m, None, extras.outbox)
+        if outcome is not Outcome.APPLIED:  # nothing appended, so the recorder wrote nothing
+            self.store.record(extras)
+        return outcome
+
+    def _decide(self, m: Incoming, batched: Ledger | None, outbox: list[OutboxMessage]) -> Outcome:
         try:
             message = parse(m.value)
         except BadMessage as bad:
-            self.store.record(source, position, [self._dead_letter(m, bad.reason, bad.message)])
+            outbox.append(self._dead_letter(m, bad.reason, bad.message))
             return Outcome.DEAD_LETTER
         cause = {"kind": "kafka", "topic": m.topic, "partition": m.partition, "offset": m.offset,
-                 "event_id": message["event_id"], "source": source, "source_position": position}
+                 "event_id": message["event_id"]}
         try:
             with caused_by(**cause):
-                booking = self.service.run(command_for(message))
+                command = command_for(message)
+                booking = command(batched) if batched is not None else self.service.run(command)
         except LedgerError as error:
             reason = _reason(error)
             if reason in DEAD_LETTER_CODES:
-                self.store.record(source, position, [self._dead_letter(m, reason, error.message)])
+                outbox.append(self._dead_letter(m, reason, error.message))
                 return Outcome.DEAD_LETTER
-            self.store.record(source, position, [self._reply(message, error)])
+            outbox.append(self._reply(message, error))
             return Outcome.REJECTED
-        if booking.position is None:  # nothing appended, so the recorder did not record it
-            self.store.record(source, position, [])
+        if booking.replayed or (batched is None and booking.position is None):
             return Outcome.DUPLICATE
         return Outcome.APPLIED
+
+    def _positions(self, messages: list[Incoming]) -> dict[str, int]:
+        positions: dict[str, int] = {}
+        for m in messages:
+            source = self.source(m.topic, m.partition)
+            positions[source] = max(positions.get(source, 0), m.offset + 1)
+        return positions
 
     def _dead_letter(self, m: Incoming, reason: str, detail: str) -> OutboxMessage:
         headers = (("reason", reason), ("detail", detail[:MAX_HEADER_TEXT]), ("source_topic", m.topic),

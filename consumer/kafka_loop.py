@@ -117,15 +117,13 @@ class KafkaIngest:
 
     def poll_once(self) -> int:
         batches = self.consumer.poll(timeout_ms=self.settings.batch_wait_ms, max_records=self.settings.batch_messages)
-        handled, commits = 0, {}
-        for tp, records in batches.items():
-            for record in records:
-                outcome = self.ingestor.handle(Incoming(record.topic, record.partition, record.offset,
-                                                        record.key, record.value))
-                self.counts[outcome] += 1
-                metrics.MESSAGES.labels(outcome.value).inc()
-                handled += 1
-            commits[tp] = OffsetAndMetadata(records[-1].offset + 1, "", -1)
+        messages = [Incoming(r.topic, r.partition, r.offset, r.key, r.value)
+                    for records in batches.values() for r in records]  # in order within each partition
+        handled = len(messages)
+        for outcome in self.ingestor.handle_batch(messages) if messages else []:
+            self.counts[outcome] += 1
+            metrics.MESSAGES.labels(outcome.value).inc()
+        commits = {tp: OffsetAndMetadata(records[-1].offset + 1, "", -1) for tp, records in batches.items()}
         if commits:
             metrics.BATCH_SIZE.observe(handled)
             self.consumer.commit(commits)  # after the ledger has them: for lag and tools only
