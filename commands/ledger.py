@@ -7,7 +7,7 @@ the same account first) is retried from a fresh load, at most ``MAX_ATTEMPTS`` t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -22,6 +22,7 @@ from eventsourcing.persistence import IntegrityError
 
 from commands.audit_log import RECORDER_TOPICS as AUDITED_RECORDERS
 from commands.audit_log import AppendExtras, appending_with, current_cause
+from commands.bulk_load import load_aggregates
 from ledger_core.account import CHARGE_KINDS, Account, account_uuid, parse_account_id
 from ledger_core.client_key import (
     ClientKey,
@@ -279,13 +280,17 @@ class Ledger(Application[UUID]):
 
     # -- batches -----------------------------------------------------------------
     @contextmanager
-    def batch(self, extras: AppendExtras) -> Iterator[LedgerBatch]:
+    def batch(self, extras: AppendExtras, accounts: Iterable[str] = ()) -> Iterator[LedgerBatch]:
         """Commands run inside this block decide against aggregates held in memory (each
-        account loaded once, its commands applied in order) and are saved when it ends, in
+        account loaded once, ``accounts`` all at once up front, its commands applied in
+        order) and are saved when it ends, in
         one atomic write together with ``extras``. A command refused inside changes
         nothing; if the write loses a race (another writer, or a key claimed by an earlier
         write) it raises IntegrityError and nothing at all is written."""
         batch = LedgerBatch(extras)
+        if accounts:
+            loaded = load_aggregates(self, (account_uuid(a) for a in accounts))
+            batch.accounts = {a.account_id: a for a in loaded.values() if isinstance(a, Account)}
         token = _active_batch.set(batch)
         try:
             yield batch

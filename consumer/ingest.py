@@ -25,6 +25,7 @@ from commands.audit_log import AppendExtras, OutboxMessage, appending_with, caus
 from commands.ledger import Booking, Ledger
 from consumer.messages import AMOUNT_FIELDS, BadMessage, parse
 from consumer.store import ConsumerStore
+from ledger_core.account import ACCOUNT_ID_PATTERN
 from ledger_core.errors import LedgerError
 from service.ledger_service import LedgerService
 
@@ -72,7 +73,7 @@ class Ingestor:
         extras = AppendExtras(sources=self._positions(messages))
         ledger = self.service.commands
         try:
-            with ledger.batch(extras) as batch:
+            with ledger.batch(extras, accounts=_account_ids(messages)) as batch:
                 outcomes = [self._decide(m, ledger, extras.outbox) for m in messages]
         except IntegrityError:
             return [self.handle(m) for m in messages]
@@ -132,6 +133,12 @@ class Ingestor:
                 "status": "rejected", "code": error.code, "message": error.message,
                 "details": {k: str(v) for k, v in error.details.items()}}
         return OutboxMessage(self.topics.results, message["event_id"].encode("utf-8"), json.dumps(body).encode("utf-8"))
+
+
+def _account_ids(messages: list[Incoming]) -> set[str]:
+    """The accounts a batch names, as message keys (producers key by account id)."""
+    return {m.key.decode("utf-8", "replace") for m in messages if m.key and ACCOUNT_ID_PATTERN.match(
+        m.key.decode("utf-8", "replace"))}
 
 
 def _reason(error: LedgerError) -> str:
