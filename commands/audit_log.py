@@ -159,7 +159,9 @@ class PostgresAuditedRecorder(PostgresApplicationRecorder):
             "CREATE TABLE IF NOT EXISTS {0} (id bigserial PRIMARY KEY, topic text NOT NULL, key bytea, "
             "value bytea NOT NULL, headers text NOT NULL)").format(outbox))
         self._insert_outbox = SQL("INSERT INTO {0} (topic, key, value, headers) VALUES (%s, %s, %s, %s)").format(outbox)
-        self._select_link = SQL("SELECT link FROM {0} WHERE originator_id = %s AND originator_version = %s").format(table)
+        self._select_links = SQL(
+            "SELECT a.originator_id, a.link FROM {0} a JOIN unnest(%s::uuid[], %s::bigint[]) AS w(id, version) "
+            "ON a.originator_id = w.id AND a.originator_version = w.version").format(table)
         # A clash here means the event exists already: skip it, so the event insert itself
         # raises the IntegrityError that callers treat as a lost race.
         self._insert_audit = SQL("INSERT INTO {0} VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING").format(table)
@@ -175,14 +177,14 @@ class PostgresAuditedRecorder(PostgresApplicationRecorder):
 
     def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         super()._insert_events(curs, stored_events, **kwargs)
-        previous: dict[UUID, str] = {}
-        for aggregate_id, version in _first_versions(stored_events).items():
-            if version == 1:
-                previous[aggregate_id] = GENESIS_LINK
-                continue
-            curs.execute(self._select_link, (aggregate_id, version - 1), prepare=True)
-            row = curs.fetchone()
-            previous[aggregate_id] = row["link"] if row else ""  # no audit row before: a broken chain shows it
+        first = _first_versions(stored_events)
+        wanted = [(aggregate_id, version - 1) for aggregate_id, version in first.items() if version > 1]
+        found: dict[UUID, str] = {}
+        if wanted:  # every previous link of this append in one query
+            curs.execute(self._select_links, ([w[0] for w in wanted], [w[1] for w in wanted]), prepare=True)
+            found = {row["originator_id"]: row["link"] for row in curs.fetchall()}
+        # A missing previous audit row gives "", which can never match: a broken chain shows it.
+        previous = {a: GENESIS_LINK if v == 1 else found.get(a, "") for a, v in first.items()}
         curs.executemany(self._insert_audit, _audit_rows(stored_events, previous))
         self.write_extras(curs, _extras.get())
 
