@@ -357,16 +357,11 @@ class Ledger(Application[UUID]):
 
         def attempt(account: Account) -> tuple[Booking, list[Aggregate]]:
             batch = _active_batch.get()
-            if batch is not None:  # keys claimed in this batch are known; older ones collide on save
-                claim = batch.claims.get(client_key_uuid(account_id, kind, key))
-                if claim is None:
-                    try:
-                        return decide(account)
-                    except LedgerError:
-                        claim = self._client_key(account_id, kind, key)
-                        if claim is None:
-                            raise
-                return claimed_before(claim), []
+            # A key claimed earlier in this batch is known without a read (and must not be
+            # claimed twice); keys claimed by earlier writes collide when the batch is saved.
+            known = batch.claims.get(client_key_uuid(account_id, kind, key)) if batch is not None else None
+            if known is not None:
+                return claimed_before(known), []
             if not look_first:
                 try:
                     return decide(account)
