@@ -136,7 +136,23 @@ def _entry(row: Any) -> ChainEntry:
     )
 
 
-class PostgresAuditedRecorder(PostgresApplicationRecorder):
+class _WritesExtras:
+    """Shared by both recorders; each supplies the two statements in its own dialect."""
+
+    _advance_source: Any
+    _insert_outbox: Any
+
+    def write_extras(self, cursor: Any, extras: AppendExtras | None) -> None:
+        """Source positions and outbox messages, in the caller's transaction."""
+        if extras is None:
+            return
+        for source, position in extras.sources.items():
+            cursor.execute(self._advance_source, (source, position))
+        if extras.outbox:
+            cursor.executemany(self._insert_outbox, outbox_rows(extras.outbox))
+
+
+class PostgresAuditedRecorder(_WritesExtras, PostgresApplicationRecorder):
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         self.audit_table = f"{events_table_name}_audit"
@@ -188,15 +204,6 @@ class PostgresAuditedRecorder(PostgresApplicationRecorder):
         curs.executemany(self._insert_audit, _audit_rows(stored_events, previous))
         self.write_extras(curs, _extras.get())
 
-    def write_extras(self, cursor: Any, extras: AppendExtras | None) -> None:
-        """Source positions and outbox messages, in the caller's transaction."""
-        if extras is None:
-            return
-        for source, position in extras.sources.items():
-            cursor.execute(self._advance_source, (source, position), prepare=True)
-        if extras.outbox:
-            cursor.executemany(self._insert_outbox, outbox_rows(extras.outbox))
-
     def audit_trail(self, aggregate_id: UUID | None = None, versions: tuple[int, int] | None = None,
                     ) -> Iterator[ChainEntry]:
         """Stored events with their audit records, by aggregate and version, streamed: all
@@ -222,7 +229,7 @@ class PostgresAuditedRecorder(PostgresApplicationRecorder):
             return int(row["n"]) if row else 0
 
 
-class SQLiteAuditedRecorder(SQLiteApplicationRecorder):
+class SQLiteAuditedRecorder(_WritesExtras, SQLiteApplicationRecorder):
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events") -> None:
         self.audit_table = f"{events_table_name}_audit"
         self.outbox_table = f"{events_table_name}_outbox"
@@ -266,15 +273,6 @@ class SQLiteAuditedRecorder(SQLiteApplicationRecorder):
         c.executemany(self._insert_audit, rows)
         self.write_extras(c, _extras.get())
         return super()._insert_events(c, stored_events, **kwargs)
-
-    def write_extras(self, cursor: Any, extras: AppendExtras | None) -> None:
-        """Source positions and outbox messages, in the caller's transaction."""
-        if extras is None:
-            return
-        for source, position in extras.sources.items():
-            cursor.execute(self._advance_source, (source, position))
-        if extras.outbox:
-            cursor.executemany(self._insert_outbox, outbox_rows(extras.outbox))
 
     def audit_trail(self, aggregate_id: UUID | None = None, versions: tuple[int, int] | None = None,
                     ) -> Iterator[ChainEntry]:

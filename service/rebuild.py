@@ -59,9 +59,9 @@ class Difference:
 
 
 def _replay_into(service: LedgerService, prefix: str, stop: int | None, progress: Progress | None) -> tuple[Any, Replayed]:
-    scratch = make_view(service.commands, prefix=prefix)
+    scratch = make_view(service.commands, prefix=prefix, create_tables=False)
     scratch.drop()  # type: ignore[attr-defined]  # leftovers of an interrupted run
-    scratch = make_view(service.commands, prefix=prefix)
+    scratch.create_table()  # type: ignore[attr-defined]
     applied = 0
 
     def counted(position: int, events: int) -> None:
