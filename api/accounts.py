@@ -86,8 +86,10 @@ def account_of(row: AccountRow) -> dict[str, Any]:
         "cycle_anchor_day": row.cycle_anchor_day,
         "tax_rate": row.tax_rate,
         "payer": row.payer,
+        **row.billing_settings,
         "opened_at": row.opened_at,
         "balance": balance_of(row),
+        "low_balance_threshold": row.low_balance_threshold,
     }
 
 
@@ -225,22 +227,25 @@ class Transactions(MethodView):
         only what was booked up to that log position or time."""
         svc = service()
         svc.account_row(account_id)
-        page = svc.view.transactions(
-            TransactionFilter(
-                account_id=account_id,
-                type=query.get("type"),
-                product=query.get("product"),
-                booked_from=query.get("from_"),
-                booked_to=query.get("to"),
-                text=query.get("q"),
-                before_position=decode_cursor(query["cursor"]) if "cursor" in query else None,
-                as_of_position=query["as_of"][1] if query.get("as_of", ("",))[0] == "position" else None,
-                as_of_time=query["as_of"][1] if query.get("as_of", ("",))[0] == "time" else None,
-            ),
-            limit=query["limit"],
-        )
+        page = svc.view.transactions(transaction_filter(account_id, query), limit=query["limit"])
         next_cursor = None if page.next_before_position is None else encode_cursor(page.next_before_position)
         return {"items": page.rows, "next_cursor": next_cursor}
+
+
+def transaction_filter(account_id: str, query: dict[str, Any]) -> TransactionFilter:
+    """The read-model filter of a TransactionQuerySchema query (the list and its exports)."""
+    as_of_kind, as_of_point = query.get("as_of", ("", None))
+    return TransactionFilter(
+        account_id=account_id,
+        type=query.get("type"),
+        product=query.get("product"),
+        booked_from=query.get("from_"),
+        booked_to=query.get("to"),
+        text=query.get("q"),
+        before_position=decode_cursor(query["cursor"]) if "cursor" in query else None,
+        as_of_position=as_of_point if as_of_kind == "position" else None,
+        as_of_time=as_of_point if as_of_kind == "time" else None,
+    )
 
 
 @blp.route("/<account_id>/events")

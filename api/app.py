@@ -9,7 +9,14 @@ from flask import Flask, Response, g, jsonify, request
 from flask_smorest import Api
 
 from api.accounts import blp as accounts_blueprint
+from api.bills import bills as bills_blueprint
+from api.documents import blp as documents_blueprint
 from api.errors import register_error_handlers
+from api.invoices import billing as billing_blueprint
+from api.invoices import invoices as invoices_blueprint
+from api.invoices import payments as payments_blueprint
+from api.exports import blp as exports_blueprint
+from api.reminders import blp as reminders_blueprint
 from commands.audit_log import reset_cause, set_cause
 from service.ledger_service import LedgerService
 from service.settings import Settings
@@ -32,7 +39,10 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
     api = Api(app)
     for field in (Amount, Quantity, UnitPrice):
         api.register_field(field, "string", "decimal")
-    api.register_blueprint(accounts_blueprint)
+    for blueprint in (accounts_blueprint, invoices_blueprint, payments_blueprint, billing_blueprint, bills_blueprint,
+                      exports_blueprint, documents_blueprint,
+                      reminders_blueprint):
+        api.register_blueprint(blueprint)
     register_error_handlers(app)  # after Api(): replaces flask-smorest's error shape with ours
 
     @app.before_request

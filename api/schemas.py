@@ -15,11 +15,13 @@ from ledger_core.account import (
 from ledger_core.client_key import MAX_KEY_LENGTH
 from ledger_core.currencies import MINOR_UNITS
 from ledger_core.figures import ZERO, BillingMode, InvoiceMode, UsagePolicy
+from ledger_core.invoicing import DEFAULT_PAYMENT_TERMS_DAYS, MAX_PAYMENT_TERMS_DAYS
 from projections.rows import MovementType
 from projections.views import MAX_PAGE_ROWS
 from service.wire import Amount, AsOf, Quantity, UnitPrice, UtcDateTime
 
 DEFAULT_PAGE_ROWS = 50
+LOW_BALANCE_HELP = {"description": "LowBalance on ledger.events when usable credits fall below it; null = off"}
 MAX_EMAILS = 10
 
 
@@ -54,6 +56,11 @@ class OpenAccountSchema(Schema):
     cycle_anchor_day = fields.Integer(load_default=1, strict=True, validate=validate.Range(1, 31))
     tax_rate = Amount(load_default=ZERO)
     payer = fields.Nested(PayerSchema, load_default=dict)
+    time_zone = _text(64, load_default="UTC", metadata={"description": "IANA name; cycles start at local midnight"})
+    payment_terms_days = fields.Integer(load_default=DEFAULT_PAYMENT_TERMS_DAYS, strict=True,
+                                        validate=validate.Range(0, MAX_PAYMENT_TERMS_DAYS))
+    drafts_need_approval = fields.Boolean(metadata={"description": "default: true for postpaid, false for prepaid"})
+    low_balance_threshold = Amount(allow_none=True, metadata=LOW_BALANCE_HELP)
 
 
 class UpdateAccountSchema(Schema):
@@ -62,6 +69,13 @@ class UpdateAccountSchema(Schema):
     usage_policy = _choice(UsagePolicy)
     tax_rate = Amount()
     payer = fields.Nested(PayerSchema)
+    # recurring invoice settings
+    cycle_running = fields.Boolean(metadata={"description": "false stops the billing cycle, true restarts it"})
+    cycle_anchor_day = fields.Integer(strict=True, validate=validate.Range(1, 31))
+    payment_terms_days = fields.Integer(strict=True, validate=validate.Range(0, MAX_PAYMENT_TERMS_DAYS))
+    drafts_need_approval = fields.Boolean()
+    time_zone = _text(64)
+    low_balance_threshold = Amount(allow_none=True, metadata=LOW_BALANCE_HELP)  # null turns it off
 
     @validates_schema
     def _something(self, data: dict[str, Any], **_: Any) -> None:
@@ -172,8 +186,13 @@ class AccountSchema(Schema):
     cycle_anchor_day = fields.Integer()
     tax_rate = Amount()
     payer = fields.Nested(PayerSchema)
+    time_zone = fields.String()
+    payment_terms_days = fields.Integer()
+    drafts_need_approval = fields.Boolean()
+    cycle_running = fields.Boolean()
     opened_at = UtcDateTime()
     balance = fields.Nested(BalanceSchema)
+    low_balance_threshold = Amount(allow_none=True)
 
 
 class BookingSchema(Schema):

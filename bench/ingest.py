@@ -15,6 +15,8 @@ import argparse
 import json
 import os
 import random
+import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -39,6 +41,7 @@ from service.settings import Settings  # noqa: E402
 SERVER = os.environ.get("LEDGER_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 DATABASE, TOPIC, GROUP, PARTITIONS = "ledger_ingest", "bench.usage", "bench", 4
 INSERT_BATCH_ROWS = 1_000
+POLL_S = 0.2  # how often the database's positions are read while consuming
 
 
 def fresh_database() -> str:
@@ -67,11 +70,19 @@ def raw_insert_rate(url: str, rows: int) -> float:
         return rows / (time.perf_counter() - started)
 
 
+def profiled(command: list[str], profile: str | None, n: int) -> list[str]:
+    if not profile:
+        return command
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    return [py_spy, "record", "--rate", "200", "--format", "raw", "-o", f"{profile}.{n}", "--", *command]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--consumers", type=int, default=1)
+    parser.add_argument("--profile", metavar="FILE", help="sample the consumer(s) with py-spy into FILE[.n] (raw stacks)")
     args = parser.parse_args()
     url = fresh_database()
     bootstrap, broker_process = broker()
@@ -96,23 +107,31 @@ def main() -> None:
                "LEDGER_KAFKA_USAGE_TOPIC": TOPIC, "LEDGER_KAFKA_GROUP": GROUP}
         store = ConsumerStore(service.commands)
         started = time.perf_counter()
-        consumers = [subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "--log-level", "WARNING", "consume"],
-                                      env=env, cwd=ROOT) for _ in range(args.consumers)]
+        command = [sys.executable, "-m", "entrypoints.cli", "--log-level", "WARNING", "consume"]
+        consumers = [subprocess.Popen(profiled(command, args.profile, n), env=env, cwd=ROOT)
+                     for n in range(args.consumers)]
+        first: tuple[float, int] | None = None  # when the first messages were seen handled, and how many
         with tqdm(total=args.events, desc="ingesting", unit="events") as bar:
             done = 0
             while done < args.events:
-                time.sleep(0.5)
+                time.sleep(POLL_S)
                 now = sum(store.positions(f"kafka:{GROUP}:").values())
+                if now and first is None:
+                    first = (time.perf_counter(), now)
                 bar.update(now - done)
                 done = now
-        seconds = time.perf_counter() - started  # includes the consumer group join (a few seconds)
+        ended = time.perf_counter()
+        seconds = ended - started  # includes starting the consumer and the group join (a few seconds)
         for consumer in consumers:
-            consumer.terminate()
-            consumer.wait(timeout=30)
+            consumer.send_signal(signal.SIGINT if args.profile else signal.SIGTERM)  # py-spy writes on SIGINT
+            consumer.wait(timeout=60)
         rate = args.events / seconds
         raw = raw_insert_rate(url, args.events)
         print(f"ingested {args.events:,} usage events for {args.accounts:,} accounts with {args.consumers} consumer(s): "
               f"{seconds:.1f} s = {rate:,.0f} events/s end to end (target >= 10,000)")
+        if first and ended > first[0]:
+            print(f"after the first handled batch: {(args.events - first[1]) / (ended - first[0]):,.0f} events/s "
+                  f"(startup and group join: {first[0] - started:.1f} s)")
         print(f"raw batched INSERT of {args.events:,} rows ({INSERT_BATCH_ROWS} per commit): {raw:,.0f} rows/s; "
               f"ingestion / raw = {rate / raw:.3f}")
     finally:

@@ -17,11 +17,14 @@ having handled them and what they must publish are stored together or not at all
 from __future__ import annotations
 
 import json
+from base64 import b64encode
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -41,6 +44,7 @@ UNSPECIFIED_CAUSE: dict[str, Any] = {"kind": "unspecified"}
 _current_cause: ContextVar[dict[str, Any]] = ContextVar("ledger_cause", default=UNSPECIFIED_CAUSE)
 STREAM_ROWS = 2_000  # rows fetched at a time when walking the whole log
 SOURCE_POSITIONS_TABLE = "source_positions"  # one row per source (e.g. a Kafka partition)
+KEYS_LOCK = "ledger.client_keys_table"  # serializes creating (and backfilling) the keys table
 
 
 @dataclass(frozen=True)
@@ -51,11 +55,39 @@ class OutboxMessage:
     headers: tuple[tuple[str, bytes], ...] = ()
 
 
+@dataclass(frozen=True)
+class KeyClaim:
+    """An idempotency key (usage, charge) claimed by an account, with the first result.
+
+    One row per key, inserted in the transaction of the event it booked: the primary key
+    (account_id, kind, key) refuses a second claim, which rolls that whole append back."""
+
+    account_id: str
+    kind: str
+    key: str
+    fingerprint: str
+    transaction_no: str | None
+    amount: Decimal
+
+    def row(self) -> tuple[Any, ...]:
+        return (self.account_id, self.kind, self.key, self.fingerprint, self.transaction_no, f"{self.amount:f}")
+
+    @classmethod
+    def from_row(cls, row: Any) -> KeyClaim:
+        return cls(row["account_id"], row["kind"], row["key"], row["fingerprint"], row["transaction_no"],
+                   Decimal(row["amount"]))
+
+
 @dataclass
 class AppendExtras:
     sources: dict[str, int] = field(default_factory=dict)  # source -> position after its last handled message
     outbox: list[OutboxMessage] = field(default_factory=list)
     causes: dict[tuple[UUID, int], dict[str, Any]] = field(default_factory=dict)  # per event, else the current one
+    claims: list[KeyClaim] = field(default_factory=list)  # idempotency keys the append claims
+
+    def with_claims(self, claims: list[KeyClaim]) -> AppendExtras:
+        """These extras plus ``claims``, leaving these untouched (for one attempt of a write)."""
+        return AppendExtras(self.sources, self.outbox, self.causes, [*self.claims, *claims])
 
 
 _extras: ContextVar[AppendExtras | None] = ContextVar("ledger_append_extras", default=None)
@@ -82,6 +114,11 @@ def set_cause(**cause: Any) -> Token[dict[str, Any]]:
 
 def reset_cause(token: Token[dict[str, Any]]) -> None:
     _current_cause.reset(token)
+
+
+def current_appending() -> AppendExtras | None:
+    """The extras appends write at this point, if an edge handed any."""
+    return _extras.get()
 
 
 @contextmanager
@@ -111,6 +148,11 @@ def _audit_rows(stored_events: Sequence[StoredEvent], previous: dict[UUID, str])
     return rows
 
 
+def _json_rows(rows: Sequence[tuple[Any, ...]]) -> str:
+    """Rows of text and integers as one JSON array of arrays (values read back with ->>)."""
+    return json.dumps(rows, separators=(",", ":"))
+
+
 def outbox_rows(messages: Sequence[OutboxMessage]) -> list[tuple[Any, ...]]:
     return [(m.topic, m.key, m.value, json.dumps([[k, v.decode("utf-8")] for k, v in m.headers])) for m in messages]
 
@@ -137,22 +179,44 @@ def _entry(row: Any) -> ChainEntry:
 
 
 class _WritesExtras:
-    """Shared by both recorders; each supplies the two statements in its own dialect."""
+    """Shared by both recorders; each supplies the statements in its own dialect."""
 
     _advance_source: Any
     _insert_outbox: Any
+    _insert_claim: Any
+    keys_table: str
 
     def write_extras(self, cursor: Any, extras: AppendExtras | None) -> None:
-        """Source positions and outbox messages, in the caller's transaction."""
+        """Source positions, outbox messages and claimed keys, in the caller's transaction."""
         if extras is None:
             return
-        for source, position in extras.sources.items():
+        for source, position in sorted(extras.sources.items()):
             cursor.execute(self._advance_source, (source, position))
         if extras.outbox:
             cursor.executemany(self._insert_outbox, outbox_rows(extras.outbox))
+        if extras.claims and self.claims_with_extras:
+            self.write_claims(cursor, extras)
+
+    claims_with_extras = True  # else the recorder writes them itself (write_claims), see PostgreSQL's
+
+    def write_claims(self, cursor: Any, extras: AppendExtras | None) -> None:
+        """The claimed keys, in one order for every writer (no deadlock between two appends
+        claiming the same keys); a key claimed before makes this raise IntegrityError."""
+        if extras is not None and extras.claims:
+            self._insert_claim_rows(cursor, sorted(claim.row() for claim in extras.claims))
+
+    def _insert_claim_rows(self, cursor: Any, rows: list[tuple[Any, ...]]) -> None:
+        cursor.executemany(self._insert_claim, rows)
+
+    def _keys_ddl(self, table: str) -> str:
+        return (f"CREATE TABLE {table} (account_id TEXT NOT NULL, kind TEXT NOT NULL, key TEXT NOT NULL, "
+                "fingerprint TEXT NOT NULL, transaction_no TEXT, amount TEXT NOT NULL, "
+                "PRIMARY KEY (account_id, kind, key))")
 
 
 class PostgresAuditedRecorder(_WritesExtras, PostgresApplicationRecorder):
+    claims_with_extras = False  # written after the events, see _insert_stored_events
+
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
         self.audit_table = f"{events_table_name}_audit"
@@ -175,12 +239,32 @@ class PostgresAuditedRecorder(_WritesExtras, PostgresApplicationRecorder):
             "CREATE TABLE IF NOT EXISTS {0} (id bigserial PRIMARY KEY, topic text NOT NULL, key bytea, "
             "value bytea NOT NULL, headers text NOT NULL)").format(outbox))
         self._insert_outbox = SQL("INSERT INTO {0} (topic, key, value, headers) VALUES (%s, %s, %s, %s)").format(outbox)
+        self.keys_table = f"{events_table_name}_keys"
+        keys = SQL("{0}.{1}").format(Identifier(datastore.schema), Identifier(self.keys_table))
+        self._keys = keys
+        self._insert_claim = SQL("INSERT INTO {0} VALUES (%s, %s, %s, %s, %s, %s)").format(keys)
+        self._insert_claims = SQL(
+            "INSERT INTO {0} SELECT r->>0, r->>1, r->>2, r->>3, r->>4, r->>5 FROM json_array_elements(%s::json) AS r"
+        ).format(keys)
+        self._select_claims = SQL(
+            "SELECT k.* FROM {0} k JOIN unnest(%s::text[], %s::text[], %s::text[]) AS w(account_id, kind, key) "
+            "ON k.account_id = w.account_id AND k.kind = w.kind AND k.key = w.key").format(keys)
         self._select_links = SQL(
             "SELECT a.originator_id, a.link FROM {0} a JOIN unnest(%s::uuid[], %s::bigint[]) AS w(id, version) "
             "ON a.originator_id = w.id AND a.originator_version = w.version").format(table)
         # A clash here means the event exists already: skip it, so the event insert itself
-        # raises the IntegrityError that callers treat as a lost race.
-        self._insert_audit = SQL("INSERT INTO {0} VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING").format(table)
+        # raises the IntegrityError that callers treat as a lost race. All rows in one
+        # statement, as one JSON array of rows: encoded by the json module in C, where
+        # psycopg spells out array parameters value by value in Python (5x the time).
+        self._insert_audit = SQL(
+            "INSERT INTO {0} SELECT (r->>0)::uuid, (r->>1)::bigint, r->>2, r->>3, r->>4 "
+            "FROM json_array_elements(%s::json) AS r ON CONFLICT DO NOTHING").format(table)
+        # In the given order (the notification ids returned follow it), state as base64.
+        self._insert_events_json = SQL(
+            "INSERT INTO {0} (originator_id, originator_version, topic, state) "
+            "SELECT (r->>0)::{1}, (r->>1)::bigint, r->>2, decode(r->>3, 'base64') "
+            "FROM json_array_elements(%s::json) WITH ORDINALITY AS e(r, n) ORDER BY n RETURNING notification_id"
+        ).format(events, SQL(datastore.originator_id_type))
         self._trail = SQL(
             "SELECT e.notification_id AS position, e.originator_id, e.originator_version, e.topic, e.state, "
             "a.cause, a.recorded_at, a.link FROM {0} e LEFT JOIN {1} a "
@@ -201,8 +285,28 @@ class PostgresAuditedRecorder(_WritesExtras, PostgresApplicationRecorder):
             found = {row["originator_id"]: row["link"] for row in curs.fetchall()}
         # A missing previous audit row gives "", which can never match: a broken chain shows it.
         previous = {a: GENESIS_LINK if v == 1 else found.get(a, "") for a, v in first.items()}
-        curs.executemany(self._insert_audit, _audit_rows(stored_events, previous))
+        rows = [(str(r[0]), *r[1:]) for r in _audit_rows(stored_events, previous)]
+        curs.execute(self._insert_audit, (_json_rows(rows),), prepare=True)
         self.write_extras(curs, _extras.get())
+
+    def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        """As the library's (table lock, notify, insert returning the notification ids in
+        order), with the rows as one JSON array instead of an array of composite values,
+        which psycopg spells out field by field in Python."""
+        self._lock_table(curs)
+        self._notify_channel(curs)
+        rows = [(str(e.originator_id), e.originator_version, e.topic, b64encode(e.state).decode("ascii"))
+                for e in stored_events]
+        curs.execute(self._insert_events_json, (_json_rows(rows),), prepare=True)
+        # Claimed keys last, under the table lock, on a cursor of their own (this one's
+        # result holds the notification ids). Last, because a claim that collides fails
+        # the pipeline: psycopg would then wrongly believe the statements skipped after it
+        # prepared (the library's table lock is), and later find them missing.
+        with curs.connection.cursor() as claims:
+            self.write_claims(claims, _extras.get())
+
+    def _insert_claim_rows(self, cursor: Any, rows: list[tuple[Any, ...]]) -> None:
+        cursor.execute(self._insert_claims, (_json_rows(rows),), prepare=True)
 
     def audit_trail(self, aggregate_id: UUID | None = None, versions: tuple[int, int] | None = None,
                     ) -> Iterator[ChainEntry]:
@@ -228,6 +332,37 @@ class PostgresAuditedRecorder(_WritesExtras, PostgresApplicationRecorder):
             row = cursor.fetchone()
             return int(row["n"]) if row else 0
 
+    def claimed(self, wanted: Iterable[tuple[str, str, str]]) -> list[KeyClaim]:
+        """The claims among (account_id, kind, key) triples, in one query."""
+        triples = sorted(set(wanted))
+        if not triples:
+            return []
+        with self.datastore.get_connection() as conn, conn.cursor() as cursor:
+            cursor.execute(self._select_claims, ([t[0] for t in triples], [t[1] for t in triples],
+                                                 [t[2] for t in triples]), prepare=True)
+            return [KeyClaim.from_row(row) for row in cursor.fetchall()]
+
+    def ensure_keys_table(self, legacy: Callable[[], Iterable[KeyClaim]]) -> bool:
+        """Creates the keys table if it is missing, filled with ``legacy()`` claims in the
+        same transaction (keys claimed before the table existed). True if it was created."""
+        exists = ("SELECT to_regclass(%s) AS t", (f'"{self.datastore.schema}"."{self.keys_table}"',))
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(*exists)
+            row = cursor.fetchone()
+            if row and row["t"] is not None:
+                return False
+        rows = sorted({claim.row() for claim in legacy()})  # read before the transaction: one connection is enough
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (KEYS_LOCK,))
+            cursor.execute(*exists)
+            row = cursor.fetchone()
+            if row and row["t"] is not None:
+                return False
+            cursor.execute(SQL(self._keys_ddl("{0}")).format(self._keys))
+            if rows:
+                cursor.executemany(self._insert_claim, rows)
+            return True
+
 
 class SQLiteAuditedRecorder(_WritesExtras, SQLiteApplicationRecorder):
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events") -> None:
@@ -240,6 +375,8 @@ class SQLiteAuditedRecorder(_WritesExtras, SQLiteApplicationRecorder):
             f"INSERT INTO {SOURCE_POSITIONS_TABLE} AS p VALUES (?, ?) ON CONFLICT (source) DO UPDATE "
             "SET position = excluded.position WHERE p.position < excluded.position")
         self._insert_outbox = f"INSERT INTO {self.outbox_table} (topic, key, value, headers) VALUES (?, ?, ?, ?)"
+        self.keys_table = f"{events_table_name}_keys"
+        self._insert_claim = f"INSERT INTO {self.keys_table} VALUES (?, ?, ?, ?, ?, ?)"
         self._insert_audit = f"INSERT INTO {table} VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
         self._trail = (
             "SELECT e.rowid AS position, e.originator_id, e.originator_version, e.topic, e.state, "
@@ -291,6 +428,42 @@ class SQLiteAuditedRecorder(_WritesExtras, SQLiteApplicationRecorder):
         with self.datastore.transaction(commit=False) as c:
             c.execute(self._orphans)
             return int(c.fetchone()["n"])
+
+    def claimed(self, wanted: Iterable[tuple[str, str, str]]) -> list[KeyClaim]:
+        triples = sorted(set(wanted))
+        if not triples:
+            return []
+        found: list[KeyClaim] = []
+        with self.datastore.transaction(commit=False) as c:
+            for account_id, kind, key in triples:
+                c.execute(f"SELECT * FROM {self.keys_table} WHERE account_id = ? AND kind = ? AND key = ?",
+                          (account_id, kind, key))
+                found.extend(KeyClaim.from_row(row) for row in c.fetchall())
+        return found
+
+    def ensure_keys_table(self, legacy: Callable[[], Iterable[KeyClaim]]) -> bool:
+        exists = "SELECT name FROM sqlite_master WHERE type = 'table' AND name = ?"
+        with self.datastore.transaction(commit=False) as c:
+            c.execute(exists, (self.keys_table,))
+            if c.fetchone() is not None:
+                return False
+        rows = sorted({claim.row() for claim in legacy()})  # read before taking the write lock
+        with self.datastore.get_connection(commit=True) as connection:
+            cursor = connection.cursor()
+            cursor.execute("BEGIN IMMEDIATE")  # the write lock: one creator at a time
+            try:
+                cursor.execute(exists, (self.keys_table,))
+                if cursor.fetchone() is not None:
+                    connection.rollback()
+                    return False
+                cursor.execute(self._keys_ddl(self.keys_table))
+                if rows:
+                    cursor.executemany(self._insert_claim, rows)
+            except BaseException:
+                connection.rollback()
+                raise
+            connection.commit()
+            return True
 
 
 RECORDER_TOPICS = {

@@ -7,6 +7,7 @@ the same account first) is retried from a fresh load, at most ``MAX_ATTEMPTS`` t
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -18,11 +19,13 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, Recording
+from eventsourcing.utils import get_topic
 
 from commands.audit_log import RECORDER_TOPICS as AUDITED_RECORDERS
-from commands.audit_log import AppendExtras, appending_with, current_cause
+from commands.audit_log import AppendExtras, KeyClaim, appending_with, current_appending, current_cause
 from commands.bulk_load import load_aggregates
+from commands.invoicing import InvoicingCommands, NumberCounters
 from ledger_core.account import CHARGE_KINDS, Account, account_uuid, parse_account_id
 from ledger_core.client_key import (
     ClientKey,
@@ -36,6 +39,7 @@ from ledger_core.errors import (
     AccountExists,
     AccountNotFound,
     ConcurrentModification,
+    IdempotencyKeyReused,
     InvalidInput,
     LedgerError,
     ReservationClosed,
@@ -53,9 +57,11 @@ from ledger_core.money import (
 MAX_ATTEMPTS = 5
 SNAPSHOT_INTERVAL_EVENTS = 200
 AGGREGATE_CACHE_SIZE = 10_000
+UNCHANGED: Any = object()  # a setting not given (for settings where None means "off")
 
 T = TypeVar("T")
 Clock = Callable[[], datetime]
+Changed = Aggregate | KeyClaim  # what a decision changes besides the account: other aggregates, claimed keys
 
 
 def utc_now() -> datetime:
@@ -73,19 +79,61 @@ class Booking:
     replayed: bool = False  # a repeat of an earlier request: nothing new was written
 
 
+class WarmAccounts:
+    """Accounts as this process's last successful batches left them, for the next batches:
+    no read at all for an account seen recently (least recently used ones are dropped).
+
+    Used without checking the store first. A batch that writes to an account another
+    writer (the HTTP API, another consumer) changed meanwhile collides on the account's
+    next version (IntegrityError) and nothing of it is stored; a refusal decided on a warm
+    account the batch does not write to is decided again on a fresh load. Accounts are
+    taken out while a batch uses them and put back only once it is stored, so a batch
+    that fails leaves nothing half-changed here."""
+
+    def __init__(self, max_accounts: int) -> None:
+        if max_accounts < 0:
+            raise ValueError("max_accounts must be >= 0")
+        self.max_accounts = max_accounts
+        self._accounts: OrderedDict[str, Account] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._accounts)
+
+    def take(self, account_ids: Iterable[str]) -> dict[str, Account]:
+        taken = {}
+        for account_id in account_ids:
+            account = self._accounts.pop(account_id, None)
+            if account is not None:
+                taken[account_id] = account
+        return taken
+
+    def keep(self, accounts: Iterable[Account]) -> None:
+        for account in accounts:
+            self._accounts[account.account_id] = account
+            self._accounts.move_to_end(account.account_id)
+        while len(self._accounts) > self.max_accounts:
+            self._accounts.popitem(last=False)
+
+    def clear(self) -> None:
+        self._accounts.clear()
+
+
 @dataclass
 class LedgerBatch:
     extras: AppendExtras
     accounts: dict[str, Account] = field(default_factory=dict)
+    warm: set[str] = field(default_factory=set)  # accounts taken from WarmAccounts, not loaded for this batch
     claims: dict[UUID, ClientKey] = field(default_factory=dict)
+    keys: dict[tuple[str, str, str], KeyClaim] = field(default_factory=dict)  # (account, kind, key): claimed before or here
     changed: dict[UUID, Aggregate] = field(default_factory=dict)
     position: int | None = None  # of the last event written, once saved; None if nothing was
+    recordings: list[Recording] = field(default_factory=list)  # what was written, once saved
 
 
 _active_batch: ContextVar[LedgerBatch | None] = ContextVar("ledger_batch", default=None)
 
 
-class Ledger(Application[UUID]):
+class Ledger(InvoicingCommands, Application[UUID]):
     name = "Ledger"
     snapshotting_intervals = {Account: SNAPSHOT_INTERVAL_EVENTS}
     env = {"AGGREGATE_CACHE_MAXSIZE": str(AGGREGATE_CACHE_SIZE)}
@@ -97,11 +145,13 @@ class Ledger(Application[UUID]):
             env.setdefault("APPLICATION_RECORDER_TOPIC", AUDITED_RECORDERS[module])
         super().__init__(env)
         self.clock = clock
+        if module in AUDITED_RECORDERS and env.get("CREATE_TABLE", "y").lower() not in ("n", "no", "0", "false", "off"):
+            self.recorder.ensure_keys_table(self._legacy_claims)  # type: ignore[attr-defined]
         self.conflicts_retried = 0  # observable count of lost races that were retried
 
     # -- accounts ----------------------------------------------------------------
     def open_account(self, **settings: Any) -> Booking:
-        account = Account.open(**settings)
+        account = Account.open(**{"opened_at": self.clock(), **settings})
         if account.id in self.repository:
             raise AccountExists(f"account {account.account_id!r} already exists", account_id=account.account_id)
         try:
@@ -127,10 +177,16 @@ class Ledger(Application[UUID]):
         usage_policy: str | None = None,
         payer: dict[str, Any] | None = None,
         tax_rate: object = None,
+        low_balance_threshold: object = UNCHANGED,
+        **recurring: Any,
     ) -> Booking:
-        """Applies any subset of the settings changes at once: all of them or none."""
+        """Applies any subset of the settings changes at once: all of them or none.
+        ``low_balance_threshold=None`` turns the signal off, so "not given" is UNCHANGED.
+        ``recurring``: cycle_running, cycle_anchor_day, payment_terms_days,
+        drafts_need_approval, time_zone (see Account.change_recurring)."""
+        now = self.clock()
 
-        def decide(account: Account) -> tuple[None, list[Aggregate]]:
+        def decide(account: Account) -> tuple[None, list[Changed]]:
             if credit_limit is not None:
                 account.change_credit_limit(credit_limit)
             if invoice_mode is not None:
@@ -139,6 +195,10 @@ class Ledger(Application[UUID]):
                 account.change_usage_policy(usage_policy)
             if payer is not None or tax_rate is not None:
                 account.change_billing_details(payer=payer, tax_rate=tax_rate)
+            if any(value is not None for value in recurring.values()):
+                account.change_recurring(now=now, **recurring)
+            if low_balance_threshold is not UNCHANGED:
+                account.change_low_balance_threshold(low_balance_threshold)
             return None, []
 
         _, position = self._write(account_id, decide)
@@ -147,7 +207,7 @@ class Ledger(Application[UUID]):
     # -- money -------------------------------------------------------------------
     def recharge(self, account_id: str, *, amount: object, reference: str = "", method: str = "",
                  currency: str | None = None) -> Booking:
-        def decide(account: Account) -> tuple[Booking, list[Aggregate]]:
+        def decide(account: Account) -> tuple[Booking, list[Changed]]:
             money = self._money(amount, currency, account)
             number = account.recharge(money, reference=reference, method=method)
             return Booking(account_id, None, number, money.amount), []
@@ -177,7 +237,7 @@ class Ledger(Application[UUID]):
             "currency": currency,
         }
 
-        def decide(account: Account) -> tuple[Booking, list[Aggregate]]:
+        def decide(account: Account) -> tuple[Booking, list[Changed]]:
             cost, qty, price = self._usage_cost(account, amount, unit_price, quantity, currency)
             number = account.record_usage(
                 cost,
@@ -190,10 +250,7 @@ class Ledger(Application[UUID]):
                 occurred_at=occurred_at or self.clock(),
                 idempotency_key=key,
             )
-            claim = ClientKey(
-                account_id=account_id, kind=KeyKind.USAGE.value, key=key, request_fingerprint=fingerprint(request),
-                transaction_no=number, amount=cost.amount, status=KeyStatus.DONE.value,
-            )
+            claim = KeyClaim(account_id, KeyKind.USAGE.value, key, fingerprint(request), number, cost.amount)
             return Booking(account_id, None, number, cost.amount), [claim]
 
         return self._once(account_id, KeyKind.USAGE, key, request, decide)
@@ -205,14 +262,13 @@ class Ledger(Application[UUID]):
             raise InvalidInput(f"kind must be one of {', '.join(CHARGE_KINDS)}", field="kind")
         request = {"kind": kind, "description": description, "amount": amount, "currency": currency}
 
-        def decide(account: Account) -> tuple[Booking, list[Aggregate]]:
+        def decide(account: Account) -> tuple[Booking, list[Changed]]:
             money = self._money(amount, currency, account)
-            number = account.post_charge(money, kind=kind, description=description, idempotency_key=key)
-            claim = ClientKey(
-                account_id=account_id, kind=KeyKind.CHARGE.value, key=key, request_fingerprint=fingerprint(request),
-                transaction_no=number, amount=money.amount, status=KeyStatus.DONE.value,
-            )
-            return Booking(account_id, None, number, money.amount), [claim]
+            numbers = NumberCounters(self, self.invoice_prefix)  # itemized mode invoices the charge at once
+            number = account.post_charge(money, kind=kind, description=description, idempotency_key=key,
+                                         now=self.clock(), number_for=numbers)
+            claim = KeyClaim(account_id, KeyKind.CHARGE.value, key, fingerprint(request), number, money.amount)
+            return Booking(account_id, None, number, money.amount), [claim, *numbers.changed]
 
         return self._once(account_id, KeyKind.CHARGE, key, request, decide)
 
@@ -221,7 +277,7 @@ class Ledger(Application[UUID]):
                 expires_at: datetime | None = None, currency: str | None = None) -> Booking:
         rid = parse_client_key(reservation_id, "reservation_id")
 
-        def decide(account: Account) -> tuple[Booking, list[Aggregate]]:
+        def decide(account: Account) -> tuple[Booking, list[Changed]]:
             money = self._money(amount, currency, account)
             account.reserve(money, reservation_id=rid, expires_at=expires_at)
             claim = ClientKey(
@@ -240,7 +296,7 @@ class Ledger(Application[UUID]):
                unit: str | None = None, currency: str | None = None) -> Booking:
         """The held transaction succeeded: its final amount (at most the hold) becomes a usage charge."""
 
-        def decide(account: Account) -> tuple[Booking, list[Aggregate]]:
+        def decide(account: Account) -> tuple[Booking, list[Changed]]:
             claim = self._open_reservation(account, reservation_id)
             money = self._money(amount, currency, account)
             number = account.settle(
@@ -254,7 +310,7 @@ class Ledger(Application[UUID]):
         return self._booked(account_id, decide)
 
     def release(self, account_id: str, reservation_id: str, *, reason: str) -> Booking:
-        def decide(account: Account) -> tuple[Booking, list[Aggregate]]:
+        def decide(account: Account) -> tuple[Booking, list[Changed]]:
             claim = self._open_reservation(account, reservation_id)
             hold = account.holds[reservation_id]["amount"]
             account.release(reservation_id, reason=reason)
@@ -267,7 +323,7 @@ class Ledger(Application[UUID]):
         """Releases every hold of the account whose expires_at has passed."""
         moment = now or self.clock()
 
-        def decide(account: Account) -> tuple[list[str], list[Aggregate]]:
+        def decide(account: Account) -> tuple[list[str], list[Changed]]:
             expired = account.expire_holds(moment)
             claims = [self._client_key(account_id, KeyKind.RESERVATION, rid) for rid in expired]
             for claim in claims:
@@ -280,17 +336,29 @@ class Ledger(Application[UUID]):
 
     # -- batches -----------------------------------------------------------------
     @contextmanager
-    def batch(self, extras: AppendExtras, accounts: Iterable[str] = ()) -> Iterator[LedgerBatch]:
+    def batch(self, extras: AppendExtras, accounts: Iterable[str] = (),
+              keys: Iterable[tuple[str, KeyKind, str]] = (), warm: WarmAccounts | None = None) -> Iterator[LedgerBatch]:
         """Commands run inside this block decide against aggregates held in memory (each
         account loaded once, ``accounts`` all at once up front, its commands applied in
         order) and are saved when it ends, in
-        one atomic write together with ``extras``. A command refused inside changes
-        nothing; if the write loses a race (another writer, or a key claimed by an earlier
-        write) it raises IntegrityError and nothing at all is written."""
+        one atomic write together with ``extras``. ``keys`` (account, kind, key) that the
+        commands will use are looked up at once, so repeats are answered without a race.
+        A command refused inside changes nothing; if the write loses a race (another
+        writer, or a key claimed by an earlier write) it raises IntegrityError and nothing
+        at all is written. With ``warm``, accounts come from it when they can and all of
+        the batch's accounts go back to it once the batch is stored."""
         batch = LedgerBatch(extras)
-        if accounts:
-            loaded = load_aggregates(self, (account_uuid(a) for a in accounts))
-            batch.accounts = {a.account_id: a for a in loaded.values() if isinstance(a, Account)}
+        wanted_accounts = set(accounts)
+        if warm is not None:
+            batch.accounts = warm.take(wanted_accounts)
+            batch.warm = set(batch.accounts)
+        cold = wanted_accounts - batch.warm
+        if cold:
+            loaded = load_aggregates(self, (account_uuid(a) for a in cold))
+            batch.accounts.update({a.account_id: a for a in loaded.values() if isinstance(a, Account)})
+        wanted = [(a, k.value, key) for a, k, key in keys]
+        if wanted:
+            batch.keys = {(c.account_id, c.kind, c.key): c for c in self.recorder.claimed(wanted)}  # type: ignore[attr-defined]
         token = _active_batch.set(batch)
         try:
             yield batch
@@ -300,15 +368,33 @@ class Ledger(Application[UUID]):
             with appending_with(extras):
                 recordings = self.save(*batch.changed.values())
             batch.position = recordings[-1].notification.id
+            batch.recordings = recordings
+        if warm is not None:
+            warm.keep(batch.accounts.values())
 
     def _decide_in_batch(self, batch: LedgerBatch, account_id: str,
-                         decide: Callable[[Account], tuple[T, list[Aggregate]]]) -> tuple[T, None]:
+                         decide: Callable[[Account], tuple[T, list[Changed]]]) -> tuple[T, None]:
         account = batch.accounts.get(account_id)
         if account is None:
             account = batch.accounts[account_id] = self.account(account_id)
-        result, others = decide(account)
+        try:
+            result, others = decide(account)
+        except LedgerError:
+            if account_id not in batch.warm or account.pending_events:
+                raise  # decided on a fresh load, or on state this batch's write will check
+            # A refusal on a warm account this batch does not write: it stands only if a
+            # fresh load refuses too (another writer may have changed the account).
+            batch.warm.discard(account_id)
+            account = batch.accounts[account_id] = self.account(account_id)
+            result, others = decide(account)
         cause = current_cause()
+        for claimed in others:
+            if isinstance(claimed, KeyClaim):
+                batch.keys[(claimed.account_id, claimed.kind, claimed.key)] = claimed
+                batch.extras.claims.append(claimed)
         for aggregate in (account, *others):
+            if isinstance(aggregate, KeyClaim):
+                continue
             if isinstance(aggregate, ClientKey):
                 batch.claims[aggregate.id] = aggregate
             for event in aggregate.pending_events:
@@ -318,18 +404,21 @@ class Ledger(Application[UUID]):
         return result, None
 
     # -- machinery ---------------------------------------------------------------
-    def _write(self, account_id: str, decide: Callable[[Account], tuple[T, list[Aggregate]]],
-               on_conflict: Callable[[], None] | None = None) -> tuple[T, int | None]:
+    def _write(self, account_id: str, decide: Callable[[Account], tuple[T, list[Changed]]],
+               on_conflict: Callable[[], None] | None = None, attempts: int = MAX_ATTEMPTS) -> tuple[T, int | None]:
         batch = _active_batch.get()
         if batch is not None:
             return self._decide_in_batch(batch, account_id, decide)
-        for _ in range(MAX_ATTEMPTS):
+        for _ in range(attempts):
             account = self.account(account_id)
             result, others = decide(account)
-            if not any(aggregate.pending_events for aggregate in (account, *others)):
+            aggregates = [account, *(a for a in others if not isinstance(a, KeyClaim))]
+            claims = [c for c in others if isinstance(c, KeyClaim)]
+            if not any(aggregate.pending_events for aggregate in aggregates):
                 return result, None  # nothing changed: no write, no table lock
             try:
-                recordings = self.save(account, *others)
+                with appending_with((current_appending() or AppendExtras()).with_claims(claims)):
+                    recordings = self.save(*aggregates)
             except IntegrityError:
                 self.conflicts_retried += 1
                 if on_conflict:
@@ -340,12 +429,12 @@ class Ledger(Application[UUID]):
             f"account {account_id!r} kept changing under this request; retry it", account_id=account_id
         )
 
-    def _booked(self, account_id: str, decide: Callable[[Account], tuple[Booking, list[Aggregate]]]) -> Booking:
+    def _booked(self, account_id: str, decide: Callable[[Account], tuple[Booking, list[Changed]]]) -> Booking:
         booking, position = self._write(account_id, decide)
         return Booking(booking.account_id, position, booking.transaction_no, booking.amount)
 
     def _claiming(self, account_id: str, kind: KeyKind, key: str,
-                  decide: Callable[[Account], tuple[Booking, list[Aggregate]]],
+                  decide: Callable[[Account], tuple[Booking, list[Changed]]],
                   claimed_before: Callable[[ClientKey], Booking]) -> Booking:
         """Runs ``decide`` (which claims ``key``) unless the key was claimed before, in
         which case ``claimed_before`` answers.
@@ -355,7 +444,7 @@ class Ledger(Application[UUID]):
         since a repeat of a request accepted earlier may be refused by today's state."""
         look_first = False
 
-        def attempt(account: Account) -> tuple[Booking, list[Aggregate]]:
+        def attempt(account: Account) -> tuple[Booking, list[Changed]]:
             batch = _active_batch.get()
             # A key claimed earlier in this batch is known without a read (and must not be
             # claimed twice); keys claimed by earlier writes collide when the batch is saved.
@@ -382,15 +471,61 @@ class Ledger(Application[UUID]):
         return Booking(booking.account_id, position, booking.transaction_no, booking.amount)
 
     def _once(self, account_id: str, kind: KeyKind, key: str, request: dict[str, Any],
-              decide: Callable[[Account], tuple[Booking, list[Aggregate]]]) -> Booking:
+              decide: Callable[[Account], tuple[Booking, list[Changed]]]) -> Booking:
         """Books once per idempotency key; a repeat reports the first result, even when a
-        concurrent twin won the race."""
+        concurrent twin won the race.
 
-        def replay(claim: ClientKey) -> Booking:
-            claim.require_same_request(fingerprint(request))
+        The key is claimed by a row of the keys table written with the booking's event
+        (commands/audit_log.py). A new key, the usual case, costs no read: a repeat
+        collides on save and the retry looks it up. A refusal is looked up too, since a
+        repeat of a request accepted earlier may be refused by today's state."""
+        look_first = False
+
+        def replay(claim: KeyClaim) -> Booking:
+            if claim.fingerprint != fingerprint(request):
+                raise IdempotencyKeyReused(f"{kind.value} key {key!r} was already used for a different request",
+                                           key=key, transaction_no=claim.transaction_no)
             return Booking(account_id, None, claim.transaction_no, claim.amount, replayed=True)
 
-        return self._claiming(account_id, kind, key, decide, replay)
+        def attempt(account: Account) -> tuple[Booking, list[Changed]]:
+            batch = _active_batch.get()
+            # Keys claimed earlier in this batch (or looked up for it) are known without a
+            # read; keys claimed by other writes meanwhile collide when the batch is saved.
+            if batch is not None:
+                known = batch.keys.get((account_id, kind.value, key))
+                return (replay(known), []) if known is not None else decide(account)
+            if not look_first:
+                try:
+                    return decide(account)
+                except LedgerError:
+                    pass
+            claimed = self.recorder.claimed([(account_id, kind.value, key)])  # type: ignore[attr-defined]
+            return (replay(claimed[0]), []) if claimed else decide(account)
+
+        def conflicted() -> None:
+            nonlocal look_first
+            look_first = True
+
+        booking, position = self._write(account_id, attempt, on_conflict=conflicted)
+        if booking.replayed:
+            return booking
+        return Booking(booking.account_id, position, booking.transaction_no, booking.amount)
+
+    def _legacy_claims(self) -> Iterator[KeyClaim]:
+        """Usage and charge keys claimed as ClientKey aggregates, before the keys table
+        existed: copied into it once, when it is created."""
+        topic = get_topic(ClientKey.KeyClaimed)
+        position = 0
+        while True:
+            notifications = self.recorder.select_notifications(start=position + 1, limit=1_000, topics=[topic])
+            if not notifications:
+                return
+            for n in notifications:
+                claimed = self.mapper.to_domain_event(n)
+                if claimed.kind in (KeyKind.USAGE.value, KeyKind.CHARGE.value):
+                    yield KeyClaim(claimed.account_id, claimed.kind, claimed.key, claimed.request_fingerprint,
+                                   claimed.transaction_no, claimed.amount)
+            position = notifications[-1].id
 
     def _client_key(self, account_id: str, kind: KeyKind, key: str) -> ClientKey | None:
         claim_id = client_key_uuid(account_id, kind, key)

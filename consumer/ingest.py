@@ -8,7 +8,8 @@ idempotency key of a usage record, so a resend at a new offset changes nothing e
 Outcomes: applied; duplicate (nothing new); dead letter (malformed, unknown account,
 currency mismatch, bad amounts: the original bytes go to the dead-letter topic with a
 reason); rejected (a business answer, e.g. insufficient credits for a reserve, sent to
-the results topic keyed by event_id, since the sender is a service, not a person).
+the results topic keyed by event_id, since the sender is a service, not a person). A
+reserve that is booked is answered there too (status accepted), in the booking's write.
 """
 
 from __future__ import annotations
@@ -22,17 +23,19 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError
 
 from commands.audit_log import AppendExtras, OutboxMessage, appending_with, caused_by
-from commands.ledger import Booking, Ledger
+from commands.ledger import Booking, Ledger, WarmAccounts
 from consumer.messages import AMOUNT_FIELDS, BadMessage, parse
 from consumer.store import ConsumerStore
-from ledger_core.account import ACCOUNT_ID_PATTERN
+from ledger_core.client_key import KeyKind
 from ledger_core.errors import LedgerError
+from ledger_core.money import format_amount
 from service.ledger_service import LedgerService
 
 # Domain errors that mean "this message is wrong", not "the ledger said no".
 DEAD_LETTER_CODES = frozenset({"invalid_input", "invalid_amount", "invalid_currency", "account_not_found",
                                "currency_mismatch"})
 MAX_HEADER_TEXT = 500
+DEFAULT_WARM_ACCOUNTS = 20_000
 
 
 class Outcome(StrEnum):
@@ -59,8 +62,11 @@ class Topics:
 
 
 class Ingestor:
-    def __init__(self, service: LedgerService, store: ConsumerStore, topics: Topics, group_id: str) -> None:
+    def __init__(self, service: LedgerService, store: ConsumerStore, topics: Topics, group_id: str,
+                 warm_accounts: int = DEFAULT_WARM_ACCOUNTS) -> None:
         self.service, self.store, self.topics, self.group_id = service, store, topics, group_id
+        self.warm = WarmAccounts(warm_accounts)  # accounts kept from batch to batch (commands/ledger.py)
+        self.batches_retried = 0  # observable: batches lost on a stale warm account and tried again
 
     def source(self, topic: str, partition: int) -> str:
         return f"kafka:{self.group_id}:{topic}:{partition}"
@@ -68,19 +74,30 @@ class Ingestor:
     def handle_batch(self, messages: list[Incoming]) -> list[Outcome]:
         """Many messages, one atomic write: their events, their partitions' positions and
         what they must publish. If that write loses a race (a key claimed by an earlier
-        write, another writer on an account), nothing of it is stored and the messages are
-        handled one by one instead."""
-        extras = AppendExtras(sources=self._positions(messages))
+        write, another writer on an account), nothing of it is stored; a batch that used
+        warm accounts is then tried once more on fresh loads, else the messages are handled
+        one by one."""
         ledger = self.service.commands
-        try:
-            with ledger.batch(extras, accounts=_account_ids(messages)) as batch:
-                outcomes = [self._decide(m, ledger, extras.outbox) for m in messages]
-        except IntegrityError:
-            return [self.handle(m) for m in messages]
+        parsed = [_parsed(m) for m in messages]
+        valid = [p for p in parsed if isinstance(p, dict)]
+        accounts = {p["account_id"] for p in valid}
+        usage_keys = [(p["account_id"], KeyKind.USAGE, p["event_id"]) for p in valid if p["type"] == "usage"]
+        for attempt in range(2):
+            extras, used_warm = AppendExtras(sources=self._positions(messages)), False
+            try:
+                with ledger.batch(extras, accounts=accounts, keys=usage_keys, warm=self.warm) as batch:
+                    used_warm = bool(batch.warm)
+                    outcomes = [self._decide(m, ledger, extras.outbox, p)
+                                for m, p in zip(messages, parsed, strict=True)]
+                break
+            except IntegrityError:  # the failed batch's accounts have left the warm set
+                if attempt or not used_warm:
+                    return [self.handle(m) for m in messages]
+                self.batches_retried += 1
         if batch.position is None:
             self.store.record(extras)  # no events: positions and outbox on their own
         else:
-            self.service.projector.catch_up(until=batch.position)
+            self.service.projector.catch_up(until=batch.position, written=batch.recordings)
         return outcomes
 
     def handle(self, m: Incoming) -> Outcome:
@@ -92,19 +109,26 @@ class Ingestor:
             self.store.record(extras)
         return outcome
 
-    def _decide(self, m: Incoming, batched: Ledger | None, outbox: list[OutboxMessage]) -> Outcome:
-        try:
-            message = parse(m.value)
-        except BadMessage as bad:
-            outbox.append(self._dead_letter(m, bad.reason, bad.message))
+    def _decide(self, m: Incoming, batched: Ledger | None, outbox: list[OutboxMessage],
+                parsed: dict[str, Any] | BadMessage | None = None) -> Outcome:
+        message = _parsed(m) if parsed is None else parsed
+        if isinstance(message, BadMessage):
+            outbox.append(self._dead_letter(m, message.reason, message.message))
             return Outcome.DEAD_LETTER
         cause = {"kind": "kafka", "topic": m.topic, "partition": m.partition, "offset": m.offset,
                  "event_id": message["event_id"]}
+        # Added before the command runs, so that a single-message write (no batch) stores
+        # it with the booking's events; taken back if the command is refused.
+        accepted = self._accepted(message) if message["type"] == "reserve" else None
+        if accepted:
+            outbox.append(accepted)
         try:
             with caused_by(**cause):
                 command = command_for(message)
                 booking = command(batched) if batched is not None else self.service.run(command)
         except LedgerError as error:
+            if accepted:
+                outbox.remove(accepted)
             reason = _reason(error)
             if reason in DEAD_LETTER_CODES:
                 outbox.append(self._dead_letter(m, reason, error.message))
@@ -128,6 +152,13 @@ class Ingestor:
         return OutboxMessage(self.topics.dead_letters, m.key, m.value or b"",
                              tuple((k, v.encode("utf-8")) for k, v in headers))
 
+    def _accepted(self, message: dict[str, Any]) -> OutboxMessage:
+        """The answer to a reserve that is booked: the rejection's shape, status accepted."""
+        body = {"event_id": message["event_id"], "type": message["type"], "account_id": message["account_id"],
+                "status": "accepted", "code": None, "message": "reserved",
+                "details": {"reservation_id": message["reservation_id"], "amount": format_amount(message["amount"])}}
+        return OutboxMessage(self.topics.results, message["event_id"].encode("utf-8"), json.dumps(body).encode("utf-8"))
+
     def _reply(self, message: dict[str, Any], error: LedgerError) -> OutboxMessage:
         body = {"event_id": message["event_id"], "type": message["type"], "account_id": message["account_id"],
                 "status": "rejected", "code": error.code, "message": error.message,
@@ -135,10 +166,11 @@ class Ingestor:
         return OutboxMessage(self.topics.results, message["event_id"].encode("utf-8"), json.dumps(body).encode("utf-8"))
 
 
-def _account_ids(messages: list[Incoming]) -> set[str]:
-    """The accounts a batch names, as message keys (producers key by account id)."""
-    return {m.key.decode("utf-8", "replace") for m in messages if m.key and ACCOUNT_ID_PATTERN.match(
-        m.key.decode("utf-8", "replace"))}
+def _parsed(m: Incoming) -> dict[str, Any] | BadMessage:
+    try:
+        return parse(m.value)
+    except BadMessage as bad:
+        return bad
 
 
 def _reason(error: LedgerError) -> str:

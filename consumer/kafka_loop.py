@@ -21,7 +21,7 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.structs import OffsetAndMetadata
 
 from consumer import metrics
-from consumer.ingest import Incoming, Ingestor, Outcome, Topics
+from consumer.ingest import DEFAULT_WARM_ACCOUNTS, Incoming, Ingestor, Outcome, Topics
 from consumer.store import ConsumerStore
 from service.ledger_service import LedgerService
 
@@ -29,6 +29,9 @@ log = logging.getLogger(__name__)
 
 PUBLISH_TIMEOUT_S = 30
 PROGRESS_EVERY_S = 10
+MAX_WARM_ACCOUNTS = 1_000_000
+FETCH_MAX_BYTES = 16 * 1024 * 1024  # one fetch response, all partitions
+FRAME_HEADROOM_BYTES = 1024 * 1024  # protocol overhead around it
 
 
 @dataclass(frozen=True)
@@ -36,16 +39,20 @@ class ConsumerSettings:
     bootstrap_servers: str = "127.0.0.1:9092"
     group_id: str = "ledger"
     topics: Topics = field(default_factory=Topics)
-    batch_messages: int = 500  # at most this many messages per poll
+    batch_messages: int = 2_000  # at most this many messages per poll
     batch_wait_ms: int = 200  # and at most this long waiting for them
     session_timeout_ms: int = 10_000  # how long a silent (crashed) member keeps its partitions
+    warm_accounts: int = DEFAULT_WARM_ACCOUNTS  # accounts kept in memory from batch to batch
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ConsumerSettings:
         env = os.environ if environ is None else environ
         usage = env.get("LEDGER_KAFKA_USAGE_TOPIC") or "ledger.usage"
-        batch = int(env.get("LEDGER_KAFKA_BATCH_MESSAGES") or 500)
+        batch = int(env.get("LEDGER_KAFKA_BATCH_MESSAGES") or 2_000)
         wait = int(env.get("LEDGER_KAFKA_BATCH_WAIT_MS") or 200)
+        warm = int(env.get("LEDGER_KAFKA_WARM_ACCOUNTS") or DEFAULT_WARM_ACCOUNTS)
+        if not 0 <= warm <= MAX_WARM_ACCOUNTS:
+            raise ValueError(f"LEDGER_KAFKA_WARM_ACCOUNTS must be 0..{MAX_WARM_ACCOUNTS}")
         if not 1 <= batch <= 10_000 or not 1 <= wait <= 60_000:
             raise ValueError("LEDGER_KAFKA_BATCH_MESSAGES must be 1..10000 and LEDGER_KAFKA_BATCH_WAIT_MS 1..60000")
         return cls(
@@ -56,6 +63,7 @@ class ConsumerSettings:
             batch_messages=batch,
             batch_wait_ms=wait,
             session_timeout_ms=int(env.get("LEDGER_KAFKA_SESSION_TIMEOUT_MS") or 10_000),
+            warm_accounts=warm,
         )
 
 
@@ -68,6 +76,7 @@ class _SeekToLedger(ConsumerRebalanceListener):  # type: ignore[misc]
 
     def on_partitions_assigned(self, assigned: list[TopicPartition]) -> None:
         ingestor = self.loop.ingestor
+        ingestor.warm.clear()  # partitions may come back after another consumer wrote to their accounts
         positions = self.loop.store.positions(f"kafka:{ingestor.group_id}:")
         for tp in assigned:
             position = positions.get(ingestor.source(tp.topic, tp.partition))
@@ -80,11 +89,14 @@ class KafkaIngest:
     def __init__(self, service: LedgerService, settings: ConsumerSettings) -> None:
         self.settings = settings
         self.store = ConsumerStore(service.commands)
-        self.ingestor = Ingestor(service, self.store, settings.topics, settings.group_id)
+        self.ingestor = Ingestor(service, self.store, settings.topics, settings.group_id, settings.warm_accounts)
         self.consumer = KafkaConsumer(
             bootstrap_servers=settings.bootstrap_servers, group_id=settings.group_id, enable_auto_commit=False,
             auto_offset_reset="earliest", max_poll_records=settings.batch_messages,
-            session_timeout_ms=settings.session_timeout_ms, heartbeat_interval_ms=settings.session_timeout_ms // 3)
+            session_timeout_ms=settings.session_timeout_ms, heartbeat_interval_ms=settings.session_timeout_ms // 3,
+            # kafka-python asks for up to 50 MB but refuses frames over 1 MB: a fetch of a few
+            # partitions' backlog failed ("Invalid frame length") and was retried. Agree on one size.
+            fetch_max_bytes=FETCH_MAX_BYTES, receive_message_max_bytes=FETCH_MAX_BYTES + FRAME_HEADROOM_BYTES)
         self.consumer.subscribe([settings.topics.usage], listener=_SeekToLedger(self))
         self.producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all", linger_ms=5)
         self.counts: dict[Outcome, int] = {outcome: 0 for outcome in Outcome}

@@ -4,26 +4,26 @@ from __future__ import annotations
 
 import json
 import logging
-import os
-import signal
 import sys
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import replace
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import click
 from gunicorn.app.base import BaseApplication
-from prometheus_client import start_http_server
 from tqdm import tqdm
 
 from commands.audit_log import caused_by
 from consumer.kafka_loop import ConsumerSettings, KafkaIngest
+from entrypoints.process import ledger_service, serve_metrics, stop_on_signals
+from entrypoints.publish import publish_events
+from entrypoints.export_cli import export
+from entrypoints.reminders_cli import remind, send_reminders
 from entrypoints.tryout import produce_sample, try_out
 from projections.ledger import LedgerProjection
 from service.audit import export_account, verify_file, verify_log
+from service.invoicing import close_due_cycles
 from service.ledger_service import LedgerService
 from service.rebuild import rebuild, verify
 from service.settings import Settings
@@ -44,14 +44,6 @@ class _Gunicorn(BaseApplication):  # type: ignore[misc]
 
         return create_app(replace(Settings.from_env(), create_tables=False))
 
-
-@contextmanager
-def _service() -> Iterator[LedgerService]:
-    service = LedgerService(Settings.from_env())
-    try:
-        yield service
-    finally:
-        service.close()
 
 
 @click.group()
@@ -95,16 +87,29 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
 @main.command("expire-reservations")
 def expire_reservations() -> None:
     """Release every hold whose expires_at has passed (run it from a scheduler)."""
-    with _service() as service:
+    with ledger_service() as service:
         with caused_by(kind="command", command="expire-reservations"):
             expired = service.expire_due_reservations()
     click.echo(json.dumps({"expired": expired, "count": sum(len(v) for v in expired.values())}))
 
 
+@main.command("close-cycles")
+@click.option("--as-of", "as_of", default=None, type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d"]),
+              help="Close cycles that ended by then (ISO time with offset, or a UTC date; default now).")
+def close_cycles(as_of: datetime | None) -> None:
+    """Close every billing cycle that is due, issuing the invoices each account's mode asks for."""
+    with ledger_service() as service:
+        moment = service.clock() if as_of is None else as_of if as_of.tzinfo else as_of.replace(tzinfo=timezone.utc)
+        with caused_by(kind="command", command="close-cycles"):
+            made = close_due_cycles(service, moment)
+    click.echo(json.dumps({"as_of": moment.isoformat(), "invoices": made,
+                           "count": sum(len(v) for v in made.values())}))
+
+
 @main.command("catch-up")
 def catch_up() -> None:
     """Apply every event not yet in the read models (after a bulk import, say)."""
-    with _service() as service:
+    with ledger_service() as service:
         before = service.projector.position
         after = service.projector.catch_up()
     click.echo(json.dumps({"from_position": before, "to_position": after}))
@@ -115,14 +120,10 @@ def catch_up() -> None:
               help="Serve Prometheus metrics on this port [LEDGER_METRICS_PORT; none by default].")
 def consume(metrics_port: int | None) -> None:
     """Apply usage messages from Kafka until SIGTERM or Ctrl-C (settings: LEDGER_KAFKA_*)."""
-    port = metrics_port or int(os.environ.get("LEDGER_METRICS_PORT") or 0)
-    if port:
-        start_http_server(port, addr="127.0.0.1")
-    stop = threading.Event()
-    for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+    serve_metrics(metrics_port)
+    stop = stop_on_signals()
     settings = ConsumerSettings.from_env()
-    with _service() as service, caused_by(kind="kafka"):
+    with ledger_service() as service, caused_by(kind="kafka"):
         ingest = KafkaIngest(service, settings)
         click.echo(f"ledger: consuming {settings.topics.usage} from {settings.bootstrap_servers} "
                    f"as group {settings.group_id}", err=True)
@@ -149,7 +150,7 @@ def _progress_bar(service: LedgerService, description: str) -> Any:
 @NAME_OPTION
 def projections_rebuild(name: str) -> None:
     """Rebuild from event 1 into fresh tables and swap them in; reads go on meanwhile."""
-    with _service() as service:
+    with ledger_service() as service:
         with _progress_bar(service, f"rebuilding {name}") as bar:
             replayed = rebuild(service, progress=lambda _position, events: bar.update(events))
     click.echo(f"rebuilt {name}: {replayed.events} events in {replayed.seconds:.1f} s "
@@ -160,7 +161,7 @@ def projections_rebuild(name: str) -> None:
 @NAME_OPTION
 def projections_verify(name: str) -> None:
     """Rebuild into scratch tables and diff them with the live ones (exit 1 on any difference)."""
-    with _service() as service:
+    with ledger_service() as service:
         with _progress_bar(service, f"replaying {name}") as bar:
             differences, replayed = verify(service, progress=lambda _position, events: bar.update(events))
     for difference in differences:
@@ -179,7 +180,7 @@ def audit() -> None:
 @audit.command("verify")
 def audit_verify() -> None:
     """Walk every chain; report the first broken link (exit 1) or how many events are intact."""
-    with _service() as service:
+    with ledger_service() as service:
         report = verify_log(service)
     if report.broken:
         b = report.broken
@@ -196,7 +197,7 @@ def audit_verify() -> None:
 @click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path))
 def audit_export(account_id: str, out_path: Path) -> None:
     """Write an account's events and chain links as a self-contained JSON Lines file."""
-    with _service() as service:
+    with ledger_service() as service:
         with out_path.open("w", encoding="utf-8") as out:
             count = export_account(service, account_id, out)
     click.echo(f"exported {count} events of {account_id} to {out_path}")
@@ -215,6 +216,10 @@ def audit_verify_file(path: Path) -> None:
 
 main.add_command(try_out)
 main.add_command(produce_sample)
+main.add_command(publish_events)
+main.add_command(export)
+main.add_command(remind)
+main.add_command(send_reminders)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
-"""For a newcomer: the broker, the consumer and the API in one command, and sample traffic."""
+"""For a newcomer: the broker, the consumer, the events publisher and the API in one command,
+and sample traffic."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from kafka.errors import TopicAlreadyExistsError
 
 from consumer.embedded_broker import start_tansu
 from consumer.kafka_loop import ConsumerSettings
+from consumer.publisher import PublisherSettings
 from ledger_core.errors import AccountExists
 from service.ledger_service import LedgerService
 from service.settings import Settings
@@ -34,10 +36,10 @@ def _start_broker() -> subprocess.Popen[bytes]:
         raise click.ClickException(str(error)) from None
 
 
-def _create_topics(settings: ConsumerSettings) -> None:
+def _create_topics(settings: ConsumerSettings, events_topic: str) -> None:
     admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     topics = settings.topics
-    for name in (topics.usage, topics.dead_letters, topics.results):
+    for name in (topics.usage, topics.dead_letters, topics.results, events_topic):
         try:
             admin.create_topics([NewTopic(name, num_partitions=PARTITIONS, replication_factor=1)])
         except TopicAlreadyExistsError:
@@ -53,12 +55,14 @@ def try_out(port: int) -> None:
     broker = None if "LEDGER_KAFKA_BOOTSTRAP_SERVERS" in os.environ else _start_broker()
     children: list[subprocess.Popen[bytes]] = []
     try:
-        _create_topics(ConsumerSettings.from_env(env))
+        _create_topics(ConsumerSettings.from_env(env), PublisherSettings.from_env(env).topic)
         LedgerService(Settings.from_env(env)).close()  # tables first, so the two processes never race for them
         ledger = [sys.executable, "-m", "entrypoints.cli"]
         children.append(subprocess.Popen([*ledger, "consume", "--metrics-port", "9464"], env=env))
+        children.append(subprocess.Popen([*ledger, "publish-events", "--metrics-port", "9465"], env=env))
         click.echo(f"ledger: broker {env['LEDGER_KAFKA_BOOTSTRAP_SERVERS']}, consumer metrics on "
-                   "http://127.0.0.1:9464/metrics; now try:  ledger produce-sample", err=True)
+                   "http://127.0.0.1:9464/metrics, events publisher metrics on :9465; "
+                   "now try:  ledger produce-sample", err=True)
         subprocess.run([*ledger, "serve", "--port", str(port)], env=env, check=False)
     finally:
         for process in [*children, *([broker] if broker else [])]:

@@ -11,30 +11,44 @@ transcoding; ``figures`` rebuilds the value object from them on demand.
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from collections.abc import Callable
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate, event
 
+from ledger_core import invoicing as inv
+from ledger_core.cycles import cycle_start, local_date, local_midnight, next_boundary, parse_time_zone
 from ledger_core.errors import (
     InsufficientCredits,
     InvalidInput,
+    InvariantViolation,
     InvoiceModeChangeBlocked,
+    InvoiceNotDraft,
+    InvoiceNotFound,
+    InvoiceNotOpen,
+    InvoicingNotAvailable,
+    NothingToInvoice,
+    RefundExceedsCredit,
     ReservationExpired,
     ReservationNotFound,
     SettleExceedsHold,
     TooManyOpenReservations,
 )
 from ledger_core.figures import ZERO, BillingMode, Figures, InvoiceMode, UsagePolicy
-from ledger_core.money import Money, parse_amount, parse_currency
+from ledger_core.money import Money, parse_amount, parse_currency, tax_on
 
 # Fixed forever: account UUIDs are derived from the client's account id with it.
 LEDGER_NAMESPACE = UUID("4f1f6a52-3c0e-5b7e-9a57-2d3c6e1b0a11")
 ACCOUNT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
 MAX_OPEN_HOLDS = 10_000  # per account; a snapshot carries them all
 MAX_TAX_RATE = Decimal(1)
+MAX_CYCLES_PER_CLOSE = 36  # an account stopped for years catches up in a few calls, not one huge write
+
+# Hands out the next gapless invoice number for an issue date; the command layer owns the counter.
+NumberFor = Callable[[date], str]
 
 
 def account_uuid(account_id: str) -> UUID:
@@ -57,6 +71,10 @@ def parse_account_id(account_id: object) -> str:
 
 
 class Account(Aggregate):
+    # Usable credits below which a LowBalanceReached is recorded; None = off. A class
+    # default, so accounts (and snapshots) from before the setting existed read None.
+    low_balance_threshold = None
+
     @staticmethod
     def create_id(account_id: str) -> UUID:
         return account_uuid(account_id)
@@ -75,23 +93,38 @@ class Account(Aggregate):
         cycle_anchor_day: int = 1,
         tax_rate: object = ZERO,
         payer: dict[str, Any] | None = None,
+        time_zone: str = "UTC",
+        payment_terms_days: int = inv.DEFAULT_PAYMENT_TERMS_DAYS,
+        drafts_need_approval: bool | None = None,
+        opened_at: datetime | None = None,
+        low_balance_threshold: object = None,
     ) -> Account:
+        threshold = parse_low_balance_threshold(low_balance_threshold)
         rate = parse_amount(tax_rate, field="tax_rate")
         if not ZERO <= rate < MAX_TAX_RATE:
             raise InvalidInput("tax_rate must be a fraction from 0 up to 1 (0.09 = 9%)", field="tax_rate")
-        if not 1 <= cycle_anchor_day <= 31:
-            raise InvalidInput("cycle_anchor_day must be 1..31", field="cycle_anchor_day")
-        return cls(
+        billing = _enum(BillingMode, billing_mode, "billing_mode")
+        account = cls(
             account_id=parse_account_id(account_id),
             currency=parse_currency(currency),
-            billing_mode=_enum(BillingMode, billing_mode, "billing_mode").value,
+            billing_mode=billing.value,
             invoice_mode=_enum(InvoiceMode, invoice_mode, "invoice_mode").value,
             usage_policy=_enum(UsagePolicy, usage_policy, "usage_policy").value,
             credit_limit=_credit_limit(credit_limit),
-            cycle_anchor_day=cycle_anchor_day,
+            cycle_anchor_day=_anchor_day(cycle_anchor_day),
             tax_rate=rate,
             payer=dict(payer or {}),
+            time_zone=parse_time_zone(time_zone),
+            payment_terms_days=_terms(payment_terms_days),
+            # Recurring postpaid invoices wait for approval unless told otherwise; prepaid
+            # invoices only record what the funds already paid.
+            drafts_need_approval=billing is BillingMode.POSTPAID if drafts_need_approval is None
+            else bool(drafts_need_approval),
+            opened_at=opened_at,
         )
+        if threshold is not None:  # its own event: AccountOpened keeps the shape stored events have
+            account.change_low_balance_threshold(threshold)
+        return account
 
     @event("AccountOpened")
     def __init__(
@@ -105,6 +138,10 @@ class Account(Aggregate):
         cycle_anchor_day: int,
         tax_rate: Decimal,
         payer: dict[str, Any],
+        time_zone: str = "UTC",
+        payment_terms_days: int = inv.DEFAULT_PAYMENT_TERMS_DAYS,
+        drafts_need_approval: bool = False,
+        opened_at: datetime | None = None,
     ) -> None:
         self.account_id = account_id
         self.currency = currency
@@ -119,6 +156,19 @@ class Account(Aggregate):
         self.amount_due = ZERO
         self.reserved = ZERO
         self.holds: dict[str, dict[str, Any]] = {}
+        # -- invoicing state (see ledger_core.invoicing) --
+        self.time_zone = time_zone
+        self.payment_terms_days = payment_terms_days
+        self.drafts_need_approval = drafts_need_approval
+        self.cycle_running = True
+        # The start of the first cycle not yet closed: the one the account opened in.
+        self.closed_through = cycle_start(opened_at or self.created_on, cycle_anchor_day, time_zone)
+        self.unbilled: dict[str, dict[str, Any]] = {}  # entries not yet on an invoice
+        self.drafts: dict[str, dict[str, Any]] = {}  # invoice id -> its entries and totals
+        self.open_invoices: dict[str, dict[str, Any]] = {}  # issued, not fully paid
+        self.topups: dict[str, dict[str, Any]] = {}  # prepaid top-up invoices awaiting payment
+        self.unapplied_credit = ZERO  # money in not yet applied to an invoice
+        self.invoice_count = 0
 
     # -- figures ---------------------------------------------------------------
     @property
@@ -153,12 +203,16 @@ class Account(Aggregate):
         if amount <= 0:
             raise InvalidInput("a recharge amount must be positive", field="amount")
         number = self.next_transaction_no
-        self._recharged(amount=amount, reference=reference, method=method)
+        allocations = self._allocations(amount) if self._invoicing else []
+        self._recharged(amount=amount, reference=reference, method=method, allocations=allocations)
         return number
 
     @event("Recharged")
-    def _recharged(self, amount: Decimal, reference: str, method: str) -> None:
+    def _recharged(self, amount: Decimal, reference: str, method: str,
+                   allocations: list[dict[str, Any]] | None = None) -> None:
         self._set_figures(self.figures.after_money_in(amount))
+        if self._invoicing:
+            self._credit(amount, allocations or [])
 
     # -- money out -------------------------------------------------------------
     def record_usage(
@@ -207,18 +261,31 @@ class Account(Aggregate):
         idempotency_key: str,
     ) -> None:
         self._set_figures(self.figures.after_usage(amount))
+        self._add_usage(occurred_at, amount, product, application_id, app_key, unit, quantity)
 
-    def post_charge(self, cost: Money, *, kind: str, description: str, idempotency_key: str) -> str:
+    def post_charge(self, cost: Money, *, kind: str, description: str, idempotency_key: str, now: datetime,
+                    number_for: NumberFor) -> str:
+        """Books a charge; itemized mode invoices it at once, on an invoice of its own."""
         amount = self._own(cost)
         if amount < 0:
             raise InvalidInput("a charge must not be negative", field="amount")
         number = self.next_transaction_no
-        self._charge_posted(amount=amount, kind=kind, description=description, idempotency_key=idempotency_key)
+        self._charge_posted(amount=amount, kind=kind, description=description, idempotency_key=idempotency_key,
+                            booked_at=now)
+        if self.invoice_mode == InvoiceMode.ITEMIZED:
+            key = next(k for k, e in self.unbilled.items() if e["kind"] == "charge" and k.endswith(f"|{number}"))
+            invoice_id = self._draft(inv.InvoiceKind.CHARGE, [key], now, now, description=description)
+            self.approve_invoice(invoice_id, now=now, number_for=number_for)
         return number
 
     @event("ChargePosted")
-    def _charge_posted(self, amount: Decimal, kind: str, description: str, idempotency_key: str) -> None:
+    def _charge_posted(self, amount: Decimal, kind: str, description: str, idempotency_key: str,
+                       booked_at: datetime | None = None) -> None:
         self._set_figures(self.figures.after_charge(amount))
+        if self._invoicing:
+            inv.add_single(self.unbilled, local_date(booked_at or self.modified_on, self.time_zone), amount,
+                           kind="charge", reference=transaction_no(self.account_id, self.version + 1),
+                           description=description or kind, product=kind)
 
     # -- holds -----------------------------------------------------------------
     def reserve(self, money: Money, *, reservation_id: str, expires_at: datetime | None) -> None:
@@ -288,6 +355,7 @@ class Account(Aggregate):
     ) -> None:
         del self.holds[reservation_id]
         self._set_figures(self.figures.after_settle(hold_amount, amount))
+        self._add_usage(occurred_at, amount, product, application_id, app_key, unit, quantity)
 
     def release(self, reservation_id: str, *, reason: str) -> None:
         if reason not in RELEASE_REASONS:
@@ -321,16 +389,27 @@ class Account(Aggregate):
         mode = _enum(InvoiceMode, invoice_mode, "invoice_mode")
         if mode == self.invoice_mode:
             return
-        if mode is InvoiceMode.NONE and self.amount_due != 0:
+        if mode is InvoiceMode.NONE and (self.amount_due != 0 or self.drafts or self.open_invoices):
             raise InvoiceModeChangeBlocked(
-                "amount due must be settled to 0 before switching to invoice mode none",
+                "amount due must be settled to 0 and no draft invoice may be open before switching to "
+                "invoice mode none",
                 amount_due=self.amount_due,
+                drafts=len(self.drafts),
             )
         self._invoice_mode_changed(invoice_mode=mode.value)
 
     @event("InvoiceModeChanged")
     def _invoice_mode_changed(self, invoice_mode: str) -> None:
+        was_invoicing = self._invoicing
         self._set_figures(self.figures.with_invoice_mode(InvoiceMode(invoice_mode)))
+        if not self._invoicing:
+            self.unbilled.clear()  # mode none keeps every movement unbilled, for good
+            self.unapplied_credit = ZERO  # amount due is 0 and no invoice is open: there is none
+        elif not was_invoicing and self.expecting_invoice != 0:
+            # What stayed unbilled under mode none goes on the next invoice as one line.
+            inv.add_single(self.unbilled, local_date(self.closed_through, self.time_zone), -self.expecting_invoice,
+                           kind="carry_over", reference=str(self.version + 1),
+                           description="Balance carried over from invoice mode none", product="carry_over")
 
     def change_usage_policy(self, usage_policy: str) -> None:
         policy = _enum(UsagePolicy, usage_policy, "usage_policy")
@@ -354,6 +433,312 @@ class Account(Aggregate):
         self.payer = payer
         self.tax_rate = tax_rate
 
+    # -- invoicing ---------------------------------------------------------------
+    @property
+    def _invoicing(self) -> bool:
+        return self.invoice_mode != InvoiceMode.NONE
+
+    def _add_usage(self, occurred_at: datetime, cost: Decimal, product: str, application_id: str | None,
+                   app_key: str | None, unit: str | None, quantity: Decimal | None) -> None:
+        if self._invoicing:
+            inv.add_usage(self.unbilled, local_date(occurred_at, self.time_zone), cost, product=product,
+                          application_id=application_id, app_key=app_key, unit=unit, quantity=quantity)
+
+    def _require_invoicing(self) -> None:
+        if not self._invoicing:
+            raise InvoicingNotAvailable("invoice mode none issues no invoices and takes no payments; use a recharge")
+
+    def close_cycles(self, *, now: datetime, number_for: NumberFor) -> list[str]:
+        """Closes every cycle that ended by ``now``; returns the ids of the invoices it made.
+
+        Each closed cycle invoices the entries dated before its end, late ones included
+        (they show their own dates). Mode none closes the cycle and moves nothing."""
+        made: list[str] = []
+        for _ in range(MAX_CYCLES_PER_CLOSE):
+            start = self.closed_through
+            end = next_boundary(start, self.cycle_anchor_day, self.time_zone)
+            if not self.cycle_running or end > now:
+                break
+            keys = inv.entries_due(self.unbilled, before=local_date(end, self.time_zone)) if self._invoicing else []
+            if keys:
+                invoice_id = self._draft(inv.InvoiceKind.CYCLE, keys, start, end)
+                if not self.drafts_need_approval:
+                    self.approve_invoice(invoice_id, now=now, number_for=number_for)
+                made.append(invoice_id)
+            self._cycle_closed(period_start=start, period_end=end)
+        return made
+
+    @event("CycleClosed")
+    def _cycle_closed(self, period_start: datetime, period_end: datetime) -> None:
+        assert period_start == self.closed_through, "cycles close in order, none skipped"
+        self.closed_through = period_end
+
+    def invoice_usage(self, date_from: date, date_to: date, *, now: datetime, number_for: NumberFor,
+                      terms: str = "", notes: str = "") -> str:
+        """A manual postpaid invoice of the unbilled entries dated ``date_from``..``date_to``."""
+        self._require_invoicing()
+        if date_to < date_from:
+            raise InvalidInput("date_to must not be before date_from", field="date_to")
+        keys = inv.entries_due(self.unbilled, before=date.fromordinal(date_to.toordinal() + 1), since=date_from)
+        if not keys:
+            raise NothingToInvoice(f"nothing unbilled from {date_from} to {date_to}")
+        zone_start = local_midnight(date_from, self.time_zone)
+        zone_end = local_midnight(date.fromordinal(date_to.toordinal() + 1), self.time_zone)
+        invoice_id = self._draft(inv.InvoiceKind.MANUAL, keys, zone_start, zone_end, terms=terms, notes=notes)
+        self.approve_invoice(invoice_id, now=now, number_for=number_for)
+        return invoice_id
+
+    def invoice_topup(self, money: Money, *, description: str, now: datetime, number_for: NumberFor,
+                      terms: str = "", notes: str = "") -> str:
+        """A prepaid invoice for credits: it moves no money until it is paid in full,
+        then its amount before tax becomes a recharge."""
+        self._require_invoicing()
+        amount = self._own(money)
+        if amount <= 0:
+            raise InvalidInput("a top-up amount must be positive", field="amount")
+        entry = {"date": local_date(now, self.time_zone).isoformat(), "kind": "topup", "product": "credits",
+                 "description": description or "Credits", "application_id": None, "app_key": None, "unit": None,
+                 "quantity": None, "amount": amount}
+        [line] = inv.lines_of([entry], None)
+        invoice_id = self._draft(inv.InvoiceKind.TOPUP, [], now, now, topup_line=line, terms=terms, notes=notes)
+        self.approve_invoice(invoice_id, now=now, number_for=number_for)
+        return invoice_id
+
+    def _draft(self, kind: inv.InvoiceKind, keys: list[str], period_start: datetime, period_end: datetime, *,
+               topup_line: dict[str, Any] | None = None, description: str = "", terms: str = "",
+               notes: str = "") -> str:
+        if len(keys) > inv.MAX_INVOICE_LINES * 31:
+            raise InvalidInput("too many unbilled entries for one invoice; invoice a shorter date range")
+        entries = [self.unbilled[k] for k in keys]
+        lines = [topup_line] if topup_line else inv.lines_of(entries, local_date(period_start, self.time_zone))
+        assert len(lines) <= inv.MAX_INVOICE_LINES, "entries are summed per day and product"
+        subtotal = inv.total_of(lines)
+        # A balance carried over from mode none holds money in and usage taxed nowhere else: not taxed.
+        tax = tax_on(inv.total_of(x for x in lines if x["kind"] != "carry_over"), self.tax_rate, self.currency)
+        invoice_id = inv.invoice_id(self.account_id, self.invoice_count + 1)
+        self._invoice_drafted(
+            invoice_id=invoice_id, kind=kind.value, period_start=period_start, period_end=period_end, entry_keys=keys,
+            lines=lines, subtotal=subtotal, tax=tax, total=subtotal + tax,
+            from_unbilled=ZERO if topup_line else inv.total_of(entries),
+            description=description, terms=terms, notes=notes,
+        )
+        return invoice_id
+
+    @event("InvoiceDrafted")
+    def _invoice_drafted(self, invoice_id: str, kind: str, period_start: datetime, period_end: datetime,
+                         entry_keys: list[str], lines: list[dict[str, Any]], subtotal: Decimal, tax: Decimal,
+                         total: Decimal, from_unbilled: Decimal, description: str, terms: str, notes: str) -> None:
+        self.invoice_count += 1
+        self.drafts[invoice_id] = {
+            "kind": kind, "entries": {k: self.unbilled.pop(k) for k in entry_keys}, "subtotal": subtotal,
+            "total": total, "from_unbilled": from_unbilled,
+        }
+
+    def approve_invoice(self, invoice_id: str, *, now: datetime, number_for: NumberFor) -> str:
+        """Issues a draft: it gets its gapless number and, but for top-ups, bills its total."""
+        draft = self._draft_of(invoice_id)
+        issued = local_date(now, self.time_zone)
+        allocations: list[dict[str, Any]] = []
+        if draft["kind"] != inv.InvoiceKind.TOPUP:
+            total = draft["total"]
+            new = {"issued_at": now, "number": "~", "total": max(total, ZERO), "outstanding": max(total, ZERO)}
+            open_after = {**self.open_invoices, invoice_id: new}
+            allocations, _ = inv.allocate(self.unapplied_credit + max(-total, ZERO), open_after, first=invoice_id)
+        number = number_for(issued)
+        self._invoice_approved(invoice_id=invoice_id, number=number, issued_at=now,
+                               due_on=inv.due_on(issued, self.payment_terms_days).isoformat(), allocations=allocations,
+                               kind=draft["kind"], from_unbilled=draft["from_unbilled"], total=draft["total"],
+                               tax=draft["total"] - draft["subtotal"])
+        return number
+
+    @event("InvoiceApproved")
+    def _invoice_approved(self, invoice_id: str, number: str, issued_at: datetime, due_on: str,
+                          allocations: list[dict[str, Any]], kind: str, from_unbilled: Decimal, total: Decimal,
+                          tax: Decimal) -> None:
+        # kind, from_unbilled, total and tax repeat the draft's, so readers need only this event.
+        draft = self.drafts.pop(invoice_id)
+        assert (draft["total"], draft["from_unbilled"]) == (total, from_unbilled), "approval matches its draft"
+        if draft["kind"] == inv.InvoiceKind.TOPUP:
+            self.topups[invoice_id] = {"number": number, "total": total, "subtotal": draft["subtotal"]}
+            return
+        self._set_figures(self.figures.after_invoice(draft["from_unbilled"], total))
+        if total > 0:
+            self.open_invoices[invoice_id] = {"number": number, "issued_at": issued_at, "total": total,
+                                              "outstanding": total}
+        self.unapplied_credit += max(-total, ZERO)  # a credit note adds to the credit
+        self._apply(allocations)
+        self.check_books()
+
+    def void_invoice(self, invoice_id: str) -> None:
+        """A draft is dropped; its entries go back to unbilled for the next invoice."""
+        self._draft_of(invoice_id)
+        self._invoice_voided(invoice_id=invoice_id)
+
+    @event("InvoiceVoided")
+    def _invoice_voided(self, invoice_id: str) -> None:
+        inv.merge_entries(self.unbilled, self.drafts.pop(invoice_id)["entries"])
+
+    def _draft_of(self, invoice_id: str) -> dict[str, Any]:
+        draft = self.drafts.get(invoice_id)
+        if draft is not None:
+            return draft
+        if invoice_id in self.open_invoices or invoice_id in self.topups or self._is_own_invoice(invoice_id):
+            raise InvoiceNotDraft(f"invoice {invoice_id!r} is not a draft", invoice_id=invoice_id)
+        raise InvoiceNotFound(f"no invoice {invoice_id!r} on this account", invoice_id=invoice_id)
+
+    def _is_own_invoice(self, invoice_id: str) -> bool:
+        parsed = inv.parse_invoice_id(invoice_id)
+        return parsed is not None and parsed[0] == self.account_id and 0 < parsed[1] <= self.invoice_count
+
+    # -- payments ----------------------------------------------------------------
+    def record_payment(self, money: Money, *, payment_id: str, invoice_id: str | None, method: str,
+                       reference: str, received_at: datetime) -> list[dict[str, Any]]:
+        """Applies a payment to the named invoice, else the oldest open ones; what is left
+        stays as credit (CR on amount due) for later invoices. Paying a top-up invoice in
+        full turns its amount before tax into a recharge."""
+        self._require_invoicing()
+        amount = self._own(money)
+        if amount <= 0:
+            raise InvalidInput("a payment amount must be positive", field="amount")
+        if invoice_id is not None and invoice_id in self.topups:
+            topup = self.topups[invoice_id]
+            if amount != topup["total"]:
+                raise InvalidInput(f"a top-up invoice is paid in full: {topup['total']}", field="amount")
+            allocations = [{"invoice_id": invoice_id, "amount": amount, "outstanding_after": ZERO, "paid_after": amount}]
+            self._payment_recorded(payment_id=payment_id, amount=amount, method=method, reference=reference,
+                                   received_at=received_at, allocations=allocations, topup=True)
+            self.recharge(Money(topup["subtotal"], self.currency), reference=topup["number"], method=method)
+            return allocations
+        if invoice_id is not None and invoice_id not in self.open_invoices:
+            if self._is_own_invoice(invoice_id):
+                raise InvoiceNotOpen(f"invoice {invoice_id!r} is not open for payment", invoice_id=invoice_id)
+            raise InvoiceNotFound(f"no invoice {invoice_id!r} on this account", invoice_id=invoice_id)
+        allocations = self._allocations(amount, first=invoice_id)
+        self._payment_recorded(payment_id=payment_id, amount=amount, method=method, reference=reference,
+                               received_at=received_at, allocations=allocations, topup=False)
+        return allocations
+
+    @event("PaymentRecorded")
+    def _payment_recorded(self, payment_id: str, amount: Decimal, method: str, reference: str, received_at: datetime,
+                          allocations: list[dict[str, Any]], topup: bool) -> None:
+        if topup:
+            self.topups.pop(allocations[0]["invoice_id"])
+            return
+        self._set_figures(self.figures.after_payment(amount))
+        self._credit(amount, allocations)
+        self.check_books()
+
+    def refund_overpayment(self, money: Money, *, reference: str) -> str:
+        """Pays unapplied credit back to the customer (a System movement)."""
+        self._require_invoicing()
+        amount = self._own(money)
+        if amount <= 0:
+            raise InvalidInput("a refund amount must be positive", field="amount")
+        if amount > self.unapplied_credit:
+            raise RefundExceedsCredit(f"only {self.unapplied_credit} of credit can be refunded",
+                                      credit=self.unapplied_credit, requested=amount)
+        number = self.next_transaction_no
+        self._overpayment_refunded(amount=amount, reference=reference)
+        return number
+
+    @event("OverpaymentRefunded")
+    def _overpayment_refunded(self, amount: Decimal, reference: str) -> None:
+        self._set_figures(self.figures.after_refund(amount))
+        self.unapplied_credit -= amount
+        self.check_books()
+
+    def _allocations(self, amount: Decimal, first: str | None = None) -> list[dict[str, Any]]:
+        allocations, _ = inv.allocate(amount, self.open_invoices, first=first)
+        return allocations
+
+    def _credit(self, amount: Decimal, allocations: list[dict[str, Any]]) -> None:
+        self.unapplied_credit += amount
+        self._apply(allocations)
+
+    def _apply(self, allocations: list[dict[str, Any]]) -> None:
+        for allocation in allocations:
+            invoice = self.open_invoices[allocation["invoice_id"]]
+            invoice["outstanding"] = allocation["outstanding_after"]
+            self.unapplied_credit -= allocation["amount"]
+            if invoice["outstanding"] == 0:
+                del self.open_invoices[allocation["invoice_id"]]
+
+    # -- recurring settings ------------------------------------------------------
+    def change_recurring(self, *, now: datetime, cycle_running: bool | None = None,
+                         cycle_anchor_day: int | None = None, payment_terms_days: int | None = None,
+                         drafts_need_approval: bool | None = None, time_zone: str | None = None) -> None:
+        """Cycle settings, effective from the next boundary. A restarted cycle starts with
+        the cycle that contains ``now``; unbilled entries of the stopped months go on its invoice."""
+        settings = {
+            "cycle_running": self.cycle_running if cycle_running is None else bool(cycle_running),
+            "cycle_anchor_day": self.cycle_anchor_day if cycle_anchor_day is None else _anchor_day(cycle_anchor_day),
+            "payment_terms_days": self.payment_terms_days if payment_terms_days is None else _terms(payment_terms_days),
+            "drafts_need_approval": self.drafts_need_approval if drafts_need_approval is None
+            else bool(drafts_need_approval),
+            "time_zone": self.time_zone if time_zone is None else parse_time_zone(time_zone),
+        }
+        closed_through = self.closed_through
+        if settings["cycle_running"] and not self.cycle_running:
+            closed_through = max(closed_through, cycle_start(now, settings["cycle_anchor_day"], settings["time_zone"]))
+        current = {k: getattr(self, k) for k in settings}
+        if settings != current or closed_through != self.closed_through:
+            self._recurring_settings_changed(closed_through=closed_through, **settings)
+
+    @event("RecurringSettingsChanged")
+    def _recurring_settings_changed(self, cycle_running: bool, cycle_anchor_day: int, payment_terms_days: int,
+                                    drafts_need_approval: bool, time_zone: str, closed_through: datetime) -> None:
+        self.cycle_running = cycle_running
+        self.cycle_anchor_day = cycle_anchor_day
+        self.payment_terms_days = payment_terms_days
+        self.drafts_need_approval = drafts_need_approval
+        self.time_zone = time_zone
+        self.closed_through = closed_through
+
+    def check_books(self) -> None:
+        """The invoicing invariants; cheap enough to run after every invoicing event."""
+        if not self._invoicing:
+            return
+        outstanding = sum((i["outstanding"] for i in self.open_invoices.values()), ZERO)
+        drafted = sum((d["from_unbilled"] for d in self.drafts.values()), ZERO)
+        if self.expecting_invoice != -(inv.total_of(self.unbilled.values()) + drafted):
+            raise InvariantViolation(f"unbilled {self.expecting_invoice} differs from its entries")
+        if self.amount_due != self.unapplied_credit - outstanding:
+            raise InvariantViolation(f"amount due {self.amount_due} != credit {self.unapplied_credit} - {outstanding}")
+        if self.unapplied_credit < 0 or (self.unapplied_credit > 0 and outstanding > 0):
+            raise InvariantViolation("credit must be applied to open invoices before it is kept")
+
+    # -- low balance -----------------------------------------------------------
+    def change_low_balance_threshold(self, threshold: object) -> None:
+        """None turns the signal off. Setting it never signals by itself: only a later
+        movement that crosses it does."""
+        value = parse_low_balance_threshold(threshold)
+        if value != self.low_balance_threshold:
+            self._low_balance_threshold_changed(low_balance_threshold=value)
+
+    @event("LowBalanceThresholdChanged")
+    def _low_balance_threshold_changed(self, low_balance_threshold: Decimal | None) -> None:
+        self.low_balance_threshold = low_balance_threshold
+
+    @event("LowBalanceReached")
+    def _low_balance_reached(self, usable_credits: Decimal, threshold: Decimal, crossed_version: int) -> None:
+        """A signal, no state: whether the next crossing signals again follows from the figures."""
+
+    def trigger_event(self, event_class: Any, **kwargs: Any) -> None:
+        """Every new event goes through here (replays do not), so one check covers every
+        kind of movement, today's and those added later: when an event takes usable
+        credits from >= threshold to < threshold, a LowBalanceReached follows it in the
+        same append. Once per crossing: signalling again needs usable credits to be back
+        at or above the threshold first."""
+        threshold = self.low_balance_threshold
+        if threshold is None or event_class.__name__ in _NOT_MOVEMENTS:
+            super().trigger_event(event_class, **kwargs)
+            return
+        before = self.figures.usable_credits
+        super().trigger_event(event_class, **kwargs)
+        after = self.figures.usable_credits
+        if before >= threshold > after:
+            self._low_balance_reached(usable_credits=after, threshold=threshold, crossed_version=self.version)
+
     # -- rules -----------------------------------------------------------------
     def _require_usable(self, amount: Decimal) -> None:
         usable = self.figures.usable_credits
@@ -375,7 +760,11 @@ RELEASE_REASONS = ("failed", "expired", "cancelled")
 ACCOUNT_EVENT_TYPES = (
     "AccountOpened", "Recharged", "UsageRecorded", "ChargePosted", "CreditsReserved", "ReservationSettled",
     "ReservationReleased", "CreditLimitChanged", "InvoiceModeChanged", "UsagePolicyChanged", "BillingDetailsChanged",
+    "InvoiceDrafted", "InvoiceApproved", "InvoiceVoided", "CycleClosed", "PaymentRecorded", "OverpaymentRefunded",
+    "RecurringSettingsChanged",
+    "LowBalanceThresholdChanged", "LowBalanceReached",
 )
+_NOT_MOVEMENTS = frozenset({"LowBalanceThresholdChanged", "LowBalanceReached"})
 CHARGE_KINDS = ("subscription", "addon", "service", "hardware")
 
 
@@ -385,6 +774,27 @@ def _enum(kind: type[Any], value: object, field: str) -> Any:
     except ValueError:
         allowed = ", ".join(member.value for member in kind)
         raise InvalidInput(f"{field} must be one of {allowed}", field=field) from None
+
+
+def _anchor_day(day: object) -> int:
+    if isinstance(day, bool) or not isinstance(day, int) or not 1 <= day <= 31:
+        raise InvalidInput("cycle_anchor_day must be 1..31", field="cycle_anchor_day")
+    return day
+
+
+def _terms(days: object) -> int:
+    if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= inv.MAX_PAYMENT_TERMS_DAYS:
+        raise InvalidInput(f"payment_terms_days must be 0..{inv.MAX_PAYMENT_TERMS_DAYS}", field="payment_terms_days")
+    return days
+
+
+def parse_low_balance_threshold(value: object) -> Decimal | None:
+    if value is None:
+        return None
+    threshold = parse_amount(value, field="low_balance_threshold")
+    if threshold < 0:
+        raise InvalidInput("low_balance_threshold must not be negative", field="low_balance_threshold")
+    return threshold
 
 
 def _credit_limit(value: object) -> Decimal:

@@ -1,4 +1,4 @@
-"""ClientKey: a key a client chose (idempotency key, reservation id), claimed once per account.
+"""ClientKey: a key a client chose (a reservation id), claimed once per account.
 
 It is saved in the same atomic write as the account's event, so a key can never be
 claimed twice: the second writer's insert of version 1 collides. It also remembers
@@ -6,6 +6,11 @@ the first result, which a repeat of the same request gets back.
 
 Keeping these out of the Account aggregate keeps the account (and its snapshots)
 small however many usage records it has seen.
+
+Idempotency keys of usage and charges are rows of a keys table instead, written with
+the booking's event (commands/audit_log.py): one row, not a second aggregate and event.
+Claims of usage and charge keys saved as ClientKey aggregates before that table existed
+are copied into it once, when it is created (Ledger._legacy_claims).
 """
 
 from __future__ import annotations
@@ -29,6 +34,7 @@ class KeyKind(StrEnum):
     USAGE = "usage"
     CHARGE = "charge"
     RESERVATION = "reservation"
+    PAYMENT = "payment"
 
 
 class KeyStatus(StrEnum):

@@ -112,3 +112,49 @@ class InvariantViolation(LedgerError):
 
     code = "invariant_violation"
     category = "internal"
+
+
+class InvoiceNotFound(LedgerError):
+    code = "invoice_not_found"
+    category = "not_found"
+
+
+class InvoiceNotDraft(LedgerError):
+    """Only drafts can be approved or voided."""
+
+    code = "invoice_not_draft"
+    category = "conflict"
+
+
+class InvoiceNotOpen(LedgerError):
+    """A payment named an invoice that is paid already (or was never issued)."""
+
+    code = "invoice_not_open"
+    category = "conflict"
+
+
+class NothingToInvoice(LedgerError):
+    code = "nothing_to_invoice"
+    category = "rule"
+
+
+class InvoicingNotAvailable(LedgerError):
+    """The account's invoice mode (none) or billing mode does not allow the command."""
+
+    code = "invoicing_not_available"
+    category = "rule"
+
+
+class RefundExceedsCredit(LedgerError):
+    code = "refund_exceeds_credit"
+    category = "rule"
+
+
+class BillNotFound(LedgerError):
+    code = "bill_not_found"
+    category = "not_found"
+
+
+class TransactionNotFound(LedgerError):
+    code = "transaction_not_found"
+    category = "not_found"

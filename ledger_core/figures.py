@@ -84,9 +84,7 @@ class Figures:
         return self._moved(unbilled=-cost)
 
     def after_charge(self, cost: Decimal) -> Figures:
-        """Itemized mode invoices a charge when it is posted: it is billed at once."""
-        if self.invoice_mode is InvoiceMode.ITEMIZED:
-            return self._moved(billed=-cost)
+        """A charge lands unbilled; in itemized mode its own invoice bills it in the same write."""
         return self._moved(unbilled=-cost)
 
     def after_reserve(self, amount: Decimal) -> Figures:
@@ -97,6 +95,17 @@ class Figures:
 
     def after_settle(self, hold: Decimal, cost: Decimal) -> Figures:
         return self._moved(unbilled=-cost, reserved=-hold)
+
+    def after_invoice(self, from_unbilled: Decimal, total: Decimal) -> Figures:
+        """An issued invoice takes its lines' costs out of unbilled and bills its total
+        (lines plus tax): the current balance moves by the tax only."""
+        return self._moved(unbilled=from_unbilled, billed=-total)
+
+    def after_payment(self, amount: Decimal) -> Figures:
+        return self._moved(billed=amount)
+
+    def after_refund(self, amount: Decimal) -> Figures:
+        return self._moved(billed=-amount)
 
     def with_credit_limit(self, credit_limit: Decimal) -> Figures:
         return replace(self, credit_limit=credit_limit)

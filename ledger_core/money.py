@@ -7,7 +7,7 @@ unit price meets a quantity (ROUND_HALF_EVEN to 6 places); sums are exact after 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation, localcontext
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 
 from ledger_core.currencies import MINOR_UNITS
 from ledger_core.errors import CurrencyMismatch, InvalidAmount, InvalidCurrency
@@ -139,3 +139,12 @@ class Money:
 
     def __str__(self) -> str:
         return f"{format_amount(self.amount)} {self.currency}"
+
+
+def tax_on(subtotal: Decimal, rate: Decimal, currency: str) -> Decimal:
+    """Tax of one invoice: rounded once, ROUND_HALF_UP to the currency's minor unit (the
+    rule tax authorities print on invoices), then carried at the ledger's 6 places."""
+    minor = Decimal(1).scaleb(-MINOR_UNITS[parse_currency(currency)])
+    with localcontext() as context:
+        context.prec = _WORKING_PRECISION
+        return (subtotal * rate).quantize(minor, rounding=ROUND_HALF_UP).quantize(AMOUNT_QUANTUM)

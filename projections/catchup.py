@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import Notification, Tracking
+from eventsourcing.persistence import Notification, Recording, Tracking
 
 from projections.ledger import LedgerProjection
 from projections.views import LedgerViewQueries, StalePosition
@@ -43,38 +43,58 @@ class Projector:
         return self.view.position(self.app.name)
 
     def catch_up(self, until: int | None = None, *, stop: int | None = None,
-                 progress: Callable[[int, int], None] | None = None) -> int:
+                 progress: Callable[[int, int], None] | None = None, written: Sequence[Recording] = ()) -> int:
         """Applies pending events until the read model reaches ``until`` (or the end of
         the log when None), never past ``stop``. Returns the position reached;
-        ``progress(position, events_applied)`` is called after each batch."""
+        ``progress(position, events_applied)`` is called after each batch.
+
+        ``written``: what the caller has just appended, in log order. When those are
+        exactly the pending events (the read model stands right before the first), they
+        are applied as they are, without reading them back from the log."""
         with self._lock:
             stale = 0
             while True:
                 position = self.position
                 if until is not None and position >= until:
                     return position  # applied already, maybe by another writer's batch
-                notifications = self.app.recorder.select_notifications(
-                    start=position + 1, limit=self.batch_events, stop=stop)
+                events: list[Any] | None = None
+                if written and written[0].notification.id == position + 1 and stop is None:
+                    # No other writer's event lies between one append's ids: the recorder
+                    # holds the events table's lock while the append takes them.
+                    notifications: Sequence[Notification] = [r.notification for r in written]
+                    wanted = set(self.projection.topics)
+                    events = [r.domain_event if r.notification.topic in wanted else None for r in written]
+                else:
+                    notifications = self.app.recorder.select_notifications(
+                        start=position + 1, limit=self.batch_events, stop=stop)
                 if not notifications:
                     return position
                 try:
-                    self._apply(position, notifications)
+                    self._apply(position, notifications, events)
                 except StalePosition:
                     stale += 1  # another writer's batch landed first; it may well hold ours
                     if stale > MAX_STALE_RETRIES:
                         raise
+                    written = ()  # read from the log from now on
                     continue
                 position = notifications[-1].id
                 if progress:
                     progress(position, len(notifications))
+                if events is not None:
+                    written = ()
+                    if until is not None and position >= until:
+                        return position
+                    continue
                 if len(notifications) < self.batch_events and (until is None or position >= until):
                     return position
 
-    def _apply(self, position: int, notifications: Sequence[Notification]) -> None:
+    def _apply(self, position: int, notifications: Sequence[Notification], events: list[Any] | None = None) -> None:
         name, wanted = self.app.name, set(self.projection.topics)
-        events = [self.app.mapper.to_domain_event(n) if n.topic in wanted else None for n in notifications]
+        if events is None:
+            events = [self.app.mapper.to_domain_event(n) if n.topic in wanted else None for n in notifications]
         process = self.projection.process_event  # bound once: each lookup builds a new dispatch wrapper
         with self.view.batch_at(name, position, {e.originator_id for e in events if e is not None}) as batch:
+            self.projection.prefetch_bills(events)
             for event, notification in zip(events, notifications, strict=True):
                 tracking = Tracking(name, notification.id)
                 if event is None:

@@ -15,8 +15,20 @@ from eventsourcing.projection import Projection
 from eventsourcing.utils import get_topic
 
 from ledger_core.account import ACCOUNT_EVENT_TYPES, Account, transaction_no
-from ledger_core.figures import BillingMode, Figures, InvoiceMode
-from projections.rows import AccountRow, EventRow, HoldRow, MovementType, TransactionRow
+from ledger_core.figures import ZERO, BillingMode, Figures, InvoiceMode
+from ledger_core.invoicing import payment_status
+from ledger_core.cycles import cycle_start, next_boundary
+from projections import bills
+from projections.rows import (
+    AccountRow,
+    EventRow,
+    HoldRow,
+    InvoiceLineRow,
+    InvoiceRow,
+    MovementType,
+    PaymentRow,
+    TransactionRow,
+)
 from projections.views import Batch, LedgerViewQueries
 
 CHARGE_ITEMS = {"subscription": "Subscription", "addon": "Add-on", "service": "Service", "hardware": "Hardware"}
@@ -55,6 +67,7 @@ class LedgerProjection(Projection[Any]):
                 cycle_anchor_day=event.cycle_anchor_day, tax_rate=event.tax_rate, payer=event.payer,
                 figures=figures, opened_at=event.timestamp, updated_at=event.timestamp,
                 version=event.originator_version, position=tracking.notification_id,
+                billing_settings=_billing_settings(event, cycle_running=True),
             )
         )
         self._index(self._batch, event, tracking, event.account_id)
@@ -65,10 +78,13 @@ class LedgerProjection(Projection[Any]):
         row = self._move(event, tracking, lambda f: f.after_money_in(event.amount))
         self._book(event, tracking, row, MovementType.RECHARGE, "Recharge", event.amount,
                    reference=event.reference, description=event.method)
+        self._allocate(event, event.allocations or [])
 
     @process_event.register
     def _usage(self, event: Account.UsageRecorded, tracking: Tracking) -> None:
+        overdraft_before = self._batch.account(event.originator_id).figures.overdraft
         row = self._move(event, tracking, lambda f: f.after_usage(event.amount))
+        self._bill(event, tracking, row, overdraft_before)
         self._book(event, tracking, row, MovementType.EXPENSE, event.product, -event.amount,
                    occurred_at=event.occurred_at, product=event.product, application_id=event.application_id,
                    app_key=event.app_key, quantity=event.quantity, unit=event.unit, unit_price=event.unit_price,
@@ -88,7 +104,9 @@ class LedgerProjection(Projection[Any]):
 
     @process_event.register
     def _settled(self, event: Account.ReservationSettled, tracking: Tracking) -> None:
+        overdraft_before = self._batch.account(event.originator_id).figures.overdraft
         row = self._move(event, tracking, lambda f: f.after_settle(event.hold_amount, event.amount))
+        self._bill(event, tracking, row, overdraft_before)
         self._batch.close_hold(row.account_id, event.reservation_id)
         self._book(event, tracking, row, MovementType.EXPENSE, event.product, -event.amount,
                    occurred_at=event.occurred_at, product=event.product, application_id=event.application_id,
@@ -119,12 +137,160 @@ class LedgerProjection(Projection[Any]):
         row.payer = event.payer
         row.tax_rate = event.tax_rate
 
+    # -- invoices ----------------------------------------------------------------
+    @process_event.register
+    def _drafted(self, event: Account.InvoiceDrafted, tracking: Tracking) -> None:
+        row = self._move(event, tracking, lambda f: f)
+        changes = self._batch.invoicing
+        changes.invoices.append(InvoiceRow(
+            invoice_id=event.invoice_id, account_id=row.account_id, kind=event.kind, status="draft",
+            currency=row.currency, period_start=event.period_start, period_end=event.period_end,
+            created_at=event.timestamp, subtotal=event.subtotal, tax=event.tax, total=event.total,
+            description=event.description, terms=event.terms, notes=event.notes,
+            created_position=tracking.notification_id, updated_at=event.timestamp,
+        ))
+        changes.lines.extend(
+            InvoiceLineRow(event.invoice_id, n, line["kind"], line["product"], line["description"],
+                           line["application_id"], line["app_key"], line["quantity"], line["unit"], line["amount"],
+                           line["date_from"], line["date_to"], line["late"])
+            for n, line in enumerate(event.lines, start=1)
+        )
+        if row.figures.billing_mode is BillingMode.POSTPAID:
+            pending = self._batch.bills.pending(row.account_id)
+            for bill in bills.bills_invoiced(pending, event.lines, row.billing_settings.get("time_zone", "UTC")):
+                bill.invoice_id = event.invoice_id
+                self._batch.bills.changed(bill)
+
+    @process_event.register
+    def _approved(self, event: Account.InvoiceApproved, tracking: Tracking) -> None:
+        if event.kind == "topup":  # a top-up invoice moves money only when it is paid
+            self._move(event, tracking, lambda f: f)
+        else:
+            row = self._move(event, tracking, lambda f: f.after_invoice(event.from_unbilled, event.total))
+            if event.tax:
+                self._book(event, tracking, row, MovementType.TAX, f"Tax {event.number}", -event.tax,
+                           reference=event.number, description=event.invoice_id)
+        d = self.view.sql.d
+        owed = max(event.total, ZERO)  # a credit note (total < 0) owes nothing: it is paid at once
+        self._batch.invoicing.updates.append(
+            ("approve", (event.number, d.time_in(event.issued_at), event.due_on, d.amount_in(owed), d.amount_in(ZERO),
+                         payment_status(owed, owed).value, d.time_in(event.timestamp), event.invoice_id)))
+        self._allocate(event, event.allocations)
+
+    @process_event.register
+    def _voided(self, event: Account.InvoiceVoided, tracking: Tracking) -> None:
+        row = self._move(event, tracking, lambda f: f)
+        for bill in self._batch.bills.pending(row.account_id):
+            if bill.invoice_id == event.invoice_id:
+                bill.invoice_id = None
+                self._batch.bills.changed(bill)
+        self._batch.invoicing.updates.append(("void", (self.view.sql.d.time_in(event.timestamp), event.invoice_id)))
+
+    @process_event.register
+    def _cycle_closed(self, event: Account.CycleClosed, tracking: Tracking) -> None:
+        self._move(event, tracking, lambda f: f)
+
+    @process_event.register
+    def _paid(self, event: Account.PaymentRecorded, tracking: Tracking) -> None:
+        if event.topup:  # the recharge that follows is the money movement
+            row = self._move(event, tracking, lambda f: f)
+        else:
+            row = self._move(event, tracking, lambda f: f.after_payment(event.amount))
+            self._book(event, tracking, row, MovementType.PAYMENT, "Payment", event.amount,
+                       occurred_at=event.received_at, reference=event.reference, description=event.method)
+        self._batch.invoicing.payments.append(PaymentRow(
+            tracking.notification_id, event.payment_id, row.account_id, event.received_at, event.amount,
+            event.method, event.reference, event.allocations))
+        self._allocate(event, event.allocations)
+
+    @process_event.register
+    def _refunded(self, event: Account.OverpaymentRefunded, tracking: Tracking) -> None:
+        row = self._move(event, tracking, lambda f: f.after_refund(event.amount))
+        self._book(event, tracking, row, MovementType.SYSTEM, "Refund of overpayment", -event.amount,
+                   reference=event.reference)
+
+    @process_event.register
+    def _recurring(self, event: Account.RecurringSettingsChanged, tracking: Tracking) -> None:
+        row = self._move(event, tracking, lambda f: f)
+        row.cycle_anchor_day = event.cycle_anchor_day
+        row.billing_settings = _billing_settings(event, cycle_running=event.cycle_running)
+
+    def _allocate(self, event: Any, allocations: list[dict[str, Any]]) -> None:
+        d = self.view.sql.d
+        row = self._batch.account(event.originator_id)
+        paid = {a["invoice_id"] for a in allocations if a["outstanding_after"] <= 0}
+        if paid and row.figures.billing_mode is BillingMode.POSTPAID:
+            for bill in self._batch.bills.pending(row.account_id):
+                if bill.invoice_id in paid:
+                    bill.status = bills.CLEARED
+                    self._batch.bills.changed(bill)
+        for a in allocations:
+            self._batch.invoicing.updates.append(
+                ("allocate", (d.amount_in(a["outstanding_after"]), d.amount_in(a["paid_after"]),
+                              payment_status(a["paid_after"] + a["outstanding_after"], a["outstanding_after"]).value,
+                              d.time_in(event.timestamp), a["invoice_id"])))
+
+    @process_event.register
+    def _low_balance_threshold(self, event: Account.LowBalanceThresholdChanged, tracking: Tracking) -> None:
+        row = self._move(event, tracking, lambda f: f)
+        row.low_balance_threshold = event.low_balance_threshold
+
+    @process_event.register
+    def _low_balance_reached(self, event: Account.LowBalanceReached, tracking: Tracking) -> None:
+        """A signal for ledger.events: no figure moves, but it is indexed like every account event."""
+        self._move(event, tracking, lambda f: f)
+
+    def prefetch_bills(self, events: list[Any]) -> None:
+        """Reads the bills the batch's usage will add to, in one query (before the events
+        are applied; a bill a settings change in the batch moves is read on its own)."""
+        batch, numbers = self._batch, set()
+        for event in events:
+            if isinstance(event, (Account.UsageRecorded, Account.ReservationSettled)):
+                row = batch.peek_account(event.originator_id)
+                if row is not None:
+                    numbers.add(self._bill_number(row, event)[0])
+        batch.bills.prefetch(numbers)
+
+    def _bill_number(self, row: AccountRow, event: Any) -> tuple[str, Any, str]:
+        """The usage's bill, cycle start and zone; worked out once per batch (prefetch and
+        apply both ask), keyed by everything it depends on."""
+        zone = row.billing_settings.get("time_zone", "UTC")
+        key = (row.account_id, event.product, row.cycle_anchor_day, zone, event.occurred_at)
+        known = self._batch.bills.numbers.get(key)
+        if known is None:
+            start = cycle_start(event.occurred_at, row.cycle_anchor_day, zone)
+            number = bills.bill_number(row.account_id, event.product, start)
+            known = self._batch.bills.numbers[key] = (number, start, zone)
+        return known
+
+    def _bill(self, event: Any, tracking: Tracking, row: AccountRow, overdraft_before: Any) -> None:
+        """Adds a usage to its bill: the account's, product's and cycle's."""
+        number, start, zone = self._bill_number(row, event)
+        bill = self._batch.bills.get(number) or bills.BillRow(
+            bill_no=number, account_id=row.account_id, currency=row.currency, product=event.product,
+            cycle_start=start, cycle_end=next_boundary(start, row.cycle_anchor_day, zone),
+            created_position=tracking.notification_id, updated_at=event.timestamp)
+        bill.add(event.amount, event.quantity, event.unit, event.application_id, event.app_key)
+        bill.overdraft += min(event.amount, max(row.figures.overdraft - overdraft_before, 0))
+        bill.updated_at = event.timestamp
+        if row.figures.billing_mode is BillingMode.PREPAID:
+            bill.status = bills.CLEARED if row.figures.overdraft == 0 else bills.PENDING
+        else:
+            bill.status, bill.invoice_id = bills.PENDING, None  # until an invoice takes this usage and is paid
+        self._batch.bills.put(bill)
+
     # -- helpers -----------------------------------------------------------------
     def _move(self, event: Any, tracking: Tracking, change: Any) -> AccountRow:
-        """Applies a figures change to the event's account row and tracks the event."""
+        """Applies a figures change to the event's account row and tracks the event.
+        A prepaid account whose funds cover everything again clears its pending bills."""
         batch = self._batch
         row = batch.account(event.originator_id)
+        overdraft_before = row.figures.overdraft
         row.figures = change(row.figures).checked()
+        if overdraft_before > 0 and row.figures.overdraft == 0 and row.figures.billing_mode is BillingMode.PREPAID:
+            for bill in batch.bills.pending(row.account_id):
+                bill.status = bills.CLEARED
+                batch.bills.changed(bill)
         row.updated_at = event.timestamp
         row.version = event.originator_version
         row.position = tracking.notification_id
@@ -154,3 +320,9 @@ class LedgerProjection(Projection[Any]):
                 **fields,
             )
         )
+
+
+def _billing_settings(event: Any, *, cycle_running: bool) -> dict[str, Any]:
+    """The account's invoicing settings the read model shows, from AccountOpened or a change."""
+    return {"time_zone": event.time_zone, "payment_terms_days": event.payment_terms_days,
+            "drafts_need_approval": event.drafts_need_approval, "cycle_running": cycle_running}

@@ -16,6 +16,8 @@ class MovementType(StrEnum):
 
     RECHARGE = "Recharge"  # money in
     EXPENSE = "Expense"  # usage, charges, settled holds
+    PAYMENT = "Payment"  # money in against invoices
+    TAX = "Tax"  # the tax an issued invoice adds
     SYSTEM = "System"  # ledger-made corrections (refunds, adjustments)
 
 
@@ -33,6 +35,9 @@ class AccountRow:
     updated_at: datetime
     version: int
     position: int  # notification id of the last event applied to this account
+    # time_zone, payment_terms_days, drafts_need_approval, cycle_running
+    billing_settings: dict[str, Any] = field(default_factory=dict)
+    low_balance_threshold: Decimal | None = None  # None: no LowBalance signal
 
 
 @dataclass(slots=True)  # made for every money movement in a replay: no frozen-init cost
@@ -102,3 +107,71 @@ class TransactionFilter:
 class Page:
     rows: list[TransactionRow] = field(default_factory=list)
     next_before_position: int | None = None
+
+
+@dataclass(slots=True)
+class InvoiceRow:
+    invoice_id: str
+    account_id: str
+    kind: str
+    status: str
+    currency: str
+    period_start: datetime
+    period_end: datetime
+    created_at: datetime
+    subtotal: Decimal
+    tax: Decimal
+    total: Decimal
+    description: str
+    terms: str
+    notes: str
+    created_position: int
+    number: str | None = None
+    issued_at: datetime | None = None
+    due_on: str | None = None  # ISO date, in the account's time zone
+    paid: Decimal = Decimal("0.000000")
+    outstanding: Decimal = Decimal("0.000000")
+    payment_status: str = "unpaid"
+    updated_at: datetime | None = None
+
+
+@dataclass(slots=True)
+class InvoiceLineRow:
+    invoice_id: str
+    line_no: int
+    kind: str
+    product: str
+    description: str
+    application_id: str | None
+    app_key: str | None
+    quantity: Decimal | None
+    unit: str | None
+    amount: Decimal
+    date_from: str
+    date_to: str
+    late: bool
+
+
+@dataclass(slots=True)
+class PaymentRow:
+    position: int
+    payment_id: str
+    account_id: str
+    received_at: datetime
+    amount: Decimal
+    method: str
+    reference: str
+    allocations: list[dict[str, Any]]  # invoice_id, amount, outstanding_after
+
+
+@dataclass(frozen=True)
+class InvoiceFilter:
+    account_id: str | None = None
+    number: str | None = None
+    status: str | None = None
+    payment_status: str | None = None
+    due_status: str | None = None  # needs ``today``
+    period_from: datetime | None = None  # invoices whose period ends after this
+    period_to: datetime | None = None  # ... and starts before this
+    today: str | None = None  # ISO date deciding overdue
+    before_position: int | None = None  # the page cursor

@@ -25,21 +25,29 @@ from psycopg.sql import SQL
 
 from ledger_core.errors import InvariantViolation
 from ledger_core.figures import BillingMode, Figures, InvoiceMode
+from projections.bills import BillChanges, BillCodec, BillFilter, BillRow, BillSQL
+from projections.invoice_sql import INVOICE_TABLES, InvoiceChanges, InvoiceCodec, InvoiceSQL
 from projections.rows import (
     AccountRow,
     EventFilter,
     EventRow,
     HoldRow,
+    InvoiceFilter,
+    InvoiceLineRow,
+    InvoiceRow,
     MovementType,
     Page,
+    PaymentRow,
     TransactionFilter,
     TransactionRow,
 )
 
 DEFAULT_PREFIX = "rm"
-TABLES = ("accounts", "transactions", "holds", "events", "tracking")  # one set; "tracking" is the library's
+# One set of tables; "tracking" is the library's.
+TABLES = ("accounts", "transactions", "holds", "events", *INVOICE_TABLES, "bills", "tracking")
 MAX_PAGE_ROWS = 500
 MAX_DUE_HOLDS = 1_000
+MAX_KEPT_ACCOUNT_ROWS = 100_000  # account rows a view keeps from one of its batches to the next
 
 
 class StalePosition(Exception):
@@ -80,7 +88,7 @@ SQLITE = Dialect(param="?", amount_type="TEXT", time_type="TEXT", text_amounts=T
 ACCOUNT_COLUMNS = (
     "account_id", "aggregate_id", "currency", "billing_mode", "invoice_mode", "usage_policy", "cycle_anchor_day", "tax_rate",
     "payer", "credit_limit", "expecting_invoice", "amount_due", "reserved", "current_balance", "usable_credits",
-    "overdraft", "opened_at", "updated_at", "version", "position",
+    "overdraft", "opened_at", "updated_at", "version", "position", "billing_settings", "low_balance_threshold",
 )
 TRANSACTION_COLUMNS = (
     "position", "account_id", "transaction_no", "booked_at", "occurred_at", "type", "item", "amount",
@@ -102,6 +110,8 @@ class ReadModelSQL:
         self.holds = qualify("holds")
         self.events = qualify("events")
         self.index_prefix = prefix
+        self.invoicing = InvoiceSQL(dialect, qualify, prefix)
+        self.billing = BillSQL(dialect, qualify, prefix)
 
     def ddl(self) -> list[str]:
         a, t = self.d.amount_type, self.d.time_type
@@ -113,7 +123,9 @@ class ReadModelSQL:
             f"tax_rate {a} NOT NULL, payer TEXT NOT NULL, credit_limit {a} NOT NULL, "
             f"expecting_invoice {a} NOT NULL, amount_due {a} NOT NULL, reserved {a} NOT NULL, "
             f"current_balance {a} NOT NULL, usable_credits {a} NOT NULL, overdraft {a} NOT NULL, "
-            f"opened_at {t} NOT NULL, updated_at {t} NOT NULL, version INTEGER NOT NULL, position BIGINT NOT NULL)",
+            f"opened_at {t} NOT NULL, updated_at {t} NOT NULL, version INTEGER NOT NULL, position BIGINT NOT NULL, "
+            "billing_settings TEXT NOT NULL, "
+            f"low_balance_threshold {a})",
             f"CREATE TABLE IF NOT EXISTS {self.transactions} ("
             "position BIGINT PRIMARY KEY, account_id TEXT NOT NULL, transaction_no TEXT NOT NULL UNIQUE, "
             f"booked_at {t} NOT NULL, occurred_at {t} NOT NULL, type TEXT NOT NULL, item TEXT NOT NULL, "
@@ -128,6 +140,8 @@ class ReadModelSQL:
             "position BIGINT PRIMARY KEY, account_id TEXT NOT NULL, version INTEGER NOT NULL, type TEXT NOT NULL, "
             f"time {t} NOT NULL, UNIQUE (account_id, version))",
             f"CREATE INDEX IF NOT EXISTS {p}_events_time ON {self.events} (account_id, time)",
+            *self.invoicing.ddl(),
+            *self.billing.ddl(),
         ]
 
     def _params(self, count: int) -> str:
@@ -235,6 +249,8 @@ class ReadModelSQL:
             ("transactions", f"SELECT * FROM {self.transactions} ORDER BY position"),
             ("holds", f"SELECT * FROM {self.holds} ORDER BY account_id, reservation_id"),
             ("events", f"SELECT * FROM {self.events} ORDER BY position"),
+            *self.invoicing.dump(),
+            *self.billing.dump(),
         ]
 
 
@@ -251,6 +267,8 @@ class RowCodec:
             d.amount_in(f.credit_limit), d.amount_in(f.expecting_invoice), d.amount_in(f.amount_due),
             d.amount_in(f.reserved), d.amount_in(f.current_balance), d.amount_in(f.usable_credits),
             d.amount_in(f.overdraft), d.time_in(row.opened_at), d.time_in(row.updated_at), row.version, row.position,
+            json.dumps(row.billing_settings, sort_keys=True),
+            d.amount_in(row.low_balance_threshold),
         )
 
     def account(self, r: Any) -> AccountRow:
@@ -268,6 +286,8 @@ class RowCodec:
             cycle_anchor_day=r["cycle_anchor_day"], tax_rate=d.amount_out(r["tax_rate"]),
             payer=json.loads(r["payer"]), figures=figures, opened_at=d.time_out(r["opened_at"]),
             updated_at=d.time_out(r["updated_at"]), version=r["version"], position=r["position"],
+            billing_settings=json.loads(r["billing_settings"]),
+            low_balance_threshold=d.amount_out(r["low_balance_threshold"]),
         )
 
     def transaction_params(self, row: TransactionRow) -> tuple[Any, ...]:
@@ -314,7 +334,7 @@ class RowCodec:
 class Batch:
     """Read-model changes computed in memory from the rows as they stood at ``position``."""
 
-    def __init__(self, position: int, accounts: dict[str, AccountRow]) -> None:
+    def __init__(self, position: int, accounts: dict[str, AccountRow], bills: BillChanges) -> None:
         self.position = position
         self._accounts = accounts  # by aggregate id, prefetched
         self._changed: set[str] = set()
@@ -323,6 +343,8 @@ class Batch:
         self._closed_holds: list[tuple[str, str]] = []
         self._events: list[EventRow] = []
         self._tracking: Tracking | None = None
+        self.invoicing = InvoiceChanges()
+        self.bills = bills
 
     def account(self, aggregate_id: UUID) -> AccountRow:
         """The (mutable) row of the account an event belongs to."""
@@ -332,6 +354,10 @@ class Batch:
             raise InvariantViolation(f"an event arrived for an account the read model lacks: {key}")
         self._changed.add(key)
         return row
+
+    def peek_account(self, aggregate_id: UUID) -> AccountRow | None:
+        """The account's row as the batch has it, without marking it changed."""
+        return self._accounts.get(str(aggregate_id))
 
     def put_account(self, row: AccountRow) -> None:
         self._accounts[row.aggregate_id] = row
@@ -349,6 +375,13 @@ class Batch:
     def close_hold(self, account_id: str, reservation_id: str) -> None:
         if self._opened_holds.pop((account_id, reservation_id), None) is None:
             self._closed_holds.append((account_id, reservation_id))
+
+    def rows(self) -> dict[str, AccountRow]:
+        return self._accounts
+
+    @property
+    def final_position(self) -> int:
+        return self._tracking.notification_id if self._tracking else self.position
 
     def track(self, tracking: Tracking) -> None:
         if tracking.notification_id <= (self._tracking.notification_id if self._tracking else self.position):
@@ -376,6 +409,8 @@ class Batch:
                         copy.write_row(row)
             else:
                 cursor.executemany(insert, rows)
+        self.invoicing.flush(sql.invoicing, InvoiceCodec(sql.d), cursor)
+        self.bills.flush(sql.billing, BillCodec(sql.d), cursor)
         if self._tracking is not None:
             insert_tracking(cursor, self._tracking)
 
@@ -386,6 +421,13 @@ class LedgerViewQueries:
     sql: ReadModelSQL
     codec: RowCodec
     batch: Batch | None = None
+    # Account rows as this view's last batch wrote them: current as long as the position
+    # is still that batch's and the tables are the same ones (a rebuild swaps them).
+    _kept: dict[str, AccountRow] | None = None
+    _kept_at: tuple[int, Any] | None = None  # (position, tables' identity)
+
+    def _tables_identity(self, cursor: Any) -> Any:
+        raise NotImplementedError
 
     def _read(self) -> Any:  # context manager yielding a cursor
         raise NotImplementedError
@@ -403,15 +445,31 @@ class LedgerViewQueries:
         On leaving, it is written under the view's write lock, in one transaction, only if
         the position has not moved meanwhile (else StalePosition): only batches move the
         position, so an unmoved position means the prefetched rows are still current.
-        The lock is held for a position check and a few statements, nothing else."""
-        self.batch = Batch(position, self._accounts_by_aggregate(aggregate_ids))
+        The lock is held for a position check and a few statements, nothing else.
+        Account rows this view's previous batch wrote are reused when the position is
+        still that batch's (checked again under the lock, with the tables' identity)."""
+        keys = {str(i) for i in aggregate_ids}
+        kept, kept_at = self._kept or {}, self._kept_at
+        self._kept = self._kept_at = None  # rows in use leave the cache; a failed batch returns none
+        if kept_at is None or kept_at[0] != position:
+            kept, kept_at = {}, None
+        rows = {key: kept.pop(key) for key in keys if key in kept}
+        rows.update(self._accounts_by_aggregate(keys - rows.keys()))
+        self.batch = Batch(position, rows, BillChanges(self.bill, self._pending_bills, self._bills_by_number))
         try:
             yield self.batch
             with self._locked_write() as cursor:
                 now = self._max_tracking_id(application_name, cursor) or 0  # type: ignore[attr-defined]
                 if now != position:
                     raise StalePosition(f"position moved from {position} to {now}")
+                identity = self._tables_identity(cursor)
+                if kept_at is not None and identity != kept_at[1]:
+                    raise StalePosition("the read-model tables were replaced")
                 self.batch.flush(self.sql, self.codec, cursor, self._insert_tracking)  # type: ignore[attr-defined]
+            kept.update(self.batch.rows())  # most recently used last
+            while len(kept) > MAX_KEPT_ACCOUNT_ROWS:
+                kept.pop(next(iter(kept)))
+            self._kept, self._kept_at = kept, (self.batch.final_position, identity)
         finally:
             self.batch = None
 
@@ -428,6 +486,22 @@ class LedgerViewQueries:
             cursor.execute(self.sql.select_account(), (account_id,))
             row = cursor.fetchone()
         return None if row is None else self.codec.account(row)
+
+    def transaction(self, transaction_no: str) -> TransactionRow | None:
+        statement, params = self.sql._select(self.sql.transactions, "position", 1,
+                                             ("transaction_no = ?", transaction_no))
+        with self._read() as cursor:
+            cursor.execute(statement, params)
+            row = cursor.fetchone()
+        return None if row is None else self.codec.transaction(row)
+
+    def account_ids(self, after: str | None, limit: int) -> list[str]:
+        """Account ids in order, a page at a time (for jobs that visit every account)."""
+        statement, params = self.sql._select(self.sql.accounts, "account_id", limit, ("1 = 1", ()),
+                                             ("account_id > ?", after))
+        with self._read() as cursor:
+            cursor.execute(statement, params)
+            return [r["account_id"] for r in cursor.fetchall()]
 
     def transactions(self, query: TransactionFilter, limit: int) -> Page:
         if not 1 <= limit <= MAX_PAGE_ROWS:
@@ -474,6 +548,110 @@ class LedgerViewQueries:
     def dump(self) -> dict[str, list[dict[str, Any]]]:
         return self.dump_at("")[1]
 
+    # -- bills -------------------------------------------------------------------
+    def bill(self, bill_no: str) -> BillRow | None:
+        with self._read() as cursor:
+            cursor.execute(self.sql.billing.select_one(), (bill_no,))
+            row = cursor.fetchone()
+        return None if row is None else BillCodec(self.sql.d).row(row)
+
+    def _bills_by_number(self, bill_numbers: list[str]) -> list[BillRow]:
+        if not bill_numbers:
+            return []
+        params = (bill_numbers,) if self.sql.d is POSTGRES else tuple(bill_numbers)
+        with self._read() as cursor:
+            cursor.execute(self.sql.billing.select_many(len(bill_numbers)), params)
+            return [BillCodec(self.sql.d).row(r) for r in cursor.fetchall()]
+
+    def _pending_bills(self, account_id: str) -> list[BillRow]:
+        with self._read() as cursor:
+            cursor.execute(self.sql.billing.select_pending(), (account_id,))
+            return [BillCodec(self.sql.d).row(r) for r in cursor.fetchall()]
+
+    def bills(self, query: BillFilter, limit: int, oldest_first: bool = False) -> tuple[list[BillRow], int | None]:
+        """A page of bills (newest first unless ``oldest_first``) and the next page's cursor."""
+        if not 1 <= limit <= MAX_PAGE_ROWS:
+            raise ValueError(f"limit must be 1..{MAX_PAGE_ROWS}")
+        conditions = self.sql.billing.conditions(query)
+        if oldest_first and query.before_position is not None:  # the cursor reads the other way
+            conditions = [c for c in conditions if not c[0].startswith("created_position")]
+            conditions.append(("created_position > ?", query.before_position))
+        order = "created_position" + ("" if oldest_first else " DESC")
+        return self._page(self.sql.billing.bills, order, limit, conditions, BillCodec(self.sql.d).row)
+
+    # -- invoices ----------------------------------------------------------------
+    def invoice(self, invoice_id_or_number: str) -> InvoiceRow | None:
+        with self._read() as cursor:
+            cursor.execute(self.sql.invoicing.select_invoice(), (invoice_id_or_number, invoice_id_or_number))
+            row = cursor.fetchone()
+        return None if row is None else InvoiceCodec(self.sql.d).invoice(row)
+
+    def invoice_lines(self, invoice_id: str) -> list[InvoiceLineRow]:
+        with self._read() as cursor:
+            cursor.execute(self.sql.invoicing.select_lines(), (invoice_id,))
+            return [InvoiceCodec(self.sql.d).line(r) for r in cursor.fetchall()]
+
+    def invoice_payments(self, invoice_id: str) -> list[PaymentRow]:
+        codec = InvoiceCodec(self.sql.d)
+        with self._read() as cursor:  # a coarse LIKE, then the exact check
+            cursor.execute(self.sql.invoicing.select_payments_of(), (f'%"{invoice_id}"%',))
+            payments = [codec.payment(r) for r in cursor.fetchall()]
+        return [p for p in payments if any(a["invoice_id"] == invoice_id for a in p.allocations)]
+
+    def invoices(self, query: InvoiceFilter, limit: int) -> tuple[list[InvoiceRow], int | None]:
+        """A page of invoices, newest first, and the cursor of the next page (None: last)."""
+        if not 1 <= limit <= MAX_PAGE_ROWS:
+            raise ValueError(f"limit must be 1..{MAX_PAGE_ROWS}")
+        inv = self.sql.invoicing
+        return self._page(inv.invoices, "created_position DESC", limit, inv.invoice_conditions(query),
+                          InvoiceCodec(self.sql.d).invoice)
+
+    def _page(self, table: str, order: str, limit: int, conditions: list[tuple[str, Any]],
+              decode: Any) -> tuple[list[Any], int | None]:
+        """Up to ``limit`` rows and the cursor (created_position) of the next page, if any."""
+        statement, params = self.sql._select(table, order, limit + 1, *conditions)
+        with self._read() as cursor:
+            cursor.execute(statement, params)
+            rows = [decode(r) for r in cursor.fetchall()]
+        more = len(rows) > limit
+        return rows[:limit], (rows[limit - 1].created_position if more else None)
+
+    def invoice_dashboard(self, query: InvoiceFilter) -> list[dict[str, Any]]:
+        """Counts and sums per status and payment status of the invoices the filter picks."""
+        inv, d = self.sql.invoicing, self.sql.d
+        statement, params = self.sql._select(inv.invoices, "1", 1, *inv.invoice_conditions(query))
+        where = statement.split(" WHERE ", 1)[1].rsplit(" ORDER BY ", 1)[0]
+        groups: dict[tuple[str, str], dict[str, Any]] = {}
+        with self._read() as cursor:
+            # SQLite would sum text amounts as floats: there the exact sums are made here.
+            cursor.execute(inv.dashboard(where) if not d.text_amounts else inv.dashboard_rows(where), params[:-1])
+            for r in cursor.fetchall():
+                group = groups.setdefault((r["status"], r["payment_status"]), {
+                    "status": r["status"], "payment_status": r["payment_status"], "invoices": 0,
+                    "total": Decimal(0), "paid": Decimal(0), "outstanding": Decimal(0)})
+                group["invoices"] += r["invoices"]
+                for column in ("total", "paid", "outstanding"):
+                    group[column] += d.amount_out(r[column])
+        return [groups[key] for key in sorted(groups)]
+
+    def payment(self, position: int) -> PaymentRow | None:
+        inv = self.sql.invoicing
+        statement, params = self.sql._select(inv.payments, "position", 1, ("position = ?", position))
+        with self._read() as cursor:
+            cursor.execute(statement, params)
+            row = cursor.fetchone()
+        return None if row is None else InvoiceCodec(self.sql.d).payment(row)
+
+    def payments(self, account_id: str | None, limit: int, before_position: int | None = None) -> list[PaymentRow]:
+        if not 1 <= limit <= MAX_PAGE_ROWS:
+            raise ValueError(f"limit must be 1..{MAX_PAGE_ROWS}")
+        inv = self.sql.invoicing
+        statement, params = self.sql._select(inv.payments, "position DESC", limit, ("1 = 1", ()),
+                                             ("account_id = ?", account_id), ("position < ?", before_position))
+        with self._read() as cursor:
+            cursor.execute(statement, params)
+            return [InvoiceCodec(self.sql.d).payment(r) for r in cursor.fetchall()]
+
     def dump_at(self, application_name: str) -> tuple[int, dict[str, list[dict[str, Any]]]]:
         """Every row of every table, and the position they stand at, read in one transaction."""
         tables: dict[str, list[dict[str, Any]]] = {}
@@ -496,6 +674,11 @@ class PostgresLedgerView(LedgerViewQueries, PostgresTrackingRecorder):
 
     def _table(self, prefix: str, name: str) -> str:
         return f'"{self.datastore.schema}"."{prefix}_{name}"'
+
+    def _tables_identity(self, cursor: Any) -> Any:
+        cursor.execute("SELECT to_regclass(%s)::oid AS id", (self.sql.accounts,))
+        row = cursor.fetchone()
+        return row["id"] if row else None
 
     def replace_with(self, fresh: PostgresLedgerView) -> None:
         """Puts ``fresh``'s tables (and their indexes) under this view's names, in one
@@ -541,6 +724,11 @@ class SQLiteLedgerView(LedgerViewQueries, SQLiteTrackingRecorder):
         # read-model tables (live, rebuild) needs its own, as on PostgreSQL.
         self.insert_tracking_statement = self._own_table(self.insert_tracking_statement)
         self.select_max_tracking_id_statement = self._own_table(self.select_max_tracking_id_statement)
+
+    def _tables_identity(self, cursor: Any) -> Any:
+        cursor.execute("SELECT rootpage FROM sqlite_master WHERE type = 'table' AND name = ?", (self.sql.accounts,))
+        row = cursor.fetchone()
+        return row["rootpage"] if row else None
 
     def _own_table(self, statement: str) -> str:
         renamed = re.sub(r"\btracking\b(?=[ .(])", self._tracking_table, statement)

@@ -26,9 +26,10 @@ from projections.views import (
     PostgresLedgerView,
     SQLiteLedgerView,
 )
+from service.reminder_outbox import ReminderOutbox
 from service.settings import Settings
 
-R = TypeVar("R", Booking, list[str])
+R = TypeVar("R")
 
 
 def make_view(app: Ledger, prefix: str = DEFAULT_PREFIX, *, create_tables: bool = True) -> LedgerViewQueries:
@@ -54,6 +55,7 @@ class LedgerService:
         self.commands = Ledger(env=env, clock=clock)
         self.view = make_view(self.commands, create_tables=settings.create_tables)
         self.projector = Projector(self.commands, self.view, settings.projection_batch_events)
+        self.reminder_outbox = ReminderOutbox.of(self.commands, create_table=settings.create_tables)
 
     @property
     def clock(self) -> Clock:

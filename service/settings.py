@@ -34,6 +34,11 @@ class Settings:
     max_request_bytes: int = 64 * 1024
     projection_batch_events: int = 500
     create_tables: bool = True  # `serve` creates them once, then its workers skip it (no DDL races)
+    # Who issues bills, invoices and receipts: printed in every document's header.
+    issuer_name: str = "Ledger"
+    issuer_tax_id: str = ""
+    issuer_address: tuple[str, ...] = ()
+    issuer_email: str = ""
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> Settings:
@@ -54,4 +59,9 @@ class Settings:
             http_threads=_int(env, "LEDGER_HTTP_THREADS", 4, 1, 256),
             max_request_bytes=_int(env, "LEDGER_MAX_REQUEST_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),
             projection_batch_events=_int(env, "LEDGER_PROJECTION_BATCH_EVENTS", 500, 1, 10_000),
+            issuer_name=env.get("LEDGER_ISSUER_NAME") or "Ledger",
+            issuer_tax_id=env.get("LEDGER_ISSUER_TAX_ID", ""),
+            # address lines separated by "|"
+            issuer_address=tuple(x.strip() for x in env.get("LEDGER_ISSUER_ADDRESS", "").split("|") if x.strip())[:4],
+            issuer_email=env.get("LEDGER_ISSUER_EMAIL", ""),
         )

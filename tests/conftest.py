@@ -14,6 +14,7 @@ import socket
 import subprocess
 import tempfile
 import uuid
+from typing import Any
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -133,3 +134,26 @@ def service(database: DatabaseConfig, clock: FakeClock) -> Iterator[LedgerServic
         yield svc
     finally:
         svc.close()
+
+
+@pytest.fixture
+def client(service: LedgerService) -> Any:
+    """Flask's test client around the test's service."""
+    from api.app import create_app
+
+    app = create_app(service=service)
+    app.testing = True
+    return app.test_client()
+
+
+@pytest.fixture
+def run_cli(database: DatabaseConfig, monkeypatch: pytest.MonkeyPatch) -> Any:
+    """Runs `ledger ARGS...` in-process against the test's database."""
+    from click.testing import CliRunner
+
+    from entrypoints.cli import main
+
+    monkeypatch.setenv("LEDGER_DATABASE_URL", database.url)
+    monkeypatch.setenv("LEDGER_DATABASE_SCHEMA", database.schema)
+    runner = CliRunner()
+    return lambda *args: runner.invoke(main, list(args))

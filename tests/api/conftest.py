@@ -2,15 +2,6 @@ from __future__ import annotations
 
 import pytest
 
-from api.app import create_app
-
-
-@pytest.fixture
-def client(service):
-    app = create_app(service=service)
-    app.testing = True
-    return app.test_client()
-
 
 @pytest.fixture
 def acme(client):

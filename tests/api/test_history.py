@@ -10,7 +10,7 @@ def test_events_list_in_order_with_payload_cause_and_link(client, acme):
     page = client.get("/v1/accounts/acme/events?limit=2").get_json()
     assert [(e["version"], e["type"]) for e in page["items"]] == [(1, "AccountOpened"), (2, "Recharged")]
     recharge = page["items"][1]
-    assert recharge["payload"] == {"amount": "65.980000", "reference": "PAY-1", "method": ""}
+    assert recharge["payload"] == {"amount": "65.980000", "reference": "PAY-1", "method": "", "allocations": []}
     assert recharge["cause"] == {"kind": "http", "method": "POST", "path": "/v1/accounts/acme/recharges",
                                  "request_id": "req-1", "api_key_id": "key-7"}
     assert len(recharge["link"]) == 64

@@ -97,3 +97,16 @@ def test_a_refused_reserve_is_answered_on_the_results_topic(service, loop, produ
     [reply] = read_topic(kafka_settings.bootstrap_servers, kafka_settings.topics.results, 1)
     body = json.loads(reply.value)
     assert (reply.key, body["status"], body["code"]) == (b"r-1", "rejected", "insufficient_credits")
+
+
+def test_a_key_booked_over_http_or_in_an_earlier_batch_is_a_duplicate_when_it_comes_again(service, loop, produce):
+    open_account(service, "again")
+    # as the HTTP API passes it: its schema reads amounts as 6-place Decimals, like the consumer's
+    service.run(lambda l: l.record_usage("again", idempotency_key="via-http", product="sms", amount=Decimal("0.500000")))
+    produce("again", message("first", "again", amount="0.25"))
+    consume_until(loop, 1)  # committed in a batch of its own
+    produce("again", message("first", "again", amount="0.25"))
+    produce("again", message("via-http", "again", amount="0.5"))
+    consume_until(loop, 3)
+    assert (loop.counts[Outcome.APPLIED], loop.counts[Outcome.DUPLICATE]) == (1, 2)
+    assert service.account_row("again").figures.expecting_invoice == Decimal("-0.75")

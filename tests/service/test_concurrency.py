@@ -88,3 +88,40 @@ def test_a_writer_that_keeps_losing_gets_a_clear_conflict_and_writes_nothing(pos
     assert row.figures.amount_due == Decimal(100 - loser.clock.races)  # only the rival's recharges
     assert rival.commands.account("acme").version == 1 + (100 - loser.clock.races)
     rival.close(), loser.close()
+
+
+CLOSERS = 4
+ACCOUNTS_PER_CLOSER = 6
+
+
+def test_concurrent_closes_take_gapless_unique_invoice_numbers(postgres_schema):
+    """Four processes' worth of writers close cycles of different accounts at once; every
+    invoice gets a number, and the numbers are exactly 1..N: no gap, no duplicate."""
+    clock = FakeClock()
+    clock.now = clock.now.replace(month=11, day=20)
+    writers = [LedgerService(Settings(database=postgres_schema), clock=clock) for _ in range(CLOSERS)]
+    accounts = [f"acct-{w}-{i}" for w in range(CLOSERS) for i in range(ACCOUNTS_PER_CLOSER)]
+    for account_id in accounts:
+        open_account(writers[0], account_id, billing_mode="prepaid", invoice_mode="consolidated")
+        writers[0].run(lambda l, a=account_id: l.record_usage(a, idempotency_key="u", product="sms", amount="1"))
+    clock.now = clock.now.replace(month=12, day=2)
+    start = threading.Barrier(CLOSERS)
+    made: list[str] = []
+
+    def close(w: int) -> None:
+        start.wait()
+        for i in range(ACCOUNTS_PER_CLOSER):
+            made.extend(writers[w].commands.close_cycles(f"acct-{w}-{i}"))
+
+    threads = [threading.Thread(target=close, args=(w,)) for w in range(CLOSERS)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(made) == len(accounts)  # one invoice per account, none lost to a race
+    writers[0].projector.catch_up()
+    numbers = sorted(writers[0].view.invoice(i).number for i in made)
+    assert numbers == [f"INV-2026-{n:06d}" for n in range(1, len(accounts) + 1)]
+    assert sum(w.commands.conflicts_retried for w in writers) > 0  # the race did happen
+    for svc in writers:
+        svc.close()

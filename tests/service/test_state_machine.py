@@ -11,8 +11,8 @@ from __future__ import annotations
 import os
 import uuid
 from collections.abc import Callable
-from datetime import timedelta
-from decimal import ROUND_HALF_EVEN, Decimal
+from datetime import datetime, timedelta, timezone
+from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +31,7 @@ from hypothesis.stateful import (
 from commands.persistence import DatabaseConfig
 from ledger_core.errors import LedgerError
 from projections.catchup import Projector
-from projections.rows import TransactionFilter
+from projections.rows import InvoiceFilter, TransactionFilter
 from service.history import figures_as_of
 from service.ledger_service import LedgerService, make_view
 from service.settings import Settings
@@ -50,13 +50,47 @@ reservation_ids = st.sampled_from(["r1", "r2", "r3", "r4", "r5"])
 class Model:
     """The ledger as LEDGER_SEMANTICS.md describes it, in the plainest arithmetic."""
 
-    def __init__(self, billing: str, invoice: str, limit: Decimal, policy: str) -> None:
-        self.billing, self.invoice, self.limit, self.policy = billing, invoice, limit, policy
+    def __init__(self, billing: str, invoice: str, limit: Decimal, policy: str, rate: Decimal) -> None:
+        self.billing, self.invoice, self.limit, self.policy, self.rate = billing, invoice, limit, policy, rate
         self.unbilled = Decimal(0)
         self.billed = Decimal(0)
         self.holds: dict[str, tuple[Decimal, Any]] = {}
         self.closed: dict[str, str] = {}
         self.keys: dict[tuple[str, str], tuple[Any, Decimal]] = {}
+        # invoicing: costs not yet on an invoice (taxed) and a balance carried over from mode none (untaxed)
+        self.pending: list[Decimal] = []
+        self.carried = Decimal(0)
+        self.drafts: dict[str, tuple[Decimal, Decimal]] = {}  # invoice id -> (taxed, carried)
+        self.open: list[Decimal] = []  # outstanding of issued invoices, oldest first
+        self.credit = Decimal(0)
+
+    def book_cost(self, cost: Decimal) -> None:
+        self.unbilled -= cost
+        if self.invoice != "none":
+            self.pending.append(cost)
+
+    def issue(self, taxed: Decimal, carried: Decimal) -> None:
+        """An invoice: its costs leave unbilled; lines plus tax (2 places, half up) are billed."""
+        total = taxed + carried + (taxed * self.rate).quantize(Decimal("0.01"), rounding=ROUND_HALF_UP)
+        self.unbilled += taxed + carried
+        self.billed -= total
+        if total > 0:
+            self.open.append(total)
+        else:
+            self.credit -= total
+        self.apply_credit()
+
+    def money_in(self, amount: Decimal) -> None:
+        self.billed += amount
+        self.credit += amount
+        self.apply_credit()
+
+    def apply_credit(self) -> None:
+        for n, outstanding in enumerate(self.open):
+            applied = min(self.credit, outstanding)
+            self.open[n] -= applied
+            self.credit -= applied
+        self.open = [o for o in self.open if o > 0]
 
     @property
     def reserved(self) -> Decimal:
@@ -93,11 +127,13 @@ class LedgerMachine(RuleBasedStateMachine):
         invoice=st.sampled_from(["itemized", "consolidated", "none"]),
         limit=st.decimals(min_value=0, max_value=1000, places=6),
         policy=st.sampled_from(["allow_overdraft", "block"]),
+        rate=st.sampled_from([Decimal(0), Decimal("0.09"), Decimal("0.175")]),
     )
-    def open(self, billing: str, invoice: str, limit: Decimal, policy: str) -> None:
-        self.model = Model(billing, invoice, limit, policy)
+    def open(self, billing: str, invoice: str, limit: Decimal, policy: str, rate: Decimal) -> None:
+        self.model = Model(billing, invoice, limit, policy, rate)
         self.attempt(None, lambda l: l.open_account(account_id="acc", currency="SGD", billing_mode=billing,
-                                                      invoice_mode=invoice, credit_limit=str(limit), usage_policy=policy))
+                                                      invoice_mode=invoice, credit_limit=str(limit), usage_policy=policy,
+                                                      tax_rate=str(rate)))
 
     @rule(amount=amounts)
     def recharge(self, amount: Decimal) -> None:
@@ -107,7 +143,7 @@ class LedgerMachine(RuleBasedStateMachine):
             if m.invoice == "none":
                 m.unbilled += amount
             else:
-                m.billed += amount
+                m.money_in(amount)
 
     @rule(key=keys, amount=amounts, priced=st.booleans(), quantity=st.decimals(min_value=1, max_value=1000, places=2))
     def usage(self, key: str, amount: Decimal, priced: bool, quantity: Decimal) -> None:
@@ -129,7 +165,7 @@ class LedgerMachine(RuleBasedStateMachine):
             assert booking.amount == m.keys[("usage", key)][1]
             return
         m.keys[("usage", key)] = (request, cost)
-        m.unbilled -= cost
+        m.book_cost(cost)
         if m.policy == "block":
             assert m.usable >= 0  # invariant 3: a blocking account never goes below zero by usage
 
@@ -144,10 +180,11 @@ class LedgerMachine(RuleBasedStateMachine):
         if booking is None or booking.replayed:
             return
         m.keys[("charge", key)] = (request, amount)
-        if m.invoice == "itemized":
-            m.billed -= amount
-        else:
+        if m.invoice == "itemized":  # invoiced at once, on its own invoice
             m.unbilled -= amount
+            m.issue(amount, Decimal(0))
+        else:
+            m.book_cost(amount)
 
     @rule(rid=reservation_ids, amount=amounts, expires_in=st.none() | st.integers(1, 3600))
     def reserve(self, rid: str, amount: Decimal, expires_in: int | None) -> None:
@@ -183,7 +220,7 @@ class LedgerMachine(RuleBasedStateMachine):
         if self.attempt(error, lambda l: l.settle("acc", rid, amount=str(amount), product="call")):
             del m.holds[rid]
             m.closed[rid] = "settled"
-            m.unbilled -= amount
+            m.book_cost(amount)
 
     @rule(rid=reservation_ids, reason=st.sampled_from(["failed", "cancelled", "expired"]))
     def release(self, rid: str, reason: str) -> None:
@@ -213,9 +250,62 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(mode=st.sampled_from(["itemized", "consolidated", "none"]))
     def change_invoice_mode(self, mode: str) -> None:
         m = self.model
-        error = "invoice_mode_change_blocked" if mode == "none" and m.invoice != "none" and m.billed != 0 else None
-        if self.attempt(error, lambda l: l.update_account("acc", invoice_mode=mode)) and not error:
-            m.invoice = mode
+        blocked = mode == "none" and m.invoice != "none" and (m.billed != 0 or m.drafts)
+        error = "invoice_mode_change_blocked" if blocked else None
+        self.attempt(error, lambda l: l.update_account("acc", invoice_mode=mode))
+        if error or mode == m.invoice:
+            return
+        if mode == "none":  # everything stays unbilled for good
+            m.pending, m.carried = [], Decimal(0)
+        elif m.invoice == "none":  # what stayed unbilled goes on the next invoice, untaxed
+            m.carried = -m.unbilled
+        m.invoice = mode
+
+    # -- invoicing -----------------------------------------------------------------------
+    @rule()
+    def close_cycle(self) -> None:
+        m = self.model
+        now = self.clock.now
+        self.clock.now = datetime(now.year + now.month // 12, now.month % 12 + 1, 1, 0, 0, 1, tzinfo=timezone.utc)
+        made = self.attempt(None, lambda l: l.close_cycles("acc"))
+        if m.invoice == "none" or (not m.pending and m.carried == 0):
+            assert made == []
+            return
+        [invoice_id] = made
+        taxed, carried = sum(m.pending, Decimal(0)), m.carried
+        m.pending, m.carried = [], Decimal(0)
+        if m.billing == "postpaid":  # recurring postpaid invoices wait for approval
+            m.drafts[invoice_id] = (taxed, carried)
+        else:
+            m.issue(taxed, carried)
+
+    @rule(pick=st.integers(0, 3))
+    def approve(self, pick: int) -> None:
+        m = self.model
+        if not m.drafts:
+            return
+        invoice_id = sorted(m.drafts)[pick % len(m.drafts)]
+        self.attempt(None, lambda l: l.approve_invoice(invoice_id))
+        m.issue(*m.drafts.pop(invoice_id))
+        self.attempt("invoice_not_draft", lambda l: l.void_invoice(invoice_id))
+
+    @rule(pick=st.integers(0, 3))
+    def void(self, pick: int) -> None:
+        m = self.model
+        if not m.drafts:
+            return
+        invoice_id = sorted(m.drafts)[pick % len(m.drafts)]
+        self.attempt(None, lambda l: l.void_invoice(invoice_id))
+        taxed, carried = m.drafts.pop(invoice_id)
+        m.pending.append(taxed)
+        m.carried += carried
+
+    @rule(amount=amounts)
+    def payment(self, amount: Decimal) -> None:
+        m = self.model
+        error = "invoicing_not_available" if m.invoice == "none" else "invalid_input" if amount <= 0 else None
+        if self.attempt(error, lambda l: l.record_payment("acc", payment_id=uuid.uuid4().hex, amount=str(amount))):
+            m.money_in(amount)
 
     @rule(policy=st.sampled_from(["allow_overdraft", "block"]))
     def change_usage_policy(self, policy: str) -> None:
@@ -238,7 +328,11 @@ class LedgerMachine(RuleBasedStateMachine):
         assert f.usable_credits == m.usable  # invariant 2 (formula)
         assert f.reserved >= 0
         assert sum(h.amount for h in self.service.view.holds("acc")) == f.reserved  # invariant 2 (holds)
-        assert self.service.commands.account("acc").figures == f  # write model == read model
+        account = self.service.commands.account("acc")
+        assert account.figures == f  # write model == read model
+        account.check_books()  # unbilled == its entries + drafts; amount due == credit - outstanding
+        assert sorted(i["outstanding"] for i in account.open_invoices.values()) == sorted(m.open)
+        assert account.unapplied_credit == m.credit
         if m.invoice == "none":
             assert f.amount_due == 0 or m.billed == f.amount_due  # carried over from an earlier mode only
 
@@ -250,6 +344,21 @@ class LedgerMachine(RuleBasedStateMachine):
         current = self.service.account_row("acc").figures.current_balance
         assert sum((r.amount for r in rows), Decimal(0)) == current
         assert not rows or rows[0].balance_after == current
+
+    @invariant()
+    def invoices_add_up_and_nothing_is_invoiced_twice(self) -> None:
+        """Invariant 4: every invoice's total is its lines plus its tax; the costs on
+        approved invoices, the drafts and what is still unbilled together are every cost
+        booked while invoicing, each once."""
+        if not hasattr(self, "model"):
+            return
+        rows, _ = self.service.view.invoices(InvoiceFilter(account_id="acc"), 500)
+        for row in rows:
+            lines = self.service.view.invoice_lines(row.invoice_id)
+            assert sum((x.amount for x in lines), Decimal(0)) == row.subtotal
+            assert row.subtotal + row.tax == row.total
+            assert row.paid + row.outstanding == (max(row.total, 0) if row.status == "approved" else 0)
+        assert {r.invoice_id for r in rows if r.status == "draft"} == set(self.model.drafts)
 
     @invariant()
     def remember_what_was_reported(self) -> None:

@@ -19,14 +19,17 @@ def test_recharge_lands_in_amount_due_unless_mode_none(mode, expecting, due):
     assert (f.expecting_invoice, f.amount_due) == (D(expecting), D(due))
 
 
-@pytest.mark.parametrize(
-    ("mode", "expecting", "due"),
-    [("itemized", "-5", "-7"), ("consolidated", "-12", "0"), ("none", "-12", "0")],
-)
-def test_usage_stays_unbilled_and_itemized_charges_are_billed_at_once(mode, expecting, due):
-    f = figures(invoice=mode).after_usage(D(5)).after_charge(D(7))
-    assert (f.expecting_invoice, f.amount_due) == (D(expecting), D(due))
-    assert f.current_balance == D(expecting) + D(due)
+def test_usage_and_charges_land_unbilled_until_invoiced():
+    for mode in ("itemized", "consolidated", "none"):
+        f = figures(invoice=mode).after_usage(D(5)).after_charge(D(7))
+        assert (f.expecting_invoice, f.amount_due) == (D(-12), D(0))
+
+
+def test_an_invoice_moves_its_lines_to_billed_and_bills_the_tax():
+    f = figures(invoice="itemized").after_usage(D(5)).after_charge(D(7)).after_invoice(D(7), D("7.63"))
+    assert (f.expecting_invoice, f.amount_due, f.current_balance) == (D(-5), D("-7.63"), D("-12.63"))
+    paid = f.after_payment(D(10)).after_refund(D("2.37"))
+    assert paid.amount_due == D(0)
 
 
 def test_worked_example_figures():
@@ -35,7 +38,7 @@ def test_worked_example_figures():
 
 
 def test_usable_credits_postpaid_ignores_amount_due():
-    f = figures("postpaid", "itemized", "1000").after_usage(D(300)).after_charge(D(50)).after_reserve(D(100))
+    f = figures("postpaid", "itemized", "1000").after_usage(D(300)).after_charge(D(50)).after_invoice(D(50), D(50)).after_reserve(D(100))
     assert f.usable_credits == D(1000) - D(300) - D(100)
     assert f.overdraft == 0
 

@@ -1,0 +1,214 @@
+"""Request and response shapes of invoices, payments and cycles."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+
+from api.schemas import DEFAULT_PAGE_ROWS, BalanceSchema, _choice, _key, _text
+from ledger_core.invoicing import DueStatus, InvoiceStatus, PaymentStatus
+from projections.views import MAX_PAGE_ROWS
+from service.wire import Amount, Quantity, UtcDateTime
+
+
+# -- requests ------------------------------------------------------------------------
+class InvoiceQuerySchema(Schema):
+    account_id = _text(64)
+    number = _text(32)
+    status = _choice(InvoiceStatus)
+    payment_status = _choice(PaymentStatus)
+    due_status = _choice(DueStatus)
+    period_from = UtcDateTime(metadata={"description": "invoices whose period ends after this"})
+    period_to = UtcDateTime(metadata={"description": "invoices whose period starts before this"})
+    cursor = _text(64)
+    limit = fields.Integer(load_default=DEFAULT_PAGE_ROWS, validate=validate.Range(1, MAX_PAGE_ROWS))
+
+
+class DashboardQuerySchema(Schema):
+    account_id = _text(64)
+    period_from = UtcDateTime()
+    period_to = UtcDateTime()
+
+
+class PaymentQuerySchema(Schema):
+    account_id = _text(64)
+    cursor = _text(64)
+    limit = fields.Integer(load_default=DEFAULT_PAGE_ROWS, validate=validate.Range(1, MAX_PAGE_ROWS))
+
+
+class ClaimSchema(Schema):
+    """Payment received for a manual invoice ("create and claim")."""
+
+    payment_id = _key(required=True)
+    method = _text(64, load_default="")
+    reference = _text(128, load_default="")
+    received_at = UtcDateTime()
+
+
+class ManualInvoiceSchema(Schema):
+    type = _choice(("topup", "usage"), required=True,
+                   metadata={"description": "topup: prepaid credits bought; usage: postpaid usage of a date range"})
+    amount = Amount(metadata={"description": "topup: the credits, before tax"})
+    description = _text(500, load_default="")
+    date_from = fields.Date(metadata={"description": "usage: first local day (inclusive)"})
+    date_to = fields.Date(metadata={"description": "usage: last local day (inclusive)"})
+    terms = _text(2000, load_default="")
+    notes = _text(2000, load_default="")
+    claim = fields.Nested(ClaimSchema)
+
+    @validates_schema
+    def _complete(self, data: dict[str, Any], **_: Any) -> None:
+        if data["type"] == "topup" and "amount" not in data:
+            raise ValidationError("a top-up invoice needs an amount", field_name="amount")
+        if data["type"] == "usage" and not ("date_from" in data and "date_to" in data):
+            raise ValidationError("a usage invoice needs date_from and date_to", field_name="date_from")
+
+
+class PaymentSchema(Schema):
+    payment_id = _key(required=True, metadata={"description": "idempotency key of the payment"})
+    amount = Amount(required=True)
+    invoice_id = _text(100, metadata={"description": "apply here first; else oldest open invoices first"})
+    method = _text(64, load_default="")
+    reference = _text(128, load_default="")
+    received_at = UtcDateTime()
+    currency = fields.String()
+
+
+class RefundSchema(Schema):
+    amount = Amount(required=True)
+    reference = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    currency = fields.String()
+
+
+class CloseCyclesSchema(Schema):
+    as_of = UtcDateTime(metadata={"description": "close cycles that ended by then (default: now)"})
+
+
+# -- responses -----------------------------------------------------------------------
+class InvoiceLineSchema(Schema):
+    line_no = fields.Integer()
+    kind = fields.String()
+    product = fields.String()
+    description = fields.String()
+    application_id = fields.String(allow_none=True)
+    app_key = fields.String(allow_none=True)
+    quantity = Quantity(allow_none=True)
+    unit = fields.String(allow_none=True)
+    amount = Amount()
+    date_from = fields.String()
+    date_to = fields.String()
+    late = fields.Boolean(metadata={"description": "usage of an earlier, closed cycle that arrived after its close"})
+
+
+class AllocationSchema(Schema):
+    invoice_id = fields.String()
+    amount = Amount()
+    outstanding_after = Amount()
+
+
+class PaymentRowSchema(Schema):
+    payment_id = fields.String()
+    account_id = fields.String()
+    received_at = UtcDateTime()
+    amount = Amount()
+    method = fields.String()
+    reference = fields.String()
+    allocations = fields.List(fields.Nested(AllocationSchema))
+
+
+class InvoiceSchema(Schema):
+    invoice_id = fields.String()
+    number = fields.String(allow_none=True)
+    account_id = fields.String()
+    kind = fields.String()
+    status = fields.String()
+    payment_status = fields.String()
+    due_status = fields.String()
+    currency = fields.String()
+    period_start = UtcDateTime()
+    period_end = UtcDateTime()
+    created_at = UtcDateTime()
+    issued_at = UtcDateTime(allow_none=True)
+    due_on = fields.String(allow_none=True)
+    subtotal = Amount()
+    tax = Amount()
+    total = Amount()
+    paid = Amount()
+    outstanding = Amount()
+    description = fields.String()
+    terms = fields.String()
+    notes = fields.String()
+
+
+class InvoiceDetailSchema(InvoiceSchema):
+    lines = fields.List(fields.Nested(InvoiceLineSchema))
+    payments = fields.List(fields.Nested(PaymentRowSchema))
+
+
+class InvoicePageSchema(Schema):
+    items = fields.List(fields.Nested(InvoiceSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class PaymentPageSchema(Schema):
+    items = fields.List(fields.Nested(PaymentRowSchema))
+    next_cursor = fields.String(allow_none=True)
+
+
+class DashboardGroupSchema(Schema):
+    status = fields.String()
+    payment_status = fields.String()
+    invoices = fields.Integer()
+    total = Amount()
+    paid = Amount()
+    outstanding = Amount()
+
+
+class DashboardSchema(Schema):
+    total_invoices = fields.Integer()
+    approved = fields.Integer()
+    not_approved = fields.Integer(metadata={"description": "drafts"})
+    void = fields.Integer()
+    paid = fields.Integer()
+    unsettled = fields.Integer(metadata={"description": "approved, unpaid or partially paid"})
+    overdue = fields.Integer()
+    groups = fields.List(fields.Nested(DashboardGroupSchema))
+
+
+class PaymentResultSchema(Schema):
+    transaction_no = fields.String(allow_none=True)
+    amount = Amount()
+    replayed = fields.Boolean()
+    balance = fields.Nested(BalanceSchema)
+
+
+class InvoiceIdsSchema(Schema):
+    invoice_ids = fields.List(fields.String())
+    balance = fields.Nested(BalanceSchema)
+
+
+class FutureInvoiceSchema(Schema):
+    account_id = fields.String()
+    currency = fields.String()
+    period_start = UtcDateTime()
+    period_end = UtcDateTime()
+    cut_off_date = fields.Date()
+    expected_status = fields.String(metadata={"description": "draft, approved, or none (mode none or cycle stopped)"})
+    invoice_mode = fields.String()
+    cycle_running = fields.Boolean()
+
+
+class PredictionSchema(Schema):
+    account_id = fields.String()
+    currency = fields.String()
+    period_start = UtcDateTime()
+    period_end = UtcDateTime()
+    as_of = UtcDateTime()
+    usage_so_far = Amount()
+    charges_so_far = Amount()
+    amount_so_far = Amount()
+    estimated_subtotal = Amount()
+    estimated_tax = Amount()
+    estimated_total = Amount()
+    method = fields.String()

@@ -1,0 +1,213 @@
+"""/v1/invoices, /v1/payments and the invoicing routes under /v1/accounts/{id}.
+
+Handlers translate HTTP to service calls and back. Lists come from the invoices read
+model; writes answer after the read model caught up with them (read-your-writes).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+from typing import Any
+
+from flask.views import MethodView
+
+from api.accounts import Blueprint, balance_of, booked, decode_cursor, encode_cursor, service
+from api.invoice_schemas import (
+    CloseCyclesSchema,
+    DashboardQuerySchema,
+    DashboardSchema,
+    FutureInvoiceSchema,
+    InvoiceDetailSchema,
+    InvoiceIdsSchema,
+    InvoicePageSchema,
+    InvoiceQuerySchema,
+    ManualInvoiceSchema,
+    PaymentPageSchema,
+    PaymentQuerySchema,
+    PaymentResultSchema,
+    PaymentSchema,
+    PredictionSchema,
+    RefundSchema,
+)
+from ledger_core.errors import InvoiceNotFound
+from ledger_core.invoicing import due_status
+from projections.rows import InvoiceFilter, InvoiceRow
+from service.invoicing import future_invoice, predict_invoice
+
+invoices = Blueprint("invoices", __name__, url_prefix="/v1/invoices", description="Invoices")
+payments = Blueprint("payments", __name__, url_prefix="/v1/payments", description="Payments received")
+billing = Blueprint("billing", __name__, url_prefix="/v1/accounts", description="An account's invoicing")
+
+
+def _today() -> date:
+    return service().clock().date()  # due dates are compared in UTC days
+
+
+def invoice_of(row: InvoiceRow) -> dict[str, Any]:
+    state = "not_due" if row.due_on is None else due_status(date.fromisoformat(row.due_on), row.outstanding,
+                                                            _today()).value
+    return {**{name: getattr(row, name) for name in row.__slots__}, "due_status": state}
+
+
+def invoice_filter(query: dict[str, Any]) -> InvoiceFilter:
+    return InvoiceFilter(
+        account_id=query.get("account_id"), number=query.get("number"), status=query.get("status"),
+        payment_status=query.get("payment_status"), due_status=query.get("due_status"),
+        period_from=query.get("period_from"), period_to=query.get("period_to"), today=_today().isoformat(),
+        before_position=decode_cursor(query["cursor"]) if "cursor" in query else None,
+    )
+
+
+def _detail(invoice_id: str) -> dict[str, Any]:
+    view = service().view
+    row = view.invoice(invoice_id)
+    if row is None:
+        raise InvoiceNotFound(f"no invoice {invoice_id!r}", invoice_id=invoice_id)
+    return {**invoice_of(row), "lines": view.invoice_lines(row.invoice_id),
+            "payments": view.invoice_payments(row.invoice_id)}
+
+
+@invoices.route("")
+class InvoiceList(MethodView):
+    @invoices.arguments(InvoiceQuerySchema, location="query")
+    @invoices.response(200, InvoicePageSchema)
+    def get(self, query: dict[str, Any]) -> dict[str, Any]:
+        """Invoices, newest first, with filters and cursor pagination."""
+        rows, next_position = service().view.invoices(invoice_filter(query), query["limit"])
+        return {"items": [invoice_of(r) for r in rows],
+                "next_cursor": None if next_position is None else encode_cursor(next_position)}
+
+
+@invoices.route("/dashboard")
+class Dashboard(MethodView):
+    @invoices.arguments(DashboardQuerySchema, location="query")
+    @invoices.response(200, DashboardSchema)
+    def get(self, query: dict[str, Any]) -> dict[str, Any]:
+        """Counts and sums per status: approved or not, paid, unsettled, overdue."""
+        view = service().view
+        base = invoice_filter(query)
+        groups = view.invoice_dashboard(base)
+        overdue = view.invoice_dashboard(replace(base, due_status="overdue"))
+
+        def count(**match: str) -> int:
+            return sum(g["invoices"] for g in groups if all(g[k] == v for k, v in match.items()))
+
+        return {
+            "total_invoices": count(), "approved": count(status="approved"), "not_approved": count(status="draft"),
+            "void": count(status="void"), "paid": count(status="approved", payment_status="paid"),
+            "unsettled": count(status="approved") - count(status="approved", payment_status="paid"),
+            "overdue": sum(g["invoices"] for g in overdue), "groups": groups,
+        }
+
+
+@invoices.route("/<invoice_id>")
+class InvoiceResource(MethodView):
+    @invoices.response(200, InvoiceDetailSchema)
+    def get(self, invoice_id: str) -> dict[str, Any]:
+        """One invoice (by id or number) with its lines and the payments applied to it."""
+        return _detail(invoice_id)
+
+
+@invoices.route("/<invoice_id>/approve")
+class Approve(MethodView):
+    @invoices.response(200, InvoiceDetailSchema)
+    def post(self, invoice_id: str) -> dict[str, Any]:
+        """Issue a draft: it gets its number and its total moves from unbilled to billed."""
+        service().run(lambda ledger: ledger.approve_invoice(invoice_id))
+        return _detail(invoice_id)
+
+
+@invoices.route("/<invoice_id>/void")
+class Void(MethodView):
+    @invoices.response(200, InvoiceDetailSchema)
+    def post(self, invoice_id: str) -> dict[str, Any]:
+        """Drop a draft; its usage goes back to unbilled for the next invoice."""
+        service().run(lambda ledger: ledger.void_invoice(invoice_id))
+        return _detail(invoice_id)
+
+
+@payments.route("")
+class PaymentList(MethodView):
+    @payments.arguments(PaymentQuerySchema, location="query")
+    @payments.response(200, PaymentPageSchema)
+    def get(self, query: dict[str, Any]) -> dict[str, Any]:
+        """Payments received, newest first."""
+        before = decode_cursor(query["cursor"]) if "cursor" in query else None
+        rows = service().view.payments(query.get("account_id"), query["limit"] + 1, before)
+        more = len(rows) > query["limit"]
+        rows = rows[: query["limit"]]
+        return {"items": rows, "next_cursor": encode_cursor(rows[-1].position) if more else None}
+
+
+@billing.route("/<account_id>/invoices")
+class ManualInvoice(MethodView):
+    @billing.arguments(ManualInvoiceSchema)
+    @billing.response(201, InvoiceDetailSchema)
+    def post(self, body: dict[str, Any], account_id: str) -> dict[str, Any]:
+        """Create a manual invoice: prepaid top-up or postpaid usage of a date range;
+        with `claim`, the payment received is recorded at once (create and claim)."""
+        svc = service()
+        if body["type"] == "topup":
+            invoice_id = svc.run(lambda ledger: ledger.invoice_topup(
+                account_id, amount=body["amount"], description=body["description"], terms=body["terms"],
+                notes=body["notes"]))
+        else:
+            invoice_id = svc.run(lambda ledger: ledger.invoice_usage(
+                account_id, date_from=body["date_from"], date_to=body["date_to"], terms=body["terms"],
+                notes=body["notes"]))
+        if "claim" in body:
+            claim = body["claim"]
+            total = svc.view.invoice(invoice_id).total  # type: ignore[union-attr]
+            svc.run(lambda ledger: ledger.record_payment(
+                account_id, payment_id=claim["payment_id"], amount=total, invoice_id=invoice_id,
+                method=claim["method"], reference=claim["reference"], received_at=claim.get("received_at")))
+        return _detail(invoice_id)
+
+
+@billing.route("/<account_id>/payments")
+class RecordPayment(MethodView):
+    @billing.arguments(PaymentSchema)
+    @billing.response(201, PaymentResultSchema)
+    @billing.alt_response(200, schema=PaymentResultSchema, description="A repeat of an earlier payment_id")
+    def post(self, body: dict[str, Any], account_id: str) -> Any:
+        """Record a payment: the named invoice first, else the oldest open ones; the rest stays as credit."""
+        booking = service().run(lambda ledger: ledger.record_payment(account_id, **body))
+        return booked(account_id, booking, sign=1), (200 if booking.replayed else 201)
+
+
+@billing.route("/<account_id>/refunds")
+class Refund(MethodView):
+    @billing.arguments(RefundSchema)
+    @billing.response(201, PaymentResultSchema)
+    def post(self, body: dict[str, Any], account_id: str) -> dict[str, Any]:
+        """Pay unapplied credit (an overpayment) back: a System movement."""
+        booking = service().run(lambda ledger: ledger.refund_overpayment(account_id, **body))
+        return booked(account_id, booking, sign=1)
+
+
+@billing.route("/<account_id>/cycles/close")
+class CloseCycles(MethodView):
+    @billing.arguments(CloseCyclesSchema)
+    @billing.response(200, InvoiceIdsSchema)
+    def post(self, body: dict[str, Any], account_id: str) -> dict[str, Any]:
+        """Close every cycle of the account that ended by `as_of`, issuing what its invoice mode asks for."""
+        svc = service()
+        made = svc.run(lambda ledger: ledger.close_cycles(account_id, body.get("as_of")))
+        return {"invoice_ids": made, "balance": balance_of(svc.account_row(account_id))}
+
+
+@billing.route("/<account_id>/invoices/future")
+class Future(MethodView):
+    @billing.response(200, FutureInvoiceSchema)
+    def get(self, account_id: str) -> dict[str, Any]:
+        """The next invoice: its period, cut-off date and whether it will be a draft."""
+        return future_invoice(service(), account_id)
+
+
+@billing.route("/<account_id>/invoices/prediction")
+class Prediction(MethodView):
+    @billing.response(200, PredictionSchema)
+    def get(self, account_id: str) -> dict[str, Any]:
+        """Amount so far this cycle and a month-end estimate (method in the answer and the README)."""
+        return predict_invoice(service(), account_id)

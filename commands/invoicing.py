@@ -1,0 +1,141 @@
+"""Invoicing commands: cycle closes, approval, voids, manual invoices, payments, refunds.
+
+A mixin of the ``Ledger`` application, so every command goes through the same
+``_write`` (load, decide, save atomically, retry a lost race). Commands that issue an
+invoice also save the issuer's number counter in that write: see InvoiceNumbers.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+
+from eventsourcing.application import AggregateNotFoundError
+from eventsourcing.domain import Aggregate
+
+from ledger_core.account import Account
+from commands.audit_log import KeyClaim
+from ledger_core.client_key import KeyKind, fingerprint, parse_client_key
+from ledger_core.errors import InvalidInput, InvoiceNotFound
+from ledger_core.invoice_numbers import InvoiceNumbers, invoice_numbers_uuid
+from ledger_core.invoicing import INVOICE_NUMBER_PREFIX, parse_invoice_id
+
+if TYPE_CHECKING:
+    from commands.ledger import Booking, Ledger
+
+# Every issue in the deployment takes its number from one counter per year, so writers
+# that issue at the same moment race on it; they retry more often than other commands.
+INVOICING_ATTEMPTS = 30
+
+
+class NumberCounters:
+    """Takes numbers for one write attempt, loading (or starting) each year's counter once."""
+
+    def __init__(self, ledger: Ledger, prefix: str) -> None:
+        self.ledger = ledger
+        self.prefix = prefix
+        self.by_year: dict[int, InvoiceNumbers] = {}
+
+    def __call__(self, issued: date) -> str:
+        counter = self.by_year.get(issued.year)
+        if counter is None:
+            try:
+                counter = self.ledger.repository.get(invoice_numbers_uuid(self.prefix, issued.year))
+            except AggregateNotFoundError:
+                counter = InvoiceNumbers(self.prefix, issued.year)  # two first issues of a year collide and retry
+            assert isinstance(counter, InvoiceNumbers)
+            self.by_year[issued.year] = counter
+        return counter.take()
+
+    @property
+    def changed(self) -> list[Aggregate]:
+        return [c for c in self.by_year.values() if c.pending_events]
+
+
+def account_of_invoice(invoice_id: str) -> str:
+    parsed = parse_invoice_id(invoice_id)
+    if parsed is None:
+        raise InvoiceNotFound(f"no invoice {invoice_id!r}", invoice_id=invoice_id)
+    return parsed[0]
+
+
+class InvoicingCommands:
+    invoice_prefix = INVOICE_NUMBER_PREFIX
+
+    def _invoicing_write(self: Ledger, account_id: str, act: Any) -> tuple[Any, int | None]:
+        """Runs ``act(account, number_for)`` in a write that also saves the counters it used."""
+
+        def decide(account: Account) -> tuple[Any, list[Any]]:
+            numbers = NumberCounters(self, self.invoice_prefix)
+            result = act(account, numbers)
+            return result, numbers.changed
+
+        return self._write(account_id, decide, attempts=INVOICING_ATTEMPTS)
+
+    def close_cycles(self: Ledger, account_id: str, now: datetime | None = None) -> list[str]:
+        """Closes every cycle of the account that ended by ``now``; returns the invoice ids made."""
+        moment = now or self.clock()
+        made, _ = self._invoicing_write(account_id, lambda a, n: a.close_cycles(now=moment, number_for=n))
+        return made
+
+    def approve_invoice(self: Ledger, invoice_id: str) -> str:
+        now = self.clock()
+        number, _ = self._invoicing_write(account_of_invoice(invoice_id),
+                                          lambda a, n: a.approve_invoice(invoice_id, now=now, number_for=n))
+        return number
+
+    def void_invoice(self: Ledger, invoice_id: str) -> None:
+        def decide(account: Account) -> tuple[None, list[Aggregate]]:
+            account.void_invoice(invoice_id)
+            return None, []
+
+        self._write(account_of_invoice(invoice_id), decide)
+
+    def invoice_usage(self: Ledger, account_id: str, *, date_from: date, date_to: date, terms: str = "",
+                      notes: str = "") -> str:
+        now = self.clock()
+        invoice_id, _ = self._invoicing_write(account_id, lambda a, n: a.invoice_usage(
+            date_from, date_to, now=now, number_for=n, terms=terms, notes=notes))
+        return invoice_id
+
+    def invoice_topup(self: Ledger, account_id: str, *, amount: object, description: str, terms: str = "",
+                      notes: str = "", currency: str | None = None) -> str:
+        now = self.clock()
+        invoice_id, _ = self._invoicing_write(account_id, lambda a, n: a.invoice_topup(
+            self._money(amount, currency, a), description=description, now=now, number_for=n, terms=terms,
+            notes=notes))
+        return invoice_id
+
+    def record_payment(self: Ledger, account_id: str, *, payment_id: str, amount: object,
+                       invoice_id: str | None = None, method: str = "", reference: str = "",
+                       received_at: datetime | None = None, currency: str | None = None) -> Booking:
+        """Applies a payment once per payment id; a repeat reports the first result."""
+        from commands.ledger import Booking
+
+        key = parse_client_key(payment_id, "payment_id")
+        request = {"amount": amount, "invoice_id": invoice_id, "method": method, "reference": reference,
+                   "received_at": received_at, "currency": currency}
+
+        def decide(account: Account) -> tuple[Booking, list[Aggregate]]:
+            money = self._money(amount, currency, account)
+            number = account.next_transaction_no
+            account.record_payment(money, payment_id=key, invoice_id=invoice_id, method=method, reference=reference,
+                                   received_at=received_at or self.clock())
+            claim = KeyClaim(account_id, KeyKind.PAYMENT.value, key, fingerprint(request), number, money.amount)
+            return Booking(account_id, None, number, money.amount), [claim]
+
+        return self._once(account_id, KeyKind.PAYMENT, key, request, decide)
+
+    def refund_overpayment(self: Ledger, account_id: str, *, amount: object, reference: str,
+                           currency: str | None = None) -> Booking:
+        from commands.ledger import Booking
+
+        if not reference:
+            raise InvalidInput("a refund needs a reference", field="reference")
+
+        def decide(account: Account) -> tuple[Booking, list[Aggregate]]:
+            money = self._money(amount, currency, account)
+            number = account.refund_overpayment(money, reference=reference)
+            return Booking(account_id, None, number, money.amount), []
+
+        return self._booked(account_id, decide)

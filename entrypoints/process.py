@@ -1,0 +1,39 @@
+"""What the commands start with: the service, metrics, and a stop on SIGTERM or Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from prometheus_client import start_http_server
+
+from service.ledger_service import LedgerService
+from service.settings import Settings
+
+
+def serve_metrics(port: int | None) -> None:
+    """Prometheus metrics on ``port`` (else LEDGER_METRICS_PORT; none if neither is set)."""
+    chosen = port or int(os.environ.get("LEDGER_METRICS_PORT") or 0)
+    if chosen:
+        start_http_server(chosen, addr=os.environ.get("LEDGER_METRICS_HOST") or "127.0.0.1")
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or Ctrl-C: the process finishes its batch, then stops."""
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    return stop
+
+
+@contextmanager
+def ledger_service() -> Iterator[LedgerService]:
+    """The service for one command, from the environment's settings, closed at the end."""
+    service = LedgerService(Settings.from_env())
+    try:
+        yield service
+    finally:
+        service.close()

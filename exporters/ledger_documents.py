@@ -1,0 +1,175 @@
+"""The ledger's read models turned into documents and export rows.
+
+Everything a document prints comes from stored values: amounts are never re-added or
+re-rounded here, and each document checks its own totals on construction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from datetime import date, timedelta
+from decimal import Decimal
+
+from exporters.documents import (
+    BillDocument,
+    InvoiceDocument,
+    InvoiceLine,
+    InvoicePayment,
+    Issuer,
+    Party,
+    ReceiptDocument,
+    UsageLine,
+)
+from exporters.rows import BillDetailRow, InvoiceReportRow
+from ledger_core.cycles import local_date
+from ledger_core.errors import BillNotFound, InvoiceNotFound, TransactionNotFound
+from ledger_core.invoicing import due_status
+from projections.bills import CLEARED, BillFilter
+from projections.rows import AccountRow, InvoiceRow, MovementType
+from service.exports import iter_bills
+from service.ledger_service import LedgerService
+from service.settings import Settings
+
+ZERO = Decimal("0.000000")
+STATUS_TEXT = {"unpaid": "Unpaid", "partially_paid": "Partially paid", "paid": "Paid"}
+DUE_TEXT = {"not_due": "Not due", "overdue": "Overdue"}
+
+
+def issuer_of(settings: Settings) -> Issuer:
+    return Issuer(name=settings.issuer_name, tax_id=settings.issuer_tax_id, address=settings.issuer_address,
+                  email=settings.issuer_email)
+
+
+def payer_of(account: AccountRow) -> Party:
+    payer = account.payer
+    address = tuple(line for line in str(payer.get("address") or "").splitlines() if line.strip())[:4]
+    return Party(name=payer.get("name") or account.account_id, organization=payer.get("organization") or "",
+                 tax_id=payer.get("tax_id") or "", address=address, emails=tuple(payer.get("emails") or ())[:3])
+
+
+def _zone(account: AccountRow) -> str:
+    return str(account.billing_settings.get("time_zone", "UTC"))
+
+
+# -- bills -------------------------------------------------------------------------
+def bill_document(service: LedgerService, bill_no: str, today: date) -> BillDocument:
+    bill = service.view.bill(bill_no)
+    if bill is None:
+        raise BillNotFound(f"no bill {bill_no!r}", bill_no=bill_no)
+    account = service.account_row(bill.account_id)
+    zone = _zone(account)
+    first, end = local_date(bill.cycle_start, zone), local_date(bill.cycle_end, zone)
+    lines = tuple(
+        UsageLine(service=bill.product, quantity=line["quantity"] or ZERO, unit=line["unit"] or "",
+                  amount=line["amount"], application=" / ".join(x for x in (line["application_id"], line["app_key"]) if x))
+        for line in bill.lines
+    )
+    apps = {line["application_id"] or "" for line in bill.lines}
+    keys = {line["app_key"] or "" for line in bill.lines}
+    return BillDocument(
+        bill_no=bill.bill_no, bill_date=min(today, end), billing_cycle=f"{first:%Y-%m}", cycle_start=first,
+        cycle_end=end - timedelta(days=1), product=bill.product, organization=account.payer.get("organization") or "",
+        application_id=apps.pop() if len(apps) == 1 else "several", application_name="",
+        app_key=keys.pop() if len(keys) == 1 else "several", account_id=bill.account_id, currency=bill.currency,
+        payer=payer_of(account), lines=lines, subtotal=bill.amount, tax=ZERO, total=bill.amount,
+        amount_paid=bill.amount if bill.status == CLEARED else ZERO, overdraft_amount=bill.overdraft,
+        payment_status=bill.status,
+    )
+
+
+def bill_detail_rows(service: LedgerService, query: BillFilter) -> Iterator[BillDetailRow]:
+    """One row per application, AppKey and unit of each bill the filter picks. A bill's
+    overdraft is on its first row only, so the column adds up to the bills' overdraft.
+    The cycle is named in the account's time zone (each account read once)."""
+    zones: dict[str, str] = {}
+    for bill in iter_bills(service, query):
+        if bill.account_id not in zones:
+            zones[bill.account_id] = _zone(service.account_row(bill.account_id))
+        cycle = f"{local_date(bill.cycle_start, zones[bill.account_id]):%Y-%m}"
+        for n, line in enumerate(bill.lines):
+            yield BillDetailRow(
+                billing_cycle=cycle, product=bill.product, channel_account="", app_key=line["app_key"] or "",
+                application_id=line["application_id"] or "", application_name="",
+                service_usage=line["quantity"] or ZERO, usage_unit=line["unit"] or "",
+                consumption_amount=line["amount"], currency=bill.currency, payment_status=bill.status,
+                overdraft_amount=bill.overdraft if n == 0 else ZERO,
+            )
+
+
+# -- invoices ----------------------------------------------------------------------
+def invoice_document(service: LedgerService, invoice_id: str, today: date) -> InvoiceDocument:
+    view = service.view
+    invoice = view.invoice(invoice_id)
+    if invoice is None:
+        raise InvoiceNotFound(f"no invoice {invoice_id!r}", invoice_id=invoice_id)
+    account = service.account_row(invoice.account_id)
+    zone = _zone(account)
+    payments = [
+        InvoicePayment(paid_on=local_date(p.received_at, zone), reference=p.reference or p.payment_id,
+                       method=p.method, amount=a["amount"])
+        for p in view.invoice_payments(invoice.invoice_id) for a in p.allocations if a["invoice_id"] == invoice.invoice_id
+    ]
+    applied_credit = invoice.paid - sum((p.amount for p in payments), ZERO)
+    if applied_credit:  # funds and earlier overpayments applied when it was issued or on a recharge
+        payments.append(InvoicePayment(paid_on=local_date(invoice.issued_at or invoice.created_at, zone),
+                                       reference="credit", method="Funds and credit applied", amount=applied_credit))
+    issued = local_date(invoice.issued_at or invoice.created_at, zone)
+    lines = tuple(
+        InvoiceLine(product=x.product, quantity=x.quantity or ZERO, unit=x.unit or "", amount=x.amount,
+                    application=x.application_id or "", app_key=x.app_key or "",
+                    description=("" if x.description == x.product else x.description)
+                    + (f" (late, {x.date_from}..{x.date_to})" if x.late else ""))
+        for x in view.invoice_lines(invoice.invoice_id)
+    )
+    return InvoiceDocument(
+        number=invoice.number or f"DRAFT {invoice.invoice_id}", issue_date=issued,
+        due_date=date.fromisoformat(invoice.due_on) if invoice.due_on else issued,
+        period_start=local_date(invoice.period_start, zone),
+        period_end=max(local_date(invoice.period_start, zone), local_date(invoice.period_end, zone) - timedelta(days=1)),
+        account_id=invoice.account_id, currency=invoice.currency, payer=payer_of(account), lines=lines,
+        subtotal=invoice.subtotal, tax_rate=account.tax_rate, tax=invoice.tax, total=invoice.total,
+        payments=tuple(payments), amount_paid=invoice.paid, outstanding=invoice.total - invoice.paid,
+        status=_invoice_status(invoice, today), terms=invoice.terms, notes=invoice.notes,
+    )
+
+
+def _invoice_status(invoice: InvoiceRow, today: date) -> str:
+    if invoice.status != "approved":
+        return invoice.status.capitalize()
+    if invoice.due_on and due_status(date.fromisoformat(invoice.due_on), invoice.outstanding, today).value == "overdue":
+        return "Overdue"
+    return STATUS_TEXT[invoice.payment_status]
+
+
+def invoice_report_rows(invoices: Iterable[InvoiceRow], today: date) -> Iterator[InvoiceReportRow]:
+    for invoice in invoices:
+        issued = (invoice.issued_at or invoice.created_at).date()
+        due = date.fromisoformat(invoice.due_on) if invoice.due_on else issued
+        yield InvoiceReportRow(
+            number=invoice.number or f"DRAFT {invoice.invoice_id}", account_id=invoice.account_id,
+            issue_date=issued, due_date=due, period_start=invoice.period_start.date(),
+            period_end=max(invoice.period_start.date(), (invoice.period_end - timedelta(days=1)).date()),
+            currency=invoice.currency, subtotal=invoice.subtotal, tax=invoice.tax, total=invoice.total,
+            paid=invoice.paid, outstanding=invoice.outstanding, payment_status=STATUS_TEXT[invoice.payment_status],
+            due_status=DUE_TEXT[due_status(due, invoice.outstanding, today).value] if invoice.status == "approved"
+            else invoice.status.capitalize(),
+        )
+
+
+# -- receipts ----------------------------------------------------------------------
+def receipt_document(service: LedgerService, transaction_no: str) -> ReceiptDocument:
+    """A receipt for money received: a recharge or a payment, by its transaction number."""
+    row = service.view.transaction(transaction_no)
+    if row is None or row.type not in (MovementType.RECHARGE, MovementType.PAYMENT):
+        raise TransactionNotFound(f"no recharge or payment {transaction_no!r}", transaction_no=transaction_no)
+    account = service.account_row(row.account_id)
+    applied: tuple[str, ...] = ()
+    if row.type is MovementType.PAYMENT:
+        payment = service.view.payment(row.position)
+        numbers = [service.view.invoice(a["invoice_id"]) for a in (payment.allocations if payment else [])]
+        applied = tuple(i.number for i in numbers if i is not None and i.number)
+    return ReceiptDocument(
+        number=row.transaction_no, kind="payment" if row.type is MovementType.PAYMENT else "recharge",
+        received_at=row.occurred_at, account_id=row.account_id, currency=account.currency, amount=row.amount,
+        method=row.description, reference=row.reference, payer=payer_of(account), applied_to=applied,
+    )

@@ -1,0 +1,61 @@
+"""Reading what an export holds (balance details, bills, invoices), page by page.
+
+The rows are read in bounded pages (never the whole result at once), newest first like the
+list endpoint; paging by position keeps later bookings out of an export under way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import replace
+from typing import TypeVar
+
+from projections.bills import BillFilter, BillRow
+from projections.rows import InvoiceFilter, InvoiceRow, TransactionFilter, TransactionRow
+from projections.views import MAX_PAGE_ROWS
+from service.ledger_service import LedgerService
+
+EXPORT_PAGE_ROWS = MAX_PAGE_ROWS  # rows per read: the largest page the read model serves
+
+
+Q = TypeVar("Q", TransactionFilter, BillFilter, InvoiceFilter)
+R = TypeVar("R")
+
+
+def _pages(read_page: Callable[[Q, int], tuple[list[R], int | None]], query: Q, page_rows: int) -> Iterator[R]:
+    """Every row ``read_page`` finds for ``query``, one bounded page at a time: each page
+    starts before the last position of the previous one, so rows booked meanwhile stay out."""
+    page_query = query
+    while True:
+        rows, next_position = read_page(page_query, page_rows)
+        yield from rows
+        if next_position is None:
+            return
+        page_query = replace(query, before_position=next_position)
+
+
+def iter_transactions(service: LedgerService, query: TransactionFilter,
+                      page_rows: int = EXPORT_PAGE_ROWS) -> Iterator[TransactionRow]:
+    """Every balance-detail row matching ``query``, newest first.
+
+    Raises AccountNotFound before yielding anything if the account does not exist. The
+    caller bounds the total (see exporters.limits); stop iterating to stop reading.
+    """
+    service.account_row(query.account_id)
+
+    def page(q: TransactionFilter, limit: int) -> tuple[list[TransactionRow], int | None]:
+        result = service.view.transactions(q, limit=limit)
+        return result.rows, result.next_before_position
+
+    return _pages(page, query, page_rows)
+
+
+def iter_bills(service: LedgerService, query: BillFilter, page_rows: int = EXPORT_PAGE_ROWS) -> Iterator[BillRow]:
+    """Every bill matching ``query``, newest first."""
+    return _pages(service.view.bills, query, page_rows)
+
+
+def iter_invoices(service: LedgerService, query: InvoiceFilter,
+                  page_rows: int = EXPORT_PAGE_ROWS) -> Iterator[InvoiceRow]:
+    """Every invoice matching ``query``, newest first."""
+    return _pages(service.view.invoices, query, page_rows)

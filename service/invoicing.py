@@ -1,0 +1,97 @@
+"""Invoicing use cases that span accounts or read an account's open cycle.
+
+- ``close_due_cycles``: the scheduler's job: every account, every cycle ended by then.
+- ``future_invoice`` and ``predict_invoice``: what the open cycle will bill.
+
+Prediction method (documented in the README): charges posted in the open cycle count
+as they are (a subscription is posted once per cycle, so it is not extrapolated);
+usage so far is extrapolated linearly by elapsed time to the cycle's end; tax at the
+account's rate is added the way the invoice will add it (rounded once).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from ledger_core.account import Account
+from ledger_core.cycles import local_date, next_boundary
+from ledger_core.figures import ZERO
+from ledger_core.money import AMOUNT_QUANTUM, tax_on
+from service.ledger_service import LedgerService
+
+ACCOUNTS_PER_PAGE = 500
+
+
+@dataclass(frozen=True)
+class OpenCycle:
+    period_start: datetime
+    period_end: datetime
+    cut_off: date  # the last local day whose usage the cycle's invoice takes
+
+
+def open_cycle(account: Account) -> OpenCycle:
+    end = next_boundary(account.closed_through, account.cycle_anchor_day, account.time_zone)
+    return OpenCycle(account.closed_through, end, local_date(end, account.time_zone) - timedelta(days=1))
+
+
+def _all_accounts(service: LedgerService) -> Iterator[str]:
+    after = None
+    while page := service.view.account_ids(after, ACCOUNTS_PER_PAGE):
+        yield from page
+        after = page[-1]
+
+
+def close_due_cycles(service: LedgerService, as_of: datetime) -> dict[str, list[str]]:
+    """Closes every cycle that ended by ``as_of``, account by account; returns the invoices made.
+    Running it twice closes nothing twice: each account knows the cycles it closed."""
+    made: dict[str, list[str]] = {}
+    for account_id in _all_accounts(service):
+        invoices = service.run(lambda ledger, a=account_id: ledger.close_cycles(a, as_of))
+        if invoices:
+            made[account_id] = invoices
+    return made
+
+
+def future_invoice(service: LedgerService, account_id: str) -> dict[str, Any]:
+    account = service.commands.account(account_id)
+    cycle = open_cycle(account)
+    if account.invoice_mode == "none" or not account.cycle_running:
+        expected = "none"
+    else:
+        expected = "draft" if account.drafts_need_approval else "approved"
+    return {
+        "account_id": account_id, "currency": account.currency, "period_start": cycle.period_start,
+        "period_end": cycle.period_end, "cut_off_date": cycle.cut_off, "expected_status": expected,
+        "invoice_mode": account.invoice_mode, "cycle_running": account.cycle_running,
+    }
+
+
+def predict_invoice(service: LedgerService, account_id: str, now: datetime | None = None) -> dict[str, Any]:
+    moment = now or service.clock()
+    account = service.commands.account(account_id)
+    cycle = open_cycle(account)
+    start_day, end_day = local_date(cycle.period_start, account.time_zone), cycle.cut_off
+    usage = charges = ZERO
+    for entry in account.unbilled.values():
+        if start_day.isoformat() <= entry["date"] <= end_day.isoformat():
+            if entry["kind"] == "usage":
+                usage += entry["amount"]
+            else:
+                charges += entry["amount"]
+    elapsed = min(max(moment - cycle.period_start, timedelta(0)), cycle.period_end - cycle.period_start)
+    length = cycle.period_end - cycle.period_start
+    ratio = Decimal(length.total_seconds()) / Decimal(elapsed.total_seconds()) if elapsed else Decimal(0)
+    usage_estimate = (usage * ratio).quantize(AMOUNT_QUANTUM) if elapsed else ZERO
+    subtotal = charges + usage_estimate
+    tax = tax_on(subtotal, account.tax_rate, account.currency)
+    return {
+        "account_id": account_id, "currency": account.currency, "period_start": cycle.period_start,
+        "period_end": cycle.period_end, "as_of": moment, "usage_so_far": usage, "charges_so_far": charges,
+        "amount_so_far": usage + charges, "estimated_subtotal": subtotal, "estimated_tax": tax,
+        "estimated_total": subtotal + tax,
+        "method": "charges as posted + usage so far x (cycle length / elapsed time) + tax at the account's rate",
+    }

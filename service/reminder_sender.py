@@ -1,0 +1,182 @@
+"""Sends queued reminders by SMTP (standard library only) and records what happened.
+
+Delivery is at least once: a row is marked sent right after the server took it, so a
+sender that dies between the two sends that one reminder again once its lease ends.
+Every message carries ``X-Ledger-Reminder-Id`` so a mailbox rule can drop such a repeat.
+"""
+
+from __future__ import annotations
+
+import email.policy
+import logging
+import os
+import smtplib
+import ssl
+import threading
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from datetime import timedelta
+from email.message import EmailMessage
+from email.utils import make_msgid
+from time import monotonic  # the lease is measured on it, never on the (settable) ledger clock
+
+from ledger_core.invoicing import InvoiceStatus
+from service.ledger_service import LedgerService
+from service.reminder_outbox import MAX_CLAIM_ROWS, ReminderRow
+from service.settings import _int
+
+log = logging.getLogger(__name__)
+
+# A message takes a few round trips, each bounded by the SMTP timeout; a claim must
+# outlast the messages still in flight when the sender stops using it (at half the lease).
+LEASE_PER_TIMEOUT = 20
+# Headers stay on one line up to RFC 5322's hard limit: folding a long subject right after
+# "Subject:" makes some readers show it with a leading space.
+HEADER_POLICY = email.policy.SMTP.clone(max_line_length=998)
+PAID_BEFORE_SENDING = "the invoice was paid (or is no longer open) before the reminder was sent"
+
+
+@dataclass(frozen=True)
+class SenderSettings:
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = 25
+    smtp_from: str = "billing@localhost"
+    smtp_starttls: bool = False
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_timeout_s: int = 30
+    batch_rows: int = 50  # reminders claimed (and sent over one connection) at a time
+    max_attempts: int = 5  # a row that failed this often stays failed
+    retry_delay_s: int = 300  # wait after a failed attempt
+    lease_s: int = 600  # a claimed row is hidden from other senders this long
+    poll_interval_s: int = 30  # `ledger send-reminders` sleeps this long when nothing is due
+
+    def __post_init__(self) -> None:
+        if self.lease_s < LEASE_PER_TIMEOUT * self.smtp_timeout_s:
+            raise ValueError(f"LEDGER_REMINDER_LEASE_S must be at least {LEASE_PER_TIMEOUT} x LEDGER_SMTP_TIMEOUT_S")
+        if bool(self.smtp_user) != bool(self.smtp_password):
+            raise ValueError("set both LEDGER_SMTP_USER and LEDGER_SMTP_PASSWORD, or neither")
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None) -> SenderSettings:
+        env = os.environ if environ is None else environ
+        starttls = (env.get("LEDGER_SMTP_STARTTLS") or "false").strip().lower()
+        if starttls not in ("true", "false", "1", "0", "yes", "no"):
+            raise ValueError(f"LEDGER_SMTP_STARTTLS must be true or false, got {starttls!r}")
+        return cls(
+            smtp_host=env.get("LEDGER_SMTP_HOST") or "127.0.0.1",
+            smtp_port=_int(env, "LEDGER_SMTP_PORT", 25, 1, 65535),
+            smtp_from=env.get("LEDGER_SMTP_FROM") or "billing@localhost",
+            smtp_starttls=starttls in ("true", "1", "yes"),
+            smtp_user=env.get("LEDGER_SMTP_USER") or None,
+            smtp_password=env.get("LEDGER_SMTP_PASSWORD") or None,
+            smtp_timeout_s=_int(env, "LEDGER_SMTP_TIMEOUT_S", 30, 1, 300),
+            batch_rows=_int(env, "LEDGER_REMINDER_BATCH_ROWS", 50, 1, MAX_CLAIM_ROWS),
+            max_attempts=_int(env, "LEDGER_REMINDER_MAX_ATTEMPTS", 5, 1, 100),
+            retry_delay_s=_int(env, "LEDGER_REMINDER_RETRY_DELAY_S", 300, 1, 7 * 86_400),
+            lease_s=_int(env, "LEDGER_REMINDER_LEASE_S", 600, 60, 86_400),
+            poll_interval_s=_int(env, "LEDGER_REMINDER_POLL_INTERVAL_S", 30, 1, 3_600),
+        )
+
+
+@dataclass
+class Sent:
+    claimed: int = 0
+    sent: int = 0
+    failed: int = 0
+    cancelled: int = 0
+    released: int = 0  # claimed but handed back unsent: the lease ran short
+
+    def __iadd__(self, other: Sent) -> Sent:
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
+        return self
+
+
+def run_sender(service: LedgerService, settings: SenderSettings, stop: threading.Event, *, once: bool) -> Sent:
+    """Sends batch after batch; with ``once``, until nothing is due, else until ``stop``."""
+    total = Sent()
+    while not stop.is_set():
+        batch = send_batch(service, settings)
+        total += batch
+        if batch.claimed == 0:
+            if once:
+                break
+            stop.wait(settings.poll_interval_s)
+    return total
+
+
+def send_batch(service: LedgerService, settings: SenderSettings) -> Sent:
+    """Claims up to one batch of due reminders and sends them over one SMTP connection."""
+    outbox = service.reminder_outbox
+    now = service.clock()
+    rows = outbox.claim(now, now + timedelta(seconds=settings.lease_s), settings.batch_rows, settings.max_attempts)
+    result = Sent(claimed=len(rows))
+    started = monotonic()
+    connection: smtplib.SMTP | None = None
+    try:
+        for index, row in enumerate(rows):
+            if monotonic() - started > settings.lease_s / 2:
+                outbox.release([r.id for r in rows[index:]], service.clock())
+                result.released += len(rows) - index
+                break
+            if not still_owed(service, row):
+                outbox.mark_cancelled(row.id, PAID_BEFORE_SENDING)
+                result.cancelled += 1
+                continue
+            try:
+                message = message_of(row, settings.smtp_from)
+                connection = connection or connect(settings)
+                connection.send_message(message)
+            except (OSError, smtplib.SMTPException, ValueError) as error:  # ValueError: a header the mail can't carry
+                log.warning("reminder %s to %s failed: %s", row.id, row.recipients, error)
+                outbox.mark_failed(row.id, f"{type(error).__name__}: {error}",
+                                   service.clock() + timedelta(seconds=settings.retry_delay_s))
+                result.failed += 1
+                _close(connection)
+                connection = None  # the next row reconnects, or fails the same way
+                continue
+            outbox.mark_sent(row.id, service.clock())
+            result.sent += 1
+    finally:
+        _close(connection)
+    return result
+
+
+def still_owed(service: LedgerService, row: ReminderRow) -> bool:
+    invoice = service.view.invoice(row.invoice_id)
+    # The exact outstanding amount decides, not payment_status (SQLite can mislabel it).
+    return invoice is not None and invoice.status == InvoiceStatus.APPROVED and invoice.outstanding > 0
+
+
+def message_of(row: ReminderRow, sender: str) -> EmailMessage:
+    message = EmailMessage(policy=HEADER_POLICY)
+    message["Subject"] = row.subject
+    message["From"] = sender
+    message["To"] = ", ".join(row.recipients)
+    message["Message-ID"] = make_msgid(idstring=f"reminder-{row.id}")
+    message["X-Ledger-Reminder-Id"] = str(row.id)
+    message.set_content(row.body)
+    return message
+
+
+def connect(settings: SenderSettings) -> smtplib.SMTP:
+    connection = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout_s)
+    try:
+        if settings.smtp_starttls:
+            connection.starttls(context=ssl.create_default_context())
+        if settings.smtp_user and settings.smtp_password:
+            connection.login(settings.smtp_user, settings.smtp_password)
+    except BaseException:
+        _close(connection)
+        raise
+    return connection
+
+
+def _close(connection: smtplib.SMTP | None) -> None:
+    if connection is None:
+        return
+    try:
+        connection.quit()
+    except (OSError, smtplib.SMTPException):
+        connection.close()

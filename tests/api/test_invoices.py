@@ -1,0 +1,94 @@
+"""Invoicing over HTTP, on SQLite and PostgreSQL: a postpaid month from usage to payment."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+
+
+@pytest.fixture
+def postpaid(client, clock):
+    clock.now = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
+    response = client.post("/v1/accounts", json={
+        "account_id": "bigco", "billing_mode": "postpaid", "invoice_mode": "consolidated", "currency": "SGD",
+        "credit_limit": "1000", "tax_rate": "0.09", "payment_terms_days": 10,
+        "payer": {"name": "BigCo", "emails": ["ap@bigco.test"]},
+    })
+    assert response.status_code == 201, response.get_json()
+    assert response.get_json()["drafts_need_approval"] is True
+    usage = {"idempotency_key": "u1", "product": "sms", "application_id": "app-1", "app_key": "AK1",
+             "quantity": "1000", "unit": "message", "unit_price": "0.0123"}
+    assert client.post("/v1/accounts/bigco/usage", json=usage).status_code == 201
+    return "bigco"
+
+
+def test_close_approve_pay_and_list(client, clock, postpaid):
+    prediction = client.get("/v1/accounts/bigco/invoices/prediction").get_json()
+    # 12.30 so far after 19 days and 9 hours of a 30-day cycle: 12.30 x 720 / 465 = 19.045161
+    assert (prediction["amount_so_far"], prediction["estimated_subtotal"]) == ("12.30", "19.045161")
+    assert client.get("/v1/accounts/bigco/invoices/future").get_json()["cut_off_date"] == "2026-11-30"
+
+    closed = client.post("/v1/accounts/bigco/cycles/close", json={"as_of": "2026-12-01T00:00:00Z"})
+    assert closed.status_code == 200
+    [invoice_id] = closed.get_json()["invoice_ids"]
+    draft = client.get(f"/v1/invoices/{invoice_id}").get_json()
+    assert (draft["status"], draft["subtotal"], draft["tax"], draft["total"]) == ("draft", "12.30", "1.11", "13.41")
+    assert draft["lines"][0] | {"line_no": 1} == draft["lines"][0]
+    assert (draft["lines"][0]["app_key"], draft["lines"][0]["quantity"]) == ("AK1", "1000")
+
+    clock.now = datetime(2026, 12, 2, tzinfo=timezone.utc)
+    approved = client.post(f"/v1/invoices/{invoice_id}/approve").get_json()
+    assert (approved["number"], approved["due_on"], approved["payment_status"]) == ("INV-2026-000001", "2026-12-12", "unpaid")
+    again = client.post(f"/v1/invoices/{invoice_id}/approve")
+    assert again.status_code == 409 and again.get_json()["error"]["code"] == "invoice_not_draft"
+
+    paid = client.post("/v1/accounts/bigco/payments", json={"payment_id": "p1", "amount": "5", "method": "bank"})
+    assert paid.status_code == 201
+    assert paid.get_json()["balance"]["amount_due"] == "-8.41"
+    assert client.post("/v1/accounts/bigco/payments", json={"payment_id": "p1", "amount": "5", "method": "bank"}).status_code == 200
+
+    clock.now = datetime(2026, 12, 20, tzinfo=timezone.utc)  # past the due date
+    overdue = client.get("/v1/invoices?due_status=overdue").get_json()["items"]
+    assert [(i["number"], i["payment_status"], i["outstanding"], i["due_status"]) for i in overdue] == [
+        ("INV-2026-000001", "partially_paid", "8.41", "overdue")]
+    assert client.get("/v1/invoices?due_status=not_due").get_json()["items"] == []
+    assert client.get("/v1/invoices?number=INV-2026-000001").get_json()["items"][0]["invoice_id"] == invoice_id
+    dashboard = client.get("/v1/invoices/dashboard").get_json()
+    assert {k: dashboard[k] for k in ("total_invoices", "approved", "not_approved", "unsettled", "overdue")} == {
+        "total_invoices": 1, "approved": 1, "not_approved": 0, "unsettled": 1, "overdue": 1}
+    assert dashboard["groups"] == [{"status": "approved", "payment_status": "partially_paid", "invoices": 1,
+                                    "total": "13.41", "paid": "5.00", "outstanding": "8.41"}]
+    payments = client.get("/v1/payments?account_id=bigco").get_json()["items"]
+    assert payments[0]["allocations"] == [{"invoice_id": invoice_id, "amount": "5.00", "outstanding_after": "8.41"}]
+    detail = client.get("/v1/invoices/INV-2026-000001").get_json()
+    assert [p["payment_id"] for p in detail["payments"]] == ["p1"]
+
+
+def test_manual_usage_invoice_create_and_claim(client, clock, postpaid):
+    created = client.post("/v1/accounts/bigco/invoices", json={
+        "type": "usage", "date_from": "2026-11-01", "date_to": "2026-11-30", "notes": "Early invoice",
+        "claim": {"payment_id": "wire-7", "method": "wire", "reference": "W7"},
+    })
+    assert created.status_code == 201, created.get_json()
+    body = created.get_json()
+    assert (body["status"], body["payment_status"], body["total"], body["notes"]) == ("approved", "paid", "13.41", "Early invoice")
+    assert client.get("/v1/accounts/bigco/balance").get_json()["amount_due"] == "0.00"
+    clock.now = datetime(2027, 3, 1, tzinfo=timezone.utc)  # long past its due date, but paid
+    assert client.get("/v1/invoices?due_status=overdue").get_json()["items"] == []
+    assert [i["due_status"] for i in client.get("/v1/invoices?due_status=not_due").get_json()["items"]] == ["not_due"]
+
+
+def test_bad_invoicing_requests_are_4xx_with_codes(client, postpaid):
+    cases = [
+        (client.post("/v1/accounts/bigco/invoices", json={"type": "topup"}), 400, "invalid_input"),
+        (client.post("/v1/accounts/bigco/payments", json={"payment_id": "x", "amount": "-1"}), 400, "invalid_input"),
+        (client.post("/v1/accounts/bigco/payments", json={"payment_id": "y", "amount": "1", "invoice_id": "bigco:I000009"}), 404, "invoice_not_found"),
+        (client.post("/v1/invoices/nobody:I000001/approve"), 404, "account_not_found"),
+        (client.post("/v1/accounts/bigco/refunds", json={"amount": "1", "reference": "R"}), 422, "refund_exceeds_credit"),
+        (client.get("/v1/invoices?due_status=late"), 400, "invalid_input"),
+        (client.post("/v1/accounts/bigco/invoices", json={"type": "usage", "date_from": "2020-01-01", "date_to": "2020-01-31"}), 422, "nothing_to_invoice"),
+        (client.patch("/v1/accounts/bigco", json={"time_zone": "Mars/Olympus"}), 400, "invalid_input"),
+    ]
+    for response, status, code in cases:
+        assert (response.status_code, response.get_json()["error"]["code"]) == (status, code), response.get_json()
