@@ -3,6 +3,9 @@
 Where to resume is the database's word, not Kafka's: on every partition assignment the
 consumer seeks to the position the ledger recorded with the last handled message.
 Offsets are committed to Kafka only after that, for lag monitoring and for tools.
+The read model is brought level with the log on start and whenever a poll comes back
+empty: a consumer killed between its write and its projection leaves those events
+unprojected, and with no message left to consume nobody else would project them.
 Dead letters and replies leave through the outbox and are removed from it only once the
 broker has acknowledged them (at least once; their headers and keys identify repeats).
 """
@@ -87,7 +90,7 @@ class _SeekToLedger(ConsumerRebalanceListener):  # type: ignore[misc]
 
 class KafkaIngest:
     def __init__(self, service: LedgerService, settings: ConsumerSettings) -> None:
-        self.settings = settings
+        self.settings, self.service = settings, service
         self.store = ConsumerStore(service.commands)
         self.ingestor = Ingestor(service, self.store, settings.topics, settings.group_id, settings.warm_accounts)
         self.consumer = KafkaConsumer(
@@ -104,6 +107,7 @@ class KafkaIngest:
     def run(self, stop: threading.Event) -> None:
         last_report, last_total = time.monotonic(), 0
         self.publish_outbox()  # what a previous run promised and did not get out
+        self.service.projector.catch_up()
         while not stop.is_set():
             self.poll_once()
             elapsed = time.monotonic() - last_report
@@ -132,6 +136,8 @@ class KafkaIngest:
         messages = [Incoming(r.topic, r.partition, r.offset, r.key, r.value)
                     for records in batches.values() for r in records]  # in order within each partition
         handled = len(messages)
+        if not messages:
+            self.service.projector.catch_up()  # idle: finish what a crashed writer left behind
         for outcome in self.ingestor.handle_batch(messages) if messages else []:
             self.counts[outcome] += 1
             metrics.MESSAGES.labels(outcome.value).inc()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import random
+import threading
 from decimal import ROUND_HALF_EVEN, Decimal
 
 import pytest
@@ -110,3 +111,17 @@ def test_a_key_booked_over_http_or_in_an_earlier_batch_is_a_duplicate_when_it_co
     consume_until(loop, 3)
     assert (loop.counts[Outcome.APPLIED], loop.counts[Outcome.DUPLICATE]) == (1, 2)
     assert service.account_row("again").figures.expecting_invoice == Decimal("-0.75")
+
+
+def test_events_a_crashed_writer_left_unprojected_are_projected_on_start_and_when_idle(service, loop):
+    """A consumer killed between its write and its projection, with no message left to consume."""
+    account = open_account(service, "orphan", billing_mode="postpaid", credit_limit="100")
+    service.commands.record_usage(account, idempotency_key="u1", product="sms", amount="2")  # written, not projected
+    assert service.account_row(account).figures.expecting_invoice == 0
+    stopped = threading.Event()
+    stopped.set()
+    loop.run(stopped)  # starts, then stops at once
+    assert service.account_row(account).figures.expecting_invoice == -2
+    service.commands.record_usage(account, idempotency_key="u2", product="sms", amount="3")
+    assert loop.poll_once() == 0
+    assert service.account_row(account).figures.expecting_invoice == -5
