@@ -30,10 +30,11 @@ from api.invoice_schemas import (
     PredictionSchema,
     RefundSchema,
 )
+from commands.invoicing import PaymentReceived
 from ledger_core.errors import InvoiceNotFound
 from ledger_core.invoicing import due_status
 from projections.rows import InvoiceFilter, InvoiceRow
-from service.invoicing import future_invoice, predict_invoice
+from service.invoicing import future_invoice, issue_manual_invoice, predict_invoice
 
 invoices = Blueprint("invoices", __name__, url_prefix="/v1/invoices", description="Invoices")
 payments = Blueprint("payments", __name__, url_prefix="/v1/payments", description="Payments received")
@@ -144,25 +145,19 @@ class PaymentList(MethodView):
 class ManualInvoice(MethodView):
     @billing.arguments(ManualInvoiceSchema)
     @billing.response(201, InvoiceDetailSchema)
-    def post(self, body: dict[str, Any], account_id: str) -> dict[str, Any]:
+    @billing.alt_response(200, schema=InvoiceDetailSchema, description="A repeat of an earlier claim's payment_id")
+    def post(self, body: dict[str, Any], account_id: str) -> Any:
         """Create a manual invoice: prepaid top-up or postpaid usage of a date range;
-        with `claim`, the payment received is recorded at once (create and claim)."""
-        svc = service()
+        with `claim`, the payment received is recorded with it in the same write (create
+        and claim), and its payment_id makes a repeat of the request harmless."""
+        fields = {k: body[k] for k in ("terms", "notes")}
         if body["type"] == "topup":
-            invoice_id = svc.run(lambda ledger: ledger.invoice_topup(
-                account_id, amount=body["amount"], description=body["description"], terms=body["terms"],
-                notes=body["notes"]))
+            fields.update(amount=body["amount"], description=body["description"])
         else:
-            invoice_id = svc.run(lambda ledger: ledger.invoice_usage(
-                account_id, date_from=body["date_from"], date_to=body["date_to"], terms=body["terms"],
-                notes=body["notes"]))
-        if "claim" in body:
-            claim = body["claim"]
-            total = svc.view.invoice(invoice_id).total  # type: ignore[union-attr]
-            svc.run(lambda ledger: ledger.record_payment(
-                account_id, payment_id=claim["payment_id"], amount=total, invoice_id=invoice_id,
-                method=claim["method"], reference=claim["reference"], received_at=claim.get("received_at")))
-        return _detail(invoice_id)
+            fields.update(date_from=body["date_from"], date_to=body["date_to"])
+        paid = PaymentReceived(**body["claim"]) if "claim" in body else None
+        invoice_id, created = issue_manual_invoice(service(), account_id, body["type"], paid, **fields)
+        return _detail(invoice_id), 201 if created else 200
 
 
 @billing.route("/<account_id>/payments")

@@ -7,6 +7,8 @@ invoice also save the issuer's number counter in that write: see InvoiceNumbers.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -19,6 +21,7 @@ from ledger_core.client_key import KeyKind, fingerprint, parse_client_key
 from ledger_core.errors import InvalidInput, InvoiceNotFound
 from ledger_core.invoice_numbers import InvoiceNumbers, invoice_numbers_uuid
 from ledger_core.invoicing import INVOICE_NUMBER_PREFIX, parse_invoice_id
+from ledger_core.money import Money
 
 if TYPE_CHECKING:
     from commands.ledger import Booking, Ledger
@@ -59,6 +62,16 @@ def account_of_invoice(invoice_id: str) -> str:
     return parsed[0]
 
 
+@dataclass(frozen=True)
+class PaymentReceived:
+    """The payment that came with a manual invoice ("create and claim")."""
+
+    payment_id: str
+    method: str = ""
+    reference: str = ""
+    received_at: datetime | None = None
+
+
 class InvoicingCommands:
     invoice_prefix = INVOICE_NUMBER_PREFIX
 
@@ -92,19 +105,52 @@ class InvoicingCommands:
         self._write(account_of_invoice(invoice_id), decide)
 
     def invoice_usage(self: Ledger, account_id: str, *, date_from: date, date_to: date, terms: str = "",
-                      notes: str = "") -> str:
+                      notes: str = "", paid: PaymentReceived | None = None) -> Booking:
+        """A manual postpaid invoice of the unbilled usage of a date range; with ``paid``,
+        the payment received for it is recorded in the same write (create and claim)."""
         now = self.clock()
-        invoice_id, _ = self._invoicing_write(account_id, lambda a, n: a.invoice_usage(
+        request = {"type": "usage", "date_from": date_from, "date_to": date_to, "terms": terms, "notes": notes}
+        return self._manual_invoice(account_id, request, paid, lambda a, n: a.invoice_usage(
             date_from, date_to, now=now, number_for=n, terms=terms, notes=notes))
-        return invoice_id
 
     def invoice_topup(self: Ledger, account_id: str, *, amount: object, description: str, terms: str = "",
-                      notes: str = "", currency: str | None = None) -> str:
+                      notes: str = "", currency: str | None = None, paid: PaymentReceived | None = None) -> Booking:
+        """A manual prepaid invoice for credits; with ``paid``, as ``invoice_usage``."""
         now = self.clock()
-        invoice_id, _ = self._invoicing_write(account_id, lambda a, n: a.invoice_topup(
+        request = {"type": "topup", "amount": amount, "description": description, "terms": terms, "notes": notes,
+                   "currency": currency}
+        return self._manual_invoice(account_id, request, paid, lambda a, n: a.invoice_topup(
             self._money(amount, currency, a), description=description, now=now, number_for=n, terms=terms,
             notes=notes))
-        return invoice_id
+
+    def _manual_invoice(self: Ledger, account_id: str, request: dict[str, Any], paid: PaymentReceived | None,
+                        issue: Callable[[Account, NumberCounters], str]) -> Booking:
+        """Issues the invoice, and pays what it asks for when ``paid`` is given, in one
+        write: there is never an invoice without the payment that came with it. The
+        payment id makes the pair idempotent; a repeat is answered with ``replayed`` and
+        no invoice id (the read model's payment names it)."""
+        from commands.ledger import Booking
+
+        if paid is None:
+            invoice_id, position = self._invoicing_write(account_id, issue)
+            return Booking(account_id, position, invoice_id=invoice_id)
+        key = parse_client_key(paid.payment_id, "payment_id")
+        request = {**request, "method": paid.method, "reference": paid.reference, "received_at": paid.received_at}
+
+        def decide(account: Account) -> tuple[Booking, list[Any]]:
+            numbers = NumberCounters(self, self.invoice_prefix)
+            invoice_id = issue(account, numbers)
+            owed, number = account.owed_on(invoice_id), account.next_transaction_no
+            if owed <= 0:
+                raise InvalidInput("the account's credit paid this invoice already: create it without a claim",
+                                   field="claim")
+            account.record_payment(Money(owed, account.currency), payment_id=key, invoice_id=invoice_id,
+                                   method=paid.method, reference=paid.reference,
+                                   received_at=paid.received_at or self.clock())
+            claim = KeyClaim(account_id, KeyKind.PAYMENT.value, key, fingerprint(request), number, owed)
+            return Booking(account_id, None, number, owed, invoice_id=invoice_id), [*numbers.changed, claim]
+
+        return self._once(account_id, KeyKind.PAYMENT, key, request, decide, attempts=INVOICING_ATTEMPTS)
 
     def record_payment(self: Ledger, account_id: str, *, payment_id: str, amount: object,
                        invoice_id: str | None = None, method: str = "", reference: str = "",

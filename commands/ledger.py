@@ -11,7 +11,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -77,6 +77,7 @@ class Booking:
     transaction_no: str | None = None
     amount: Decimal | None = None
     replayed: bool = False  # a repeat of an earlier request: nothing new was written
+    invoice_id: str | None = None  # the invoice the command issued, if any (not known on a replay)
 
 
 class WarmAccounts:
@@ -471,7 +472,7 @@ class Ledger(InvoicingCommands, Application[UUID]):
         return Booking(booking.account_id, position, booking.transaction_no, booking.amount)
 
     def _once(self, account_id: str, kind: KeyKind, key: str, request: dict[str, Any],
-              decide: Callable[[Account], tuple[Booking, list[Changed]]]) -> Booking:
+              decide: Callable[[Account], tuple[Booking, list[Changed]]], attempts: int = MAX_ATTEMPTS) -> Booking:
         """Books once per idempotency key; a repeat reports the first result, even when a
         concurrent twin won the race.
 
@@ -506,10 +507,8 @@ class Ledger(InvoicingCommands, Application[UUID]):
             nonlocal look_first
             look_first = True
 
-        booking, position = self._write(account_id, attempt, on_conflict=conflicted)
-        if booking.replayed:
-            return booking
-        return Booking(booking.account_id, position, booking.transaction_no, booking.amount)
+        booking, position = self._write(account_id, attempt, on_conflict=conflicted, attempts=attempts)
+        return booking if booking.replayed else replace(booking, position=position)
 
     def _legacy_claims(self) -> Iterator[KeyClaim]:
         """Usage and charge keys claimed as ClientKey aggregates, before the keys table

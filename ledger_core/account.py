@@ -618,6 +618,13 @@ class Account(Aggregate):
                                received_at=received_at, allocations=allocations, topup=False)
         return allocations
 
+    def owed_on(self, invoice_id: str) -> Decimal:
+        """What a payment of the invoice must bring: a top-up's total (it is paid in full),
+        an open invoice's outstanding amount, else nothing."""
+        if invoice_id in self.topups:
+            return self.topups[invoice_id]["total"]
+        return self.open_invoices[invoice_id]["outstanding"] if invoice_id in self.open_invoices else ZERO
+
     @event("PaymentRecorded")
     def _payment_recorded(self, payment_id: str, amount: Decimal, method: str, reference: str, received_at: datetime,
                           allocations: list[dict[str, Any]], topup: bool) -> None:

@@ -63,6 +63,7 @@ class InvoiceSQL:
             f"received_at {t} NOT NULL, amount {a} NOT NULL, method TEXT NOT NULL, reference TEXT NOT NULL, "
             "allocations TEXT NOT NULL)",
             f"CREATE INDEX IF NOT EXISTS {p}_payments_account ON {self.payments} (account_id, position)",
+            f"CREATE INDEX IF NOT EXISTS {p}_payments_id ON {self.payments} (account_id, payment_id)",
         ]
 
     def dump(self) -> list[tuple[str, str]]:

@@ -635,8 +635,14 @@ class LedgerViewQueries:
         return [groups[key] for key in sorted(groups)]
 
     def payment(self, position: int) -> PaymentRow | None:
+        return self._one_payment(("position = ?", position))
+
+    def payment_by_id(self, account_id: str, payment_id: str) -> PaymentRow | None:
+        return self._one_payment(("account_id = ?", account_id), ("payment_id = ?", payment_id))
+
+    def _one_payment(self, *conditions: tuple[str, Any]) -> PaymentRow | None:
         inv = self.sql.invoicing
-        statement, params = self.sql._select(inv.payments, "position", 1, ("position = ?", position))
+        statement, params = self.sql._select(inv.payments, "position", 1, *conditions)
         with self._read() as cursor:
             cursor.execute(statement, params)
             row = cursor.fetchone()

@@ -2,6 +2,7 @@
 
 - ``close_due_cycles``: the scheduler's job: every account, every cycle ended by then.
 - ``future_invoice`` and ``predict_invoice``: what the open cycle will bill.
+- ``issue_manual_invoice``: a manual invoice, with the payment that came with it.
 
 Prediction method (documented in the README): charges posted in the open cycle count
 as they are (a subscription is posted once per cycle, so it is not extrapolated);
@@ -17,6 +18,8 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from commands.invoicing import PaymentReceived
+from commands.ledger import Booking, Ledger
 from ledger_core.account import Account
 from ledger_core.cycles import local_date, next_boundary
 from ledger_core.figures import ZERO
@@ -24,6 +27,27 @@ from ledger_core.money import AMOUNT_QUANTUM, tax_on
 from service.ledger_service import LedgerService
 
 ACCOUNTS_PER_PAGE = 500
+
+
+def issue_manual_invoice(service: LedgerService, account_id: str, kind: str, paid: PaymentReceived | None,
+                         **fields: Any) -> tuple[str, bool]:
+    """Issues a top-up (``kind`` "topup") or usage invoice and records ``paid`` with it in
+    the same write. Returns the invoice id and whether this call issued it: a repeat of
+    the payment id issues nothing and answers with the invoice the first call issued."""
+    issue = Ledger.invoice_topup if kind == "topup" else Ledger.invoice_usage
+
+    def command(ledger: Ledger) -> Booking:
+        return issue(ledger, account_id, paid=paid, **fields)
+
+    booking = service.run(command)
+    if not booking.replayed:
+        assert booking.invoice_id is not None, "a manual invoice command issues an invoice"
+        return booking.invoice_id, True
+    assert paid is not None, "only a claimed payment id can repeat"
+    service.projector.catch_up()  # the first call's writer may have stopped before projecting
+    payment = service.view.payment_by_id(account_id, paid.payment_id)
+    assert payment is not None and payment.allocations, "a claim is written with its invoice's payment"
+    return payment.allocations[0]["invoice_id"], False
 
 
 @dataclass(frozen=True)

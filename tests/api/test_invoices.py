@@ -79,6 +79,27 @@ def test_manual_usage_invoice_create_and_claim(client, clock, postpaid):
     assert [i["due_status"] for i in client.get("/v1/invoices?due_status=not_due").get_json()["items"]] == ["not_due"]
 
 
+def test_create_and_claim_is_one_write_and_its_payment_id_makes_a_repeat_harmless(client, postpaid):
+    request = {"type": "usage", "date_from": "2026-11-01", "date_to": "2026-11-30",
+               "claim": {"payment_id": "wire-8", "method": "wire", "reference": "W8"}}
+    first = client.post("/v1/accounts/bigco/invoices", json=request)
+    again = client.post("/v1/accounts/bigco/invoices", json=request)  # e.g. the client's retry after a timeout
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.get_json()["invoice_id"] == first.get_json()["invoice_id"]
+    assert [i["invoice_id"] for i in client.get("/v1/invoices?account_id=bigco").get_json()["items"]] == [
+        first.get_json()["invoice_id"]]
+    assert [p["amount"] for p in client.get("/v1/payments?account_id=bigco").get_json()["items"]] == ["13.41"]
+
+    # The same payment id for another request: refused, and no invoice is issued without its payment.
+    usage = {"idempotency_key": "u2", "product": "sms", "amount": "5"}
+    assert client.post("/v1/accounts/bigco/usage", json=usage).status_code == 201
+    balance = client.get("/v1/accounts/bigco/balance").get_json()
+    reused = client.post("/v1/accounts/bigco/invoices", json={**request, "notes": "another"})
+    assert (reused.status_code, reused.get_json()["error"]["code"]) == (409, "idempotency_key_reused")
+    assert len(client.get("/v1/invoices?account_id=bigco").get_json()["items"]) == 1
+    assert client.get("/v1/accounts/bigco/balance").get_json() == balance
+
+
 def test_bad_invoicing_requests_are_4xx_with_codes(client, postpaid):
     cases = [
         (client.post("/v1/accounts/bigco/invoices", json={"type": "topup"}), 400, "invalid_input"),

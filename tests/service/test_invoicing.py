@@ -7,6 +7,7 @@ from datetime import date, datetime, timezone
 
 import pytest
 
+from commands.invoicing import PaymentReceived
 from ledger_core.errors import (
     InvoiceNotDraft,
     InvoiceModeChangeBlocked,
@@ -201,7 +202,7 @@ def test_mode_none_issues_nothing_and_a_switch_carries_the_balance_over(service,
 def test_manual_invoices_topup_claim_and_usage_range(service, clock):
     at(clock, "2026-11-26T09:00:00")
     open_account(service, "pre", billing_mode="prepaid", invoice_mode="consolidated", tax_rate="0.09")
-    topup = service.run(lambda l: l.invoice_topup("pre", amount="100", description="Credits"))
+    topup = service.run(lambda l: l.invoice_topup("pre", amount="100", description="Credits")).invoice_id
     # Issued, unpaid, and no money moved yet.
     assert invoice(service, topup) == ("approved", "INV-2026-000001", "100.000000", "9.000000", "109.000000",
                                        "0.000000", "109.000000", "unpaid")
@@ -210,14 +211,23 @@ def test_manual_invoices_topup_claim_and_usage_range(service, clock):
     # Paid in full: the credits (before tax) arrive as a recharge.
     assert invoice(service, topup)[5:] == ("109.000000", "0.000000", "paid")
     assert five(service, "pre") == ("0.000000", "100.000000", "100.000000", "0.000000", "100.000000")
+    # Create and claim: issued and paid in one write, so the credits arrive with the invoice.
+    paid = PaymentReceived("p2", method="card", reference="C2")
+    claimed = service.run(lambda l: l.invoice_topup("pre", amount="50", description="More", paid=paid))
+    assert invoice(service, claimed.invoice_id)[1:] == ("INV-2026-000002", "50.000000", "4.500000", "54.500000",
+                                                        "54.500000", "0.000000", "paid")
+    assert five(service, "pre")[1] == "150.000000"
+    assert service.run(lambda l: l.invoice_topup("pre", amount="50", description="More", paid=paid)).replayed
+    assert five(service, "pre")[1] == "150.000000"
 
     open_account(service, "post", billing_mode="postpaid", invoice_mode="consolidated", credit_limit="100")
     usage(service, "a", "3", "2026-11-20T00:00:00", account_id="post")
     usage(service, "b", "4", "2026-11-25T00:00:00", account_id="post")
     with pytest.raises(NothingToInvoice):
         service.run(lambda l: l.invoice_usage("post", date_from=date(2026, 10, 1), date_to=date(2026, 10, 31)))
-    manual = service.run(lambda l: l.invoice_usage("post", date_from=date(2026, 11, 18), date_to=date(2026, 11, 21)))
-    assert invoice(service, manual)[:5] == ("approved", "INV-2026-000002", "3.000000", "0.000000", "3.000000")
+    manual = service.run(lambda l: l.invoice_usage("post", date_from=date(2026, 11, 18),
+                                                   date_to=date(2026, 11, 21))).invoice_id
+    assert invoice(service, manual)[:5] == ("approved", "INV-2026-000003", "3.000000", "0.000000", "3.000000")
     assert five(service, "post")[:2] == ("-4.000000", "-3.000000")
     books_check(service, "pre")
     books_check(service, "post")
