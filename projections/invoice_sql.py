@@ -17,7 +17,7 @@ from projections.rows import InvoiceFilter, InvoiceLineRow, InvoiceRow, PaymentR
 if TYPE_CHECKING:
     from projections.views import Dialect
 
-INVOICE_TABLES = ("invoices", "invoice_lines", "payments")
+INVOICE_TABLES = ("invoices", "invoice_lines", "payments", "payment_allocations")
 INVOICE_COLUMNS = (
     "invoice_id", "account_id", "kind", "status", "currency", "period_start", "period_end", "created_at", "subtotal",
     "tax", "total", "description", "terms", "notes", "created_position", "number", "issued_at", "due_on", "paid",
@@ -39,6 +39,7 @@ class InvoiceSQL:
         self.invoices = qualify("invoices")
         self.lines = qualify("invoice_lines")
         self.payments = qualify("payments")
+        self.allocations = qualify("payment_allocations")  # which payments paid an invoice, by index
         self.index_prefix = index_prefix
 
     def ddl(self) -> list[str]:
@@ -64,6 +65,8 @@ class InvoiceSQL:
             "allocations TEXT NOT NULL)",
             f"CREATE INDEX IF NOT EXISTS {p}_payments_account ON {self.payments} (account_id, position)",
             f"CREATE INDEX IF NOT EXISTS {p}_payments_id ON {self.payments} (account_id, payment_id)",
+            f"CREATE TABLE IF NOT EXISTS {self.allocations} ("
+            "invoice_id TEXT NOT NULL, position BIGINT NOT NULL, PRIMARY KEY (invoice_id, position))",
         ]
 
     def dump(self) -> list[tuple[str, str]]:
@@ -71,6 +74,7 @@ class InvoiceSQL:
             ("invoices", f"SELECT * FROM {self.invoices} ORDER BY invoice_id"),
             ("invoice_lines", f"SELECT * FROM {self.lines} ORDER BY invoice_id, line_no"),
             ("payments", f"SELECT * FROM {self.payments} ORDER BY position"),
+            ("payment_allocations", f"SELECT * FROM {self.allocations} ORDER BY invoice_id, position"),
         ]
 
     def insert(self, table: str, columns: tuple[str, ...]) -> str:
@@ -100,8 +104,8 @@ class InvoiceSQL:
         return f"SELECT * FROM {self.lines} WHERE invoice_id = {self.d.param} ORDER BY line_no"
 
     def select_payments_of(self) -> str:
-        p = self.d.param
-        return f"SELECT * FROM {self.payments} WHERE allocations LIKE {p} ORDER BY position"
+        return (f"SELECT * FROM {self.payments} WHERE position IN "
+                f"(SELECT position FROM {self.allocations} WHERE invoice_id = {self.d.param}) ORDER BY position")
 
     def invoice_conditions(self, f: InvoiceFilter) -> list[tuple[str, Any]]:
         overdue = None if f.due_status is None else f.today
@@ -198,6 +202,8 @@ class InvoiceChanges:
             (sql.invoices, INVOICE_COLUMNS, map(codec.invoice_params, self.invoices)),
             (sql.lines, LINE_COLUMNS, map(codec.line_params, self.lines)),
             (sql.payments, PAYMENT_COLUMNS, map(codec.payment_params, self.payments)),
+            (sql.allocations, ("invoice_id", "position"),
+             ((a["invoice_id"], p.position) for p in self.payments for a in p.allocations)),
         ):
             rows = list(rows)
             if rows:

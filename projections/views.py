@@ -593,10 +593,9 @@ class LedgerViewQueries:
 
     def invoice_payments(self, invoice_id: str) -> list[PaymentRow]:
         codec = InvoiceCodec(self.sql.d)
-        with self._read() as cursor:  # a coarse LIKE, then the exact check
-            cursor.execute(self.sql.invoicing.select_payments_of(), (f'%"{invoice_id}"%',))
-            payments = [codec.payment(r) for r in cursor.fetchall()]
-        return [p for p in payments if any(a["invoice_id"] == invoice_id for a in p.allocations)]
+        with self._read() as cursor:
+            cursor.execute(self.sql.invoicing.select_payments_of(), (invoice_id,))
+            return [codec.payment(r) for r in cursor.fetchall()]
 
     def invoices(self, query: InvoiceFilter, limit: int) -> tuple[list[InvoiceRow], int | None]:
         """A page of invoices, newest first, and the cursor of the next page (None: last)."""

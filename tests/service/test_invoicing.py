@@ -173,6 +173,10 @@ def test_itemized_charges_get_their_own_invoice_and_usage_a_monthly_one(service,
     service.run(lambda l: l.record_payment("acme", payment_id="p2", amount="10", invoice_id=monthly))
     assert invoice(service, monthly)[5:] == ("10.000000", "33.600000", "partially_paid")
     assert five(service)[:3] == ("0.000000", "-33.600000", "-33.600000")
+    service.run(lambda l: l.record_payment("acme", payment_id="p3", amount="40"))  # 33.60 owed; 6.40 stays credit
+    assert five(service)[:3] == ("0.000000", "6.400000", "6.400000")
+    assert [p.payment_id for p in service.view.invoice_payments(monthly)] == ["p2", "p3"]
+    assert [p.payment_id for p in service.view.invoice_payments(charge.invoice_id)] == ["p1"]
     books_check(service)
 
 
