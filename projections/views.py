@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -718,6 +719,22 @@ class PostgresLedgerView(LedgerViewQueries, PostgresTrackingRecorder):
             yield cursor
 
 
+
+@contextmanager
+def sqlite_write_transaction(datastore: SQLiteDatastore) -> Iterator[sqlite3.Cursor]:
+    """A SQLite transaction that takes the write lock up front (BEGIN IMMEDIATE), so it
+    never fails half-way on the upgrade from reader to writer."""
+    with datastore.get_connection(commit=True) as connection:
+        cursor = connection.cursor().sqlite_cursor  # the sqlite3 cursor itself: it has rowcount
+        cursor.execute("BEGIN IMMEDIATE")
+        try:
+            yield cursor
+        except BaseException:
+            connection.rollback()
+            raise
+        connection.commit()
+
+
 class SQLiteLedgerView(LedgerViewQueries, SQLiteTrackingRecorder):
     def __init__(self, datastore: SQLiteDatastore, *, prefix: str = DEFAULT_PREFIX) -> None:
         self.sql = ReadModelSQL(SQLITE, prefix, None)
@@ -751,17 +768,8 @@ class SQLiteLedgerView(LedgerViewQueries, SQLiteTrackingRecorder):
 
     @contextmanager
     def _locked_write(self) -> Iterator[Any]:
-        # BEGIN IMMEDIATE takes the write lock up front, so a reader can never be
-        # refused the upgrade to writer half-way through a batch.
-        with self.datastore.get_connection(commit=True) as connection:
-            cursor = connection.cursor()
-            cursor.execute("BEGIN IMMEDIATE")
-            try:
-                yield cursor
-            except BaseException:
-                connection.rollback()
-                raise
-            connection.commit()
+        with sqlite_write_transaction(self.datastore) as cursor:
+            yield cursor
 
     def replace_with(self, fresh: SQLiteLedgerView) -> None:
         """Puts ``fresh``'s tables under this view's names in one write transaction. SQLite

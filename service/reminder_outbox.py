@@ -25,6 +25,7 @@ from eventsourcing.postgres import PostgresFactory
 from eventsourcing.sqlite import SQLiteFactory
 
 from commands.ledger import Ledger
+from projections.views import sqlite_write_transaction
 from projections.views import POSTGRES, SQLITE, Dialect
 
 TABLE = "reminder_outbox"
@@ -129,17 +130,8 @@ class ReminderOutbox:
             with self.datastore.transaction(commit=True) as cursor:
                 yield cursor
             return
-        # BEGIN IMMEDIATE takes SQLite's write lock up front, so a claim never fails half-way
-        # on the upgrade from reader to writer.
-        with self.datastore.get_connection(commit=True) as connection:
-            cursor = connection.cursor().sqlite_cursor  # the sqlite3 cursor itself: it has rowcount
-            cursor.execute("BEGIN IMMEDIATE")
-            try:
-                yield cursor
-            except BaseException:
-                connection.rollback()
-                raise
-            connection.commit()
+        with sqlite_write_transaction(self.datastore) as cursor:
+            yield cursor
 
     @contextmanager
     def _read(self) -> Iterator[Any]:

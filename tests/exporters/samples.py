@@ -1,4 +1,4 @@
-"""Hand-built documents and rows (the bills and invoices read models do not exist yet):
+"""Hand-built documents and rows, independent of the read models (edge cases on demand):
 used by the tests, the sample renderer in tools/ and bench/export.py."""
 
 from __future__ import annotations
