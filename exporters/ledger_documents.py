@@ -47,17 +47,13 @@ def payer_of(account: AccountRow) -> Party:
                  tax_id=payer.get("tax_id") or "", address=address, emails=tuple(payer.get("emails") or ())[:3])
 
 
-def _zone(account: AccountRow) -> str:
-    return str(account.billing_settings.get("time_zone", "UTC"))
-
-
 # -- bills -------------------------------------------------------------------------
 def bill_document(service: LedgerService, bill_no: str, today: date) -> BillDocument:
     bill = service.view.bill(bill_no)
     if bill is None:
         raise BillNotFound(f"no bill {bill_no!r}", bill_no=bill_no)
     account = service.account_row(bill.account_id)
-    zone = _zone(account)
+    zone = account.time_zone
     first, end = local_date(bill.cycle_start, zone), local_date(bill.cycle_end, zone)
     lines = tuple(
         UsageLine(service=bill.product, quantity=line["quantity"] or ZERO, unit=line["unit"] or "",
@@ -84,7 +80,7 @@ def bill_detail_rows(service: LedgerService, query: BillFilter) -> Iterator[Bill
     zones: dict[str, str] = {}
     for bill in iter_bills(service, query):
         if bill.account_id not in zones:
-            zones[bill.account_id] = _zone(service.account_row(bill.account_id))
+            zones[bill.account_id] = service.account_row(bill.account_id).time_zone
         cycle = f"{local_date(bill.cycle_start, zones[bill.account_id]):%Y-%m}"
         for n, line in enumerate(bill.lines):
             yield BillDetailRow(
@@ -103,7 +99,7 @@ def invoice_document(service: LedgerService, invoice_id: str, today: date) -> In
     if invoice is None:
         raise InvoiceNotFound(f"no invoice {invoice_id!r}", invoice_id=invoice_id)
     account = service.account_row(invoice.account_id)
-    zone = _zone(account)
+    zone = account.time_zone
     payments = [
         InvoicePayment(paid_on=local_date(p.received_at, zone), reference=p.reference or p.payment_id,
                        method=p.method, amount=a["amount"])

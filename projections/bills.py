@@ -105,7 +105,11 @@ class BillSQL:
             f"cycle_start {t} NOT NULL, cycle_end {t} NOT NULL, quantity {a}, unit TEXT, amount {a} NOT NULL, "
             f"overdraft {a} NOT NULL, status TEXT NOT NULL, invoice_id TEXT, lines TEXT NOT NULL, "
             f"created_position BIGINT NOT NULL UNIQUE, updated_at {t} NOT NULL)",
-            f"CREATE INDEX IF NOT EXISTS {p}_bills_account ON {self.bills} (account_id, status)",
+            # Lists page by created_position under one filter: an index for each that pages.
+            f"CREATE INDEX IF NOT EXISTS {p}_bills_account ON {self.bills} (account_id, status, created_position)",
+            f"CREATE INDEX IF NOT EXISTS {p}_bills_account_age ON {self.bills} (account_id, created_position)",
+            f"CREATE INDEX IF NOT EXISTS {p}_bills_status ON {self.bills} (status, created_position)",
+            f"CREATE INDEX IF NOT EXISTS {p}_bills_product ON {self.bills} (product, created_position)",
             f"CREATE INDEX IF NOT EXISTS {p}_bills_cycle ON {self.bills} (cycle_start, product)",
         ]
 

@@ -53,7 +53,10 @@ class InvoiceSQL:
             f"issued_at {t}, due_on TEXT, paid {a} NOT NULL, outstanding {a} NOT NULL, payment_status TEXT NOT NULL, "
             f"updated_at {t})",
             f"CREATE INDEX IF NOT EXISTS {p}_invoices_account ON {self.invoices} (account_id, created_position)",
-            f"CREATE INDEX IF NOT EXISTS {p}_invoices_open ON {self.invoices} (status, payment_status, due_on)",
+            # Lists and reminders page newest first under status filters.
+            f"CREATE INDEX IF NOT EXISTS {p}_invoices_status ON {self.invoices} "
+            "(status, payment_status, created_position)",
+            f"CREATE INDEX IF NOT EXISTS {p}_invoices_payment ON {self.invoices} (payment_status, created_position)",
             f"CREATE TABLE IF NOT EXISTS {self.lines} ("
             "invoice_id TEXT NOT NULL, line_no INTEGER NOT NULL, kind TEXT NOT NULL, product TEXT NOT NULL, "
             "description TEXT NOT NULL, application_id TEXT, app_key TEXT, "

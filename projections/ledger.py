@@ -157,7 +157,7 @@ class LedgerProjection(Projection[Any]):
         )
         if row.figures.billing_mode is BillingMode.POSTPAID:
             pending = self._batch.bills.pending(row.account_id)
-            for bill in bills.bills_invoiced(pending, event.lines, row.billing_settings.get("time_zone", "UTC")):
+            for bill in bills.bills_invoiced(pending, event.lines, row.time_zone):
                 bill.invoice_id = event.invoice_id
                 self._batch.bills.changed(bill)
 
@@ -254,7 +254,7 @@ class LedgerProjection(Projection[Any]):
     def _bill_number(self, row: AccountRow, event: Any) -> tuple[str, Any, str]:
         """The usage's bill, cycle start and zone; worked out once per batch (prefetch and
         apply both ask), keyed by everything it depends on."""
-        zone = row.billing_settings.get("time_zone", "UTC")
+        zone = row.time_zone
         key = (row.account_id, event.product, row.cycle_anchor_day, zone, event.occurred_at)
         known = self._batch.bills.numbers.get(key)
         if known is None:

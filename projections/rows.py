@@ -39,6 +39,11 @@ class AccountRow:
     billing_settings: dict[str, Any] = field(default_factory=dict)
     low_balance_threshold: Decimal | None = None  # None: no LowBalance signal
 
+    @property
+    def time_zone(self) -> str:
+        """The IANA zone the account's days and cycles are counted in."""
+        return str(self.billing_settings.get("time_zone", "UTC"))
+
 
 @dataclass(slots=True)  # made for every money movement in a replay: no frozen-init cost
 class TransactionRow:

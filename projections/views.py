@@ -140,7 +140,8 @@ class ReadModelSQL:
             f"CREATE TABLE IF NOT EXISTS {self.events} ("
             "position BIGINT PRIMARY KEY, account_id TEXT NOT NULL, version INTEGER NOT NULL, type TEXT NOT NULL, "
             f"time {t} NOT NULL, UNIQUE (account_id, version))",
-            f"CREATE INDEX IF NOT EXISTS {p}_events_time ON {self.events} (account_id, time)",
+            f"CREATE INDEX IF NOT EXISTS {p}_events_account ON {self.events} (account_id, position)",
+            f"CREATE INDEX IF NOT EXISTS {p}_events_account_time ON {self.events} (account_id, time, version)",
             *self.invoicing.ddl(),
             *self.billing.ddl(),
         ]
@@ -215,13 +216,17 @@ class ReadModelSQL:
     def insert_event(self) -> str:
         return f"INSERT INTO {self.events} ({', '.join(EVENT_COLUMNS)}) VALUES ({self._params(len(EVENT_COLUMNS))})"
 
+    # "As of" answers: the account's last event by then, one index probe (not a MAX over
+    # the account's whole history).
     def select_version_at_position(self) -> str:
         p = self.d.param
-        return f"SELECT MAX(version) AS version FROM {self.events} WHERE account_id = {p} AND position <= {p}"
+        return (f"SELECT version FROM {self.events} WHERE account_id = {p} AND position <= {p} "
+                "ORDER BY position DESC LIMIT 1")
 
     def select_version_at_time(self) -> str:
         p = self.d.param
-        return f"SELECT MAX(version) AS version FROM {self.events} WHERE account_id = {p} AND time <= {p}"
+        return (f"SELECT version FROM {self.events} WHERE account_id = {p} AND time <= {p} "
+                "ORDER BY time DESC, version DESC LIMIT 1")
 
     def select_events(self, f: EventFilter, limit: int) -> tuple[str, list[Any]]:
         return self._select(

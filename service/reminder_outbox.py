@@ -4,7 +4,8 @@ It lives beside the events but is no read model: a rebuild of the projections ne
 touches it, because what was sent cannot be replayed from events.
 
 A row goes pending -> sent, or pending -> failed (-> retried while attempts are left) ->
-sent, or -> cancelled when the invoice was paid before its reminder went out. Senders
+sent or exhausted (its last attempt failed: it leaves the due index, so dead rows never
+slow a claim), or -> cancelled when the invoice was paid before its reminder went out. Senders
 *claim* due rows by moving ``next_attempt_at`` past the lease end in one short
 transaction (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so concurrent senders claim
 disjoint rows; ``BEGIN IMMEDIATE`` on SQLite); no transaction stays open while mail is sent.
@@ -38,6 +39,7 @@ class ReminderStatus(StrEnum):
     PENDING = "pending"
     SENT = "sent"
     FAILED = "failed"  # the last attempt failed; retried while attempts < the sender's maximum
+    EXHAUSTED = "exhausted"  # failed on the sender's last allowed attempt: not retried
     CANCELLED = "cancelled"  # the invoice was paid before the reminder was sent
 
 
@@ -219,11 +221,12 @@ class ReminderOutbox:
         self._update(f"UPDATE {self.table} SET status = 'sent', attempts = attempts + 1, last_error = NULL, "
                      f"sent_at = {p} WHERE id = {p}", (self.d.time_in(now), reminder_id))
 
-    def mark_failed(self, reminder_id: int, error: str, retry_at: datetime) -> None:
+    def mark_failed(self, reminder_id: int, error: str, retry_at: datetime, *, last_attempt: bool) -> None:
         p = self.d.param
-        self._update(f"UPDATE {self.table} SET status = 'failed', attempts = attempts + 1, last_error = {p}, "
+        status = ReminderStatus.EXHAUSTED if last_attempt else ReminderStatus.FAILED
+        self._update(f"UPDATE {self.table} SET status = {p}, attempts = attempts + 1, last_error = {p}, "
                      f"next_attempt_at = {p} WHERE id = {p}",
-                     (error[:MAX_ERROR_CHARS], self.d.time_in(retry_at), reminder_id))
+                     (status.value, error[:MAX_ERROR_CHARS], self.d.time_in(retry_at), reminder_id))
 
     def mark_cancelled(self, reminder_id: int, reason: str) -> None:
         p = self.d.param

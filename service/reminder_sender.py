@@ -46,7 +46,7 @@ class SenderSettings:
     smtp_password: str | None = None
     smtp_timeout_s: int = 30
     batch_rows: int = 50  # reminders claimed (and sent over one connection) at a time
-    max_attempts: int = 5  # a row that failed this often stays failed
+    max_attempts: int = 5  # a row that failed this often is exhausted: not tried again
     retry_delay_s: int = 300  # wait after a failed attempt
     lease_s: int = 600  # a claimed row is hidden from other senders this long
     poll_interval_s: int = 30  # `ledger send-reminders` sleeps this long when nothing is due
@@ -131,7 +131,8 @@ def send_batch(service: LedgerService, settings: SenderSettings) -> Sent:
             except (OSError, smtplib.SMTPException, ValueError) as error:  # ValueError: a header the mail can't carry
                 log.warning("reminder %s to %s failed: %s", row.id, row.recipients, error)
                 outbox.mark_failed(row.id, f"{type(error).__name__}: {error}",
-                                   service.clock() + timedelta(seconds=settings.retry_delay_s))
+                                   service.clock() + timedelta(seconds=settings.retry_delay_s),
+                                   last_attempt=row.attempts + 1 >= settings.max_attempts)
                 result.failed += 1
                 _close(connection)
                 connection = None  # the next row reconnects, or fails the same way

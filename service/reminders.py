@@ -133,8 +133,7 @@ def select_invoices(service: LedgerService, filters: ReminderFilter, today: date
 
 
 class _Accounts:
-    """Payer (read model) and time zone (the aggregate: the read model does not keep it)
-    of each account, read once per request."""
+    """Payer and time zone of each account (read model), read once per request."""
 
     def __init__(self, service: LedgerService) -> None:
         self.service = service
@@ -142,8 +141,8 @@ class _Accounts:
 
     def of(self, account_id: str) -> tuple[dict[str, Any], str]:
         if account_id not in self.known:
-            payer = self.service.account_row(account_id).payer
-            self.known[account_id] = (payer, self.service.commands.account(account_id).time_zone)
+            row = self.service.account_row(account_id)
+            self.known[account_id] = (row.payer, row.time_zone)
         return self.known[account_id]
 
 

@@ -88,9 +88,10 @@ def test_no_retry_after_the_last_attempt(service, clock, invoices, sender_settin
         clock.advance(settings.retry_delay_s)
 
     [row] = rows_by_invoice(service).values()
-    assert (row.status, row.attempts) == ("failed", 2)
-    failed, _ = service.reminder_outbox.page("failed", 10)
-    assert [r.id for r in failed] == [row.id]
+    assert (row.status, row.attempts) == ("exhausted", 2)
+    exhausted, _ = service.reminder_outbox.page("exhausted", 10)
+    assert [r.id for r in exhausted] == [row.id]
+    assert service.reminder_outbox.page("failed", 10)[0] == []
 
 
 def test_an_invoice_paid_before_sending_gets_no_reminder(service, invoices, smtp, sender_settings):
