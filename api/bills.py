@@ -29,7 +29,9 @@ class BillQuerySchema(Schema):
 
 
 class BillLineSchema(Schema):
+    channel_account = fields.String(allow_none=True)
     application_id = fields.String(allow_none=True)
+    application_name = fields.String(allow_none=True)
     app_key = fields.String(allow_none=True)
     unit = fields.String(allow_none=True)
     quantity = Quantity(allow_none=True)

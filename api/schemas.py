@@ -95,7 +95,9 @@ class _UsageDetails(Schema):
 
     product = fields.String(required=True, validate=validate.Length(min=1, max=128))
     application_id = _text(128, allow_none=True)
+    application_name = _text(128, allow_none=True)
     app_key = _text(128, allow_none=True)
+    channel_account = _text(128, allow_none=True, metadata={"description": "e.g. a WhatsApp Business Account id"})
     quantity = Quantity(allow_none=True)
     unit = _text(32, allow_none=True)
 

@@ -229,6 +229,8 @@ class Ledger(InvoicingCommands, Application[UUID]):
         application_id: str | None = None,
         app_key: str | None = None,
         currency: str | None = None,
+        channel_account: str | None = None,
+        application_name: str | None = None,
     ) -> Booking:
         """Books a priced usage charge (a positive cost, booked as DR), once per idempotency key."""
         key = parse_client_key(idempotency_key, "idempotency_key")
@@ -237,6 +239,9 @@ class Ledger(InvoicingCommands, Application[UUID]):
             "quantity": quantity, "unit": unit, "application_id": application_id, "app_key": app_key,
             "currency": currency,
         }
+        # Only when given: a repeat of a request made before these fields existed still matches.
+        request.update({k: v for k, v in (("channel_account", channel_account),
+                                          ("application_name", application_name)) if v is not None})
 
         def decide(account: Account) -> tuple[Booking, list[Changed]]:
             cost, qty, price = self._usage_cost(account, amount, unit_price, quantity, currency)
@@ -250,6 +255,8 @@ class Ledger(InvoicingCommands, Application[UUID]):
                 unit_price=price,
                 occurred_at=occurred_at or self.clock(),
                 idempotency_key=key,
+                channel_account=channel_account,
+                application_name=application_name,
             )
             claim = KeyClaim(account_id, KeyKind.USAGE.value, key, fingerprint(request), number, cost.amount)
             return Booking(account_id, None, number, cost.amount), [claim]
@@ -294,7 +301,8 @@ class Ledger(InvoicingCommands, Application[UUID]):
 
     def settle(self, account_id: str, reservation_id: str, *, amount: object, product: str,
                application_id: str | None = None, app_key: str | None = None, quantity: object = None,
-               unit: str | None = None, currency: str | None = None) -> Booking:
+               unit: str | None = None, currency: str | None = None, channel_account: str | None = None,
+               application_name: str | None = None) -> Booking:
         """The held transaction succeeded: its final amount (at most the hold) becomes a usage charge."""
 
         def decide(account: Account) -> tuple[Booking, list[Changed]]:
@@ -303,7 +311,7 @@ class Ledger(InvoicingCommands, Application[UUID]):
             number = account.settle(
                 reservation_id, money, now=self.clock(), product=product, application_id=application_id,
                 app_key=app_key, quantity=None if quantity is None else parse_amount(quantity, field="quantity"),
-                unit=unit,
+                unit=unit, channel_account=channel_account, application_name=application_name,
             )
             claim.close(KeyStatus.SETTLED, number, money.amount)
             return Booking(account_id, None, number, money.amount), [claim]

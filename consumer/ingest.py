@@ -182,7 +182,8 @@ def _reason(error: LedgerError) -> str:
 def command_for(message: dict[str, Any]) -> Callable[[Ledger], Booking]:
     """The ledger command a validated message asks for."""
     m, account = message, message["account_id"]
-    used = {k: m.get(k) for k in ("application_id", "app_key", "quantity", "unit", "currency")}
+    used = {k: m.get(k) for k in ("application_id", "application_name", "app_key", "channel_account", "quantity",
+                                  "unit", "currency")}
     if m["type"] == "usage":
         return lambda ledger: ledger.record_usage(
             account, idempotency_key=m["event_id"], product=m["product"], occurred_at=m.get("occurred_at"),

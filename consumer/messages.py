@@ -1,7 +1,8 @@
 """The usage message other services post on Kafka, and its validation.
 
     {"event_id", "type": "usage"|"reserve"|"settle"|"release", "account_id", "product",
-     "application_id", "app_key", "quantity", "unit", "amount" | "unit_price",
+     "application_id", "application_name", "app_key", "channel_account", "quantity", "unit",
+     "amount" | "unit_price",
      "reservation_id", "expires_at", "reason", "occurred_at", "currency", "schema_version": 1}
 
 Amounts are positive costs as decimal strings (JSON numbers are read exactly, as Decimal).
@@ -52,7 +53,9 @@ class UsageMessageSchema(Schema):
     schema_version = fields.Integer(required=True, strict=True, validate=validate.Equal(SCHEMA_VERSION))
     product = fields.String(validate=validate.Length(min=1, max=128))
     application_id = fields.String(validate=validate.Length(max=128), allow_none=True)
+    application_name = fields.String(validate=validate.Length(max=128), allow_none=True)
     app_key = fields.String(validate=validate.Length(max=128), allow_none=True)
+    channel_account = fields.String(validate=validate.Length(max=128), allow_none=True)
     quantity = Quantity(allow_none=True)
     unit = fields.String(validate=validate.Length(max=32), allow_none=True)
     amount = Amount()
@@ -82,7 +85,8 @@ _SCHEMA = UsageMessageSchema()
 # decides, and words any error, exactly as before.
 _TEXT = {  # field: (min length, max length, null allowed), as declared above
     "event_id": (1, MAX_KEY_LENGTH, False), "product": (1, 128, False), "application_id": (0, 128, True),
-    "app_key": (0, 128, True), "unit": (0, 32, True), "reservation_id": (1, MAX_KEY_LENGTH, False),
+    "app_key": (0, 128, True), "application_name": (0, 128, True), "channel_account": (0, 128, True),
+    "unit": (0, 32, True), "reservation_id": (1, MAX_KEY_LENGTH, False),
     "currency": (3, 3, False),
 }
 _EXACT = {"amount": (parse_amount, False), "quantity": (parse_quantity, True), "unit_price": (parse_unit_price, False)}

@@ -26,6 +26,7 @@ from service.settings import Settings
 LOCAL_BROKER = "127.0.0.1:9092"
 PARTITIONS = 4
 SAMPLE_PRODUCTS = (("sms", "message", "0.0079"), ("voice", "minute", "0.0125"), ("whatsapp", "conversation", "0.0414"))
+SAMPLE_APPLICATIONS = {1: "Storefront", 2: "Support desk", 3: "Delivery alerts"}
 MAX_SAMPLE_MESSAGES = 100_000
 
 
@@ -93,8 +94,11 @@ def produce_sample(accounts: int, messages: int) -> None:
     for n in range(messages):
         account = rng.choice(ids)
         product, unit, price = rng.choice(SAMPLE_PRODUCTS)
+        app = rng.randint(1, 3)
         body = {"event_id": f"{run}-{n}", "type": "usage", "account_id": account, "product": product,
-                "application_id": f"app-{rng.randint(1, 3)}", "app_key": f"AK{rng.randint(100, 999)}",
+                "application_id": f"app-{app}", "application_name": SAMPLE_APPLICATIONS[app],
+                "channel_account": f"WABA-{account[-1]}00{app}" if product == "whatsapp" else None,
+                "app_key": f"AK{rng.randint(100, 999)}",
                 "quantity": str(rng.randint(1, 40)), "unit": unit, "unit_price": price, "schema_version": 1}
         producer.send(settings.topics.usage, key=account.encode(), value=json.dumps(body).encode())
     hold = Decimal("1.50")

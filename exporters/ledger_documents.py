@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Iterator
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 from exporters.documents import (
     BillDocument,
@@ -57,24 +58,31 @@ def bill_document(service: LedgerService, bill_no: str, today: date) -> BillDocu
     first, end = local_date(bill.cycle_start, zone), local_date(bill.cycle_end, zone)
     lines = tuple(
         UsageLine(service=bill.product, quantity=line["quantity"] or ZERO, unit=line["unit"] or "",
-                  amount=line["amount"], application=" / ".join(x for x in (line["application_id"], line["app_key"]) if x))
+                  amount=line["amount"], application=" / ".join(
+                      x for x in (line["application_name"] or line["application_id"], line["app_key"]) if x))
         for line in bill.lines
     )
-    apps = {line["application_id"] or "" for line in bill.lines}
-    keys = {line["app_key"] or "" for line in bill.lines}
     return BillDocument(
         bill_no=bill.bill_no, bill_date=min(today, end), billing_cycle=f"{first:%Y-%m}", cycle_start=first,
         cycle_end=end - timedelta(days=1), product=bill.product, organization=account.payer.get("organization") or "",
-        application_id=apps.pop() if len(apps) == 1 else "several", application_name="",
-        app_key=keys.pop() if len(keys) == 1 else "several", account_id=bill.account_id, currency=bill.currency,
+        application_id=_one_or_several(bill.lines, "application_id"),
+        application_name=_one_or_several(bill.lines, "application_name"),
+        app_key=_one_or_several(bill.lines, "app_key"), channel_account=_one_or_several(bill.lines, "channel_account"),
+        account_id=bill.account_id, currency=bill.currency,
         payer=payer_of(account), lines=lines, subtotal=bill.amount, tax=ZERO, total=bill.amount,
         amount_paid=bill.amount if bill.status == CLEARED else ZERO, overdraft_amount=bill.overdraft,
         payment_status=bill.status,
     )
 
 
+def _one_or_several(lines: list[dict[str, Any]], name: str) -> str:
+    """The value all the bill's lines share, else "several" (blank when none is known)."""
+    values = {line[name] or "" for line in lines}
+    return values.pop() if len(values) == 1 else "several"
+
+
 def bill_detail_rows(service: LedgerService, query: BillFilter) -> Iterator[BillDetailRow]:
-    """One row per application, AppKey and unit of each bill the filter picks. A bill's
+    """One row per channel account, application, AppKey and unit of each bill the filter picks. A bill's
     overdraft is on its first row only, so the column adds up to the bills' overdraft.
     The cycle is named in the account's time zone (each account read once)."""
     zones: dict[str, str] = {}
@@ -84,8 +92,9 @@ def bill_detail_rows(service: LedgerService, query: BillFilter) -> Iterator[Bill
         cycle = f"{local_date(bill.cycle_start, zones[bill.account_id]):%Y-%m}"
         for n, line in enumerate(bill.lines):
             yield BillDetailRow(
-                billing_cycle=cycle, product=bill.product, channel_account="", app_key=line["app_key"] or "",
-                application_id=line["application_id"] or "", application_name="",
+                billing_cycle=cycle, product=bill.product, channel_account=line["channel_account"] or "",
+                app_key=line["app_key"] or "", application_id=line["application_id"] or "",
+                application_name=line["application_name"] or "",
                 service_usage=line["quantity"] or ZERO, usage_unit=line["unit"] or "",
                 consumption_amount=line["amount"], currency=bill.currency, payment_status=bill.status,
                 overdraft_amount=bill.overdraft if n == 0 else ZERO,

@@ -227,6 +227,8 @@ class Account(Aggregate):
         unit_price: Decimal | None,
         occurred_at: datetime,
         idempotency_key: str,
+        channel_account: str | None = None,
+        application_name: str | None = None,
     ) -> str:
         amount = self._own(cost)
         if amount < 0:
@@ -244,6 +246,8 @@ class Account(Aggregate):
             unit_price=unit_price,
             occurred_at=occurred_at,
             idempotency_key=idempotency_key,
+            channel_account=channel_account,
+            application_name=application_name,
         )
         return number
 
@@ -259,6 +263,8 @@ class Account(Aggregate):
         unit_price: Decimal | None,
         occurred_at: datetime,
         idempotency_key: str,
+        channel_account: str | None = None,  # e.g. the WhatsApp Business Account the usage went through
+        application_name: str | None = None,
     ) -> None:
         self._set_figures(self.figures.after_usage(amount))
         self._add_usage(occurred_at, amount, product, application_id, app_key, unit, quantity)
@@ -313,6 +319,8 @@ class Account(Aggregate):
         app_key: str | None,
         quantity: Decimal | None,
         unit: str | None,
+        channel_account: str | None = None,
+        application_name: str | None = None,
     ) -> str:
         hold = self._open_hold(reservation_id)
         amount = self._own(cost)
@@ -337,6 +345,8 @@ class Account(Aggregate):
             quantity=quantity,
             unit=unit,
             occurred_at=now,
+            channel_account=channel_account,
+            application_name=application_name,
         )
         return number
 
@@ -352,6 +362,8 @@ class Account(Aggregate):
         quantity: Decimal | None,
         unit: str | None,
         occurred_at: datetime,
+        channel_account: str | None = None,
+        application_name: str | None = None,
     ) -> None:
         del self.holds[reservation_id]
         self._set_figures(self.figures.after_settle(hold_amount, amount))

@@ -60,25 +60,45 @@ class BillRow:
     overdraft: Decimal = Decimal("0.000000")
     status: str = PENDING
     invoice_id: str | None = None
-    lines: list[dict[str, Any]] = field(default_factory=list)  # application_id, app_key, unit, quantity, amount
+    # A line per channel account, application, AppKey and unit: channel_account,
+    # application_id, application_name (the latest given), app_key, unit, quantity, amount.
+    lines: list[dict[str, Any]] = field(default_factory=list)
 
-    def add(self, cost: Decimal, quantity: Decimal | None, unit: str | None, application_id: str | None,
-            app_key: str | None) -> None:
+    def add(self, cost: Decimal, quantity: Decimal | None, unit: str | None, source: UsageSource) -> None:
         self.amount += cost
-        line = next((x for x in self.lines if (x["application_id"], x["app_key"], x["unit"]) ==
-                     (application_id, app_key, unit)), None)
+        key = (source.channel_account, source.application_id, source.app_key, unit)
+        line = next((x for x in self.lines if (x["channel_account"], x["application_id"], x["app_key"], x["unit"]) ==
+                     key), None)
         if line is None:
             if len(self.lines) >= MAX_LINES_PER_BILL:
                 line = self.lines[-1]  # beyond the limit the rest is summed on the last line
             else:
-                line = {"application_id": application_id, "app_key": app_key, "unit": unit, "quantity": None,
+                line = {"channel_account": source.channel_account, "application_id": source.application_id,
+                        "application_name": None, "app_key": source.app_key, "unit": unit, "quantity": None,
                         "amount": Decimal("0.000000")}
                 self.lines.append(line)
+        if source.application_name is not None and line["application_id"] == source.application_id:
+            line["application_name"] = source.application_name
         add_into(line, cost, quantity)
         units = {x["unit"] for x in self.lines}
         self.unit = units.pop() if len(units) == 1 else None
         quantities = [x["quantity"] for x in self.lines if x["quantity"] is not None]
         self.quantity = sum(quantities, Decimal(0)) if self.unit is not None and quantities else None
+
+
+@dataclass(frozen=True)
+class UsageSource:
+    """Where a usage came from, as its event tells (events older than a field lack it)."""
+
+    channel_account: str | None
+    application_id: str | None
+    application_name: str | None
+    app_key: str | None
+
+    @classmethod
+    def of(cls, event: Any) -> UsageSource:
+        return cls(getattr(event, "channel_account", None), event.application_id,
+                   getattr(event, "application_name", None), event.app_key)
 
 
 @dataclass(frozen=True)
@@ -159,7 +179,8 @@ class BillCodec:
     def row(self, r: Any) -> BillRow:
         d = self.d
         lines = [
-            {"application_id": x["application_id"], "app_key": x["app_key"], "unit": x["unit"],
+            {"channel_account": x.get("channel_account"), "application_id": x["application_id"],
+             "application_name": x.get("application_name"), "app_key": x["app_key"], "unit": x["unit"],
              "quantity": None if x["quantity"] is None else Decimal(x["quantity"]), "amount": Decimal(x["amount"])}
             for x in json.loads(r["lines"])
         ]

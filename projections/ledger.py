@@ -270,7 +270,7 @@ class LedgerProjection(Projection[Any]):
             bill_no=number, account_id=row.account_id, currency=row.currency, product=event.product,
             cycle_start=start, cycle_end=next_boundary(start, row.cycle_anchor_day, zone),
             created_position=tracking.notification_id, updated_at=event.timestamp)
-        bill.add(event.amount, event.quantity, event.unit, event.application_id, event.app_key)
+        bill.add(event.amount, event.quantity, event.unit, bills.UsageSource.of(event))
         bill.overdraft += min(event.amount, max(row.figures.overdraft - overdraft_before, 0))
         bill.updated_at = event.timestamp
         if row.figures.billing_mode is BillingMode.PREPAID:

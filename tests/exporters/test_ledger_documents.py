@@ -27,11 +27,13 @@ def ledger(client, clock):
                                                      "tax_rate": "0.09", "payer": PAYER, **extra})
         assert response.status_code == 201, response.get_json()
     client.post("/v1/accounts/pre/recharges", json={"amount": "10", "reference": "TOPUP-1", "method": "card"})
-    usage = [("pre", "u1", "6.000009", "AK1"), ("pre", "u2", "7.5", "AK2"), ("post", "u1", "40", "AK9")]
-    for account_id, key, amount, app_key in usage:
+    usage = [("pre", "u1", "6.000009", "AK1", "WABA-111"), ("pre", "u2", "7.5", "AK2", "WABA-222"),
+             ("post", "u1", "40", "AK9", None)]
+    for account_id, key, amount, app_key, channel in usage:
         response = client.post(f"/v1/accounts/{account_id}/usage", json={
-            "idempotency_key": key, "product": "whatsapp", "application_id": "app-1", "app_key": app_key,
-            "quantity": "100", "unit": "conversation", "amount": amount, "occurred_at": "2026-11-10T00:00:00Z"})
+            "idempotency_key": key, "product": "whatsapp", "application_id": "app-1", "application_name": "Shop Bot",
+            "app_key": app_key, "channel_account": channel, "quantity": "100", "unit": "conversation",
+            "amount": amount, "occurred_at": "2026-11-10T00:00:00Z"})
         assert response.status_code == 201
     [invoice_id] = client.post("/v1/accounts/post/cycles/close", json={"as_of": "2026-12-01T00:00:00Z"}
                                ).get_json()["invoice_ids"]
@@ -48,7 +50,7 @@ def test_bill_pdf_shows_payer_cycle_usage_status_and_overdraft(client, ledger):
     assert (response.status_code, response.mimetype) == (200, "application/pdf")
     text = "\n".join(line for page in pdf_pages(response.data) for line in page)
     for expected in (bill["bill_no"], "Şirket Ünal Ğ", "深圳市腾云科技有限公司", "TR-123", "2026-11", "whatsapp",
-                     "AK1", "AK2", "13.500009", "3.500009", "Pending"):
+                     "AK1", "AK2", "Shop Bot", "13.500009", "3.500009", "Pending"):
         assert expected in text, expected
     assert client.get("/v1/bills/B000000-NOPE.pdf").status_code == 404
 
@@ -83,6 +85,8 @@ def test_bills_export_adds_up_to_the_bills(client, ledger):
     frame = pd.read_excel(io.BytesIO(client.get("/v1/bills/export.xlsx").data))
     assert list(frame.columns)[:4] == ["Billing cycle", "Product", "Channel account", "AppKey"]
     assert len(frame) == 3  # pre: AK1 and AK2 lines; post: AK9
+    assert sorted(frame["Channel account"].fillna("")) == ["", "WABA-111", "WABA-222"]
+    assert set(frame["Application name"]) == {"Shop Bot"}
     consumption = sum(Decimal(str(x)).quantize(Decimal("0.000001")) for x in frame["Consumption amount"])
     overdraft = sum(Decimal(str(x)).quantize(Decimal("0.000001")) for x in frame["Overdraft amount"])
     assert consumption == sum(Decimal(b["amount"]) for b in bills) == Decimal("53.500009")

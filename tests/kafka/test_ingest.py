@@ -12,6 +12,7 @@ import pytest
 from consumer import metrics
 from consumer.ingest import Outcome
 from consumer.kafka_loop import KafkaIngest
+from projections.bills import BillFilter
 from tests.kafka.conftest import consume_until, read_topic
 from tests.service.helpers import open_account
 
@@ -37,7 +38,8 @@ def test_usage_events_for_several_accounts_land_exactly_as_a_model_says(service,
         account = rng.choice(accounts)
         if n % 3:
             amount = Decimal(rng.randint(1, 5_000_000)) * MICRO
-            produce(account, message(f"e{n}", account, amount=f"{amount:f}"))
+            produce(account, message(f"e{n}", account, amount=f"{amount:f}", channel_account="WABA-1",
+                                     application_name="Shop Bot"))
             expected[account] -= amount
         else:
             quantity, price = Decimal(rng.randint(1, 900)), Decimal("0.0000035")
@@ -52,6 +54,11 @@ def test_usage_events_for_several_accounts_land_exactly_as_a_model_says(service,
         assert service.account_row(account).figures.expecting_invoice == expected[account]
     positions = loop.store.positions(f"kafka:{loop.settings.group_id}:")
     assert sum(positions.values()) == 120  # every partition recorded at its last offset + 1
+    for account in accounts:  # each message's channel account reaches its bill line
+        [bill], _ = service.view.bills(BillFilter(account_id=account), 10)
+        assert {(x["channel_account"], x["application_name"]) for x in bill.lines} == {("WABA-1", "Shop Bot"),
+                                                                                       (None, None)}
+        assert sum(x["amount"] for x in bill.lines) == -expected[account]
 
 
 def test_every_bad_message_class_lands_in_the_dead_letter_topic_and_the_good_ones_around_it_apply(
