@@ -445,50 +445,26 @@ class Ledger(InvoicingCommands, Application[UUID]):
     def _claiming(self, account_id: str, kind: KeyKind, key: str,
                   decide: Callable[[Account], tuple[Booking, list[Changed]]],
                   claimed_before: Callable[[ClientKey], Booking]) -> Booking:
-        """Runs ``decide`` (which claims ``key``) unless the key was claimed before, in
-        which case ``claimed_before`` answers.
+        """Runs ``decide`` (which claims ``key`` as a ClientKey aggregate) unless the key
+        was claimed before, in which case ``claimed_before`` answers."""
 
-        A new key, the usual case, costs no read: a duplicate collides on save (its
-        version 1 exists already) and the retry looks it up. A refusal is looked up too,
-        since a repeat of a request accepted earlier may be refused by today's state."""
-        look_first = False
+        def in_batch(batch: LedgerBatch) -> tuple[Booking | None, bool]:
+            # Claimed earlier in this batch: known without a read (and not to be claimed
+            # twice). The batch does not look these keys up in advance.
+            known = batch.claims.get(client_key_uuid(account_id, kind, key))
+            return (None if known is None else claimed_before(known)), False
 
-        def attempt(account: Account) -> tuple[Booking, list[Changed]]:
-            batch = _active_batch.get()
-            # A key claimed earlier in this batch is known without a read (and must not be
-            # claimed twice); keys claimed by earlier writes collide when the batch is saved.
-            known = batch.claims.get(client_key_uuid(account_id, kind, key)) if batch is not None else None
-            if known is not None:
-                return claimed_before(known), []
-            if not look_first:
-                try:
-                    return decide(account)
-                except LedgerError:
-                    pass
+        def look_up() -> Booking | None:
             claim = self._client_key(account_id, kind, key)
-            if claim is None:
-                return decide(account)
-            return claimed_before(claim), []
+            return None if claim is None else claimed_before(claim)
 
-        def conflicted() -> None:
-            nonlocal look_first
-            look_first = True
-
-        booking, position = self._write(account_id, attempt, on_conflict=conflicted)
-        if booking.replayed:
-            return booking
-        return Booking(booking.account_id, position, booking.transaction_no, booking.amount)
+        return self._keyed_write(account_id, decide, in_batch, look_up)
 
     def _once(self, account_id: str, kind: KeyKind, key: str, request: dict[str, Any],
               decide: Callable[[Account], tuple[Booking, list[Changed]]], attempts: int = MAX_ATTEMPTS) -> Booking:
         """Books once per idempotency key; a repeat reports the first result, even when a
-        concurrent twin won the race.
-
-        The key is claimed by a row of the keys table written with the booking's event
-        (commands/audit_log.py). A new key, the usual case, costs no read: a repeat
-        collides on save and the retry looks it up. A refusal is looked up too, since a
-        repeat of a request accepted earlier may be refused by today's state."""
-        look_first = False
+        concurrent twin won the race. The key is claimed by a row of the keys table
+        written with the booking's event (commands/audit_log.py)."""
 
         def replay(claim: KeyClaim) -> Booking:
             if claim.fingerprint != fingerprint(request):
@@ -496,20 +472,45 @@ class Ledger(InvoicingCommands, Application[UUID]):
                                            key=key, transaction_no=claim.transaction_no)
             return Booking(account_id, None, claim.transaction_no, claim.amount, replayed=True)
 
+        def in_batch(batch: LedgerBatch) -> tuple[Booking | None, bool]:
+            # The batch looked its keys up in advance (or claimed them itself): it knows
+            # them all; keys claimed by other writes meanwhile collide when it is saved.
+            known = batch.keys.get((account_id, kind.value, key))
+            return (None if known is None else replay(known)), True
+
+        def look_up() -> Booking | None:
+            claimed = self.recorder.claimed([(account_id, kind.value, key)])  # type: ignore[attr-defined]
+            return replay(claimed[0]) if claimed else None
+
+        return self._keyed_write(account_id, decide, in_batch, look_up, attempts)
+
+    def _keyed_write(self, account_id: str, decide: Callable[[Account], tuple[Booking, list[Changed]]],
+                     in_batch: Callable[[LedgerBatch], tuple[Booking | None, bool]],
+                     look_up: Callable[[], Booking | None], attempts: int = MAX_ATTEMPTS) -> Booking:
+        """Runs ``decide``, which claims a key, unless the key was claimed before: then the
+        earlier answer (``look_up``, or ``in_batch``: the answer the batch knows and
+        whether it knows every claimed key) stands.
+
+        A new key, the usual case, costs no read: a duplicate collides on save and the
+        retry looks it up. A refusal is looked up too, since a repeat of a request
+        accepted earlier may be refused by today's state."""
+        look_first = False
+
         def attempt(account: Account) -> tuple[Booking, list[Changed]]:
             batch = _active_batch.get()
-            # Keys claimed earlier in this batch (or looked up for it) are known without a
-            # read; keys claimed by other writes meanwhile collide when the batch is saved.
             if batch is not None:
-                known = batch.keys.get((account_id, kind.value, key))
-                return (replay(known), []) if known is not None else decide(account)
+                earlier, knows_all = in_batch(batch)
+                if earlier is not None:
+                    return earlier, []
+                if knows_all:
+                    return decide(account)
             if not look_first:
                 try:
                     return decide(account)
                 except LedgerError:
                     pass
-            claimed = self.recorder.claimed([(account_id, kind.value, key)])  # type: ignore[attr-defined]
-            return (replay(claimed[0]), []) if claimed else decide(account)
+            earlier = look_up()
+            return (earlier, []) if earlier is not None else decide(account)
 
         def conflicted() -> None:
             nonlocal look_first
