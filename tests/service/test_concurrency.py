@@ -8,7 +8,10 @@ from decimal import Decimal
 
 import pytest
 
+from commands.invoicing import PaymentReceived
 from ledger_core.errors import ConcurrentModification
+from projections.rows import InvoiceFilter
+from service.invoicing import issue_manual_invoice
 from service.ledger_service import LedgerService
 from service.settings import Settings
 from tests.conftest import FakeClock
@@ -123,5 +126,31 @@ def test_concurrent_closes_take_gapless_unique_invoice_numbers(postgres_schema):
     numbers = sorted(writers[0].view.invoice(i).number for i in made)
     assert numbers == [f"INV-2026-{n:06d}" for n in range(1, len(accounts) + 1)]
     assert sum(w.commands.conflicts_retried for w in writers) > 0  # the race did happen
+    for svc in writers:
+        svc.close()
+
+
+def test_a_create_and_claim_sent_twice_at_once_issues_one_invoice(postgres_schema):
+    """A client's retry racing its first try: both answer with the same invoice, one is issued."""
+    writers = [LedgerService(Settings(database=postgres_schema)) for _ in range(2)]
+    open_account(writers[0], billing_mode="prepaid", invoice_mode="consolidated")
+    paid = PaymentReceived("card-1", method="card", reference="C1")
+    start = threading.Barrier(2)
+    answers: list[tuple[str, bool]] = []
+
+    def send(svc: LedgerService) -> None:
+        start.wait()
+        answers.append(issue_manual_invoice(svc, "acme", "topup", paid, amount="25", description="Credits"))
+
+    threads = [threading.Thread(target=send, args=(svc,)) for svc in writers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(created for _, created in answers) == [False, True]
+    assert len({invoice_id for invoice_id, _ in answers}) == 1
+    writers[0].projector.catch_up()
+    assert [i.invoice_id for i in writers[0].view.invoices(InvoiceFilter(account_id="acme"), 10)[0]] == [answers[0][0]]
+    assert writers[0].account_row("acme").figures.usable_credits == Decimal("25")
     for svc in writers:
         svc.close()
