@@ -59,7 +59,8 @@ def bill_document(service: LedgerService, bill_no: str, today: date) -> BillDocu
     lines = tuple(
         UsageLine(service=bill.product, quantity=line["quantity"] or ZERO, unit=line["unit"] or "",
                   amount=line["amount"], application=" / ".join(
-                      x for x in (line["application_name"] or line["application_id"], line["app_key"]) if x))
+                      x for x in (line["channel_account"], line["application_name"] or line["application_id"],
+                                  line["app_key"]) if x))
         for line in bill.lines
     )
     return BillDocument(
