@@ -57,10 +57,11 @@ def bill_document(service: LedgerService, bill_no: str, today: date) -> BillDocu
     zone = account.time_zone
     first, end = local_date(bill.cycle_start, zone), local_date(bill.cycle_end, zone)
     lines = tuple(
-        UsageLine(service=bill.product, quantity=line["quantity"] or ZERO, unit=line["unit"] or "",
-                  amount=line["amount"], application=" / ".join(
-                      x for x in (line["channel_account"], line["application_name"] or line["application_id"],
-                                  line["app_key"]) if x))
+        # The product used through which channel account, by which application and AppKey.
+        UsageLine(service=" · ".join(x for x in (bill.product, line["channel_account"]) if x),
+                  quantity=line["quantity"] or ZERO, unit=line["unit"] or "", amount=line["amount"],
+                  application=" / ".join(x for x in (line["application_name"] or line["application_id"],
+                                                     line["app_key"]) if x))
         for line in bill.lines
     )
     return BillDocument(

@@ -9,12 +9,12 @@ from exporters.pdf.canvas import DocumentPDF
 from exporters.pdf.table import LineTable, TableColumn, totals_block
 
 BILL_COLUMNS = (
-    TableColumn("#", 0.06, "R"),
-    TableColumn("Service usage", 0.25),
-    TableColumn("Application", 0.25),  # channel account / application / AppKey
-    TableColumn("Quantity", 0.10, "R"),
-    TableColumn("Unit", 0.12),
-    TableColumn("Unit price", 0.09, "R"),
+    TableColumn("#", 0.05, "R"),
+    TableColumn("Service usage", 0.28),
+    TableColumn("Application", 0.24),  # application / AppKey
+    TableColumn("Quantity", 0.09, "R"),
+    TableColumn("Unit", 0.11),
+    TableColumn("Unit price", 0.10, "R"),
     TableColumn("Amount", 0.13, "R"),
 )
 BILL_TOTAL_ROWS = 6  # subtotal, tax, total, paid, overdraft, payment status
