@@ -50,7 +50,7 @@ def test_bill_pdf_shows_payer_cycle_usage_status_and_overdraft(client, ledger):
     assert (response.status_code, response.mimetype) == (200, "application/pdf")
     text = "\n".join(line for page in pdf_pages(response.data) for line in page)
     for expected in (bill["bill_no"], "Şirket Ünal Ğ", "深圳市腾云科技有限公司", "TR-123", "2026-11", "whatsapp",
-                     "AK1", "AK2", "Shop Bot", "13.500009", "3.500009", "Pending"):
+                     "AK1", "AK2", "Shop Bot", "whatsapp · WABA-111", "13.500009", "3.500009", "Pending"):
         assert expected in text, expected
     assert client.get("/v1/bills/B000000-NOPE.pdf").status_code == 404
 
