@@ -56,9 +56,14 @@ class ManualInvoiceSchema(Schema):
     terms = _text(2000, load_default="")
     notes = _text(2000, load_default="")
     claim = fields.Nested(ClaimSchema)
+    idempotency_key = _key(metadata={"description": "makes a repeat of this request return the same invoice; "
+                                                    "with a claim, its payment_id does that"})
 
     @validates_schema
     def _complete(self, data: dict[str, Any], **_: Any) -> None:
+        if "claim" in data and "idempotency_key" in data:
+            raise ValidationError("a claim's payment_id is the request's key: drop idempotency_key",
+                                  field_name="idempotency_key")
         if data["type"] == "topup" and "amount" not in data:
             raise ValidationError("a top-up invoice needs an amount", field_name="amount")
         if data["type"] == "usage" and not ("date_from" in data and "date_to" in data):

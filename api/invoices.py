@@ -150,7 +150,7 @@ class ManualInvoice(MethodView):
         """Create a manual invoice: prepaid top-up or postpaid usage of a date range;
         with `claim`, the payment received is recorded with it in the same write (create
         and claim), and its payment_id makes a repeat of the request harmless."""
-        fields = {k: body[k] for k in ("terms", "notes")}
+        fields = {k: body[k] for k in ("terms", "notes", "idempotency_key") if k in body}
         if body["type"] == "topup":
             fields.update(amount=body["amount"], description=body["description"])
         else:

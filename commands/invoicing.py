@@ -8,7 +8,7 @@ invoice also save the issuer's number counter in that write: see InvoiceNumbers.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -105,35 +105,38 @@ class InvoicingCommands:
         self._write(account_of_invoice(invoice_id), decide)
 
     def invoice_usage(self: Ledger, account_id: str, *, date_from: date, date_to: date, terms: str = "",
-                      notes: str = "", paid: PaymentReceived | None = None) -> Booking:
+                      notes: str = "", paid: PaymentReceived | None = None,
+                      idempotency_key: str | None = None) -> Booking:
         """A manual postpaid invoice of the unbilled usage of a date range; with ``paid``,
         the payment received for it is recorded in the same write (create and claim)."""
         now = self.clock()
         request = {"type": "usage", "date_from": date_from, "date_to": date_to, "terms": terms, "notes": notes}
-        return self._manual_invoice(account_id, request, paid, lambda a, n: a.invoice_usage(
+        return self._manual_invoice(account_id, request, paid, idempotency_key, lambda a, n: a.invoice_usage(
             date_from, date_to, now=now, number_for=n, terms=terms, notes=notes))
 
     def invoice_topup(self: Ledger, account_id: str, *, amount: object, description: str, terms: str = "",
-                      notes: str = "", currency: str | None = None, paid: PaymentReceived | None = None) -> Booking:
+                      notes: str = "", currency: str | None = None, paid: PaymentReceived | None = None,
+                      idempotency_key: str | None = None) -> Booking:
         """A manual prepaid invoice for credits; with ``paid``, as ``invoice_usage``."""
         now = self.clock()
         request = {"type": "topup", "amount": amount, "description": description, "terms": terms, "notes": notes,
                    "currency": currency}
-        return self._manual_invoice(account_id, request, paid, lambda a, n: a.invoice_topup(
+        return self._manual_invoice(account_id, request, paid, idempotency_key, lambda a, n: a.invoice_topup(
             self._money(amount, currency, a), description=description, now=now, number_for=n, terms=terms,
             notes=notes))
 
     def _manual_invoice(self: Ledger, account_id: str, request: dict[str, Any], paid: PaymentReceived | None,
-                        issue: Callable[[Account, NumberCounters], str]) -> Booking:
+                        idempotency_key: str | None, issue: Callable[[Account, NumberCounters], str]) -> Booking:
         """Issues the invoice, and pays what it asks for when ``paid`` is given, in one
-        write: there is never an invoice without the payment that came with it. The
-        payment id makes the pair idempotent; a repeat is answered with ``replayed`` and
-        no invoice id (the read model's payment names it)."""
+        write: there is never an invoice without the payment that came with it.
+
+        The payment id, else ``idempotency_key``, makes the request idempotent: a repeat
+        is answered with ``replayed``, with the invoice id when the key was an
+        idempotency key (a payment id's repeat: the read model's payment names it)."""
         from commands.ledger import Booking
 
         if paid is None:
-            invoice_id, position = self._invoicing_write(account_id, issue)
-            return Booking(account_id, position, invoice_id=invoice_id)
+            return self._unpaid_manual_invoice(account_id, request, idempotency_key, issue)
         key = parse_client_key(paid.payment_id, "payment_id")
         request = {**request, "method": paid.method, "reference": paid.reference, "received_at": paid.received_at}
 
@@ -151,6 +154,27 @@ class InvoicingCommands:
             return Booking(account_id, None, number, owed, invoice_id=invoice_id), [*numbers.changed, claim]
 
         return self._once(account_id, KeyKind.PAYMENT, key, request, decide, attempts=INVOICING_ATTEMPTS)
+
+    def _unpaid_manual_invoice(self: Ledger, account_id: str, request: dict[str, Any], idempotency_key: str | None,
+                               issue: Callable[[Account, NumberCounters], str]) -> Booking:
+        from commands.ledger import Booking
+
+        if idempotency_key is None:
+            invoice_id, position = self._invoicing_write(account_id, issue)
+            return Booking(account_id, position, invoice_id=invoice_id)
+        key = parse_client_key(idempotency_key, "idempotency_key")
+
+        def decide(account: Account) -> tuple[Booking, list[Any]]:
+            numbers = NumberCounters(self, self.invoice_prefix)
+            invoice_id = issue(account, numbers)
+            claim = KeyClaim(account_id, KeyKind.INVOICE.value, key, fingerprint(request), invoice_id,
+                             account.owed_on(invoice_id))
+            return Booking(account_id, None, invoice_id=invoice_id), [*numbers.changed, claim]
+
+        booking = self._once(account_id, KeyKind.INVOICE, key, request, decide, attempts=INVOICING_ATTEMPTS)
+        if booking.replayed:  # the claim keeps the invoice id where other keys keep a transaction number
+            return replace(booking, invoice_id=booking.transaction_no, transaction_no=None)
+        return booking
 
     def record_payment(self: Ledger, account_id: str, *, payment_id: str, amount: object,
                        invoice_id: str | None = None, method: str = "", reference: str = "",

@@ -35,6 +35,7 @@ class KeyKind(StrEnum):
     CHARGE = "charge"
     RESERVATION = "reservation"
     PAYMENT = "payment"
+    INVOICE = "invoice"  # a manual invoice; its claim's transaction_no holds the invoice id
 
 
 class KeyStatus(StrEnum):

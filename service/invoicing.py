@@ -33,17 +33,17 @@ def issue_manual_invoice(service: LedgerService, account_id: str, kind: str, pai
                          **fields: Any) -> tuple[str, bool]:
     """Issues a top-up (``kind`` "topup") or usage invoice and records ``paid`` with it in
     the same write. Returns the invoice id and whether this call issued it: a repeat of
-    the payment id issues nothing and answers with the invoice the first call issued."""
+    the payment id (or of ``idempotency_key`` in ``fields``) issues nothing and answers
+    with the invoice the first call issued."""
     issue = Ledger.invoice_topup if kind == "topup" else Ledger.invoice_usage
 
     def command(ledger: Ledger) -> Booking:
         return issue(ledger, account_id, paid=paid, **fields)
 
     booking = service.run(command)
-    if not booking.replayed:
-        assert booking.invoice_id is not None, "a manual invoice command issues an invoice"
-        return booking.invoice_id, True
-    assert paid is not None, "only a claimed payment id can repeat"
+    if booking.invoice_id is not None:
+        return booking.invoice_id, not booking.replayed
+    assert booking.replayed and paid is not None, "only a payment id's repeat leaves the invoice unnamed"
     service.projector.catch_up()  # the first call's writer may have stopped before projecting
     payment = service.view.payment_by_id(account_id, paid.payment_id)
     assert payment is not None and payment.allocations, "a claim is written with its invoice's payment"

@@ -100,6 +100,24 @@ def test_create_and_claim_is_one_write_and_its_payment_id_makes_a_repeat_harmles
     assert client.get("/v1/accounts/bigco/balance").get_json() == balance
 
 
+def test_an_idempotency_key_makes_a_repeated_manual_invoice_harmless(client, clock):
+    clock.now = datetime(2026, 11, 20, 9, 0, tzinfo=timezone.utc)
+    assert client.post("/v1/accounts", json={"account_id": "pre", "billing_mode": "prepaid",
+                                             "invoice_mode": "consolidated", "currency": "SGD"}).status_code == 201
+    request = {"type": "topup", "amount": "100", "description": "Credits", "idempotency_key": "order-77"}
+    first = client.post("/v1/accounts/pre/invoices", json=request)
+    again = client.post("/v1/accounts/pre/invoices", json=request)
+    assert (first.status_code, again.status_code) == (201, 200)
+    assert again.get_json()["invoice_id"] == first.get_json()["invoice_id"]
+    assert len(client.get("/v1/invoices?account_id=pre").get_json()["items"]) == 1
+    other = client.post("/v1/accounts/pre/invoices", json={**request, "amount": "200"})
+    assert (other.status_code, other.get_json()["error"]["code"]) == (409, "idempotency_key_reused")
+    both = client.post("/v1/accounts/pre/invoices", json={
+        **request, "claim": {"payment_id": "p9", "method": "card", "reference": "C9"}})
+    assert (both.status_code, both.get_json()["error"]["code"]) == (400, "invalid_input")
+    assert len(client.get("/v1/invoices?account_id=pre").get_json()["items"]) == 1
+
+
 def test_bad_invoicing_requests_are_4xx_with_codes(client, postpaid):
     cases = [
         (client.post("/v1/accounts/bigco/invoices", json={"type": "topup"}), 400, "invalid_input"),
