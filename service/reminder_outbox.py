@@ -43,34 +43,30 @@ class ReminderStatus(StrEnum):
     CANCELLED = "cancelled"  # the invoice was paid before the reminder was sent
 
 
-@dataclass(frozen=True)
-class NewReminder:
+@dataclass(frozen=True, kw_only=True)
+class Reminder:
+    """What a reminder says, and to whom."""
+
     batch_key: str
+    invoice_id: str
+    invoice_number: str
+    account_id: str
+    recipients: list[str]
+    subject: str
+    body: str
+    currency: str
+    amount_outstanding: Decimal
+    due_on: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class NewReminder(Reminder):
     request_fingerprint: str
-    invoice_id: str
-    invoice_number: str
-    account_id: str
-    recipients: list[str]
-    subject: str
-    body: str
-    currency: str
-    amount_outstanding: Decimal
-    due_on: str
 
 
-@dataclass(frozen=True)
-class ReminderRow:
+@dataclass(frozen=True, kw_only=True)
+class ReminderRow(Reminder):
     id: int
-    batch_key: str
-    invoice_id: str
-    invoice_number: str
-    account_id: str
-    recipients: list[str]
-    subject: str
-    body: str
-    currency: str
-    amount_outstanding: Decimal
-    due_on: str
     created_at: datetime
     status: str
     attempts: int
