@@ -218,8 +218,9 @@ class ReadModelSQL:
     def insert_event(self) -> str:
         return f"INSERT INTO {self.events} ({', '.join(EVENT_COLUMNS)}) VALUES ({self._params(len(EVENT_COLUMNS))})"
 
-    # "As of" answers: the account's last event by then, one index probe (not a MAX over
-    # the account's whole history).
+    # "As of" answers. Positions rise with versions, so the last event by a position is
+    # one index probe. Times need not (writers' clocks differ), so the answer by a time is
+    # the highest version of any event stamped by then: read from the index alone.
     def select_version_at_position(self) -> str:
         p = self.d.param
         return (f"SELECT version FROM {self.events} WHERE account_id = {p} AND position <= {p} "
@@ -227,8 +228,7 @@ class ReadModelSQL:
 
     def select_version_at_time(self) -> str:
         p = self.d.param
-        return (f"SELECT version FROM {self.events} WHERE account_id = {p} AND time <= {p} "
-                "ORDER BY time DESC, version DESC LIMIT 1")
+        return f"SELECT MAX(version) AS version FROM {self.events} WHERE account_id = {p} AND time <= {p}"
 
     def select_events(self, f: EventFilter, limit: int) -> tuple[str, list[Any]]:
         return self._select(
