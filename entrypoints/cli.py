@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from commands.audit_log import caused_by
 from consumer.kafka_loop import ConsumerSettings, KafkaIngest
-from entrypoints.process import ledger_service, serve_metrics, stop_on_signals
+from entrypoints.process import METRICS_PORT_OPTION, ledger_service, serve_metrics, stop_on_signals
 from entrypoints.publish import publish_events
 from entrypoints.export_cli import export
 from entrypoints.reminders_cli import remind, send_reminders
@@ -116,8 +116,7 @@ def catch_up() -> None:
 
 
 @main.command()
-@click.option("--metrics-port", type=int, default=None,
-              help="Serve Prometheus metrics on this port [LEDGER_METRICS_PORT; none by default].")
+@METRICS_PORT_OPTION
 def consume(metrics_port: int | None) -> None:
     """Apply usage messages from Kafka until SIGTERM or Ctrl-C (settings: LEDGER_KAFKA_*)."""
     serve_metrics(metrics_port)

@@ -8,10 +8,16 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+import click
 from prometheus_client import start_http_server
 
 from service.ledger_service import LedgerService
 from service.settings import Settings
+
+
+METRICS_PORT_OPTION = click.option(
+    "--metrics-port", type=int, default=None,
+    help="Serve Prometheus metrics on this port [LEDGER_METRICS_PORT; none by default].")
 
 
 def serve_metrics(port: int | None) -> None:

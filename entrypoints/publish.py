@@ -11,25 +11,21 @@ from __future__ import annotations
 import click
 
 from consumer.publisher import EventPublisher, PublisherSettings
-from entrypoints.process import serve_metrics, stop_on_signals
-from service.ledger_service import LedgerService
-from service.settings import Settings
+from entrypoints.process import METRICS_PORT_OPTION, ledger_service, serve_metrics, stop_on_signals
 
 
 @click.command("publish-events")
-@click.option("--metrics-port", type=int, default=None,
-              help="Serve Prometheus metrics on this port [LEDGER_METRICS_PORT; none by default].")
+@METRICS_PORT_OPTION
 def publish_events(metrics_port: int | None) -> None:
     """Publish every accepted account event to Kafka (LEDGER_EVENTS_TOPIC) until SIGTERM or Ctrl-C."""
     serve_metrics(metrics_port)
     stop = stop_on_signals()
     settings = PublisherSettings.from_env()
-    service = LedgerService(Settings.from_env())
-    publisher = EventPublisher(service.commands, settings)
-    click.echo(f"ledger: publishing events to {settings.topic} on {settings.bootstrap_servers} "
-               f"from position {publisher.position}", err=True)
-    try:
-        publisher.run(stop)
-    finally:
-        publisher.close()
-        service.close()
+    with ledger_service() as service:
+        publisher = EventPublisher(service.commands, settings)
+        click.echo(f"ledger: publishing events to {settings.topic} on {settings.bootstrap_servers} "
+                   f"from position {publisher.position}", err=True)
+        try:
+            publisher.run(stop)
+        finally:
+            publisher.close()
