@@ -19,6 +19,7 @@ from typing import Any
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification, Recording, Tracking
 
+from ledger_core.errors import InvariantViolation
 from projections.ledger import LedgerProjection
 from projections.views import LedgerViewQueries, StalePosition
 
@@ -71,6 +72,12 @@ class Projector:
                     return position
                 try:
                     self._apply(position, notifications, events)
+                except InvariantViolation:
+                    if self.position == position:
+                        raise  # the rows were current: the events really break an invariant
+                    stale += 1  # computed on rows another writer changed meanwhile: try again
+                    written = ()
+                    continue
                 except StalePosition:
                     stale += 1  # another writer's batch landed first; it may well hold ours
                     if stale > MAX_STALE_RETRIES:

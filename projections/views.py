@@ -463,6 +463,13 @@ class LedgerViewQueries:
             kept, kept_at = {}, None
         rows = {key: kept.pop(key) for key in keys if key in kept}
         rows.update(self._accounts_by_aggregate(keys - rows.keys()))
+        # The position and the rows are two reads: another process's batch may land
+        # between them, and its events would then be applied twice to these rows (seen as
+        # "reserved credits went negative" with two server processes). A row carries the
+        # position of its last event, so such a row is known at once.
+        newer = [row.position for row in rows.values() if row.position > position]
+        if newer:
+            raise StalePosition(f"rows read at position {max(newer)}, after the batch's {position}")
         self.batch = Batch(position, rows, BillChanges(self.bill, self._pending_bills, self._bills_by_number))
         try:
             yield self.batch

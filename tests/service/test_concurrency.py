@@ -154,3 +154,33 @@ def test_a_create_and_claim_sent_twice_at_once_issues_one_invoice(postgres_schem
     assert writers[0].account_row("acme").figures.usable_credits == Decimal("25")
     for svc in writers:
         svc.close()
+
+
+def test_a_batch_computed_on_rows_another_process_moved_on_is_stale_not_an_invariant_error(database, clock):
+    """Two processes project the same log. One reads the position, the other lands a batch,
+    the first then reads the rows: applying its events to them would apply them twice
+    (a settle would take the hold a second time: "reserved credits went negative")."""
+    from projections.catchup import Projector
+    from projections.views import StalePosition
+    from service.ledger_service import make_view
+
+    settings = Settings(database=database)
+    first, second = LedgerService(settings, clock=clock), LedgerService(settings, clock=clock)
+    try:
+        account = open_account(first)
+        first.run(lambda ledger: ledger.recharge(account, amount="10"))
+        first.run(lambda ledger: ledger.reserve(account, reservation_id="h1", amount="4"))
+        before_settle = first.projector.position
+        settled = first.commands.settle(account, "h1", amount="3", product="call")  # written, not projected
+        notifications = first.commands.recorder.select_notifications(start=before_settle + 1, limit=10)
+        assert notifications[-1].id == settled.position
+        second.projector.catch_up()  # the other process lands the settle
+        with pytest.raises(StalePosition):
+            # a view of its own: no rows kept from an earlier batch of this process
+            Projector(first.commands, make_view(first.commands, create_tables=False))._apply(before_settle, notifications)
+        assert first.projector.catch_up() == settled.position  # and catching up goes on normally
+        assert first.account_row(account).figures.reserved == 0
+        assert first.account_row(account).figures.current_balance == Decimal("7")
+    finally:
+        first.close()
+        second.close()
