@@ -96,13 +96,16 @@ def account_of(row: AccountRow) -> dict[str, Any]:
 def booked(account_id: str, booking: Booking, *, sign: int, reservation_id: str | None = None,
            status: str | None = None) -> dict[str, Any]:
     amount = None if booking.amount is None else sign * booking.amount + Decimal(0)
+    after = booking.after
+    balance = (balance_of(service().account_row(account_id)) if after is None
+               else figures_of(account_id, after.currency, after.figures, after.as_of, after.version))
     return {
         "transaction_no": booking.transaction_no,
         "amount": amount,
         "reservation_id": reservation_id,
         "status": status,
         "replayed": booking.replayed,
-        "balance": balance_of(service().account_row(account_id)),
+        "balance": balance,
     }
 
 

@@ -35,6 +35,7 @@ from ledger_core.client_key import (
     fingerprint,
     parse_client_key,
 )
+from ledger_core.figures import Figures
 from ledger_core.errors import (
     AccountExists,
     AccountNotFound,
@@ -69,6 +70,21 @@ def utc_now() -> datetime:
 
 
 @dataclass(frozen=True)
+class Standing:
+    """An account's figures right after a write, from the aggregate that made it: what the
+    write's answer shows, so a committed write never depends on the read model to answer."""
+
+    currency: str
+    figures: Figures
+    version: int
+    as_of: datetime
+
+    @classmethod
+    def of(cls, account: Account) -> Standing:
+        return cls(account.currency, account.figures, account.version, account.modified_on)
+
+
+@dataclass(frozen=True)
 class Booking:
     """What a command did: the movement it booked (if any) and where it landed in the log."""
 
@@ -78,6 +94,7 @@ class Booking:
     amount: Decimal | None = None
     replayed: bool = False  # a repeat of an earlier request: nothing new was written
     invoice_id: str | None = None  # the invoice the command issued, if any (not known on a replay)
+    after: Standing | None = None  # the account once written; None on a replay or when nothing was written
 
 
 class WarmAccounts:
@@ -433,6 +450,8 @@ class Ledger(InvoicingCommands, Application[UUID]):
                 if on_conflict:
                     on_conflict()
                 continue
+            if isinstance(result, Booking):
+                result = replace(result, after=Standing.of(account))  # type: ignore[assignment]
             return result, (recordings[-1].notification.id if recordings else None)
         raise ConcurrentModification(
             f"account {account_id!r} kept changing under this request; retry it", account_id=account_id
@@ -440,7 +459,7 @@ class Ledger(InvoicingCommands, Application[UUID]):
 
     def _booked(self, account_id: str, decide: Callable[[Account], tuple[Booking, list[Changed]]]) -> Booking:
         booking, position = self._write(account_id, decide)
-        return Booking(booking.account_id, position, booking.transaction_no, booking.amount)
+        return replace(booking, position=position)
 
     def _claiming(self, account_id: str, kind: KeyKind, key: str,
                   decide: Callable[[Account], tuple[Booking, list[Changed]]],

@@ -6,6 +6,7 @@ is caught up to them before the caller answers, so a client reads its own writes
 
 from __future__ import annotations
 
+import logging
 import os
 from collections.abc import Callable
 from datetime import datetime
@@ -30,6 +31,7 @@ from service.reminder_outbox import ReminderOutbox
 from service.settings import Settings
 
 R = TypeVar("R")
+log = logging.getLogger(__name__)
 
 
 def make_view(app: Ledger, prefix: str = DEFAULT_PREFIX, *, create_tables: bool = True) -> LedgerViewQueries:
@@ -56,19 +58,28 @@ class LedgerService:
         self.view = make_view(self.commands, create_tables=settings.create_tables)
         self.projector = Projector(self.commands, self.view, settings.projection_batch_events)
         self.reminder_outbox = ReminderOutbox.of(self.commands, create_table=settings.create_tables)
+        self.catch_up_failures = 0
 
     @property
     def clock(self) -> Clock:
         return self.commands.clock
 
     def run(self, command: Callable[[Ledger], R]) -> R:
-        """Runs a command, then catches the read model up with what it wrote."""
+        """Runs a command, then catches the read model up with what it wrote.
+
+        Once the command has returned, its write is committed: a failure to catch up
+        (the database gone a moment, a bug in a projection) must not turn that into an
+        error answer, which a client would retry. It is logged and counted; the next
+        write, the consumer or `ledger catch-up` applies the events later."""
         result = command(self.commands)
-        if isinstance(result, Booking):
-            if result.position is not None:
-                self.projector.catch_up(until=result.position)
-        else:
-            self.projector.catch_up()
+        until = result.position if isinstance(result, Booking) else None
+        if isinstance(result, Booking) and until is None:
+            return result  # nothing written
+        try:
+            self.projector.catch_up(until=until)
+        except Exception:
+            self.catch_up_failures += 1
+            log.exception("catching the read model up after a committed write failed; the write stands")
         return result
 
     def account_row(self, account_id: str) -> AccountRow:

@@ -161,3 +161,19 @@ def test_the_openapi_document_lists_every_endpoint(client):
     assert {"/v1/accounts", "/v1/accounts/{account_id}/balance", "/v1/accounts/{account_id}/usage",
             "/v1/accounts/{account_id}/reservations/{reservation_id}/settle",
             "/v1/accounts/{account_id}/transactions"} <= set(paths)
+
+
+def test_a_committed_write_answers_with_its_own_figures_when_the_read_model_cannot_catch_up(client, acme, service,
+                                                                                           monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("read model unavailable")
+
+    monkeypatch.setattr(service.projector, "catch_up", broken)
+    posted = client.post("/v1/accounts/acme/recharges", json={"amount": "12.5"})
+    assert posted.status_code == 201, posted.get_json()
+    assert posted.get_json()["balance"]["amount_due"] == "12.50"
+    assert posted.get_json()["balance"]["version"] == 2
+    assert service.catch_up_failures == 1
+    monkeypatch.undo()
+    service.projector.catch_up()  # applied later, by whoever catches up next
+    assert client.get("/v1/accounts/acme/balance").get_json()["amount_due"] == "12.50"
