@@ -12,8 +12,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from flask import current_app
+from flask import current_app, request
 from flask.views import MethodView
+
+from api.auth import allow
+from ledger_core.access import Role
 from flask_smorest import Blueprint as SmorestBlueprint
 
 from api.errors import LedgerParser
@@ -37,6 +40,7 @@ from api.schemas import (
     UsageSchema,
 )
 from commands.ledger import Booking
+from ledger_core.client_key import MAX_KEY_LENGTH
 from ledger_core.errors import InvalidInput
 from ledger_core.figures import Figures
 from projections.rows import AccountRow, EventFilter, TransactionFilter
@@ -93,6 +97,24 @@ def account_of(row: AccountRow) -> dict[str, Any]:
     }
 
 
+IDEMPOTENCY_HEADER = "Idempotency-Key"
+
+
+def keyed(body: dict[str, Any], *, required: bool = False, field: str = "idempotency_key") -> dict[str, Any]:
+    """The body with its idempotency key, given in the body or as the Idempotency-Key header
+    (both: they must agree)."""
+    header = request.headers.get(IDEMPOTENCY_HEADER)
+    if header is not None:
+        if not 1 <= len(header) <= MAX_KEY_LENGTH or not header.isprintable():
+            raise InvalidInput(f"{IDEMPOTENCY_HEADER} must be 1-{MAX_KEY_LENGTH} printable characters", field=field)
+        if body.get(field, header) != header:
+            raise InvalidInput(f"{field} and the {IDEMPOTENCY_HEADER} header differ", field=field)
+        body = {**body, field: header}
+    if required and field not in body:
+        raise InvalidInput(f"give {field}, or the {IDEMPOTENCY_HEADER} header", field=field)
+    return body
+
+
 def booked(account_id: str, booking: Booking, *, sign: int, reservation_id: str | None = None,
            status: str | None = None) -> dict[str, Any]:
     amount = None if booking.amount is None else sign * booking.amount + Decimal(0)
@@ -111,6 +133,7 @@ def booked(account_id: str, booking: Booking, *, sign: int, reservation_id: str 
 
 @blp.route("")
 class Accounts(MethodView):
+    @allow(Role.ADMIN, all_accounts=True)
     @blp.arguments(OpenAccountSchema)
     @blp.response(201, AccountSchema)
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -122,11 +145,13 @@ class Accounts(MethodView):
 
 @blp.route("/<account_id>")
 class AccountResource(MethodView):
+    @allow(Role.SERVICE, Role.FINANCE)
     @blp.response(200, AccountSchema)
     def get(self, account_id: str) -> dict[str, Any]:
         """An account's settings, payer details and figures."""
         return account_of(service().account_row(account_id))
 
+    @allow(Role.ADMIN)
     @blp.arguments(UpdateAccountSchema)
     @blp.response(200, AccountSchema)
     def patch(self, body: dict[str, Any], account_id: str) -> dict[str, Any]:
@@ -138,6 +163,7 @@ class AccountResource(MethodView):
 
 @blp.route("/<account_id>/balance")
 class Balance(MethodView):
+    @allow(Role.SERVICE, Role.FINANCE, Role.AUDITOR)
     @blp.arguments(AsOfQuerySchema, location="query")
     @blp.response(200, BalanceSchema)
     def get(self, query: dict[str, Any], account_id: str) -> dict[str, Any]:
@@ -152,38 +178,46 @@ class Balance(MethodView):
 
 @blp.route("/<account_id>/recharges")
 class Recharges(MethodView):
+    @allow(Role.FINANCE)
     @blp.arguments(RechargeSchema)
     @blp.response(201, BookingSchema)
+    @blp.alt_response(200, schema=BookingSchema, description="A repeat of an earlier idempotency key")
     def post(self, body: dict[str, Any], account_id: str) -> dict[str, Any]:
         """Money in (top-up)."""
+        body = keyed(body)
         booking = service().run(lambda ledger: ledger.recharge(account_id, **body))
-        return booked(account_id, booking, sign=1)
+        return booked(account_id, booking, sign=1), (200 if booking.replayed else 201)
 
 
 @blp.route("/<account_id>/usage")
 class Usage(MethodView):
+    @allow(Role.SERVICE)
     @blp.arguments(UsageSchema)
     @blp.response(201, BookingSchema)
     @blp.alt_response(200, schema=BookingSchema, description="A repeat of an earlier idempotency key")
     def post(self, body: dict[str, Any], account_id: str) -> Any:
         """A priced usage charge: a positive cost, booked as DR. Once per idempotency key."""
+        body = keyed(body, required=True)
         booking = service().run(lambda ledger: ledger.record_usage(account_id, **body))
         return booked(account_id, booking, sign=-1), (200 if booking.replayed else 201)
 
 
 @blp.route("/<account_id>/charges")
 class Charges(MethodView):
+    @allow(Role.SERVICE)
     @blp.arguments(ChargeSchema)
     @blp.response(201, BookingSchema)
     @blp.alt_response(200, schema=BookingSchema, description="A repeat of an earlier idempotency key")
     def post(self, body: dict[str, Any], account_id: str) -> Any:
         """A subscription, add-on, service or hardware charge. Once per idempotency key."""
+        body = keyed(body, required=True)
         booking = service().run(lambda ledger: ledger.post_charge(account_id, **body))
         return booked(account_id, booking, sign=-1), (200 if booking.replayed else 201)
 
 
 @blp.route("/<account_id>/reservations")
 class Reservations(MethodView):
+    @allow(Role.SERVICE, Role.FINANCE)
     @blp.response(200, HoldListSchema)
     def get(self, account_id: str) -> dict[str, Any]:
         """Open holds."""
@@ -191,6 +225,7 @@ class Reservations(MethodView):
         svc.account_row(account_id)
         return {"items": svc.view.holds(account_id)}
 
+    @allow(Role.SERVICE)
     @blp.arguments(ReserveSchema)
     @blp.response(201, BookingSchema)
     def post(self, body: dict[str, Any], account_id: str) -> dict[str, Any]:
@@ -201,6 +236,7 @@ class Reservations(MethodView):
 
 @blp.route("/<account_id>/reservations/<reservation_id>/settle")
 class Settle(MethodView):
+    @allow(Role.SERVICE)
     @blp.arguments(SettleSchema)
     @blp.response(200, BookingSchema)
     def post(self, body: dict[str, Any], account_id: str, reservation_id: str) -> dict[str, Any]:
@@ -211,6 +247,7 @@ class Settle(MethodView):
 
 @blp.route("/<account_id>/reservations/<reservation_id>/release")
 class Release(MethodView):
+    @allow(Role.SERVICE)
     @blp.arguments(ReleaseSchema)
     @blp.response(200, BookingSchema)
     def post(self, body: dict[str, Any], account_id: str, reservation_id: str) -> dict[str, Any]:
@@ -223,6 +260,7 @@ class Release(MethodView):
 
 @blp.route("/<account_id>/transactions")
 class Transactions(MethodView):
+    @allow(Role.FINANCE, Role.AUDITOR)
     @blp.arguments(TransactionQuerySchema, location="query")
     @blp.response(200, TransactionPageSchema)
     def get(self, query: dict[str, Any], account_id: str) -> dict[str, Any]:
@@ -253,6 +291,7 @@ def transaction_filter(account_id: str, query: dict[str, Any]) -> TransactionFil
 
 @blp.route("/<account_id>/events")
 class Events(MethodView):
+    @allow(Role.FINANCE, Role.AUDITOR)
     @blp.arguments(EventQuerySchema, location="query")
     @blp.response(200, HistoryPageSchema)
     def get(self, query: dict[str, Any], account_id: str) -> dict[str, Any]:

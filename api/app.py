@@ -9,13 +9,16 @@ from flask import Flask, Response, g, jsonify, request
 from flask_smorest import Api
 
 from api.accounts import blp as accounts_blueprint
+from api.auth import authorize, document_access
 from api.bills import bills as bills_blueprint
 from api.documents import blp as documents_blueprint
-from api.errors import register_error_handlers
+from api.errors import ErrorSchema, register_error_handlers
 from api.invoices import billing as billing_blueprint
 from api.invoices import invoices as invoices_blueprint
 from api.invoices import payments as payments_blueprint
 from api.exports import blp as exports_blueprint
+from api.keys import blp as keys_blueprint
+from api.probes import blp as probes_blueprint
 from api.reminders import blp as reminders_blueprint
 from commands.audit_log import reset_cause, set_cause
 from service.ledger_service import LedgerService
@@ -25,7 +28,7 @@ from service.wire import Amount, Quantity, UnitPrice
 
 def create_app(settings: Settings | None = None, service: LedgerService | None = None) -> Flask:
     settings = settings or (service.settings if service else Settings.from_env())
-    app = Flask("ledger")
+    app = Flask("ledger", static_folder=None)
     app.config.update(
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
         API_TITLE="Ledger",
@@ -36,23 +39,32 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
     )
     app.json.sort_keys = False  # type: ignore[attr-defined]  # keep the schemas' field order
     app.extensions["ledger"] = service or LedgerService(settings)
-    api = Api(app)
+    api = LedgerApi(app)
     for field in (Amount, Quantity, UnitPrice):
         api.register_field(field, "string", "decimal")
     for blueprint in (accounts_blueprint, invoices_blueprint, payments_blueprint, billing_blueprint, bills_blueprint,
                       exports_blueprint, documents_blueprint,
-                      reminders_blueprint):
+                      reminders_blueprint, keys_blueprint):
         api.register_blueprint(blueprint)
     register_error_handlers(app)  # after Api(): replaces flask-smorest's error shape with ours
+    ledger: LedgerService = app.extensions["ledger"]
 
     @app.before_request
-    def record_cause() -> None:
-        # Until the security issue brings API keys, the caller may name its key itself.
+    def authorize_and_record_cause() -> None:
+        # The request id is the server's; a client's own id is kept beside it, never instead.
+        g.request_id = uuid.uuid4().hex
+        authorize(ledger.commands.authenticate)
+        who = g.get("caller")
         g.cause_token = set_cause(
-            kind="http", method=request.method, path=request.path,
-            request_id=request.headers.get("X-Request-Id") or uuid.uuid4().hex,
-            api_key_id=request.headers.get("X-Api-Key-Id"),
+            kind="http", method=request.method, path=request.path, request_id=g.request_id,
+            client_request_id=client_request_id(), api_key_id=who.key_id if who else None,
+            role=who.role.value if who else None,
         )
+
+    @app.after_request
+    def tag_response(response: Response) -> Response:
+        response.headers["X-Request-Id"] = g.get("request_id", "")
+        return response
 
     @app.teardown_request
     def forget_cause(_: BaseException | None) -> None:
@@ -60,10 +72,21 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
         if token is not None:
             reset_cause(token)
 
-    @app.get("/healthz")
-    def health() -> Response:
-        ledger: LedgerService = app.extensions["ledger"]
-        body: dict[str, Any] = {"status": "ok", "read_model_position": ledger.projector.position}
-        return jsonify(body)
-
+    app.register_blueprint(probes_blueprint)
+    document_access(api, app)
     return app
+
+
+class LedgerApi(Api):
+    ERROR_SCHEMA = ErrorSchema  # the spec documents the error body the API really sends
+
+
+MAX_CLIENT_REQUEST_ID = 128
+
+
+def client_request_id() -> str | None:
+    """The client's X-Request-Id, kept only if it is short printable ASCII."""
+    value = request.headers.get("X-Request-Id")
+    if value and len(value) <= MAX_CLIENT_REQUEST_ID and value.isascii() and value.isprintable():
+        return value
+    return None

@@ -5,6 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
+
+from api.auth import allow, require_visible, visible_account
+from ledger_core.access import Role
 from marshmallow import Schema, fields, validate
 
 from api.accounts import Blueprint, decode_cursor, encode_cursor, service
@@ -62,7 +65,7 @@ class BillPageSchema(Schema):
 
 def bill_filter(query: dict[str, Any]) -> BillFilter:
     return BillFilter(
-        account_id=query.get("account_id"), product=query.get("product"), status=query.get("status"),
+        account_id=visible_account(query.get("account_id")), product=query.get("product"), status=query.get("status"),
         cycle_from=query.get("cycle_from"), cycle_to=query.get("cycle_to"),
         before_position=decode_cursor(query["cursor"]) if "cursor" in query else None,
     )
@@ -70,13 +73,16 @@ def bill_filter(query: dict[str, Any]) -> BillFilter:
 
 def find_bill(bill_no: str) -> BillRow:
     row = service().view.bill(bill_no)
+    missing = BillNotFound(f"no bill {bill_no!r}", bill_no=bill_no)
     if row is None:
-        raise BillNotFound(f"no bill {bill_no!r}", bill_no=bill_no)
+        raise missing
+    require_visible(row.account_id, missing)
     return row
 
 
 @bills.route("")
 class BillList(MethodView):
+    @allow(Role.FINANCE)
     @bills.arguments(BillQuerySchema, location="query")
     @bills.response(200, BillPageSchema)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
@@ -88,6 +94,7 @@ class BillList(MethodView):
 
 @bills.route("/<bill_no>")
 class BillResource(MethodView):
+    @allow(Role.FINANCE)
     @bills.response(200, BillSchema)
     def get(self, bill_no: str) -> BillRow:
         """One bill with its lines per application, AppKey and unit."""

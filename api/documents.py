@@ -10,13 +10,17 @@ from typing import Any
 
 from flask import Response, send_file
 from flask.views import MethodView
+
+from api.auth import allow, require_visible
+from ledger_core.errors import TransactionNotFound
+from ledger_core.access import Role
 from marshmallow import RAISE
 
 from api.accounts import Blueprint, service
-from api.bills import BillQuerySchema, bill_filter
+from api.bills import BillQuerySchema, bill_filter, find_bill
 from api.exports import csv_response, safe_file_name, xlsx_response
 from api.invoice_schemas import InvoiceQuerySchema
-from api.invoices import invoice_filter
+from api.invoices import find_invoice, invoice_filter
 from exporters.columns import BILL_DETAIL_COLUMNS, INVOICE_REPORT_COLUMNS
 from exporters.ledger_documents import (
     bill_detail_rows,
@@ -49,30 +53,40 @@ def _pdf(content: bytes, file_name: str) -> Response:
 
 @blp.route("/v1/bills/<bill_no>.pdf")
 class BillPdf(MethodView):
+    @allow(Role.FINANCE)
     @blp.response(200, description="The bill as PDF", content_type=PDF_TYPE)
     def get(self, bill_no: str) -> Response:
         """A bill: payer tax details, cycle, product, application, AppKey, usage lines, status, overdraft."""
         svc = service()
+        find_bill(bill_no)
         document = bill_document(svc, bill_no, svc.clock().date())
         return _pdf(render_bill_pdf(document, issuer_of(svc.settings)), safe_file_name(bill_no, "pdf"))
 
 
 @blp.route("/v1/invoices/<invoice_id>.pdf")
 class InvoicePdf(MethodView):
+    @allow(Role.FINANCE)
     @blp.response(200, description="The invoice as PDF", content_type=PDF_TYPE)
     def get(self, invoice_id: str) -> Response:
         """An invoice (by id or number) with its lines, tax, totals, payments, due date, terms and notes."""
         svc = service()
+        find_invoice(invoice_id)
         document = invoice_document(svc, invoice_id, svc.clock().date())
         return _pdf(render_invoice_pdf(document, issuer_of(svc.settings)), safe_file_name(document.number, "pdf"))
 
 
 @blp.route("/v1/receipts/<transaction_no>.pdf")
 class ReceiptPdf(MethodView):
+    @allow(Role.FINANCE)
     @blp.response(200, description="The receipt as PDF", content_type=PDF_TYPE)
     def get(self, transaction_no: str) -> Response:
         """A receipt for a recharge or a payment, by its transaction number."""
         svc = service()
+        row = svc.view.transaction(transaction_no)
+        missing = TransactionNotFound(f"no transaction {transaction_no!r}", transaction_no=transaction_no)
+        if row is None:
+            raise missing
+        require_visible(row.account_id, missing)
         document = receipt_document(svc, transaction_no)
         return _pdf(render_receipt_pdf(document, issuer_of(svc.settings)), safe_file_name(f"receipt-{transaction_no}", "pdf"))
 
@@ -83,6 +97,7 @@ def _bill_rows(query: dict[str, Any]) -> Any:
 
 @blp.route("/v1/bills/export.xlsx")
 class BillsXlsx(MethodView):
+    @allow(Role.FINANCE)
     @blp.arguments(BillExportQuerySchema, location="query", unknown=RAISE)
     @blp.response(200, description="Bill details as an Excel workbook")
     def get(self, query: dict[str, Any]) -> Response:
@@ -92,6 +107,7 @@ class BillsXlsx(MethodView):
 
 @blp.route("/v1/bills/export.csv")
 class BillsCsv(MethodView):
+    @allow(Role.FINANCE)
     @blp.arguments(BillExportQuerySchema, location="query", unknown=RAISE)
     @blp.response(200, description="Bill details as CSV")
     def get(self, query: dict[str, Any]) -> Response:
@@ -101,6 +117,7 @@ class BillsCsv(MethodView):
 
 @blp.route("/v1/invoices/export.xlsx")
 class InvoicesXlsx(MethodView):
+    @allow(Role.FINANCE)
     @blp.arguments(InvoiceExportQuerySchema, location="query", unknown=RAISE)
     @blp.response(200, description="Invoice report as an Excel workbook")
     def get(self, query: dict[str, Any]) -> Response:
@@ -112,6 +129,7 @@ class InvoicesXlsx(MethodView):
 
 @blp.route("/v1/invoices/export.csv")
 class InvoicesCsv(MethodView):
+    @allow(Role.FINANCE)
     @blp.arguments(InvoiceExportQuerySchema, location="query", unknown=RAISE)
     @blp.response(200, description="Invoice report as CSV")
     def get(self, query: dict[str, Any]) -> Response:

@@ -12,6 +12,7 @@ from typing import Any
 
 from flask import Flask, Response, jsonify, request
 from flask_smorest import abort
+from marshmallow import Schema, fields
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException
@@ -20,14 +21,28 @@ from ledger_core.errors import LedgerError
 
 log = logging.getLogger(__name__)
 
-STATUS_BY_CATEGORY = {"invalid": 400, "not_found": 404, "conflict": 409, "rule": 422, "internal": 500}
+STATUS_BY_CATEGORY = {"invalid": 400, "unauthenticated": 401, "forbidden": 403, "not_found": 404,
+                      "conflict": 409, "rule": 422, "internal": 500}
 CODE_BY_STATUS = {
     400: "invalid_input",
+    401: "unauthenticated",
+    403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
     413: "request_too_large",
     415: "unsupported_media_type",
 }
+
+
+class ErrorSchema(Schema):
+    """The body of every error answer."""
+
+    class Body(Schema):
+        code = fields.String(required=True, metadata={"description": "stable machine code, e.g. insufficient_credits"})
+        message = fields.String(required=True)
+        details = fields.Dict(required=True)
+
+    error = fields.Nested(Body, required=True)
 
 
 class LedgerParser(FlaskParser):
@@ -85,7 +100,10 @@ def register_error_handlers(app: Flask) -> None:
         status = STATUS_BY_CATEGORY.get(error.category, 500)
         if status >= 500:
             log.error("internal ledger error: %s", error, exc_info=error)
-        return error_response(status, error.code, error.message, error.details)
+        response = error_response(status, error.code, error.message, error.details)
+        if status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="ledger"'
+        return response
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:

@@ -15,6 +15,9 @@ from typing import Any
 
 from flask import Response, send_file, stream_with_context
 from flask.views import MethodView
+
+from api.auth import allow
+from ledger_core.access import Role
 from marshmallow import RAISE
 
 from api.accounts import Blueprint, service, transaction_filter
@@ -44,6 +47,7 @@ class TransactionExportQuerySchema(TransactionQuerySchema):
 
 @blp.route("/<account_id>/transactions/export.xlsx")
 class TransactionsXlsx(MethodView):
+    @allow(Role.FINANCE, Role.AUDITOR)
     @blp.arguments(TransactionExportQuerySchema, location="query", unknown=RAISE)
     @blp.response(200, description="The balance details as an Excel workbook", content_type=XLSX_TYPE)
     def get(self, query: dict[str, Any], account_id: str) -> Response:
@@ -56,6 +60,7 @@ class TransactionsXlsx(MethodView):
 
 @blp.route("/<account_id>/transactions/export.csv")
 class TransactionsCsv(MethodView):
+    @allow(Role.FINANCE, Role.AUDITOR)
     @blp.arguments(TransactionExportQuerySchema, location="query", unknown=RAISE)
     @blp.response(200, description="The balance details as CSV (UTF-8)", content_type=CSV_TYPE)
     def get(self, query: dict[str, Any], account_id: str) -> Response:

@@ -81,6 +81,8 @@ class PaymentSchema(Schema):
 
 
 class RefundSchema(Schema):
+    idempotency_key = _key(metadata={"description": "or the Idempotency-Key header: a repeat returns the first "
+                                                    "result, the same key with another request is a 409"})
     amount = Amount(required=True)
     reference = fields.String(required=True, validate=validate.Length(min=1, max=128))
     currency = fields.String()

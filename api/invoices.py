@@ -12,7 +12,10 @@ from typing import Any
 
 from flask.views import MethodView
 
-from api.accounts import Blueprint, balance_of, booked, decode_cursor, encode_cursor, service
+from api.auth import allow, require_visible, visible_account
+from ledger_core.access import Role
+
+from api.accounts import Blueprint, balance_of, booked, keyed, decode_cursor, encode_cursor, service
 from api.invoice_schemas import (
     CloseCyclesSchema,
     DashboardQuerySchema,
@@ -53,24 +56,33 @@ def invoice_of(row: InvoiceRow) -> dict[str, Any]:
 
 def invoice_filter(query: dict[str, Any]) -> InvoiceFilter:
     return InvoiceFilter(
-        account_id=query.get("account_id"), number=query.get("number"), status=query.get("status"),
+        account_id=visible_account(query.get("account_id")), number=query.get("number"), status=query.get("status"),
         payment_status=query.get("payment_status"), due_status=query.get("due_status"),
         period_from=query.get("period_from"), period_to=query.get("period_to"), today=_today().isoformat(),
         before_position=decode_cursor(query["cursor"]) if "cursor" in query else None,
     )
 
 
+def find_invoice(invoice_id: str) -> InvoiceRow:
+    """The invoice (by id or number), if the caller may see its account."""
+    row = service().view.invoice(invoice_id)
+    missing = InvoiceNotFound(f"no invoice {invoice_id!r}", invoice_id=invoice_id)
+    if row is None:
+        raise missing
+    require_visible(row.account_id, missing)
+    return row
+
+
 def _detail(invoice_id: str) -> dict[str, Any]:
     view = service().view
-    row = view.invoice(invoice_id)
-    if row is None:
-        raise InvoiceNotFound(f"no invoice {invoice_id!r}", invoice_id=invoice_id)
+    row = find_invoice(invoice_id)
     return {**invoice_of(row), "lines": view.invoice_lines(row.invoice_id),
             "payments": view.invoice_payments(row.invoice_id)}
 
 
 @invoices.route("")
 class InvoiceList(MethodView):
+    @allow(Role.FINANCE)
     @invoices.arguments(InvoiceQuerySchema, location="query")
     @invoices.response(200, InvoicePageSchema)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
@@ -82,6 +94,7 @@ class InvoiceList(MethodView):
 
 @invoices.route("/dashboard")
 class Dashboard(MethodView):
+    @allow(Role.FINANCE)
     @invoices.arguments(DashboardQuerySchema, location="query")
     @invoices.response(200, DashboardSchema)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
@@ -104,6 +117,7 @@ class Dashboard(MethodView):
 
 @invoices.route("/<invoice_id>")
 class InvoiceResource(MethodView):
+    @allow(Role.FINANCE)
     @invoices.response(200, InvoiceDetailSchema)
     def get(self, invoice_id: str) -> dict[str, Any]:
         """One invoice (by id or number) with its lines and the payments applied to it."""
@@ -112,30 +126,35 @@ class InvoiceResource(MethodView):
 
 @invoices.route("/<invoice_id>/approve")
 class Approve(MethodView):
+    @allow(Role.FINANCE)
     @invoices.response(200, InvoiceDetailSchema)
     def post(self, invoice_id: str) -> dict[str, Any]:
         """Issue a draft: it gets its number and its total moves from unbilled to billed."""
+        find_invoice(invoice_id)
         service().run(lambda ledger: ledger.approve_invoice(invoice_id))
         return _detail(invoice_id)
 
 
 @invoices.route("/<invoice_id>/void")
 class Void(MethodView):
+    @allow(Role.FINANCE)
     @invoices.response(200, InvoiceDetailSchema)
     def post(self, invoice_id: str) -> dict[str, Any]:
         """Drop a draft; its usage goes back to unbilled for the next invoice."""
+        find_invoice(invoice_id)
         service().run(lambda ledger: ledger.void_invoice(invoice_id))
         return _detail(invoice_id)
 
 
 @payments.route("")
 class PaymentList(MethodView):
+    @allow(Role.FINANCE)
     @payments.arguments(PaymentQuerySchema, location="query")
     @payments.response(200, PaymentPageSchema)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """Payments received, newest first."""
         before = decode_cursor(query["cursor"]) if "cursor" in query else None
-        rows = service().view.payments(query.get("account_id"), query["limit"] + 1, before)
+        rows = service().view.payments(visible_account(query.get("account_id")), query["limit"] + 1, before)
         more = len(rows) > query["limit"]
         rows = rows[: query["limit"]]
         return {"items": rows, "next_cursor": encode_cursor(rows[-1].position) if more else None}
@@ -143,6 +162,7 @@ class PaymentList(MethodView):
 
 @billing.route("/<account_id>/invoices")
 class ManualInvoice(MethodView):
+    @allow(Role.FINANCE)
     @billing.arguments(ManualInvoiceSchema)
     @billing.response(201, InvoiceDetailSchema)
     @billing.alt_response(200, schema=InvoiceDetailSchema, description="A repeat of an earlier claim's payment_id")
@@ -150,6 +170,8 @@ class ManualInvoice(MethodView):
         """Create a manual invoice: prepaid top-up or postpaid usage of a date range;
         with `claim`, the payment received is recorded with it in the same write (create
         and claim), and its payment_id makes a repeat of the request harmless."""
+        if "claim" not in body:  # with a claim, its payment_id is the key
+            body = keyed(body)
         fields = {k: body[k] for k in ("terms", "notes", "idempotency_key") if k in body}
         if body["type"] == "topup":
             fields.update(amount=body["amount"], description=body["description"])
@@ -162,6 +184,7 @@ class ManualInvoice(MethodView):
 
 @billing.route("/<account_id>/payments")
 class RecordPayment(MethodView):
+    @allow(Role.FINANCE)
     @billing.arguments(PaymentSchema)
     @billing.response(201, PaymentResultSchema)
     @billing.alt_response(200, schema=PaymentResultSchema, description="A repeat of an earlier payment_id")
@@ -173,16 +196,20 @@ class RecordPayment(MethodView):
 
 @billing.route("/<account_id>/refunds")
 class Refund(MethodView):
+    @allow(Role.FINANCE)
     @billing.arguments(RefundSchema)
     @billing.response(201, PaymentResultSchema)
+    @billing.alt_response(200, schema=PaymentResultSchema, description="A repeat of an earlier idempotency key")
     def post(self, body: dict[str, Any], account_id: str) -> dict[str, Any]:
         """Pay unapplied credit (an overpayment) back: a System movement."""
+        body = keyed(body)
         booking = service().run(lambda ledger: ledger.refund_overpayment(account_id, **body))
-        return booked(account_id, booking, sign=1)
+        return booked(account_id, booking, sign=1), (200 if booking.replayed else 201)
 
 
 @billing.route("/<account_id>/cycles/close")
 class CloseCycles(MethodView):
+    @allow(Role.FINANCE)
     @billing.arguments(CloseCyclesSchema)
     @billing.response(200, InvoiceIdsSchema)
     def post(self, body: dict[str, Any], account_id: str) -> dict[str, Any]:
@@ -194,6 +221,7 @@ class CloseCycles(MethodView):
 
 @billing.route("/<account_id>/invoices/future")
 class Future(MethodView):
+    @allow(Role.FINANCE)
     @billing.response(200, FutureInvoiceSchema)
     def get(self, account_id: str) -> dict[str, Any]:
         """The next invoice: its period, cut-off date and whether it will be a draft."""
@@ -202,6 +230,7 @@ class Future(MethodView):
 
 @billing.route("/<account_id>/invoices/prediction")
 class Prediction(MethodView):
+    @allow(Role.FINANCE)
     @billing.response(200, PredictionSchema)
     def get(self, account_id: str) -> dict[str, Any]:
         """Amount so far this cycle and a month-end estimate (method in the answer and the README)."""

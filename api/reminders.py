@@ -10,6 +10,9 @@ from dataclasses import asdict
 from typing import Any
 
 from flask.views import MethodView
+
+from api.auth import allow
+from ledger_core.access import Role
 from marshmallow import Schema, fields, validate
 
 from api.accounts import Blueprint, decode_cursor, encode_cursor, service
@@ -74,6 +77,7 @@ class ReminderPageSchema(Schema):
 
 @blp.route("")
 class Reminders(MethodView):
+    @allow(Role.FINANCE, all_accounts=True)
     @blp.arguments(QueueRemindersSchema)
     @blp.response(202, QueuedSchema)
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
@@ -83,6 +87,7 @@ class Reminders(MethodView):
         today = body.pop("today", None)
         return asdict(queue_reminders(service(), ReminderFilter(**body), key, today))
 
+    @allow(Role.FINANCE, all_accounts=True)
     @blp.arguments(ReminderQuerySchema, location="query")
     @blp.response(200, ReminderPageSchema)
     def get(self, query: dict[str, Any]) -> dict[str, Any]:

@@ -83,7 +83,12 @@ class UpdateAccountSchema(Schema):
             raise ValidationError("give at least one setting to change")
 
 
+IDEMPOTENCY_HELP = {"description": "or the Idempotency-Key header: a repeat returns the first result (200), "
+                                    "the same key with another request is a 409"}
+
+
 class RechargeSchema(Schema):
+    idempotency_key = _key(metadata=IDEMPOTENCY_HELP)
     amount = Amount(required=True)
     reference = _text(128, load_default="")
     method = _text(64, load_default="")
@@ -103,7 +108,8 @@ class _UsageDetails(Schema):
 
 
 class UsageSchema(_UsageDetails):
-    idempotency_key = _key(required=True)
+    idempotency_key = _key(metadata={**IDEMPOTENCY_HELP, "description": "required, here or as the Idempotency-Key "
+                                     "header: " + IDEMPOTENCY_HELP["description"]})
     amount = Amount()
     unit_price = UnitPrice()
     occurred_at = UtcDateTime()
@@ -118,7 +124,8 @@ class UsageSchema(_UsageDetails):
 
 
 class ChargeSchema(Schema):
-    idempotency_key = _key(required=True)
+    idempotency_key = _key(metadata={**IDEMPOTENCY_HELP, "description": "required, here or as the Idempotency-Key "
+                                     "header: " + IDEMPOTENCY_HELP["description"]})
     kind = _choice(CHARGE_KINDS, required=True)
     description = _text(500, load_default="")
     amount = Amount(required=True)
@@ -254,12 +261,3 @@ class HistoryItemSchema(Schema):
 class HistoryPageSchema(Schema):
     items = fields.List(fields.Nested(HistoryItemSchema))
     next_cursor = fields.String(allow_none=True)
-
-
-class ErrorSchema(Schema):
-    class Body(Schema):
-        code = fields.String()
-        message = fields.String()
-        details = fields.Dict()
-
-    error = fields.Nested(Body)

@@ -197,15 +197,19 @@ class InvoicingCommands:
         return self._once(account_id, KeyKind.PAYMENT, key, request, decide)
 
     def refund_overpayment(self: Ledger, account_id: str, *, amount: object, reference: str,
-                           currency: str | None = None) -> Booking:
+                           currency: str | None = None, idempotency_key: str | None = None) -> Booking:
+        """Pays unapplied credit back. With an idempotency key, once per key."""
         from commands.ledger import Booking
 
         if not reference:
             raise InvalidInput("a refund needs a reference", field="reference")
+        request = {"amount": amount, "reference": reference, "currency": currency}
 
-        def decide(account: Account) -> tuple[Booking, list[Aggregate]]:
+        def decide(account: Account) -> tuple[Booking, list[Any]]:
             money = self._money(amount, currency, account)
             number = account.refund_overpayment(money, reference=reference)
-            return Booking(account_id, None, number, money.amount), []
+            return Booking(account_id, None, number, money.amount), self._claim(KeyKind.REFUND, account_id,
+                                                                                idempotency_key, request, number,
+                                                                                money.amount)
 
-        return self._booked(account_id, decide)
+        return self._maybe_once(account_id, KeyKind.REFUND, idempotency_key, request, decide)

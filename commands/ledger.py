@@ -24,6 +24,7 @@ from eventsourcing.utils import get_topic
 
 from commands.audit_log import RECORDER_TOPICS as AUDITED_RECORDERS
 from commands.audit_log import AppendExtras, KeyClaim, appending_with, current_appending, current_cause
+from commands.api_keys import KeyCommands
 from commands.bulk_load import load_aggregates
 from commands.invoicing import InvoicingCommands, NumberCounters
 from ledger_core.account import CHARGE_KINDS, Account, account_uuid, parse_account_id
@@ -151,7 +152,7 @@ class LedgerBatch:
 _active_batch: ContextVar[LedgerBatch | None] = ContextVar("ledger_batch", default=None)
 
 
-class Ledger(InvoicingCommands, Application[UUID]):
+class Ledger(InvoicingCommands, KeyCommands, Application[UUID]):
     name = "Ledger"
     snapshotting_intervals = {Account: SNAPSHOT_INTERVAL_EVENTS}
     env = {"AGGREGATE_CACHE_MAXSIZE": str(AGGREGATE_CACHE_SIZE)}
@@ -224,13 +225,18 @@ class Ledger(InvoicingCommands, Application[UUID]):
 
     # -- money -------------------------------------------------------------------
     def recharge(self, account_id: str, *, amount: object, reference: str = "", method: str = "",
-                 currency: str | None = None) -> Booking:
+                 currency: str | None = None, idempotency_key: str | None = None) -> Booking:
+        """Money in. With an idempotency key, once per key: a repeat reports the first result."""
+        request = {"amount": amount, "reference": reference, "method": method, "currency": currency}
+
         def decide(account: Account) -> tuple[Booking, list[Changed]]:
             money = self._money(amount, currency, account)
             number = account.recharge(money, reference=reference, method=method)
-            return Booking(account_id, None, number, money.amount), []
+            return Booking(account_id, None, number, money.amount), self._claim(KeyKind.RECHARGE, account_id,
+                                                                                idempotency_key, request, number,
+                                                                                money.amount)
 
-        return self._booked(account_id, decide)
+        return self._maybe_once(account_id, KeyKind.RECHARGE, idempotency_key, request, decide)
 
     def record_usage(
         self,
@@ -478,6 +484,21 @@ class Ledger(InvoicingCommands, Application[UUID]):
             return None if claim is None else claimed_before(claim)
 
         return self._keyed_write(account_id, decide, in_batch, look_up)
+
+    @staticmethod
+    def _claim(kind: KeyKind, account_id: str, key: str | None, request: dict[str, Any], number: str | None,
+               amount: Decimal) -> list[Changed]:
+        """The key claim a booking saves with its event; none without a key."""
+        if key is None:
+            return []
+        return [KeyClaim(account_id, kind.value, key, fingerprint(request), number, amount)]
+
+    def _maybe_once(self, account_id: str, kind: KeyKind, key: str | None, request: dict[str, Any],
+                    decide: Callable[[Account], tuple[Booking, list[Changed]]], attempts: int = MAX_ATTEMPTS) -> Booking:
+        """Once per key when the client gave one (see _once); else a plain booking."""
+        if key is None:
+            return self._booked(account_id, decide)
+        return self._once(account_id, kind, parse_client_key(key, "idempotency_key"), request, decide, attempts)
 
     def _once(self, account_id: str, kind: KeyKind, key: str, request: dict[str, Any],
               decide: Callable[[Account], tuple[Booking, list[Changed]]], attempts: int = MAX_ATTEMPTS) -> Booking:

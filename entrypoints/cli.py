@@ -19,6 +19,7 @@ from consumer.kafka_loop import ConsumerSettings, KafkaIngest
 from entrypoints.process import METRICS_PORT_OPTION, ledger_service, serve_metrics, stop_on_signals
 from entrypoints.publish import publish_events
 from entrypoints.export_cli import export
+from entrypoints.keys_cli import keys
 from entrypoints.reminders_cli import remind, send_reminders
 from entrypoints.tryout import produce_sample, try_out
 from projections.ledger import LedgerProjection
@@ -63,7 +64,16 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     host = host or settings.http_host
     port = port or settings.http_port
     # Create the tables once, before workers start, so they never race to create them.
-    LedgerService(settings).close()
+    service = LedgerService(settings)
+    try:
+        with caused_by(kind="command", command="serve"):
+            bootstrap = service.commands.issue_bootstrap_key()
+    finally:
+        service.close()
+    if bootstrap is not None:
+        click.echo("ledger: no API key existed, so this admin key was made; it is shown only now "
+                   f"(key {bootstrap.key.key_id}; make others with `ledger keys create`):", err=True)
+        click.echo(bootstrap.secret)
     click.echo(f"ledger: serving on http://{host}:{port} (database {settings.database.url})", err=True)
     _Gunicorn({
         "bind": f"{host}:{port}",
@@ -219,6 +229,7 @@ main.add_command(publish_events)
 main.add_command(export)
 main.add_command(remind)
 main.add_command(send_reminders)
+main.add_command(keys)
 
 
 if __name__ == "__main__":

@@ -61,7 +61,7 @@ def transaction_no(account_id: str, version: int) -> str:
 
 
 def parse_account_id(account_id: object) -> str:
-    if not isinstance(account_id, str) or not ACCOUNT_ID_PATTERN.match(account_id):
+    if not isinstance(account_id, str) or not ACCOUNT_ID_PATTERN.fullmatch(account_id):
         raise InvalidInput(
             "account_id must be 1-64 characters of letters, digits, '.', '_', ':' or '-', "
             "starting with a letter or digit",

@@ -36,6 +36,8 @@ class KeyKind(StrEnum):
     RESERVATION = "reservation"
     PAYMENT = "payment"
     INVOICE = "invoice"  # a manual invoice; its claim's transaction_no holds the invoice id
+    RECHARGE = "recharge"
+    REFUND = "refund"
 
 
 class KeyStatus(StrEnum):

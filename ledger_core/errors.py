@@ -158,3 +158,28 @@ class BillNotFound(LedgerError):
 class TransactionNotFound(LedgerError):
     code = "transaction_not_found"
     category = "not_found"
+
+
+# -- identity ------------------------------------------------------------------
+class Unauthenticated(LedgerError):
+    """No credentials, or credentials that are not a live key."""
+
+    code = "unauthenticated"
+    category = "unauthenticated"
+
+
+class Forbidden(LedgerError):
+    """A valid key whose role may not do this."""
+
+    code = "forbidden"
+    category = "forbidden"
+
+
+class ApiKeyNotFound(LedgerError):
+    code = "api_key_not_found"
+    category = "not_found"
+
+
+class ApiKeyRevoked(LedgerError):
+    code = "api_key_revoked"
+    category = "conflict"

@@ -33,6 +33,7 @@ class Settings:
     http_threads: int = 4
     max_request_bytes: int = 64 * 1024
     projection_batch_events: int = 500
+    ready_max_lag_events: int = 10_000  # /readyz says unavailable while the read model is further behind
     create_tables: bool = True  # `serve` creates them once, then its workers skip it (no DDL races)
     # Who issues bills, invoices and receipts: printed in every document's header.
     issuer_name: str = "Ledger"
@@ -59,6 +60,7 @@ class Settings:
             http_threads=_int(env, "LEDGER_HTTP_THREADS", 4, 1, 256),
             max_request_bytes=_int(env, "LEDGER_MAX_REQUEST_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),
             projection_batch_events=_int(env, "LEDGER_PROJECTION_BATCH_EVENTS", 500, 1, 10_000),
+            ready_max_lag_events=_int(env, "LEDGER_READY_MAX_LAG_EVENTS", 10_000, 0, 1_000_000_000),
             issuer_name=env.get("LEDGER_ISSUER_NAME") or "Ledger",
             issuer_tax_id=env.get("LEDGER_ISSUER_TAX_ID", ""),
             # address lines separated by "|"

@@ -137,13 +137,32 @@ def service(database: DatabaseConfig, clock: FakeClock) -> Iterator[LedgerServic
 
 
 @pytest.fixture
-def client(service: LedgerService) -> Any:
-    """Flask's test client around the test's service."""
+def app(service: LedgerService) -> Any:
     from api.app import create_app
 
-    app = create_app(service=service)
-    app.testing = True
-    return app.test_client()
+    flask_app = create_app(service=service)
+    flask_app.testing = True
+    return flask_app
+
+
+def client_with_key(app: Any, secret: str | None) -> Any:
+    """A test client that sends ``secret`` as its bearer token on every request."""
+    test_client = app.test_client()
+    if secret is not None:
+        test_client.environ_base["HTTP_AUTHORIZATION"] = f"Bearer {secret}"
+    return test_client
+
+
+@pytest.fixture
+def key_for(service: LedgerService) -> Callable[..., str]:
+    """Issues a key: key_for("finance", "acme") -> its secret."""
+    return lambda role, *accounts: service.commands.issue_key(role=role, accounts=list(accounts) or None).secret
+
+
+@pytest.fixture
+def client(app: Any, key_for: Callable[..., str]) -> Any:
+    """Flask's test client around the test's service, with an admin key."""
+    return client_with_key(app, key_for("admin"))
 
 
 @pytest.fixture

@@ -177,3 +177,30 @@ def test_a_committed_write_answers_with_its_own_figures_when_the_read_model_cann
     monkeypatch.undo()
     service.projector.catch_up()  # applied later, by whoever catches up next
     assert client.get("/v1/accounts/acme/balance").get_json()["amount_due"] == "12.50"
+
+
+@pytest.mark.parametrize("path, body, balance_field", [
+    ("/v1/accounts/acme/recharges", {"amount": "20", "reference": "PAY-9"}, "amount_due"),
+    ("/v1/accounts/acme/usage", {"product": "sms", "amount": "1.5"}, "expecting_invoice"),
+    ("/v1/accounts/acme/charges", {"kind": "service", "description": "setup", "amount": "3"}, "expecting_invoice"),
+])
+def test_a_money_moving_retry_with_the_same_key_lands_once(client, acme, path, body, balance_field):
+    headers = {"Idempotency-Key": "retry-1"}
+    first = client.post(path, json=body, headers=headers)
+    assert first.status_code == 201, first.get_json()
+    again = client.post(path, json=body, headers=headers)
+    assert again.status_code == 200 and again.get_json()["replayed"] is True
+    assert again.get_json()["transaction_no"] == first.get_json()["transaction_no"]
+    in_body = client.post(path, json={**body, "idempotency_key": "retry-1"})
+    assert in_body.status_code == 200  # the header and the body field are one key
+    other = client.post(path, json={**body, "amount": "99"}, headers=headers)
+    assert (other.status_code, other.get_json()["error"]["code"]) == (409, "idempotency_key_reused")
+    rows = client.get("/v1/accounts/acme/transactions").get_json()["items"]
+    assert len(rows) == 1
+    differ = client.post(path, json={**body, "idempotency_key": "a"}, headers={"Idempotency-Key": "b"})
+    assert differ.status_code == 400
+
+
+def test_usage_without_any_key_is_refused(client, acme):
+    refused = client.post("/v1/accounts/acme/usage", json={"product": "sms", "amount": "1"})
+    assert (refused.status_code, refused.get_json()["error"]["details"]["field"]) == (400, "idempotency_key")

@@ -123,7 +123,7 @@ def test_bad_invoicing_requests_are_4xx_with_codes(client, postpaid):
         (client.post("/v1/accounts/bigco/invoices", json={"type": "topup"}), 400, "invalid_input"),
         (client.post("/v1/accounts/bigco/payments", json={"payment_id": "x", "amount": "-1"}), 400, "invalid_input"),
         (client.post("/v1/accounts/bigco/payments", json={"payment_id": "y", "amount": "1", "invoice_id": "bigco:I000009"}), 404, "invoice_not_found"),
-        (client.post("/v1/invoices/nobody:I000001/approve"), 404, "account_not_found"),
+        (client.post("/v1/invoices/nobody:I000001/approve"), 404, "invoice_not_found"),
         (client.post("/v1/accounts/bigco/refunds", json={"amount": "1", "reference": "R"}), 422, "refund_exceeds_credit"),
         (client.get("/v1/invoices?due_status=late"), 400, "invalid_input"),
         (client.post("/v1/accounts/bigco/invoices", json={"type": "usage", "date_from": "2020-01-01", "date_to": "2020-01-31"}), 422, "nothing_to_invoice"),

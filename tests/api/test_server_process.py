@@ -2,69 +2,64 @@
 
 from __future__ import annotations
 
-import os
-import socket
+import re
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 import requests
 
 from commands.persistence import DatabaseConfig
-
-STARTUP_TIMEOUT_S = 30
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.serverproc import Server, free_port, running_server, server_env, start_server, wait_until_ready
 
 
 @pytest.fixture
-def server(database: DatabaseConfig, tmp_path) -> Iterator[str]:
-    port = _free_port()
-    env = {**os.environ, "LEDGER_DATABASE_URL": database.url, "LEDGER_DATABASE_SCHEMA": database.schema,
-           "LEDGER_HTTP_WORKERS": "2"}
-    log = open(tmp_path / "server.log", "wb")  # a file, not a pipe: a full pipe would stall the server
-    process = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "serve", "--port", str(port)],
-                               env=env, cwd=tmp_path, stdout=log, stderr=subprocess.STDOUT)
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
-    try:
-        while True:
-            try:
-                requests.get(f"{base}/healthz", timeout=1)
-                break
-            except requests.ConnectionError:
-                if process.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError((tmp_path / "server.log").read_text())
-                time.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(timeout=15)
-        log.close()
-        print((tmp_path / "server.log").read_text())  # shown by pytest when the test fails
+def server(database: DatabaseConfig, tmp_path: Path) -> Iterator[Server]:
+    with running_server(database.url, database.schema, workers=2, log_path=tmp_path / "server.log") as running:
+        yield running
+    print(running.log())  # shown by pytest when the test fails
 
 
 def test_a_new_account_answers_its_balance_over_real_http(server):
-    opened = requests.post(f"{server}/v1/accounts", json={
+    http = requests.Session()
+    http.headers["Authorization"] = f"Bearer {server.admin_key}"
+    opened = http.post(f"{server.base}/v1/accounts", json={
         "account_id": "tcp-1", "billing_mode": "postpaid", "invoice_mode": "consolidated", "currency": "EUR",
         "credit_limit": "500"}, timeout=5)
     assert opened.status_code == 201
     for i in range(20):  # spread over both worker processes, each with its own cache
-        posted = requests.post(f"{server}/v1/accounts/tcp-1/usage", json={
+        posted = http.post(f"{server.base}/v1/accounts/tcp-1/usage", json={
             "idempotency_key": f"u{i}", "product": "sms", "quantity": "3", "unit_price": "0.0333335"}, timeout=5)
         assert posted.status_code == 201, posted.text
-    balance = requests.get(f"{server}/v1/accounts/tcp-1/balance", timeout=5)
+    balance = http.get(f"{server.base}/v1/accounts/tcp-1/balance", timeout=5)
     assert balance.status_code == 200
     assert balance.headers["Content-Type"] == "application/json"
     body = balance.json()
     assert (body["expecting_invoice"], body["usable_credits"], body["version"]) == ("-2.00", "498.00", 21)
-    too_big = requests.post(f"{server}/v1/accounts/tcp-1/recharges", data=b"{" + b" " * 70_000 + b"}",
-                            headers={"Content-Type": "application/json"}, timeout=5)
+    too_big = http.post(f"{server.base}/v1/accounts/tcp-1/recharges", data=b"{" + b" " * 70_000 + b"}",
+                        headers={"Content-Type": "application/json"}, timeout=5)
     assert too_big.status_code == 413
     assert too_big.json()["error"]["code"] == "request_too_large"
+    anonymous = requests.get(f"{server.base}/v1/accounts/tcp-1/balance", timeout=5)
+    assert (anonymous.status_code, anonymous.json()["error"]["code"]) == (401, "unauthenticated")
+    assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")
+
+
+def test_serve_on_an_empty_ledger_prints_one_admin_key_once(database: DatabaseConfig, tmp_path: Path):
+    env = server_env(database.url, database.schema)
+    keys = []
+    for run in range(2):
+        port, log_path = free_port(), tmp_path / f"serve-{run}.log"
+        process = start_server(env, port, log_path, workers=1)
+        try:
+            wait_until_ready(f"http://127.0.0.1:{port}", process, log_path)
+        finally:
+            process.terminate()
+            process.wait(timeout=15)
+        keys.append(re.findall(r"^ldk_\S+$", log_path.read_text(), re.MULTILINE))
+    assert len(keys[0]) == 1 and keys[1] == []  # the second start finds a key and prints none
+    listed = subprocess.run([sys.executable, "-m", "entrypoints.cli", "keys", "list"], env=env,
+                            capture_output=True, text=True, check=True).stdout
+    assert '"role": "admin"' in listed and keys[0][0] not in listed  # listed, never with its secret
