@@ -106,13 +106,18 @@ def keyed(body: dict[str, Any], *, required: bool = False, field: str = "idempot
     header = request.headers.get(IDEMPOTENCY_HEADER)
     if header is not None:
         if not 1 <= len(header) <= MAX_KEY_LENGTH or not header.isprintable():
-            raise InvalidInput(f"{IDEMPOTENCY_HEADER} must be 1-{MAX_KEY_LENGTH} printable characters", field=field)
+            raise _field_error(field, f"{IDEMPOTENCY_HEADER} must be 1-{MAX_KEY_LENGTH} printable characters")
         if body.get(field, header) != header:
-            raise InvalidInput(f"{field} and the {IDEMPOTENCY_HEADER} header differ", field=field)
+            raise _field_error(field, f"{field} and the {IDEMPOTENCY_HEADER} header differ")
         body = {**body, field: header}
     if required and field not in body:
-        raise InvalidInput(f"give {field}, or the {IDEMPOTENCY_HEADER} header", field=field)
+        raise _field_error(field, f"give {field}, or the {IDEMPOTENCY_HEADER} header")
     return body
+
+
+def _field_error(field: str, message: str) -> InvalidInput:
+    """Shaped as the schemas' own errors: details.fields names the field."""
+    return InvalidInput(message, fields={field: [message]})
 
 
 def booked(account_id: str, booking: Booking, *, sign: int, reservation_id: str | None = None,

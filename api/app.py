@@ -21,6 +21,8 @@ from api.keys import blp as keys_blueprint
 from api.probes import blp as probes_blueprint
 from api.reminders import blp as reminders_blueprint
 from commands.audit_log import reset_cause, set_cause
+from ledger_core.errors import UnsafeText
+from ledger_core.text import unsafe_character
 from service.ledger_service import LedgerService
 from service.settings import Settings
 from service.wire import Amount, Quantity, UnitPrice
@@ -53,6 +55,7 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
     def authorize_and_record_cause() -> None:
         # The request id is the server's; a client's own id is kept beside it, never instead.
         g.request_id = uuid.uuid4().hex
+        refuse_unsafe_url()
         authorize(ledger.commands.authenticate)
         who = g.get("caller")
         g.cause_token = set_cause(
@@ -79,6 +82,15 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
 
 class LedgerApi(Api):
     ERROR_SCHEMA = ErrorSchema  # the spec documents the error body the API really sends
+
+
+def refuse_unsafe_url() -> None:
+    """Path and query text reach SQL and documents: control characters and lone surrogates
+    are refused before routing decides anything (PostgreSQL cannot even compare a NUL)."""
+    for name, value in [*(request.view_args or {}).items(), *request.args.items(multi=True)]:
+        problem = unsafe_character(name) or unsafe_character(str(value))
+        if problem:
+            raise UnsafeText(f"the {name!r} parameter holds {problem}", field=name)
 
 
 MAX_CLIENT_REQUEST_ID = 128

@@ -18,6 +18,7 @@ from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException
 
 from ledger_core.errors import LedgerError
+from service.wire import BadJson, load_json
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +57,12 @@ class LedgerParser(FlaskParser):
                 abort(415, message="send the body as application/json")
             return core.missing
         data = req.get_data(cache=True)
-        return json.loads(data.decode("utf-8"), parse_float=Decimal)
+        try:
+            return load_json(data.decode("utf-8"))
+        except UnicodeDecodeError:
+            abort(400, message="the body is not UTF-8", code="invalid_json")
+        except BadJson as error:
+            abort(400, message=f"the body is not JSON the ledger accepts: {error}", code=error.code)
 
     def _handle_invalid_json_error(self, error: Any, req: Any, *args: Any, **kwargs: Any) -> Any:
         abort(400, message=f"the body is not valid JSON: {error}", code="invalid_json")
@@ -117,6 +123,8 @@ def register_error_handlers(app: Flask) -> None:
             details["fields"] = {k: v for location in data["messages"].values() for k, v in location.items()}
         message = data.get("message") or ("some fields are invalid" if details else error.description or "")
         response = error_response(status, code, message, details)
+        if status == 405 and getattr(error, "valid_methods", None):
+            response.headers["Allow"] = ", ".join(sorted(error.valid_methods))  # type: ignore[attr-defined]
         for name, value in (data.get("headers") or {}).items():
             response.headers[name] = value
         return response

@@ -50,11 +50,11 @@ class ManualInvoiceSchema(Schema):
     type = _choice(("topup", "usage"), required=True,
                    metadata={"description": "topup: prepaid credits bought; usage: postpaid usage of a date range"})
     amount = Amount(metadata={"description": "topup: the credits, before tax"})
-    description = _text(500, load_default="")
+    description = _text(500, load_default="", free_text=True)
     date_from = fields.Date(metadata={"description": "usage: first local day (inclusive)"})
     date_to = fields.Date(metadata={"description": "usage: last local day (inclusive)"})
-    terms = _text(2000, load_default="")
-    notes = _text(2000, load_default="")
+    terms = _text(2000, load_default="", free_text=True)
+    notes = _text(2000, load_default="", free_text=True)
     claim = fields.Nested(ClaimSchema)
     idempotency_key = _key(metadata={"description": "makes a repeat of this request return the same invoice; "
                                                     "with a claim, its payment_id does that"})
@@ -84,7 +84,7 @@ class RefundSchema(Schema):
     idempotency_key = _key(metadata={"description": "or the Idempotency-Key header: a repeat returns the first "
                                                     "result, the same key with another request is a 409"})
     amount = Amount(required=True)
-    reference = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    reference = _text(128, required=True, validate=[validate.Length(min=1)])
     currency = fields.String()
 
 

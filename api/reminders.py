@@ -16,7 +16,7 @@ from ledger_core.access import Role
 from marshmallow import Schema, fields, validate
 
 from api.accounts import Blueprint, decode_cursor, encode_cursor, service
-from api.schemas import DEFAULT_PAGE_ROWS, _key
+from api.schemas import DEFAULT_PAGE_ROWS, _key, _text
 from ledger_core.account import ACCOUNT_ID_PATTERN
 from ledger_core.invoicing import DueStatus
 from service.reminder_outbox import MAX_LIST_ROWS, ReminderStatus
@@ -30,7 +30,7 @@ blp = Blueprint("reminders", __name__, url_prefix="/v1/invoices/reminders",
 class QueueRemindersSchema(Schema):
     idempotency_key = _key(required=True)
     account_id = fields.String(validate=validate.Regexp(ACCOUNT_ID_PATTERN))
-    number = fields.String(validate=validate.Length(min=1, max=64))
+    number = _text(64, min_length=1)
     payment_status = fields.String(validate=validate.OneOf(REMINDABLE))
     due_status = fields.String(validate=validate.OneOf([s.value for s in DueStatus]))
     today = fields.Date(metadata={"description": "the day that decides due_status; default: today (UTC)"})
@@ -47,7 +47,7 @@ class QueuedSchema(Schema):
 
 class ReminderQuerySchema(Schema):
     status = fields.String(validate=validate.OneOf([s.value for s in ReminderStatus]))
-    cursor = fields.String(validate=validate.Length(max=64))
+    cursor = _text(64)
     limit = fields.Integer(load_default=DEFAULT_PAGE_ROWS, validate=validate.Range(1, MAX_LIST_ROWS))
 
 

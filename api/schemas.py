@@ -18,7 +18,7 @@ from ledger_core.figures import ZERO, BillingMode, InvoiceMode, UsagePolicy
 from ledger_core.invoicing import DEFAULT_PAYMENT_TERMS_DAYS, MAX_PAYMENT_TERMS_DAYS
 from projections.rows import MovementType
 from projections.views import MAX_PAGE_ROWS
-from service.wire import Amount, AsOf, Quantity, UnitPrice, UtcDateTime
+from service.wire import Amount, AsOf, Quantity, Text, UnitPrice, UtcDateTime
 
 DEFAULT_PAGE_ROWS = 50
 LOW_BALANCE_HELP = {"description": "LowBalance on ledger.events when usable credits fall below it; null = off"}
@@ -26,11 +26,12 @@ MAX_EMAILS = 10
 
 
 def _text(max_length: int, **kwargs: Any) -> fields.String:
-    return fields.String(validate=validate.Length(max=max_length), **kwargs)
+    """One line of text (no control characters); ``free_text=True`` allows tabs and line breaks."""
+    return Text(max_length, **kwargs)
 
 
 def _key(**kwargs: Any) -> fields.String:
-    return fields.String(validate=validate.Length(min=1, max=MAX_KEY_LENGTH), **kwargs)
+    return Text(MAX_KEY_LENGTH, min_length=1, **kwargs)
 
 
 def _choice(values: Any, **kwargs: Any) -> fields.String:
@@ -42,7 +43,7 @@ class PayerSchema(Schema):
     name = _text(200)
     organization = _text(200)
     tax_id = _text(64)
-    address = _text(500)
+    address = _text(500, free_text=True)
     emails = fields.List(fields.Email(validate=validate.Length(max=254)), validate=validate.Length(max=MAX_EMAILS))
 
 
@@ -98,7 +99,7 @@ class RechargeSchema(Schema):
 class _UsageDetails(Schema):
     """What was used: shared by usage records and settled holds."""
 
-    product = fields.String(required=True, validate=validate.Length(min=1, max=128))
+    product = Text(128, min_length=1, required=True)
     application_id = _text(128, allow_none=True)
     application_name = _text(128, allow_none=True)
     app_key = _text(128, allow_none=True)
@@ -127,7 +128,7 @@ class ChargeSchema(Schema):
     idempotency_key = _key(metadata={**IDEMPOTENCY_HELP, "description": "required, here or as the Idempotency-Key "
                                      "header: " + IDEMPOTENCY_HELP["description"]})
     kind = _choice(CHARGE_KINDS, required=True)
-    description = _text(500, load_default="")
+    description = _text(500, load_default="", free_text=True)
     amount = Amount(required=True)
     currency = fields.String()
 

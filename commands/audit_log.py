@@ -38,6 +38,7 @@ from eventsourcing.sqlite import (
 from psycopg.rows import dict_row
 from psycopg.sql import SQL, Identifier
 
+from commands.safe_state import refuse_unsafe_text
 from ledger_core.audit import GENESIS_LINK, ChainEntry, canonical_bytes, next_link
 
 UNSPECIFIED_CAUSE: dict[str, Any] = {"kind": "unspecified"}
@@ -276,6 +277,7 @@ class PostgresAuditedRecorder(_WritesExtras, PostgresApplicationRecorder):
         ).format(events, table)
 
     def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        refuse_unsafe_text(stored_events)
         super()._insert_events(curs, stored_events, **kwargs)
         first = _first_versions(stored_events)
         wanted = [(aggregate_id, version - 1) for aggregate_id, version in first.items() if version > 1]
@@ -398,6 +400,7 @@ class SQLiteAuditedRecorder(_WritesExtras, SQLiteApplicationRecorder):
             "key BLOB, value BLOB NOT NULL, headers TEXT NOT NULL)"]
 
     def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
+        refuse_unsafe_text(stored_events)
         previous: dict[UUID, str] = {}
         for aggregate_id, version in _first_versions(stored_events).items():
             if version == 1:

@@ -307,6 +307,8 @@ class Ledger(InvoicingCommands, KeyCommands, Application[UUID]):
     def reserve(self, account_id: str, *, reservation_id: str, amount: object,
                 expires_at: datetime | None = None, currency: str | None = None) -> Booking:
         rid = parse_client_key(reservation_id, "reservation_id")
+        if expires_at is not None and expires_at <= self.clock():
+            raise InvalidInput("expires_at has passed already: a hold must expire in the future", field="expires_at")
 
         def decide(account: Account) -> tuple[Booking, list[Changed]]:
             money = self._money(amount, currency, account)

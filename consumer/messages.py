@@ -20,7 +20,8 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from ledger_core.account import ACCOUNT_ID_PATTERN, RELEASE_REASONS
 from ledger_core.client_key import MAX_KEY_LENGTH
 from ledger_core.money import parse_amount, parse_quantity, parse_unit_price
-from service.wire import Amount, Quantity, UnitPrice, UtcDateTime
+from ledger_core.text import unsafe_character
+from service.wire import Amount, BadJson, Quantity, Text, UnitPrice, UtcDateTime, load_json
 
 SCHEMA_VERSION = 1
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -43,7 +44,7 @@ class BadMessage(Exception):
 
 
 def _key(**kwargs: Any) -> fields.String:
-    return fields.String(validate=validate.Length(min=1, max=MAX_KEY_LENGTH), **kwargs)
+    return Text(MAX_KEY_LENGTH, min_length=1, **kwargs)
 
 
 class UsageMessageSchema(Schema):
@@ -51,13 +52,13 @@ class UsageMessageSchema(Schema):
     type = fields.String(required=True, validate=validate.OneOf(MESSAGE_TYPES))
     account_id = fields.String(required=True, validate=validate.Regexp(ACCOUNT_ID_PATTERN))
     schema_version = fields.Integer(required=True, strict=True, validate=validate.Equal(SCHEMA_VERSION))
-    product = fields.String(validate=validate.Length(min=1, max=128))
-    application_id = fields.String(validate=validate.Length(max=128), allow_none=True)
-    application_name = fields.String(validate=validate.Length(max=128), allow_none=True)
-    app_key = fields.String(validate=validate.Length(max=128), allow_none=True)
-    channel_account = fields.String(validate=validate.Length(max=128), allow_none=True)
+    product = Text(128, min_length=1)
+    application_id = Text(128, allow_none=True)
+    application_name = Text(128, allow_none=True)
+    app_key = Text(128, allow_none=True)
+    channel_account = Text(128, allow_none=True)
     quantity = Quantity(allow_none=True)
-    unit = fields.String(validate=validate.Length(max=32), allow_none=True)
+    unit = Text(32, allow_none=True)
     amount = Amount()
     unit_price = UnitPrice()
     reservation_id = _key()
@@ -102,7 +103,7 @@ def _fast(document: dict[str, Any]) -> dict[str, Any] | None:
             low, high, nullable = text
             if value is None and nullable:
                 out[name] = None
-            elif type(value) is str and low <= len(value) <= high:
+            elif type(value) is str and low <= len(value) <= high and not unsafe_character(value):
                 out[name] = value
             else:
                 return None
@@ -124,7 +125,7 @@ def _fast(document: dict[str, Any]) -> dict[str, Any] | None:
             if type(value) is not str or value not in MESSAGE_TYPES:
                 return None
         elif name == "account_id":
-            if type(value) is not str or not ACCOUNT_ID_PATTERN.match(value):
+            if type(value) is not str or not ACCOUNT_ID_PATTERN.fullmatch(value):
                 return None
         elif name == "schema_version":
             if type(value) is not int or value != SCHEMA_VERSION:
@@ -153,9 +154,9 @@ def parse(value: bytes | None) -> dict[str, Any]:
     if value is None or len(value) > MAX_MESSAGE_BYTES:
         raise BadMessage("invalid_message", f"a message must be 1..{MAX_MESSAGE_BYTES} bytes of JSON")
     try:
-        document = json.loads(value.decode("utf-8"), parse_float=Decimal)
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise BadMessage("invalid_json", f"not JSON: {error}") from None
+        document = load_json(value.decode("utf-8"))
+    except (UnicodeDecodeError, BadJson) as error:
+        raise BadMessage("invalid_json", f"not JSON the ledger accepts: {error}") from None
     if not isinstance(document, dict):
         raise BadMessage("invalid_json", "the message must be a JSON object")
     fast = _fast(document)

@@ -20,6 +20,7 @@ from typing import IO, Any
 
 from openpyxl import Workbook
 from openpyxl.cell import WriteOnlyCell
+from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
 from openpyxl.styles import Alignment, Font, PatternFill
 from openpyxl.utils import get_column_letter
 from openpyxl.worksheet._write_only import WriteOnlyWorksheet
@@ -156,6 +157,10 @@ def _fill_number(cell: WriteOnlyCell, number: Decimal | None) -> None:
 
 def _text_cell(sheet: WriteOnlyWorksheet, value: Any) -> Any:
     text = "" if value is None else str(value)
+    if ILLEGAL_CHARACTERS_RE.search(text):
+        # XML cannot hold most control characters. The ledger refuses them on input, but a
+        # value stored before it did must not make every export of its account fail.
+        text = ILLEGAL_CHARACTERS_RE.sub("\ufffd", text)
     if not text.startswith("="):
         return text
     # openpyxl would store "=..." as a formula (a customer-typed name could run as one):

@@ -22,6 +22,7 @@ from eventsourcing.domain import Aggregate, event
 from ledger_core import invoicing as inv
 from ledger_core.cycles import cycle_start, local_date, local_midnight, next_boundary, parse_time_zone
 from ledger_core.errors import (
+    AmountOutOfRange,
     InsufficientCredits,
     InvalidInput,
     InvariantViolation,
@@ -38,7 +39,7 @@ from ledger_core.errors import (
     TooManyOpenReservations,
 )
 from ledger_core.figures import ZERO, BillingMode, Figures, InvoiceMode, UsagePolicy
-from ledger_core.money import Money, parse_amount, parse_currency, tax_on
+from ledger_core.money import MAX_AMOUNT, Money, parse_amount, parse_currency, tax_on
 
 # Fixed forever: account UUIDs are derived from the client's account id with it.
 LEDGER_NAMESPACE = UUID("4f1f6a52-3c0e-5b7e-9a57-2d3c6e1b0a11")
@@ -202,6 +203,7 @@ class Account(Aggregate):
         amount = self._own(money)
         if amount <= 0:
             raise InvalidInput("a recharge amount must be positive", field="amount")
+        self._require_within_bounds(self.figures.after_money_in(amount))
         number = self.next_transaction_no
         allocations = self._allocations(amount) if self._invoicing else []
         self._recharged(amount=amount, reference=reference, method=method, allocations=allocations)
@@ -235,6 +237,7 @@ class Account(Aggregate):
             raise InvalidInput("a usage cost must not be negative", field="amount")
         if self.usage_policy == UsagePolicy.BLOCK:
             self._require_usable(amount)
+        self._require_within_bounds(self.figures.after_usage(amount))
         number = self.next_transaction_no
         self._usage_recorded(
             amount=amount,
@@ -275,6 +278,7 @@ class Account(Aggregate):
         amount = self._own(cost)
         if amount < 0:
             raise InvalidInput("a charge must not be negative", field="amount")
+        self._require_within_bounds(self.figures.after_charge(amount))
         number = self.next_transaction_no
         self._charge_posted(amount=amount, kind=kind, description=description, idempotency_key=idempotency_key,
                             booked_at=now)
@@ -301,6 +305,7 @@ class Account(Aggregate):
         if len(self.holds) >= MAX_OPEN_HOLDS:
             raise TooManyOpenReservations(f"an account may hold at most {MAX_OPEN_HOLDS} open reservations")
         self._require_usable(amount)
+        self._require_within_bounds(self.figures.after_reserve(amount))
         self._credits_reserved(reservation_id=reservation_id, amount=amount, expires_at=expires_at)
 
     @event("CreditsReserved")
@@ -612,6 +617,7 @@ class Account(Aggregate):
         amount = self._own(money)
         if amount <= 0:
             raise InvalidInput("a payment amount must be positive", field="amount")
+        self._require_within_bounds(self.figures.after_payment(amount))
         if invoice_id is not None and invoice_id in self.topups:
             topup = self.topups[invoice_id]
             if amount != topup["total"]:
@@ -759,6 +765,15 @@ class Account(Aggregate):
             self._low_balance_reached(usable_credits=after, threshold=threshold, crossed_version=self.version)
 
     # -- rules -----------------------------------------------------------------
+    def _require_within_bounds(self, after: Figures) -> None:
+        """Every figure stays below 10^15 in size, the bound of a single amount: sums past
+        it would outgrow what documents, exports and clients are built to show."""
+        for name in ("expecting_invoice", "amount_due", "current_balance", "reserved"):
+            value = getattr(after, name)
+            if abs(value) >= MAX_AMOUNT:
+                raise AmountOutOfRange(f"this would take {name} to {value}, beyond the ledger's bound of 10^15",
+                                       figure=name, value=value)
+
     def _require_usable(self, amount: Decimal) -> None:
         usable = self.figures.usable_credits
         if usable - amount < 0:

@@ -183,3 +183,16 @@ class ApiKeyNotFound(LedgerError):
 class ApiKeyRevoked(LedgerError):
     code = "api_key_revoked"
     category = "conflict"
+
+
+class UnsafeText(InvalidInput):
+    """Text holding NUL, another control character or a lone surrogate (ledger_core/text.py)."""
+
+    code = "invalid_text"
+
+
+class AmountOutOfRange(LedgerError):
+    """The movement would take a figure to 10^15 or beyond, the ledger's bound for amounts."""
+
+    code = "amount_out_of_range"
+    category = "rule"

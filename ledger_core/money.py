@@ -6,6 +6,7 @@ unit price meets a quantity (ROUND_HALF_EVEN to 6 places); sums are exact after 
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 
@@ -20,6 +21,9 @@ MAX_QUANTITY = Decimal(10) ** 12
 UNIT_PRICE_PLACES = 12  # sub-micro prices exist (0.0000005 per byte); rounded when applied
 DISPLAY_MIN_PLACES = 2
 
+DECIMAL_TEXT = re.compile(r"-?[0-9]+(\.[0-9]+)?", re.ASCII)
+MAX_DECIMAL_TEXT = 40  # characters: far beyond any amount's, short enough to parse at once
+
 # Enough digits that no product of a quantity and a price below the limits rounds early.
 _WORKING_PRECISION = 60
 
@@ -30,11 +34,19 @@ def _to_decimal(value: object, field: str) -> Decimal:
         raise InvalidAmount(f"{field} must be a decimal string, not {type(value).__name__}", field=field)
     if isinstance(value, Decimal):
         number = value
-    elif isinstance(value, (int, str)):
+    elif isinstance(value, int):
+        number = Decimal(value)
+    elif isinstance(value, str):
+        # One grammar, ASCII only: Decimal() alone would take " 5", "1_000", "1e3" and
+        # Arabic-Indic digits, and book them.
+        if len(value) > MAX_DECIMAL_TEXT or not DECIMAL_TEXT.fullmatch(value):
+            raise InvalidAmount(f"{field} must be a plain decimal such as 12.50 (ASCII digits, an optional "
+                                f"leading minus, a point; no spaces, exponents or separators): {value[:40]!r}",
+                                field=field)
         try:
-            number = Decimal(value.strip() if isinstance(value, str) else value)
+            number = Decimal(value)
         except InvalidOperation:
-            raise InvalidAmount(f"{field} is not a decimal number: {value!r}", field=field) from None
+            raise InvalidAmount(f"{field} is not a decimal number: {value[:40]!r}", field=field) from None
     else:
         raise InvalidAmount(f"{field} must be a decimal string", field=field)
     if not number.is_finite():

@@ -12,8 +12,10 @@ tracked position never skips an event.
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from eventsourcing.application import Application
@@ -98,7 +100,8 @@ class Projector:
     def _apply(self, position: int, notifications: Sequence[Notification], events: list[Any] | None = None) -> None:
         name, wanted = self.app.name, set(self.projection.topics)
         if events is None:
-            events = [self.app.mapper.to_domain_event(n) if n.topic in wanted else None for n in notifications]
+            events = [self.app.mapper.to_domain_event(_without_nul(n)) if n.topic in wanted else None
+                      for n in notifications]
         process = self.projection.process_event  # bound once: each lookup builds a new dispatch wrapper
         with self.view.batch_at(name, position, {e.originator_id for e in events if e is not None}) as batch:
             self.projection.prefetch_bills(events)
@@ -108,3 +111,14 @@ class Projector:
                     batch.track(tracking)  # not this read model's event: only the position moves
                 else:
                     process(event, tracking)
+
+
+_NUL = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+def _without_nul(notification: Notification) -> Notification:
+    """An event stored before text was checked may hold NUL, which PostgreSQL text refuses:
+    the read model shows U+FFFD instead, so one such event cannot stop the projection."""
+    if b"\\u0000" not in notification.state:
+        return notification
+    return replace(notification, state=_NUL.sub(rb"\1\\ufffd", notification.state))

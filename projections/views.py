@@ -47,6 +47,7 @@ DEFAULT_PREFIX = "rm"
 # One set of tables; "tracking" is the library's.
 TABLES = ("accounts", "transactions", "holds", "events", *INVOICE_TABLES, "bills", "tracking")
 MAX_PAGE_ROWS = 500
+MAX_FETCH_ROWS = MAX_PAGE_ROWS + 1  # a full page and one row more, which tells whether another page follows
 MAX_DUE_HOLDS = 1_000
 MAX_KEPT_ACCOUNT_ROWS = 100_000  # account rows a view keeps from one of its batches to the next
 
@@ -519,8 +520,8 @@ class LedgerViewQueries:
             return [r["account_id"] for r in cursor.fetchall()]
 
     def transactions(self, query: TransactionFilter, limit: int) -> Page:
-        if not 1 <= limit <= MAX_PAGE_ROWS:
-            raise ValueError(f"limit must be 1..{MAX_PAGE_ROWS}")
+        if not 1 <= limit <= MAX_FETCH_ROWS:
+            raise ValueError(f"limit must be 1..{MAX_FETCH_ROWS}")
         statement, params = self.sql.select_transactions(query, limit + 1)
         with self._read() as cursor:
             cursor.execute(statement, params)
@@ -543,8 +544,8 @@ class LedgerViewQueries:
         return None if row is None else row["version"]
 
     def events(self, query: EventFilter, limit: int) -> list[EventRow]:
-        if not 1 <= limit <= MAX_PAGE_ROWS:
-            raise ValueError(f"limit must be 1..{MAX_PAGE_ROWS}")
+        if not 1 <= limit <= MAX_FETCH_ROWS:
+            raise ValueError(f"limit must be 1..{MAX_FETCH_ROWS}")
         statement, params = self.sql.select_events(query, limit)
         with self._read() as cursor:
             cursor.execute(statement, params)
@@ -585,8 +586,8 @@ class LedgerViewQueries:
 
     def bills(self, query: BillFilter, limit: int, oldest_first: bool = False) -> tuple[list[BillRow], int | None]:
         """A page of bills (newest first unless ``oldest_first``) and the next page's cursor."""
-        if not 1 <= limit <= MAX_PAGE_ROWS:
-            raise ValueError(f"limit must be 1..{MAX_PAGE_ROWS}")
+        if not 1 <= limit <= MAX_FETCH_ROWS:
+            raise ValueError(f"limit must be 1..{MAX_FETCH_ROWS}")
         conditions = self.sql.billing.conditions(query)
         if oldest_first and query.before_position is not None:  # the cursor reads the other way
             conditions = [c for c in conditions if not c[0].startswith("created_position")]
@@ -614,8 +615,8 @@ class LedgerViewQueries:
 
     def invoices(self, query: InvoiceFilter, limit: int) -> tuple[list[InvoiceRow], int | None]:
         """A page of invoices, newest first, and the cursor of the next page (None: last)."""
-        if not 1 <= limit <= MAX_PAGE_ROWS:
-            raise ValueError(f"limit must be 1..{MAX_PAGE_ROWS}")
+        if not 1 <= limit <= MAX_FETCH_ROWS:
+            raise ValueError(f"limit must be 1..{MAX_FETCH_ROWS}")
         inv = self.sql.invoicing
         return self._page(inv.invoices, "created_position DESC", limit, inv.invoice_conditions(query),
                           InvoiceCodec(self.sql.d).invoice)
@@ -663,8 +664,8 @@ class LedgerViewQueries:
         return None if row is None else InvoiceCodec(self.sql.d).payment(row)
 
     def payments(self, account_id: str | None, limit: int, before_position: int | None = None) -> list[PaymentRow]:
-        if not 1 <= limit <= MAX_PAGE_ROWS:
-            raise ValueError(f"limit must be 1..{MAX_PAGE_ROWS}")
+        if not 1 <= limit <= MAX_FETCH_ROWS:
+            raise ValueError(f"limit must be 1..{MAX_FETCH_ROWS}")
         inv = self.sql.invoicing
         statement, params = self.sql._select(inv.payments, "position DESC", limit, ("1 = 1", ()),
                                              ("account_id = ?", account_id), ("position < ?", before_position))

@@ -8,11 +8,12 @@ ISO 8601 with an explicit offset on the way in, and UTC with a "Z" on the way ou
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from marshmallow import ValidationError, fields
+from marshmallow import ValidationError, fields, validate
 
 from ledger_core.errors import InvalidAmount
 from ledger_core.money import (
@@ -21,6 +22,101 @@ from ledger_core.money import (
     parse_quantity,
     parse_unit_price,
 )
+from ledger_core.text import unsafe_character
+
+MAX_JSON_DEPTH = 32
+MAX_JSON_INT_DIGITS = 40
+# Times the ledger accepts: wide enough for any real booking or expiry, narrow enough that
+# every offset converts to UTC and every cycle computed from them stays inside datetime.
+EARLIEST = datetime(1970, 1, 1, tzinfo=timezone.utc)
+LATEST = datetime(2200, 1, 1, tzinfo=timezone.utc)
+
+
+class BadJson(ValueError):
+    """A body or message that is not the JSON the ledger accepts; the text says why."""
+
+    code = "invalid_json"
+
+
+class UnsafeJsonText(BadJson):
+    """Valid JSON, but a string in it holds a character the ledger refuses."""
+
+    code = "invalid_text"
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    document = dict(pairs)
+    if len(document) != len(pairs):
+        seen: set[str] = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))  # type: ignore[func-returns-value]
+        raise BadJson(f"the key {twice!r} appears twice in one object")
+    return document
+
+
+def _exact_number(text: str) -> Decimal:
+    if "e" in text or "E" in text:
+        raise BadJson(f"numbers with exponents are not accepted: {text[:40]}")
+    return Decimal(text)
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) > MAX_JSON_INT_DIGITS:
+        raise BadJson(f"a number has more than {MAX_JSON_INT_DIGITS} digits")
+    return int(text)
+
+
+def _refuse_constant(name: str) -> Any:
+    raise BadJson(f"{name} is not a number the ledger accepts")
+
+
+def _checked(value: Any, depth: int = 0) -> None:
+    if depth > MAX_JSON_DEPTH:
+        raise BadJson(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    if isinstance(value, str):
+        problem = unsafe_character(value, one_line=False)
+        if problem:
+            raise UnsafeJsonText(f"a string holds {problem}")
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _checked(key, depth + 1)
+            _checked(item, depth + 1)
+    elif isinstance(value, list):
+        for item in value:
+            _checked(item, depth + 1)
+
+
+def load_json(text: str) -> Any:
+    """Strict JSON for the ledger's edges: numbers exact (Decimal, no exponents, bounded
+    digits), no NaN or Infinity, no key twice in an object, at most 32 levels deep, and no
+    string with NUL, another control character but tab and line breaks, or a lone surrogate."""
+    try:
+        document = json.loads(text, parse_float=_exact_number, parse_int=_bounded_int,
+                              parse_constant=_refuse_constant, object_pairs_hook=_no_duplicates)
+    except RecursionError:
+        raise BadJson(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+    except BadJson:
+        raise
+    except ValueError as error:  # json.JSONDecodeError included
+        raise BadJson(str(error)) from None
+    _checked(document)
+    return document
+
+
+class Text(fields.String):
+    """A string without control characters (but tab and line breaks where ``free_text``)
+    or lone surrogates, of bounded length."""
+
+    def __init__(self, max_length: int, *, min_length: int = 0, free_text: bool = False, **kwargs: Any) -> None:
+        validators = [validate.Length(min=min_length or None, max=max_length), *kwargs.pop("validate", [])]
+        super().__init__(validate=validators, **kwargs)
+        self.free_text = free_text
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text: str = super()._deserialize(value, attr, data, **kwargs)
+        problem = unsafe_character(text, one_line=not self.free_text)
+        if problem:
+            raise ValidationError(f"holds {problem}")
+        return text
 
 
 class _Exact(fields.Field):
@@ -55,10 +151,18 @@ class UtcDateTime(fields.DateTime):
     """ISO 8601; input must carry an offset, output is UTC with a 'Z'."""
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> datetime:
+        if isinstance(value, str) and unsafe_character(value):
+            raise ValidationError("not a time: it holds a control character")
         moment = super()._deserialize(value, attr, data, **kwargs)
         if moment.tzinfo is None:
             raise ValidationError("give a time zone offset, e.g. 2026-11-26T10:00:00Z")
-        return moment.astimezone(timezone.utc)
+        try:
+            utc = moment.astimezone(timezone.utc)
+        except OverflowError:
+            utc = None
+        if utc is None or not EARLIEST <= utc < LATEST:
+            raise ValidationError(f"must lie from {EARLIEST:%Y-%m-%d} to before {LATEST:%Y-%m-%d} (UTC)")
+        return utc
 
     def _serialize(self, value: Any, attr: str | None, obj: Any, **kwargs: Any) -> str | None:
         if value is None:
@@ -71,6 +175,8 @@ class AsOf(fields.Field):
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> tuple[str, Any]:
         text = str(value).strip()
-        if text.isdigit():
+        if text.isascii() and text.isdigit():
+            if len(text) > 18:
+                raise ValidationError("a log position has at most 18 digits")
             return "position", int(text)
         return "time", UtcDateTime()._deserialize(text, attr, data, **kwargs)

@@ -203,4 +203,4 @@ def test_a_money_moving_retry_with_the_same_key_lands_once(client, acme, path, b
 
 def test_usage_without_any_key_is_refused(client, acme):
     refused = client.post("/v1/accounts/acme/usage", json={"product": "sms", "amount": "1"})
-    assert (refused.status_code, refused.get_json()["error"]["details"]["field"]) == (400, "idempotency_key")
+    assert (refused.status_code, list(refused.get_json()["error"]["details"]["fields"])) == (400, ["idempotency_key"])

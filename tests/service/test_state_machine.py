@@ -103,6 +103,11 @@ class Model:
         return self.unbilled + self.billed + self.limit - self.reserved
 
 
+def plain(number: Decimal) -> str:
+    """As a client writes an amount: digits and a point, never an exponent (str() may give "1E-9")."""
+    return f"{number:f}"
+
+
 class LedgerMachine(RuleBasedStateMachine):
     make_service: Callable[[], tuple[LedgerService, Callable[[], None]]]
 
@@ -132,14 +137,14 @@ class LedgerMachine(RuleBasedStateMachine):
     def open(self, billing: str, invoice: str, limit: Decimal, policy: str, rate: Decimal) -> None:
         self.model = Model(billing, invoice, limit, policy, rate)
         self.attempt(None, lambda l: l.open_account(account_id="acc", currency="SGD", billing_mode=billing,
-                                                      invoice_mode=invoice, credit_limit=str(limit), usage_policy=policy,
-                                                      tax_rate=str(rate)))
+                                                      invoice_mode=invoice, credit_limit=plain(limit), usage_policy=policy,
+                                                      tax_rate=plain(rate)))
 
     @rule(amount=amounts)
     def recharge(self, amount: Decimal) -> None:
         m = self.model
         error = "invalid_input" if amount <= 0 else None
-        if self.attempt(error, lambda l: l.recharge("acc", amount=str(amount), reference="top-up")) and not error:
+        if self.attempt(error, lambda l: l.recharge("acc", amount=plain(amount), reference="top-up")) and not error:
             if m.invoice == "none":
                 m.unbilled += amount
             else:
@@ -149,7 +154,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def usage(self, key: str, amount: Decimal, priced: bool, quantity: Decimal) -> None:
         m = self.model
         request: dict[str, Any] = (
-            {"quantity": str(quantity), "unit_price": str(abs(amount) / 1000)} if priced else {"amount": str(amount)}
+            {"quantity": plain(quantity), "unit_price": plain(abs(amount) / 1000)} if priced else {"amount": plain(amount)}
         )
         cost = (quantity * abs(amount) / 1000).quantize(MICRO, rounding=ROUND_HALF_EVEN) if priced else amount
         error = self._keyed_error(("usage", key), request)
@@ -172,7 +177,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(key=keys, amount=amounts, kind=st.sampled_from(["subscription", "addon", "service", "hardware"]))
     def charge(self, key: str, amount: Decimal, kind: str) -> None:
         m = self.model
-        request = {"kind": kind, "description": "plan", "amount": str(amount)}
+        request = {"kind": kind, "description": "plan", "amount": plain(amount)}
         error = self._keyed_error(("charge", key), request)
         if error is None and ("charge", key) not in m.keys and amount < 0:
             error = "invalid_input"
@@ -198,7 +203,7 @@ class LedgerMachine(RuleBasedStateMachine):
             error = "insufficient_credits"
         else:
             error = None
-        if self.attempt(error, lambda l: l.reserve("acc", reservation_id=rid, amount=str(amount), expires_at=expires_at)):
+        if self.attempt(error, lambda l: l.reserve("acc", reservation_id=rid, amount=plain(amount), expires_at=expires_at)):
             m.holds[rid] = (amount, expires_at)
             assert m.usable >= 0  # invariant 3 for holds
 
@@ -217,7 +222,7 @@ class LedgerMachine(RuleBasedStateMachine):
             error = "reservation_expired"
         else:
             error = None
-        if self.attempt(error, lambda l: l.settle("acc", rid, amount=str(amount), product="call")):
+        if self.attempt(error, lambda l: l.settle("acc", rid, amount=plain(amount), product="call")):
             del m.holds[rid]
             m.closed[rid] = "settled"
             m.book_cost(amount)
@@ -244,7 +249,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(limit=amounts)
     def change_credit_limit(self, limit: Decimal) -> None:
         error = "invalid_input" if limit < 0 else None
-        if self.attempt(error, lambda l: l.update_account("acc", credit_limit=str(limit))) and not error:
+        if self.attempt(error, lambda l: l.update_account("acc", credit_limit=plain(limit))) and not error:
             self.model.limit = limit
 
     @rule(mode=st.sampled_from(["itemized", "consolidated", "none"]))
@@ -304,7 +309,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def payment(self, amount: Decimal) -> None:
         m = self.model
         error = "invoicing_not_available" if m.invoice == "none" else "invalid_input" if amount <= 0 else None
-        if self.attempt(error, lambda l: l.record_payment("acc", payment_id=uuid.uuid4().hex, amount=str(amount))):
+        if self.attempt(error, lambda l: l.record_payment("acc", payment_id=uuid.uuid4().hex, amount=plain(amount))):
             m.money_in(amount)
 
     @rule(policy=st.sampled_from(["allow_overdraft", "block"]))
