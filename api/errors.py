@@ -5,10 +5,12 @@ Domain errors carry their code and category; the category alone decides the stat
 
 from __future__ import annotations
 
-import json
 import logging
-from decimal import Decimal
+import sqlite3
 from typing import Any
+
+import psycopg
+from psycopg_pool import PoolTimeout
 
 from flask import Flask, Response, jsonify, request
 from flask_smorest import abort
@@ -127,6 +129,19 @@ def register_error_handlers(app: Flask) -> None:
             response.headers["Allow"] = ", ".join(sorted(error.valid_methods))  # type: ignore[attr-defined]
         for name, value in (data.get("headers") or {}).items():
             response.headers[name] = value
+        return response
+
+    @app.errorhandler(psycopg.OperationalError)
+    @app.errorhandler(PoolTimeout)
+    @app.errorhandler(sqlite3.OperationalError)
+    def database_unavailable(error: Exception) -> Response:
+        # Down, overloaded (no pooled connection within the wait, or too many waiting), a
+        # statement past its timeout, SQLite's lock held too long: nothing of the request was
+        # committed (a committed write answers before any of these can reach here), so the
+        # client may retry, with its idempotency key.
+        log.warning("database unavailable: %s: %s", type(error).__name__, error)
+        response = error_response(503, "database_unavailable", "the database is unavailable or busy; retry shortly")
+        response.headers["Retry-After"] = "1"
         return response
 
     @app.errorhandler(Exception)

@@ -6,9 +6,14 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
-from psycopg.conninfo import conninfo_to_dict
+import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 SQLITE_PREFIX = "sqlite:///"
 POSTGRES_PREFIXES = ("postgresql://", "postgres://")
@@ -21,6 +26,9 @@ class DatabaseConfig:
     pool_size: int = 5
     max_overflow: int = 10
     lock_timeout_s: int = 5
+    connect_timeout_s: int = 5  # also how long a request waits for a pooled connection
+    statement_timeout_ms: int = 30_000  # no statement holds a connection longer; 0 = no limit
+    max_waiting: int = 100  # requests queued for a connection beyond that are refused at once (503)
 
     @property
     def is_postgres(self) -> bool:
@@ -49,7 +57,97 @@ class DatabaseConfig:
                 "POSTGRES_POOL_SIZE": str(self.pool_size),
                 "POSTGRES_MAX_OVERFLOW": str(self.max_overflow),
                 "POSTGRES_LOCK_TIMEOUT": str(self.lock_timeout_s),
-                "POSTGRES_CONNECT_TIMEOUT": "10",
+                "POSTGRES_CONNECT_TIMEOUT": str(self.connect_timeout_s),
+                "POSTGRES_MAX_WAITING": str(self.max_waiting),
+                "POSTGRES_PRE_PING": "y",  # a connection the server dropped is replaced, not handed out
             }
             return env
         raise ValueError(f"unsupported database URL (use sqlite:/// or postgresql://): {self.url!r}")
+
+
+# The library connects with dbname, host, port, user and password only. libpq takes every
+# other parameter from its environment variable when the connection string lacks it, so
+# the URL's options reach every pooled connection that way (one database per process).
+_LIBRARY_PARAMS = {"dbname", "host", "port", "user", "password"}
+LIBPQ_ENVIRONMENT = {
+    "sslmode": "PGSSLMODE", "sslrootcert": "PGSSLROOTCERT", "sslcert": "PGSSLCERT", "sslkey": "PGSSLKEY",
+    "sslcrl": "PGSSLCRL", "sslpassword": "PGSSLPASSWORD", "sslnegotiation": "PGSSLNEGOTIATION",
+    "sslcompression": "PGSSLCOMPRESSION", "channel_binding": "PGCHANNELBINDING", "gssencmode": "PGGSSENCMODE",
+    "requiressl": "PGREQUIRESSL", "krbsrvname": "PGKRBSRVNAME", "gsslib": "PGGSSLIB",
+    "application_name": "PGAPPNAME", "options": "PGOPTIONS", "target_session_attrs": "PGTARGETSESSIONATTRS",
+    "load_balance_hosts": "PGLOADBALANCEHOSTS", "connect_timeout": "PGCONNECT_TIMEOUT",
+    "passfile": "PGPASSFILE", "service": "PGSERVICE", "require_auth": "PGREQUIREAUTH",
+    "ssl_min_protocol_version": "PGSSLMINPROTOCOLVERSION", "ssl_max_protocol_version": "PGSSLMAXPROTOCOLVERSION",
+}
+
+
+def _params(config: DatabaseConfig) -> dict[str, Any]:
+    try:
+        return dict(conninfo_to_dict(config.url))
+    except psycopg.ProgrammingError as error:
+        raise ValueError(f"not a database URL the ledger can use: {error}") from None
+
+
+class DatabaseUnreachable(RuntimeError):
+    """The database could not be reached at start: the message names where, never the password."""
+
+
+def connection_options(config: DatabaseConfig) -> dict[str, str]:
+    """The URL's parameters besides the library's own, and the statement timeout, as libpq
+    environment variables; an option libpq has no variable for is refused, not dropped."""
+    wanted = {k: str(v) for k, v in _params(config).items() if k not in _LIBRARY_PARAMS}
+    unknown = sorted(set(wanted) - set(LIBPQ_ENVIRONMENT))
+    if unknown:
+        raise ValueError(f"database URL options not supported: {', '.join(unknown)}")
+    env = {LIBPQ_ENVIRONMENT[k]: v for k, v in wanted.items()}
+    if config.statement_timeout_ms:
+        timeout = f"-c statement_timeout={config.statement_timeout_ms}"
+        env["PGOPTIONS"] = f"{env['PGOPTIONS']} {timeout}" if "PGOPTIONS" in env else timeout
+    return env
+
+
+def apply_connection_options(config: DatabaseConfig) -> None:
+    if config.is_postgres:
+        os.environ.update(connection_options(config))
+
+
+def where(config: DatabaseConfig) -> str:
+    """host:port/dbname as user, for messages (never the password)."""
+    p = _params(config)
+    return f"{p.get('host', '127.0.0.1')}:{p.get('port', '5432')}/{p.get('dbname', 'postgres')} as {p.get('user', 'postgres')}"
+
+
+def _connect(config: DatabaseConfig) -> psycopg.Connection[Any]:
+    params = dict(_params(config))
+    params.setdefault("connect_timeout", config.connect_timeout_s)
+    try:
+        return psycopg.connect(make_conninfo(**params), autocommit=True)
+    except psycopg.Error as error:
+        reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        password = str(params.get("password") or "")
+        if password:
+            reason = reason.replace(password, "***")
+        raise DatabaseUnreachable(f"cannot reach PostgreSQL at {where(config)}: {reason}") from None
+
+
+def check_reachable(config: DatabaseConfig) -> None:
+    """One direct connection, bounded by connect_timeout_s: a wrong host, port or password
+    fails here at once with a message naming the server, instead of a pool timeout later."""
+    if config.is_postgres:
+        _connect(config).close()
+
+
+@contextmanager
+def creation_lock(config: DatabaseConfig) -> Iterator[None]:
+    """Held while a process creates tables: processes started at once on an empty database
+    create them one after another (CREATE TABLE IF NOT EXISTS alone races on PostgreSQL's
+    catalog: "duplicate key value violates unique constraint pg_type_typname_nsp_index")."""
+    if not config.is_postgres:
+        yield
+        return
+    with _connect(config) as conn:
+        conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (f"ledger.ddl.{config.schema}",))
+        try:
+            yield
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (f"ledger.ddl.{config.schema}",))

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from commands.audit_log import caused_by
 from consumer.kafka_loop import ConsumerSettings, KafkaIngest
-from entrypoints.process import METRICS_PORT_OPTION, ledger_service, serve_metrics, stop_on_signals
+from entrypoints.process import METRICS_PORT_OPTION, ledger_service, open_service, serve_metrics, stop_on_signals
 from entrypoints.publish import publish_events
 from entrypoints.export_cli import export
 from entrypoints.keys_cli import keys
@@ -64,7 +64,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     host = host or settings.http_host
     port = port or settings.http_port
     # Create the tables once, before workers start, so they never race to create them.
-    service = LedgerService(settings)
+    service = open_service(settings)
     try:
         with caused_by(kind="command", command="serve"):
             bootstrap = service.commands.issue_bootstrap_key()

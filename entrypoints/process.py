@@ -11,6 +11,7 @@ from contextlib import contextmanager
 import click
 from prometheus_client import start_http_server
 
+from commands.persistence import DatabaseUnreachable
 from service.ledger_service import LedgerService
 from service.settings import Settings
 
@@ -35,10 +36,18 @@ def stop_on_signals() -> threading.Event:
     return stop
 
 
+def open_service(settings: Settings) -> LedgerService:
+    """The service, or a one-line error naming the database when it cannot be reached."""
+    try:
+        return LedgerService(settings)
+    except (DatabaseUnreachable, ValueError) as error:
+        raise click.ClickException(str(error)) from None
+
+
 @contextmanager
 def ledger_service() -> Iterator[LedgerService]:
     """The service for one command, from the environment's settings, closed at the end."""
-    service = LedgerService(Settings.from_env())
+    service = open_service(Settings.from_env())
     try:
         yield service
     finally:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from contextlib import nullcontext
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -17,7 +18,7 @@ from eventsourcing.postgres import PostgresFactory
 from eventsourcing.sqlite import SQLiteFactory
 
 from commands.ledger import Booking, Clock, Ledger, utc_now
-from commands.persistence import SQLITE_PREFIX
+from commands.persistence import SQLITE_PREFIX, apply_connection_options, check_reachable, creation_lock
 from ledger_core.errors import AccountNotFound
 from projections.catchup import Projector
 from projections.rows import AccountRow
@@ -51,13 +52,17 @@ def make_view(app: Ledger, prefix: str = DEFAULT_PREFIX, *, create_tables: bool 
 class LedgerService:
     def __init__(self, settings: Settings, clock: Clock = utc_now) -> None:
         self.settings = settings
-        _ensure_sqlite_folder(settings.database.url)
-        env = settings.database.eventsourcing_env()
+        database = settings.database
+        _ensure_sqlite_folder(database.url)
+        apply_connection_options(database)
+        check_reachable(database)
+        env = database.eventsourcing_env()
         env["CREATE_TABLE"] = "y" if settings.create_tables else "n"
-        self.commands = Ledger(env=env, clock=clock)
-        self.view = make_view(self.commands, create_tables=settings.create_tables)
+        with creation_lock(database) if settings.create_tables else nullcontext():
+            self.commands = Ledger(env=env, clock=clock)
+            self.view = make_view(self.commands, create_tables=settings.create_tables)
+            self.reminder_outbox = ReminderOutbox.of(self.commands, create_table=settings.create_tables)
         self.projector = Projector(self.commands, self.view, settings.projection_batch_events)
-        self.reminder_outbox = ReminderOutbox.of(self.commands, create_table=settings.create_tables)
         self.catch_up_failures = 0
 
     @property

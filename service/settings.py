@@ -49,6 +49,9 @@ class Settings:
             url=url,
             schema=env.get("LEDGER_DATABASE_SCHEMA") or "public",
             pool_size=_int(env, "LEDGER_DATABASE_POOL_SIZE", 5, 1, 100),
+            connect_timeout_s=_int(env, "LEDGER_DATABASE_CONNECT_TIMEOUT_S", 5, 1, 120),
+            statement_timeout_ms=_int(env, "LEDGER_DATABASE_STATEMENT_TIMEOUT_MS", 30_000, 0, 3_600_000),
+            max_waiting=_int(env, "LEDGER_DATABASE_MAX_WAITING", 100, 0, 100_000),
         )
         # SQLite takes one writer at a time: more processes only queue on its lock.
         default_workers = 2 if database.is_postgres else 1

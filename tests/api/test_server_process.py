@@ -63,3 +63,39 @@ def test_serve_on_an_empty_ledger_prints_one_admin_key_once(database: DatabaseCo
     listed = subprocess.run([sys.executable, "-m", "entrypoints.cli", "keys", "list"], env=env,
                             capture_output=True, text=True, check=True).stdout
     assert '"role": "admin"' in listed and keys[0][0] not in listed  # listed, never with its secret
+
+
+def test_servers_started_at_once_on_an_empty_database_all_come_up(postgres_schema: DatabaseConfig, tmp_path: Path):
+    env = server_env(postgres_schema.url, postgres_schema.schema)
+    started = []
+    for n in range(4):
+        port, log_path = free_port(), tmp_path / f"serve-{n}.log"
+        started.append((f"http://127.0.0.1:{port}", start_server(env, port, log_path, workers=1), log_path))
+    try:
+        for base, process, log_path in started:
+            wait_until_ready(base, process, log_path)  # raises with the log if a start failed
+    finally:
+        for _, process, _ in started:
+            process.terminate()
+            process.wait(timeout=15)
+    printed = [re.findall(r"^ldk_\S+$", log_path.read_text(), re.MULTILINE) for _, _, log_path in started]
+    assert sum(len(keys) for keys in printed) == 1  # one bootstrap admin key among them
+
+
+def test_a_wrong_database_address_fails_at_once_naming_host_and_port_but_not_the_password(tmp_path: Path):
+    env = server_env(f"postgresql://ledger:s3cret-pw@127.0.0.1:{free_port()}/ledger", "public")
+    done = subprocess.run([sys.executable, "-m", "entrypoints.cli", "serve"], env=env, capture_output=True,
+                          text=True, timeout=30)
+    assert done.returncode == 1
+    assert "127.0.0.1:" in done.stderr and "s3cret-pw" not in done.stderr + done.stdout
+    assert "Traceback" not in done.stderr
+
+
+def test_url_options_reach_every_connection(postgres_schema: DatabaseConfig):
+    from commands.persistence import connection_options
+
+    url = postgres_schema.url + "?application_name=ledger-test&sslmode=disable"
+    options = connection_options(DatabaseConfig(url, statement_timeout_ms=1234))
+    assert options == {"PGAPPNAME": "ledger-test", "PGSSLMODE": "disable", "PGOPTIONS": "-c statement_timeout=1234"}
+    with pytest.raises(ValueError, match="database URL"):
+        connection_options(DatabaseConfig(postgres_schema.url + "?no_such_option=1"))
