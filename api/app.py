@@ -18,6 +18,8 @@ from api.invoices import invoices as invoices_blueprint
 from api.invoices import payments as payments_blueprint
 from api.exports import blp as exports_blueprint
 from api.keys import blp as keys_blueprint
+from api.metrics import blp as metrics_blueprint
+from api.metrics import instrument
 from api.probes import blp as probes_blueprint
 from api.reminders import blp as reminders_blueprint
 from commands.audit_log import reset_cause, set_cause
@@ -76,6 +78,8 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
             reset_cause(token)
 
     app.register_blueprint(probes_blueprint)
+    app.register_blueprint(metrics_blueprint)
+    instrument(app)
     document_access(api, app)
     return app
 

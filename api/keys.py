@@ -55,7 +55,7 @@ class Keys(MethodView):
     @blp.response(201, IssuedKeySchema)
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Issue a key: a role, and optionally the accounts it is limited to."""
-        issued = service().commands.issue_key(**body)
+        issued = service().run(lambda ledger: ledger.issue_key(**body))
         return {**key_of(issued.key), "secret": issued.secret}
 
     @allow(Role.ADMIN, all_accounts=True)
@@ -71,4 +71,4 @@ class Revoke(MethodView):
     @blp.response(200, KeySchema)
     def post(self, key_id: str) -> dict[str, Any]:
         """Revoke a key: it stops working at once."""
-        return key_of(service().commands.revoke_key(key_id))
+        return key_of(service().run(lambda ledger: ledger.revoke_key(key_id)))

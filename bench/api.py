@@ -38,7 +38,8 @@ from service.settings import Settings  # noqa: E402
 SERVER = os.environ.get("LEDGER_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 BENCH_DATABASE = "ledger_bench"
 OPEN_BATCH = 500
-PRICE = Decimal("0.0042")  # wrk_usage.lua posts quantity 1 at this unit price
+PRICE = Decimal("0.0042")
+KEY = [""]  # the bench key's secret, once made  # wrk_usage.lua posts quantity 1 at this unit price
 
 
 def fresh_database() -> str:
@@ -48,8 +49,10 @@ def fresh_database() -> str:
     return urlparse(SERVER)._replace(path=f"/{BENCH_DATABASE}").geturl()
 
 
-def open_accounts(url: str, count: int) -> list[str]:
+def open_accounts(url: str, count: int) -> tuple[list[str], str]:
+    """The accounts, and the secret of a key wrk's scripts send (service role)."""
     service = LedgerService(Settings(database=DatabaseConfig(url)))
+    key = service.commands.issue_key(role="service", name="bench").secret
     ids = [f"bench-{n:05d}" for n in range(count)]
     for start in range(0, count, OPEN_BATCH):
         accounts = [
@@ -60,7 +63,7 @@ def open_accounts(url: str, count: int) -> list[str]:
         service.commands.save(*accounts)
     service.projector.catch_up()
     service.close()
-    return ids
+    return ids, key
 
 
 def commit_rate(url: str, seconds: float = 3.0) -> float:
@@ -81,16 +84,17 @@ def start_server(url: str, workers: int, threads: int) -> tuple[subprocess.Popen
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "LEDGER_DATABASE_URL": url, "LEDGER_HTTP_WORKERS": str(workers),
-           "LEDGER_HTTP_THREADS": str(threads), "LEDGER_DATABASE_POOL_SIZE": "10"}
+           "LEDGER_DATABASE_POOL_SIZE": "10"}
     process = subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "--log-level", "WARNING", "serve",
                                 "--port", str(port)], env=env, cwd=ROOT)
     base = f"http://127.0.0.1:{port}"
     for _ in range(300):
         try:
-            requests.get(f"{base}/healthz", timeout=1)
-            return process, base
-        except requests.ConnectionError:
-            time.sleep(0.1)
+            if requests.get(f"{base}/readyz", timeout=2).status_code == 200:
+                return process, base
+        except (requests.ConnectionError, requests.Timeout):
+            pass
+        time.sleep(0.1)
     process.kill()
     raise RuntimeError("server did not start")
 
@@ -99,7 +103,7 @@ def wrk(base: str, script: str, seconds: int, threads: int, *args: str) -> dict[
     """Runs wrk (C, so the client costs little CPU) and returns its WRK_RESULT line as numbers."""
     command = ["wrk", f"-t{threads}", f"-c{threads}", f"-d{seconds}s", "-s", str(ROOT / "bench" / script), base,
                "--", *args]
-    env = {**os.environ, "WRK_REPORT": str(ROOT / "bench" / "wrk_report.lua")}
+    env = {**os.environ, "WRK_REPORT": str(ROOT / "bench" / "wrk_report.lua"), "LEDGER_BENCH_KEY": KEY[0]}
     out = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
     line = next(x for x in out.splitlines() if x.startswith("WRK_RESULT"))
     result = {k: float(v) for k, v in (pair.split("=") for pair in line.split()[1:])}
@@ -129,7 +133,7 @@ def main() -> None:
 
     url = fresh_database()
     t0 = time.perf_counter()
-    ids = open_accounts(url, args.accounts)
+    ids, KEY[0] = open_accounts(url, args.accounts)
     print(f"opened {len(ids)} accounts in {time.perf_counter() - t0:.1f} s")
     commits_per_s = commit_rate(url)
     process, base = start_server(url, args.workers, args.server_threads)
@@ -145,7 +149,7 @@ def main() -> None:
         process.wait(timeout=20)
 
     posted = sum(int(r["requests"] - r["non2xx"]) for r in (cold, warmup, hot))
-    print(f"server: {args.workers} gunicorn workers x {args.server_threads} threads; "
+    print(f"server: {args.workers} gunicorn gevent workers; "
           f"client: wrk, {args.threads} threads/connections; {os.cpu_count()} cores shared by all")
     show(f"balance reads, {args.threads} clients (saturating)", reads, "target p99 < 5 ms")
     show("balance reads, 1 client", single, "")

@@ -1,5 +1,6 @@
 -- wrk script: balance reads of random accounts. Args: ACCOUNTS
 dofile(os.getenv("WRK_REPORT") or "bench/wrk_report.lua")
+wrk.headers["Authorization"] = "Bearer " .. (os.getenv("LEDGER_BENCH_KEY") or "")
 local threads = {}
 function setup(thread) thread:set("lane", #threads); table.insert(threads, thread) end
 function init(args)

@@ -1,6 +1,7 @@
 -- wrk script: one usage post per request, a unique idempotency key each, random accounts.
 -- wrk -t4 -c4 -d20s -s bench/wrk_usage.lua http://HOST:PORT -- ACCOUNTS RUN_ID
 dofile(os.getenv("WRK_REPORT") or "bench/wrk_report.lua")
+wrk.headers["Authorization"] = "Bearer " .. (os.getenv("LEDGER_BENCH_KEY") or "")
 local threads = {}
 
 function setup(thread)

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sys
-from dataclasses import replace
+import tempfile
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 import click
-from gunicorn.app.base import BaseApplication
 from tqdm import tqdm
 
 from commands.audit_log import caused_by
@@ -30,23 +30,6 @@ from service.rebuild import rebuild, verify
 from service.settings import Settings
 
 
-class _Gunicorn(BaseApplication):  # type: ignore[misc]
-    def __init__(self, options: dict[str, Any]) -> None:
-        self.options = options
-        super().__init__()
-
-    def load_config(self) -> None:
-        for key, value in self.options.items():
-            self.cfg.set(key, value)
-
-    def load(self) -> Any:
-        # Each worker builds its own service (its own connection pool and aggregate cache).
-        from api.app import create_app
-
-        return create_app(replace(Settings.from_env(), create_tables=False))
-
-
-
 @click.group()
 @click.option("--log-level", default="INFO", show_default=True)
 def main(log_level: str) -> None:
@@ -59,7 +42,7 @@ def main(log_level: str) -> None:
 @click.option("--port", type=int, default=None, help="Port [LEDGER_HTTP_PORT, default 8080].")
 @click.option("--workers", type=int, default=None, help="Processes [LEDGER_HTTP_WORKERS].")
 def serve(host: str | None, port: int | None, workers: int | None) -> None:
-    """Serve the HTTP API (gunicorn, threaded workers)."""
+    """Serve the HTTP API (gunicorn, gevent workers)."""
     settings = Settings.from_env()
     host = host or settings.http_host
     port = port or settings.http_port
@@ -67,31 +50,24 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     service = open_service(settings)
     try:
         with caused_by(kind="command", command="serve"):
-            bootstrap = service.commands.issue_bootstrap_key()
+            bootstrap = service.run(lambda ledger: ledger.issue_bootstrap_key())
     finally:
         service.close()
     if bootstrap is not None:
         click.echo("ledger: no API key existed, so this admin key was made; it is shown only now "
                    f"(key {bootstrap.key.key_id}; make others with `ledger keys create`):", err=True)
         click.echo(bootstrap.secret)
-    click.echo(f"ledger: serving on http://{host}:{port} (database {settings.database.url})", err=True)
-    _Gunicorn({
-        "bind": f"{host}:{port}",
-        "workers": workers or settings.http_workers,
-        "worker_class": "gthread",
-        "threads": settings.http_threads,
-        # A gthread worker otherwise keeps accepting keep-alive connections, and one process
-        # (one core, one GIL) ends up serving every client while the others idle (measured:
-        # one worker at 91% CPU, the rest idle). Closing each connection after its response
-        # and taking no more connections than threads lets the kernel spread the load.
-        "worker_connections": settings.http_threads,
-        "keepalive": 0,
-        "accesslog": None,
-        "errorlog": "-",
-        "loglevel": "warning",
-        "timeout": 30,
-        "graceful_timeout": 10,
-    }).run()
+    click.echo(f"ledger: serving on http://{host}:{port} (database {settings.database.url.split('@')[-1]})",
+               err=True)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    # gunicorn in place of this process (same pid, so signals reach it): its master imports
+    # none of the ledger, its gevent workers load entrypoints/wsgi.py after patching.
+    env = {**os.environ, "LEDGER_GUNICORN_BIND": f"{host}:{port}",
+           "LEDGER_HTTP_WORKERS": str(workers or settings.http_workers)}
+    env.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="ledger-metrics-"))
+    os.execvpe(sys.executable, [sys.executable, "-m", "gunicorn", "--config", "python:entrypoints.gunicorn_conf",
+                                "entrypoints.wsgi:app"], env)
 
 
 @main.command("expire-reservations")

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from eventsourcing.postgres import PostgresFactory
+from prometheus_client import Counter
 from eventsourcing.sqlite import SQLiteFactory
 
 from commands.ledger import Booking, Clock, Ledger, utc_now
@@ -33,6 +34,8 @@ from service.settings import Settings
 
 R = TypeVar("R")
 log = logging.getLogger(__name__)
+CATCH_UP_FAILURES = Counter("ledger_read_model_catch_up_failures_total",
+                            "Committed writes whose read-model catch-up failed afterwards (applied later)")
 
 
 def make_view(app: Ledger, prefix: str = DEFAULT_PREFIX, *, create_tables: bool = True) -> LedgerViewQueries:
@@ -84,6 +87,7 @@ class LedgerService:
             self.projector.catch_up(until=until)
         except Exception:
             self.catch_up_failures += 1
+            CATCH_UP_FAILURES.inc()
             log.exception("catching the read model up after a committed write failed; the write stands")
         return result
 

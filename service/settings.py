@@ -30,7 +30,6 @@ class Settings:
     http_host: str = "127.0.0.1"
     http_port: int = 8080
     http_workers: int = 1
-    http_threads: int = 4
     max_request_bytes: int = 64 * 1024
     projection_batch_events: int = 500
     ready_max_lag_events: int = 10_000  # /readyz says unavailable while the read model is further behind
@@ -60,7 +59,6 @@ class Settings:
             http_host=env.get("LEDGER_HTTP_HOST") or "127.0.0.1",
             http_port=_int(env, "LEDGER_HTTP_PORT", 8080, 1, 65535),
             http_workers=_int(env, "LEDGER_HTTP_WORKERS", default_workers, 1, 64),
-            http_threads=_int(env, "LEDGER_HTTP_THREADS", 4, 1, 256),
             max_request_bytes=_int(env, "LEDGER_MAX_REQUEST_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),
             projection_batch_events=_int(env, "LEDGER_PROJECTION_BATCH_EVENTS", 500, 1, 10_000),
             ready_max_lag_events=_int(env, "LEDGER_READY_MAX_LAG_EVENTS", 10_000, 0, 1_000_000_000),

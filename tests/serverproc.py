@@ -73,10 +73,10 @@ def wait_until_ready(base: str, process: subprocess.Popen[bytes], log_path: Path
     deadline = time.monotonic() + STARTUP_TIMEOUT_S
     while True:
         try:
-            if requests.get(f"{base}/readyz", timeout=1).status_code == 200:
+            if requests.get(f"{base}/readyz", timeout=2).status_code == 200:
                 return
-        except requests.ConnectionError:
-            pass
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # not listening yet, or its workers are still starting
         if process.poll() is not None or time.monotonic() > deadline:
             raise RuntimeError(log_path.read_text(errors="replace"))
         time.sleep(0.1)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import re
+import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -99,3 +102,39 @@ def test_url_options_reach_every_connection(postgres_schema: DatabaseConfig):
     assert options == {"PGAPPNAME": "ledger-test", "PGSSLMODE": "disable", "PGOPTIONS": "-c statement_timeout=1234"}
     with pytest.raises(ValueError, match="database URL"):
         connection_options(DatabaseConfig(postgres_schema.url + "?no_such_option=1"))
+
+
+def test_the_servers_own_errors_are_json(server):
+    with socket.create_connection(("127.0.0.1", int(server.base.rsplit(":", 1)[1])), timeout=5) as conn:
+        conn.sendall(b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 414") and b"application/json" in head
+    assert json.loads(body)["error"]["code"] == "uri_too_long"
+
+
+def test_a_hundred_stalled_clients_do_not_keep_a_normal_client_waiting(server):
+    """Each stalled client sends its headers and half of its body, then nothing."""
+    port = int(server.base.rsplit(":", 1)[1])
+    stalled = []
+    try:
+        for _ in range(100):
+            conn = socket.create_connection(("127.0.0.1", port), timeout=5)
+            conn.sendall(b"POST /v1/accounts HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                         b"Content-Length: 1000\r\nAuthorization: Bearer " + server.admin_key.encode() + b"\r\n\r\n"
+                         + b'{"account_id": "' + b"x" * 400)
+            stalled.append(conn)
+        time.sleep(0.5)  # every worker has them in hand
+        slowest = 0.0
+        for _ in range(5):
+            started = time.monotonic()
+            answered = requests.get(f"{server.base}/v1/keys", headers={"Authorization": f"Bearer {server.admin_key}"},
+                                    timeout=5)
+            slowest = max(slowest, time.monotonic() - started)
+            assert answered.status_code == 200
+        assert slowest < 1.0, slowest
+    finally:
+        for conn in stalled:
+            conn.close()
