@@ -16,12 +16,15 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from decimal import Decimal
+from collections.abc import Callable
 from typing import Any
 
 import requests
 
-MAX_ATTEMPTS = 5
-DOCUMENTED_4XX = {"insufficient_credits", "reservation_exists", "reservation_closed", "rate_limited"}
+RETRY_WINDOW_S = 60.0  # a careful client keeps retrying a lost answer this long (a restart takes seconds)
+DOCUMENTED_4XX = {"insufficient_credits", "reservation_exists", "reservation_closed", "rate_limited",
+                  "concurrent_modification"}
+RETRIED = {409: "concurrent_modification", 429: "rate_limited"}
 
 
 @dataclass
@@ -74,20 +77,25 @@ class Client:
     def post(self, path: str, body: dict[str, Any], key: str | None = None) -> tuple[int, dict[str, Any]]:
         """Posts until an answer other than a 5xx or a lost connection arrives."""
         headers = {"Idempotency-Key": key} if key else {}
-        for attempt in range(MAX_ATTEMPTS):
+        give_up = time.monotonic() + RETRY_WINDOW_S
+        attempt = 0
+        while time.monotonic() < give_up:
+            attempt += 1
+            pause = min(0.05 * attempt, 1.0)
             try:
                 response = self.session.post(self.base + path, json=body, headers=headers, timeout=30)
             except requests.RequestException:
-                self._count(None, {}, retried=True)
-                time.sleep(0.05 * (attempt + 1))
+                self._count(None, {}, retried=True)  # no answer: it may or may not have landed
+                time.sleep(pause)
                 continue
             payload = response.json() if response.content else {}
-            retry = response.status_code >= 500 or response.status_code == 429
+            code = payload.get("error", {}).get("code") if isinstance(payload, dict) else None
+            retry = response.status_code >= 500 or (code is not None and RETRIED.get(response.status_code) == code)
             self._count(response.status_code, payload, retried=retry)
             if not retry:
                 return response.status_code, payload
-            time.sleep(float(response.headers.get("Retry-After", 0.05 * (attempt + 1))))
-        raise RuntimeError(f"no answer after {MAX_ATTEMPTS} attempts: {path}")
+            time.sleep(float(response.headers.get("Retry-After") or pause))
+        raise RuntimeError(f"no answer within {RETRY_WINDOW_S} s: {path}")
 
     def _count(self, status: int | None, payload: dict[str, Any], *, retried: bool) -> None:
         with self.lock:
@@ -160,7 +168,9 @@ def _worker(client: Client, accounts: list[str], books: Books, deadline: float, 
     return acknowledged
 
 
-def run_bank(base: str, key: str, *, accounts: int, threads: int, seconds: float, seed: int = 7) -> Report:
+def run_bank(base: str, key: str, *, accounts: int, threads: int, seconds: float, seed: int = 7,
+             meanwhile: Callable[[float], None] | None = None) -> Report:
+    """``meanwhile(deadline)`` runs in the calling thread while the clients work (a killer, say)."""
     report, lock, books = Report(), threading.Lock(), Books()
     setup = Client(base, key, report, lock)
     ids = open_accounts(setup, accounts)
@@ -174,6 +184,8 @@ def run_bank(base: str, key: str, *, accounts: int, threads: int, seconds: float
     pool = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
     for thread in pool:
         thread.start()
+    if meanwhile is not None:
+        meanwhile(deadline)
     for thread in pool:
         thread.join()
     report.seconds = time.monotonic() - started

@@ -60,11 +60,14 @@ def create_key(env: dict[str, str], role: str, *accounts: str) -> str:
     return done.stdout.strip().splitlines()[-1]
 
 
-def start_server(env: dict[str, str], port: int, log_path: Path, workers: int) -> subprocess.Popen[bytes]:
+def start_server(env: dict[str, str], port: int, log_path: Path, workers: int,
+                 new_session: bool = False) -> subprocess.Popen[bytes]:
+    """``new_session``: the server and its workers form a process group a test can kill at once."""
     log = open(log_path, "ab")  # a file, not a pipe: a full pipe would stall the server
     try:
         return subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "serve", "--port", str(port),
-                                 "--workers", str(workers)], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
+                                 "--workers", str(workers)], env=env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+                                start_new_session=new_session)
     finally:
         log.close()
 
