@@ -21,6 +21,7 @@ from api.keys import blp as keys_blueprint
 from api.metrics import blp as metrics_blueprint
 from api.metrics import instrument
 from api.probes import blp as probes_blueprint
+from api.rate_limits import RateLimits
 from api.reminders import blp as reminders_blueprint
 from commands.audit_log import reset_cause, set_cause
 from ledger_core.errors import UnsafeText
@@ -52,13 +53,14 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
         api.register_blueprint(blueprint)
     register_error_handlers(app)  # after Api(): replaces flask-smorest's error shape with ours
     ledger: LedgerService = app.extensions["ledger"]
+    rate_limits = RateLimits(settings.rate_limit, settings.rate_limit_storage)
 
     @app.before_request
     def authorize_and_record_cause() -> None:
         # The request id is the server's; a client's own id is kept beside it, never instead.
         g.request_id = uuid.uuid4().hex
         refuse_unsafe_url()
-        authorize(ledger.commands.authenticate)
+        authorize(ledger.commands.authenticate, rate_limits.check)
         who = g.get("caller")
         g.cause_token = set_cause(
             kind="http", method=request.method, path=request.path, request_id=g.request_id,

@@ -103,7 +103,7 @@ def _bearer_secret() -> str:
     return secret.strip()
 
 
-def authorize(authenticate: Callable[[str], Caller]) -> None:
+def authorize(authenticate: Callable[[str], Caller], rate_limit: Callable[[str], None]) -> None:
     """Decides whether this request may run; sets ``g.caller``. For before_request."""
     if request.endpoint is None or request.routing_exception is not None or request.method == "OPTIONS":
         return  # 404, 405 and OPTIONS answer from routing alone
@@ -114,6 +114,7 @@ def authorize(authenticate: Callable[[str], Caller]) -> None:
         return
     who = authenticate(_bearer_secret())
     g.caller = who
+    rate_limit(who.key_id)
     if who.role not in access.roles:
         raise Forbidden(f"role {who.role.value} may not do this; it needs one of "
                         f"{', '.join(sorted(r.value for r in access.roles))}", role=who.role.value)
@@ -126,13 +127,14 @@ def authorize(authenticate: Callable[[str], Caller]) -> None:
 
 def document_access(api: Api, app: Flask) -> None:
     """Writes each operation's declaration into the OpenAPI document: its security
-    requirement, its roles (x-roles) and its 401 and 403 answers."""
+    requirement, its roles (x-roles) and its 401, 403 and 429 answers."""
     api.spec.components.security_scheme(SECURITY_SCHEME, {
         "type": "http", "scheme": "bearer",
         "description": "An API key from `ledger keys create` or POST /v1/keys: Authorization: Bearer ldk_..."})
     paths = api.spec._paths  # flask-smorest fills it as blueprints register
     refused = {"401": api.spec.components.get_ref("response", "UNAUTHORIZED"),
-               "403": api.spec.components.get_ref("response", "FORBIDDEN")}
+               "403": api.spec.components.get_ref("response", "FORBIDDEN"),
+               "429": api.spec.components.get_ref("response", "TOO_MANY_REQUESTS")}
     for rule in app.url_map.iter_rules():
         path = _openapi_path(rule.rule)
         for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):

@@ -25,7 +25,7 @@ from service.wire import BadJson, load_json
 log = logging.getLogger(__name__)
 
 STATUS_BY_CATEGORY = {"invalid": 400, "unauthenticated": 401, "forbidden": 403, "not_found": 404,
-                      "conflict": 409, "rule": 422, "internal": 500}
+                      "conflict": 409, "rule": 422, "rate_limited": 429, "internal": 500}
 CODE_BY_STATUS = {
     400: "invalid_input",
     401: "unauthenticated",
@@ -111,6 +111,8 @@ def register_error_handlers(app: Flask) -> None:
         response = error_response(status, error.code, error.message, error.details)
         if status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="ledger"'
+        if status == 429:
+            response.headers["Retry-After"] = str(error.details.get("retry_after_s", 1))
         return response
 
     @app.errorhandler(HTTPException)

@@ -196,3 +196,8 @@ class AmountOutOfRange(LedgerError):
 
     code = "amount_out_of_range"
     category = "rule"
+
+
+class RateLimited(LedgerError):
+    code = "rate_limited"
+    category = "rate_limited"

@@ -32,6 +32,8 @@ class Settings:
     http_workers: int = 1
     max_request_bytes: int = 64 * 1024
     projection_batch_events: int = 500
+    rate_limit: str = "200/second"  # per API key; "off" turns it off (api/rate_limits.py)
+    rate_limit_storage: str = "memory://"
     ready_max_lag_events: int = 10_000  # /readyz says unavailable while the read model is further behind
     create_tables: bool = True  # `serve` creates them once, then its workers skip it (no DDL races)
     # Who issues bills, invoices and receipts: printed in every document's header.
@@ -61,6 +63,8 @@ class Settings:
             http_workers=_int(env, "LEDGER_HTTP_WORKERS", default_workers, 1, 64),
             max_request_bytes=_int(env, "LEDGER_MAX_REQUEST_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),
             projection_batch_events=_int(env, "LEDGER_PROJECTION_BATCH_EVENTS", 500, 1, 10_000),
+            rate_limit=env.get("LEDGER_RATE_LIMIT") or "200/second",
+            rate_limit_storage=env.get("LEDGER_RATE_LIMIT_STORAGE") or "memory://",
             ready_max_lag_events=_int(env, "LEDGER_READY_MAX_LAG_EVENTS", 10_000, 0, 1_000_000_000),
             issuer_name=env.get("LEDGER_ISSUER_NAME") or "Ledger",
             issuer_tax_id=env.get("LEDGER_ISSUER_TAX_ID", ""),

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import tempfile
 import uuid
+from dataclasses import replace
 from typing import Any
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
@@ -140,7 +141,8 @@ def service(database: DatabaseConfig, clock: FakeClock) -> Iterator[LedgerServic
 def app(service: LedgerService) -> Any:
     from api.app import create_app
 
-    flask_app = create_app(service=service)
+    # No rate limit here: the fuzzer alone sends hundreds a second (test_rate_limits.py has its own)
+    flask_app = create_app(replace(service.settings, rate_limit="off"), service=service)
     flask_app.testing = True
     return flask_app
 
