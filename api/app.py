@@ -22,6 +22,7 @@ from api.metrics import blp as metrics_blueprint
 from api.metrics import instrument
 from api.probes import blp as probes_blueprint
 from api.rate_limits import RateLimits
+from api.request_log import log_requests
 from api.reminders import blp as reminders_blueprint
 from commands.audit_log import reset_cause, set_cause
 from ledger_core.errors import UnsafeText
@@ -82,6 +83,7 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
     app.register_blueprint(probes_blueprint)
     app.register_blueprint(metrics_blueprint)
     instrument(app)
+    log_requests(app)
     document_access(api, app)
     return app
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import sys
 import tempfile
@@ -20,6 +19,7 @@ from entrypoints.process import METRICS_PORT_OPTION, ledger_service, open_servic
 from entrypoints.publish import publish_events
 from entrypoints.export_cli import export
 from entrypoints.keys_cli import keys
+from entrypoints.logs import configure_logging
 from entrypoints.reminders_cli import remind, send_reminders
 from entrypoints.tryout import produce_sample, try_out
 from projections.ledger import LedgerProjection
@@ -32,9 +32,14 @@ from service.settings import Settings
 
 @click.group()
 @click.option("--log-level", default="INFO", show_default=True)
-def main(log_level: str) -> None:
+@click.option("--log-format", type=click.Choice(["json", "text"]), default=None,
+              help="Log lines as JSON (the default) or text [LEDGER_LOG_FORMAT].")
+def main(log_level: str, log_format: str | None) -> None:
     """Event-sourced accounting ledger."""
-    logging.basicConfig(level=log_level.upper(), format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(log_level, log_format)
+    os.environ["LEDGER_LOG_LEVEL"] = log_level  # for the server's workers too
+    if log_format:
+        os.environ["LEDGER_LOG_FORMAT"] = log_format  # for the server's workers too
 
 
 @main.command()

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import os
+
 from api.app import create_app
+from entrypoints.logs import configure_logging
 from service.settings import Settings
 
+configure_logging(os.environ.get("LEDGER_LOG_LEVEL") or "INFO")
 app = create_app(replace(Settings.from_env(), create_tables=False))

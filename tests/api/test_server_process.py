@@ -48,6 +48,15 @@ def test_a_new_account_answers_its_balance_over_real_http(server):
     anonymous = requests.get(f"{server.base}/v1/accounts/tcp-1/balance", timeout=5)
     assert (anonymous.status_code, anonymous.json()["error"]["code"]) == (401, "unauthenticated")
     assert anonymous.headers["WWW-Authenticate"].startswith("Bearer")
+    # JSON log lines: one access record per request, with the server's request id and the key id
+    records = [json.loads(line) for line in server.log().splitlines() if line.startswith("{")]
+    access = [r for r in records if r.get("logger") == "ledger.access"]
+    assert any(r["request_id"] == balance.headers["X-Request-Id"] and r["key_id"] and r["status"] == 200
+               and r["route"] == "/v1/accounts/<account_id>/balance" for r in access), access[-3:]
+    metrics = requests.get(f"{server.base}/metrics", timeout=5).text
+    assert 'ledger_http_requests_total{endpoint="/v1/accounts/<account_id>/usage",method="POST",status="201"} 20.0' \
+        in metrics
+    assert "ledger_read_model_lag_events 0.0" in metrics
 
 
 def test_serve_on_an_empty_ledger_prints_one_admin_key_once(database: DatabaseConfig, tmp_path: Path):
