@@ -85,11 +85,11 @@ def test_cli_queues_then_sends(run_cli, service, invoices, smtp, monkeypatch):
     sent = run_cli("send-reminders", "--once")
 
     assert first.exit_code == 0, first.output
-    queued = json.loads(first.output)
-    assert (queued["queued"], queued["idempotency_key"]) == (1, json.loads(again.output)["idempotency_key"])
-    assert json.loads(again.output)["queued"] == 0  # the derived key makes a same-day rerun a no-op
+    queued = json.loads(first.stdout)
+    assert (queued["queued"], queued["idempotency_key"]) == (1, json.loads(again.stdout)["idempotency_key"])
+    assert json.loads(again.stdout)["queued"] == 0  # the derived key makes a same-day rerun a no-op
     assert sent.exit_code == 0, sent.output
-    assert json.loads(sent.output)["sent"] == 1
+    assert json.loads(sent.stdout)["sent"] == 1
     assert [r.recipients for r in smtp.received] == [["billing@acme.test", "cfo@acme.test"]]
 
 
