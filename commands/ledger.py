@@ -47,6 +47,7 @@ from ledger_core.errors import (
     ReservationClosed,
     ReservationExists,
     ReservationNotFound,
+    UnsafeText,
 )
 from ledger_core.money import (
     Money,
@@ -169,6 +170,14 @@ class Ledger(InvoicingCommands, KeyCommands, Application[UUID]):
         self.conflicts_retried = 0  # observable count of lost races that were retried
 
     # -- accounts ----------------------------------------------------------------
+    def save(self, *objs: Any, **kwargs: Any) -> list[Recording]:
+        """As the library's; a lone surrogate in any text cannot be encoded to UTF-8 and
+        fails the encoding of the events, before anything is written: a coded 400."""
+        try:
+            return super().save(*objs, **kwargs)
+        except UnicodeEncodeError:
+            raise UnsafeText("a text field holds a lone surrogate; nothing was stored") from None
+
     def open_account(self, **settings: Any) -> Booking:
         account = Account.open(**{"opened_at": self.clock(), **settings})
         if account.id in self.repository:
