@@ -63,6 +63,7 @@ class Settings:
             http_workers=_int(env, "LEDGER_HTTP_WORKERS", default_workers, 1, 64),
             max_request_bytes=_int(env, "LEDGER_MAX_REQUEST_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),
             projection_batch_events=_int(env, "LEDGER_PROJECTION_BATCH_EVENTS", 500, 1, 10_000),
+            create_tables=(env.get("LEDGER_CREATE_TABLES") or "true").lower() not in ("false", "0", "no", "off"),
             rate_limit=env.get("LEDGER_RATE_LIMIT") or "200/second",
             rate_limit_storage=env.get("LEDGER_RATE_LIMIT_STORAGE") or "memory://",
             ready_max_lag_events=_int(env, "LEDGER_READY_MAX_LAG_EVENTS", 10_000, 0, 1_000_000_000),
