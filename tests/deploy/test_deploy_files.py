@@ -1,0 +1,31 @@
+"""The deployment files, checked by parsing (no container engine here): the probes point at
+routes the service has, and the settings they set are ones it reads."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+
+
+def test_kubernetes_probes_point_at_liveness_and_readiness(client):
+    documents = list(yaml.safe_load_all((DEPLOY / "k8s" / "deployment.yaml").read_text()))
+    deployment = next(d for d in documents if d and d.get("kind") == "Deployment")
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["livenessProbe"]["httpGet"]["path"] == "/livez"
+    assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+    for path in ("/livez", "/readyz"):
+        assert client.get(path, headers={"Authorization": ""}).status_code == 200  # no key needed
+
+
+def test_compose_parses_and_every_ledger_setting_it_sets_is_documented():
+    compose = yaml.safe_load((DEPLOY / "docker-compose.yml").read_text())
+    documented = (DEPLOY / "README.md").read_text()
+    for name, service in compose["services"].items():
+        environment = service.get("environment") or {}
+        names = environment if isinstance(environment, dict) else [e.split("=")[0] for e in environment]
+        for variable in names:
+            if variable.startswith("LEDGER_"):
+                assert f"| {variable} |" in documented or variable in documented, (name, variable)
