@@ -18,12 +18,14 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.structs import OffsetAndMetadata
 
 from consumer import metrics
+from consumer.kafka_security import kafka_connection
 from consumer.ingest import DEFAULT_WARM_ACCOUNTS, Incoming, Ingestor, Outcome, Topics
 from consumer.store import ConsumerStore
 from service.ledger_service import LedgerService
@@ -46,6 +48,7 @@ class ConsumerSettings:
     batch_wait_ms: int = 200  # and at most this long waiting for them
     session_timeout_ms: int = 10_000  # how long a silent (crashed) member keeps its partitions
     warm_accounts: int = DEFAULT_WARM_ACCOUNTS  # accounts kept in memory from batch to batch
+    connection: Mapping[str, Any] = field(default_factory=dict)  # TLS and SASL (consumer/kafka_security.py)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ConsumerSettings:
@@ -67,6 +70,7 @@ class ConsumerSettings:
             batch_wait_ms=wait,
             session_timeout_ms=int(env.get("LEDGER_KAFKA_SESSION_TIMEOUT_MS") or 10_000),
             warm_accounts=warm,
+            connection=kafka_connection(env),
         )
 
 
@@ -99,9 +103,11 @@ class KafkaIngest:
             session_timeout_ms=settings.session_timeout_ms, heartbeat_interval_ms=settings.session_timeout_ms // 3,
             # kafka-python asks for up to 50 MB but refuses frames over 1 MB: a fetch of a few
             # partitions' backlog failed ("Invalid frame length") and was retried. Agree on one size.
-            fetch_max_bytes=FETCH_MAX_BYTES, receive_message_max_bytes=FETCH_MAX_BYTES + FRAME_HEADROOM_BYTES)
+            fetch_max_bytes=FETCH_MAX_BYTES, receive_message_max_bytes=FETCH_MAX_BYTES + FRAME_HEADROOM_BYTES,
+            **settings.connection)
         self.consumer.subscribe([settings.topics.usage], listener=_SeekToLedger(self))
-        self.producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all", linger_ms=5)
+        self.producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all", linger_ms=5,
+                                      **settings.connection)
         self.counts: dict[Outcome, int] = {outcome: 0 for outcome in Outcome}
 
     def run(self, stop: threading.Event) -> None:

@@ -25,7 +25,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -37,6 +37,7 @@ from kafka.errors import KafkaError
 from commands.audit_log import AppendExtras
 from commands.ledger import Ledger
 from consumer import publisher_metrics as metrics
+from consumer.kafka_security import kafka_connection
 from consumer.event_messages import encode, event_message
 from consumer.store import ConsumerStore
 from ledger_core.account import ACCOUNT_EVENT_TYPES, Account
@@ -56,6 +57,7 @@ class PublisherSettings:
     topic: str = "ledger.events"
     batch_events: int = 500  # log entries read, published and acknowledged per batch
     idle_wait_ms: int = 200  # how long to sleep when the topic has caught up with the log
+    connection: Mapping[str, Any] = field(default_factory=dict)  # TLS and SASL (consumer/kafka_security.py)
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch_events <= MAX_BATCH_EVENTS or not 1 <= self.idle_wait_ms <= 60_000:
@@ -70,6 +72,7 @@ class PublisherSettings:
             topic=env.get("LEDGER_EVENTS_TOPIC") or "ledger.events",
             batch_events=int(env.get("LEDGER_PUBLISHER_BATCH_EVENTS") or 500),
             idle_wait_ms=int(env.get("LEDGER_PUBLISHER_IDLE_WAIT_MS") or 200),
+            connection=kafka_connection(env),
         )
 
 
@@ -85,7 +88,7 @@ class EventPublisher:
         # acks=all: acknowledged means replicated. One request in flight per connection:
         # a retry can never overtake a later message of the same partition.
         self.producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all",
-                                      max_in_flight_requests_per_connection=1, linger_ms=5)
+                                      max_in_flight_requests_per_connection=1, linger_ms=5, **settings.connection)
 
     @property
     def position(self) -> int:

@@ -38,7 +38,7 @@ def _start_broker() -> subprocess.Popen[bytes]:
 
 
 def _create_topics(settings: ConsumerSettings, events_topic: str) -> None:
-    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = KafkaAdminClient(bootstrap_servers=settings.bootstrap_servers, **settings.connection)
     topics = settings.topics
     for name in (topics.usage, topics.dead_letters, topics.results, events_topic):
         try:
@@ -89,7 +89,7 @@ def produce_sample(accounts: int, messages: int) -> None:
                 pass
     finally:
         service.close()
-    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = KafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all", **settings.connection)
     rng, run = random.Random(), uuid.uuid4().hex[:8]
     for n in range(messages):
         account = rng.choice(ids)
