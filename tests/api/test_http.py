@@ -204,3 +204,27 @@ def test_a_money_moving_retry_with_the_same_key_lands_once(client, acme, path, b
 def test_usage_without_any_key_is_refused(client, acme):
     refused = client.post("/v1/accounts/acme/usage", json={"product": "sms", "amount": "1"})
     assert (refused.status_code, list(refused.get_json()["error"]["details"]["fields"])) == (400, ["idempotency_key"])
+
+
+def test_liveness_never_waits_for_the_database_and_readiness_says_unavailable_at_once(client, service, monkeypatch):
+    import time
+
+    import psycopg
+
+    def gone():
+        raise psycopg.OperationalError("connection refused")
+
+    def hanging():
+        time.sleep(5)
+        return 0
+
+    monkeypatch.setattr(service.commands.recorder, "max_notification_id", gone)
+    assert client.get("/livez").status_code == 200
+    down = client.get("/readyz")
+    assert down.status_code == 503 and "not reachable" in down.get_json()["reason"]
+    assert down.headers["Retry-After"]
+    monkeypatch.setattr(service.commands.recorder, "max_notification_id", hanging)
+    started = time.monotonic()
+    slow = client.get("/readyz")
+    assert slow.status_code == 503 and time.monotonic() - started < 3.5
+    assert "did not answer within" in slow.get_json()["reason"]

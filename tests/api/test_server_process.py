@@ -147,3 +147,44 @@ def test_a_hundred_stalled_clients_do_not_keep_a_normal_client_waiting(server):
     finally:
         for conn in stalled:
             conn.close()
+
+
+def test_service_processes_created_at_once_on_an_empty_schema_all_start(postgres_schema: DatabaseConfig):
+    """What `ledger consume`, `ledger publish-events` and `ledger serve` each do first, at once."""
+    import threading
+
+    from service.ledger_service import LedgerService
+    from service.settings import Settings
+
+    errors: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            LedgerService(Settings(database=postgres_schema)).close()
+        except BaseException as error:  # noqa: BLE001 - collected and asserted below
+            errors.append(error)
+
+    threads = [threading.Thread(target=start) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+
+
+def test_url_options_are_in_effect_on_the_pooled_connections(postgres_schema: DatabaseConfig, monkeypatch):
+    from service.ledger_service import LedgerService
+    from service.settings import Settings
+
+    for variable in ("PGAPPNAME", "PGOPTIONS", "PGSSLMODE"):
+        monkeypatch.setenv(variable, "")  # recorded, so this test's options are gone after it
+    url = postgres_schema.url + "?application_name=ledger-options-test"
+    config = DatabaseConfig(url, schema=postgres_schema.schema, statement_timeout_ms=4321)
+    service = LedgerService(Settings(database=config))
+    try:
+        with service.commands.factory.datastore.get_connection() as conn:  # type: ignore[attr-defined]
+            row = conn.execute("SELECT current_setting('application_name') AS app, "
+                               "current_setting('statement_timeout') AS timeout").fetchone()
+    finally:
+        service.close()
+    assert (row["app"], row["timeout"]) == ("ledger-options-test", "4321ms")
