@@ -176,8 +176,8 @@ def test_url_options_are_in_effect_on_the_pooled_connections(postgres_schema: Da
     from service.ledger_service import LedgerService
     from service.settings import Settings
 
-    for variable in ("PGAPPNAME", "PGOPTIONS", "PGSSLMODE"):
-        monkeypatch.setenv(variable, "")  # recorded, so this test's options are gone after it
+    for variable, neutral in (("PGAPPNAME", ""), ("PGOPTIONS", ""), ("PGSSLMODE", "prefer")):
+        monkeypatch.setenv(variable, neutral)  # recorded, so this test's options are gone after it
     url = postgres_schema.url + "?application_name=ledger-options-test"
     config = DatabaseConfig(url, schema=postgres_schema.schema, statement_timeout_ms=4321)
     service = LedgerService(Settings(database=config))
