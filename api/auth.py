@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 from flask import Flask, current_app, g, request
 from flask_smorest import Api
@@ -89,10 +89,19 @@ def visible_account(account_id: str | None) -> str | None:
     raise InvalidInput("this key sees several accounts: name one with account_id", field="account_id")
 
 
-def require_visible(account_id: str, not_found: Exception) -> None:
-    """Raises ``not_found`` (the object's own 404) when the caller may not see the account."""
-    if not caller().sees(account_id):
+class Owned(Protocol):
+    account_id: str
+
+
+O = TypeVar("O", bound=Owned)
+
+
+def visible(row: O | None, not_found: Exception) -> O:
+    """The row, when it exists and the caller may see its account; else ``not_found`` (the
+    object's own 404: another account's object looks exactly like a missing one)."""
+    if row is None or not caller().sees(row.account_id):
         raise not_found
+    return row
 
 
 def _bearer_secret() -> str:

@@ -6,7 +6,7 @@ from typing import Any
 
 from flask.views import MethodView
 
-from api.auth import allow, require_visible, visible_account
+from api.auth import allow, visible, visible_account
 from ledger_core.access import Role
 from marshmallow import Schema, fields, validate
 
@@ -72,12 +72,7 @@ def bill_filter(query: dict[str, Any]) -> BillFilter:
 
 
 def find_bill(bill_no: str) -> BillRow:
-    row = service().view.bill(bill_no)
-    missing = BillNotFound(f"no bill {bill_no!r}", bill_no=bill_no)
-    if row is None:
-        raise missing
-    require_visible(row.account_id, missing)
-    return row
+    return visible(service().view.bill(bill_no), BillNotFound(f"no bill {bill_no!r}", bill_no=bill_no))
 
 
 @bills.route("")

@@ -11,7 +11,7 @@ from typing import Any
 from flask import Response, send_file
 from flask.views import MethodView
 
-from api.auth import allow, require_visible
+from api.auth import allow, visible
 from ledger_core.errors import TransactionNotFound
 from ledger_core.access import Role
 from marshmallow import RAISE
@@ -82,11 +82,8 @@ class ReceiptPdf(MethodView):
     def get(self, transaction_no: str) -> Response:
         """A receipt for a recharge or a payment, by its transaction number."""
         svc = service()
-        row = svc.view.transaction(transaction_no)
-        missing = TransactionNotFound(f"no transaction {transaction_no!r}", transaction_no=transaction_no)
-        if row is None:
-            raise missing
-        require_visible(row.account_id, missing)
+        visible(svc.view.transaction(transaction_no),
+                TransactionNotFound(f"no transaction {transaction_no!r}", transaction_no=transaction_no))
         document = receipt_document(svc, transaction_no)
         return _pdf(render_receipt_pdf(document, issuer_of(svc.settings)), safe_file_name(f"receipt-{transaction_no}", "pdf"))
 

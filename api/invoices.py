@@ -12,7 +12,7 @@ from typing import Any
 
 from flask.views import MethodView
 
-from api.auth import allow, require_visible, visible_account
+from api.auth import allow, visible, visible_account
 from ledger_core.access import Role
 
 from api.accounts import Blueprint, balance_of, booked, keyed, decode_cursor, encode_cursor, service
@@ -65,12 +65,8 @@ def invoice_filter(query: dict[str, Any]) -> InvoiceFilter:
 
 def find_invoice(invoice_id: str) -> InvoiceRow:
     """The invoice (by id or number), if the caller may see its account."""
-    row = service().view.invoice(invoice_id)
-    missing = InvoiceNotFound(f"no invoice {invoice_id!r}", invoice_id=invoice_id)
-    if row is None:
-        raise missing
-    require_visible(row.account_id, missing)
-    return row
+    return visible(service().view.invoice(invoice_id), InvoiceNotFound(f"no invoice {invoice_id!r}",
+                                                                       invoice_id=invoice_id))
 
 
 def _detail(invoice_id: str) -> dict[str, Any]:

@@ -14,7 +14,7 @@ from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
 from ledger_core.access import BOOTSTRAP_KEY_ID, SECRET_PREFIX, ApiKey, Caller, Role, key_id_of_secret, key_uuid, parse_key_id
-from ledger_core.errors import ApiKeyNotFound, Unauthenticated
+from ledger_core.errors import ApiKeyNotFound, InvariantViolation, Unauthenticated
 
 if TYPE_CHECKING:
     from commands.ledger import Ledger
@@ -64,7 +64,8 @@ class KeyCommands:
             key = self.repository.get(key_uuid(parse_key_id(key_id)))
         except AggregateNotFoundError:
             raise ApiKeyNotFound(f"no API key {key_id}", key_id=key_id) from None
-        assert isinstance(key, ApiKey)
+        if not isinstance(key, ApiKey):
+            raise InvariantViolation(f"the id of key {key_id} belongs to a {type(key).__name__}")
         return key
 
     def authenticate(self: Ledger, secret: str) -> Caller:
