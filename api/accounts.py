@@ -14,11 +14,9 @@ from typing import Any
 
 from flask import current_app, request
 from flask.views import MethodView
-
-from api.auth import allow
-from ledger_core.access import Role
 from flask_smorest import Blueprint as SmorestBlueprint
 
+from api.auth import allow
 from api.errors import LedgerParser
 from api.schemas import (
     AccountSchema,
@@ -40,6 +38,7 @@ from api.schemas import (
     UsageSchema,
 )
 from commands.ledger import Booking
+from ledger_core.access import Role
 from ledger_core.client_key import MAX_KEY_LENGTH
 from ledger_core.errors import InvalidInput
 from ledger_core.figures import Figures

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
 
-from flask import Flask, Response, g, jsonify, request
+from flask import Flask, Response, g, request
 from flask_smorest import Api
 
 from api.accounts import blp as accounts_blueprint
@@ -13,17 +12,17 @@ from api.auth import authorize, document_access
 from api.bills import bills as bills_blueprint
 from api.documents import blp as documents_blueprint
 from api.errors import ErrorSchema, register_error_handlers
+from api.exports import blp as exports_blueprint
 from api.invoices import billing as billing_blueprint
 from api.invoices import invoices as invoices_blueprint
 from api.invoices import payments as payments_blueprint
-from api.exports import blp as exports_blueprint
 from api.keys import blp as keys_blueprint
 from api.metrics import blp as metrics_blueprint
 from api.metrics import instrument
 from api.probes import blp as probes_blueprint
 from api.rate_limits import RateLimits
-from api.request_log import log_requests
 from api.reminders import blp as reminders_blueprint
+from api.request_log import log_requests
 from commands.audit_log import reset_cause, set_cause
 from ledger_core.errors import UnsafeText
 from ledger_core.text import unsafe_character

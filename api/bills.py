@@ -5,13 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from flask.views import MethodView
-
-from api.auth import allow, visible, visible_account
-from ledger_core.access import Role
 from marshmallow import Schema, fields, validate
 
 from api.accounts import Blueprint, decode_cursor, encode_cursor, service
+from api.auth import allow, visible, visible_account
 from api.schemas import DEFAULT_PAGE_ROWS, _choice, _text
+from ledger_core.access import Role
 from ledger_core.errors import BillNotFound
 from projections.bills import CLEARED, PENDING, BillFilter, BillRow
 from projections.views import MAX_PAGE_ROWS

@@ -10,13 +10,10 @@ from typing import Any
 
 from flask import Response, send_file
 from flask.views import MethodView
-
-from api.auth import allow, visible
-from ledger_core.errors import TransactionNotFound
-from ledger_core.access import Role
 from marshmallow import RAISE
 
 from api.accounts import Blueprint, service
+from api.auth import allow, visible
 from api.bills import BillQuerySchema, bill_filter, find_bill
 from api.exports import csv_response, safe_file_name, xlsx_response
 from api.invoice_schemas import InvoiceQuerySchema
@@ -31,6 +28,8 @@ from exporters.ledger_documents import (
     receipt_document,
 )
 from exporters.pdf import render_bill_pdf, render_invoice_pdf, render_receipt_pdf
+from ledger_core.access import Role
+from ledger_core.errors import TransactionNotFound
 from service.exports import iter_invoices
 
 PDF_TYPE = "application/pdf"

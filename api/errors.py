@@ -10,11 +10,10 @@ import sqlite3
 from typing import Any
 
 import psycopg
-from psycopg_pool import PoolTimeout
-
 from flask import Flask, Response, jsonify, request
 from flask_smorest import abort
 from marshmallow import Schema, fields
+from psycopg_pool import PoolTimeout
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException

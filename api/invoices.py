@@ -12,10 +12,8 @@ from typing import Any
 
 from flask.views import MethodView
 
+from api.accounts import Blueprint, balance_of, booked, decode_cursor, encode_cursor, keyed, service
 from api.auth import allow, visible, visible_account
-from ledger_core.access import Role
-
-from api.accounts import Blueprint, balance_of, booked, keyed, decode_cursor, encode_cursor, service
 from api.invoice_schemas import (
     CloseCyclesSchema,
     DashboardQuerySchema,
@@ -34,6 +32,7 @@ from api.invoice_schemas import (
     RefundSchema,
 )
 from commands.invoicing import PaymentReceived
+from ledger_core.access import Role
 from ledger_core.errors import InvoiceNotFound
 from ledger_core.invoicing import due_status
 from projections.rows import InvoiceFilter, InvoiceRow

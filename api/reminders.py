@@ -10,13 +10,12 @@ from dataclasses import asdict
 from typing import Any
 
 from flask.views import MethodView
-
-from api.auth import allow
-from ledger_core.access import Role
 from marshmallow import Schema, fields, validate
 
 from api.accounts import Blueprint, decode_cursor, encode_cursor, service
+from api.auth import allow
 from api.schemas import DEFAULT_PAGE_ROWS, _key, _text
+from ledger_core.access import Role
 from ledger_core.account import ACCOUNT_ID_PATTERN
 from ledger_core.invoicing import DueStatus
 from service.reminder_outbox import MAX_LIST_ROWS, ReminderStatus

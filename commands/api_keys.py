@@ -13,7 +13,16 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
-from ledger_core.access import BOOTSTRAP_KEY_ID, SECRET_PREFIX, ApiKey, Caller, Role, key_id_of_secret, key_uuid, parse_key_id
+from ledger_core.access import (
+    BOOTSTRAP_KEY_ID,
+    SECRET_PREFIX,
+    ApiKey,
+    Caller,
+    Role,
+    key_id_of_secret,
+    key_uuid,
+    parse_key_id,
+)
 from ledger_core.errors import ApiKeyNotFound, InvariantViolation, Unauthenticated
 
 if TYPE_CHECKING:

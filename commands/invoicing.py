@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
-from ledger_core.account import Account
 from commands.audit_log import KeyClaim
+from ledger_core.account import Account
 from ledger_core.client_key import KeyKind, fingerprint, parse_client_key
 from ledger_core.errors import InvalidInput, InvoiceNotFound
 from ledger_core.invoice_numbers import InvoiceNumbers, invoice_numbers_uuid

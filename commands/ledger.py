@@ -22,9 +22,9 @@ from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Recording
 from eventsourcing.utils import get_topic
 
+from commands.api_keys import KeyCommands
 from commands.audit_log import RECORDER_TOPICS as AUDITED_RECORDERS
 from commands.audit_log import AppendExtras, KeyClaim, appending_with, current_appending, current_cause
-from commands.api_keys import KeyCommands
 from commands.bulk_load import load_aggregates
 from commands.invoicing import InvoicingCommands, NumberCounters
 from ledger_core.account import CHARGE_KINDS, Account, account_uuid, parse_account_id
@@ -36,7 +36,6 @@ from ledger_core.client_key import (
     fingerprint,
     parse_client_key,
 )
-from ledger_core.figures import Figures
 from ledger_core.errors import (
     AccountExists,
     AccountNotFound,
@@ -49,6 +48,7 @@ from ledger_core.errors import (
     ReservationNotFound,
     UnsafeText,
 )
+from ledger_core.figures import Figures
 from ledger_core.money import (
     Money,
     parse_amount,

@@ -25,8 +25,8 @@ from kafka.consumer.subscription_state import ConsumerRebalanceListener
 from kafka.structs import OffsetAndMetadata
 
 from consumer import metrics
-from consumer.kafka_security import kafka_connection
 from consumer.ingest import DEFAULT_WARM_ACCOUNTS, Incoming, Ingestor, Outcome, Topics
+from consumer.kafka_security import kafka_connection
 from consumer.store import ConsumerStore
 from service.ledger_service import LedgerService
 

@@ -11,8 +11,6 @@ The fields are the HTTP API's (service/wire.py); unknown fields are refused.
 
 from __future__ import annotations
 
-import json
-from decimal import Decimal
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema

@@ -15,11 +15,11 @@ from tqdm import tqdm
 
 from commands.audit_log import caused_by
 from consumer.kafka_loop import ConsumerSettings, KafkaIngest
-from entrypoints.process import METRICS_PORT_OPTION, ledger_service, open_service, serve_metrics, stop_on_signals
-from entrypoints.publish import publish_events
 from entrypoints.export_cli import export
 from entrypoints.keys_cli import keys
 from entrypoints.logs import configure_logging
+from entrypoints.process import METRICS_PORT_OPTION, ledger_service, open_service, serve_metrics, stop_on_signals
+from entrypoints.publish import publish_events
 from entrypoints.reminders_cli import remind, send_reminders
 from entrypoints.tryout import produce_sample, try_out
 from projections.ledger import LedgerProjection

@@ -15,7 +15,6 @@ from commands.persistence import DatabaseUnreachable
 from service.ledger_service import LedgerService
 from service.settings import Settings
 
-
 METRICS_PORT_OPTION = click.option(
     "--metrics-port", type=int, default=None,
     help="Serve Prometheus metrics on this port [LEDGER_METRICS_PORT; none by default].")

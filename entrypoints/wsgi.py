@@ -4,9 +4,8 @@ were created by `ledger serve` before the workers started."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 import os
+from dataclasses import replace
 
 from api.app import create_app
 from entrypoints.logs import configure_logging

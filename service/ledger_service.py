@@ -8,15 +8,15 @@ from __future__ import annotations
 
 import logging
 import os
-from contextlib import nullcontext
 from collections.abc import Callable
+from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
 from typing import TypeVar
 
 from eventsourcing.postgres import PostgresFactory
-from prometheus_client import Counter
 from eventsourcing.sqlite import SQLiteFactory
+from prometheus_client import Counter
 
 from commands.ledger import Booking, Clock, Ledger, utc_now
 from commands.persistence import SQLITE_PREFIX, apply_connection_options, check_reachable, creation_lock

@@ -14,11 +14,11 @@ import socket
 import subprocess
 import tempfile
 import uuid
-from dataclasses import replace
-from typing import Any
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import psycopg
