@@ -50,6 +50,10 @@ def test_whatever_text_the_domain_accepts_projects_exports_and_rebuilds(
         attempt(service, lambda l: l.reserve(account, reservation_id="h1", amount="3")),
         attempt(service, lambda l: l.settle(account, "h1", amount="1", product=product or "p", unit=unit,
                                             app_key=app_key, channel_account=channel)),
+        attempt(service, lambda l: l.record_payment(account, payment_id="p1", amount="5", method=method,
+                                                    reference=reference)),
+        attempt(service, lambda l: l.refund_overpayment(account, amount="1", reference=reference or "r")),
+        attempt(service, lambda l: l.update_account(account, time_zone=address or "UTC")),
     ]
     assert accepted[4]  # plain text fields only: the hold itself is always fine
     transactions = client.get(f"/v1/accounts/{account}/transactions")
