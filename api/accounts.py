@@ -37,7 +37,7 @@ from api.schemas import (
     UpdateAccountSchema,
     UsageSchema,
 )
-from commands.ledger import Booking
+from commands.bookings import Booking
 from ledger_core.access import Role
 from ledger_core.client_key import MAX_KEY_LENGTH
 from ledger_core.errors import InvalidInput

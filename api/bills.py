@@ -9,7 +9,7 @@ from marshmallow import Schema, fields, validate
 
 from api.accounts import Blueprint, decode_cursor, encode_cursor, service
 from api.auth import allow, visible, visible_account
-from api.schemas import DEFAULT_PAGE_ROWS, _choice, _text
+from api.schemas import DEFAULT_PAGE_ROWS, choice_field, text_field
 from ledger_core.access import Role
 from ledger_core.errors import BillNotFound
 from projections.bills import CLEARED, PENDING, BillFilter, BillRow
@@ -20,13 +20,13 @@ bills = Blueprint("bills", __name__, url_prefix="/v1/bills", description="Bills 
 
 
 class BillQuerySchema(Schema):
-    account_id = _text(64)
-    product = _text(128)
-    status = _choice((PENDING, CLEARED))
+    account_id = text_field(64)
+    product = text_field(128)
+    status = choice_field((PENDING, CLEARED))
     cycle_from = UtcDateTime(metadata={"description": "cycles starting at or after"})
     cycle_to = UtcDateTime(metadata={"description": "cycles starting before"})
-    sort = _choice(("newest", "oldest"), load_default="newest")
-    cursor = _text(64)
+    sort = choice_field(("newest", "oldest"), load_default="newest")
+    cursor = text_field(64)
     limit = fields.Integer(load_default=DEFAULT_PAGE_ROWS, validate=validate.Range(1, MAX_PAGE_ROWS))
 
 

@@ -6,7 +6,7 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from api.schemas import DEFAULT_PAGE_ROWS, BalanceSchema, _choice, _key, _text
+from api.schemas import DEFAULT_PAGE_ROWS, BalanceSchema, choice_field, key_field, text_field
 from ledger_core.invoicing import DueStatus, InvoiceStatus, PaymentStatus
 from projections.views import MAX_PAGE_ROWS
 from service.wire import Amount, Quantity, UtcDateTime
@@ -14,49 +14,49 @@ from service.wire import Amount, Quantity, UtcDateTime
 
 # -- requests ------------------------------------------------------------------------
 class InvoiceQuerySchema(Schema):
-    account_id = _text(64)
-    number = _text(32)
-    status = _choice(InvoiceStatus)
-    payment_status = _choice(PaymentStatus)
-    due_status = _choice(DueStatus)
+    account_id = text_field(64)
+    number = text_field(32)
+    status = choice_field(InvoiceStatus)
+    payment_status = choice_field(PaymentStatus)
+    due_status = choice_field(DueStatus)
     period_from = UtcDateTime(metadata={"description": "invoices whose period ends after this"})
     period_to = UtcDateTime(metadata={"description": "invoices whose period starts before this"})
-    cursor = _text(64)
+    cursor = text_field(64)
     limit = fields.Integer(load_default=DEFAULT_PAGE_ROWS, validate=validate.Range(1, MAX_PAGE_ROWS))
 
 
 class DashboardQuerySchema(Schema):
-    account_id = _text(64)
+    account_id = text_field(64)
     period_from = UtcDateTime()
     period_to = UtcDateTime()
 
 
 class PaymentQuerySchema(Schema):
-    account_id = _text(64)
-    cursor = _text(64)
+    account_id = text_field(64)
+    cursor = text_field(64)
     limit = fields.Integer(load_default=DEFAULT_PAGE_ROWS, validate=validate.Range(1, MAX_PAGE_ROWS))
 
 
 class ClaimSchema(Schema):
     """Payment received for a manual invoice ("create and claim")."""
 
-    payment_id = _key(required=True)
-    method = _text(64, load_default="")
-    reference = _text(128, load_default="")
+    payment_id = key_field(required=True)
+    method = text_field(64, load_default="")
+    reference = text_field(128, load_default="")
     received_at = UtcDateTime()
 
 
 class ManualInvoiceSchema(Schema):
-    type = _choice(("topup", "usage"), required=True,
+    type = choice_field(("topup", "usage"), required=True,
                    metadata={"description": "topup: prepaid credits bought; usage: postpaid usage of a date range"})
     amount = Amount(metadata={"description": "topup: the credits, before tax"})
-    description = _text(500, load_default="", free_text=True)
+    description = text_field(500, load_default="", free_text=True)
     date_from = fields.Date(metadata={"description": "usage: first local day (inclusive)"})
     date_to = fields.Date(metadata={"description": "usage: last local day (inclusive)"})
-    terms = _text(2000, load_default="", free_text=True)
-    notes = _text(2000, load_default="", free_text=True)
+    terms = text_field(2000, load_default="", free_text=True)
+    notes = text_field(2000, load_default="", free_text=True)
     claim = fields.Nested(ClaimSchema)
-    idempotency_key = _key(metadata={"description": "makes a repeat of this request return the same invoice; "
+    idempotency_key = key_field(metadata={"description": "makes a repeat of this request return the same invoice; "
                                                     "with a claim, its payment_id does that"})
 
     @validates_schema
@@ -71,20 +71,20 @@ class ManualInvoiceSchema(Schema):
 
 
 class PaymentSchema(Schema):
-    payment_id = _key(required=True, metadata={"description": "idempotency key of the payment"})
+    payment_id = key_field(required=True, metadata={"description": "idempotency key of the payment"})
     amount = Amount(required=True)
-    invoice_id = _text(100, metadata={"description": "apply here first; else oldest open invoices first"})
-    method = _text(64, load_default="")
-    reference = _text(128, load_default="")
+    invoice_id = text_field(100, metadata={"description": "apply here first; else oldest open invoices first"})
+    method = text_field(64, load_default="")
+    reference = text_field(128, load_default="")
     received_at = UtcDateTime()
     currency = fields.String()
 
 
 class RefundSchema(Schema):
-    idempotency_key = _key(metadata={"description": "or the Idempotency-Key header: a repeat returns the first "
+    idempotency_key = key_field(metadata={"description": "or the Idempotency-Key header: a repeat returns the first "
                                                     "result, the same key with another request is a 409"})
     amount = Amount(required=True)
-    reference = _text(128, required=True, validate=[validate.Length(min=1)])
+    reference = text_field(128, required=True, validate=[validate.Length(min=1)])
     currency = fields.String()
 
 

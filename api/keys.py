@@ -9,7 +9,7 @@ from marshmallow import Schema, fields, validate
 
 from api.accounts import Blueprint, service
 from api.auth import allow
-from api.schemas import _text
+from api.schemas import text_field
 from ledger_core.access import MAX_KEY_ACCOUNTS, MAX_KEY_NAME_LENGTH, ApiKey, Role
 from ledger_core.account import ACCOUNT_ID_PATTERN
 from service.wire import UtcDateTime
@@ -19,7 +19,7 @@ blp = Blueprint("keys", __name__, url_prefix="/v1/keys", description="API keys a
 
 class NewKeySchema(Schema):
     role = fields.String(required=True, validate=validate.OneOf([r.value for r in Role]))
-    name = _text(MAX_KEY_NAME_LENGTH, load_default="")
+    name = text_field(MAX_KEY_NAME_LENGTH, load_default="")
     accounts = fields.List(fields.String(validate=validate.Regexp(ACCOUNT_ID_PATTERN)),
                            validate=validate.Length(min=1, max=MAX_KEY_ACCOUNTS),
                            metadata={"description": "the accounts this key sees; leave out for every account"})

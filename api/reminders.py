@@ -14,7 +14,7 @@ from marshmallow import Schema, fields, validate
 
 from api.accounts import Blueprint, decode_cursor, encode_cursor, service
 from api.auth import allow
-from api.schemas import DEFAULT_PAGE_ROWS, _key, _text
+from api.schemas import DEFAULT_PAGE_ROWS, key_field, text_field
 from ledger_core.access import Role
 from ledger_core.account import ACCOUNT_ID_PATTERN
 from ledger_core.invoicing import DueStatus
@@ -27,9 +27,9 @@ blp = Blueprint("reminders", __name__, url_prefix="/v1/invoices/reminders",
 
 
 class QueueRemindersSchema(Schema):
-    idempotency_key = _key(required=True)
+    idempotency_key = key_field(required=True)
     account_id = fields.String(validate=validate.Regexp(ACCOUNT_ID_PATTERN))
-    number = _text(64, min_length=1)
+    number = text_field(64, min_length=1)
     payment_status = fields.String(validate=validate.OneOf(REMINDABLE))
     due_status = fields.String(validate=validate.OneOf([s.value for s in DueStatus]))
     today = fields.Date(metadata={"description": "the day that decides due_status; default: today (UTC)"})
@@ -46,7 +46,7 @@ class QueuedSchema(Schema):
 
 class ReminderQuerySchema(Schema):
     status = fields.String(validate=validate.OneOf([s.value for s in ReminderStatus]))
-    cursor = _text(64)
+    cursor = text_field(64)
     limit = fields.Integer(load_default=DEFAULT_PAGE_ROWS, validate=validate.Range(1, MAX_LIST_ROWS))
 
 

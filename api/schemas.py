@@ -25,39 +25,39 @@ LOW_BALANCE_HELP = {"description": "LowBalance on ledger.events when usable cred
 MAX_EMAILS = 10
 
 
-def _text(max_length: int, **kwargs: Any) -> fields.String:
+def text_field(max_length: int, **kwargs: Any) -> fields.String:
     """One line of text (no control characters); ``free_text=True`` allows tabs and line breaks."""
     return Text(max_length, **kwargs)
 
 
-def _key(**kwargs: Any) -> fields.String:
+def key_field(**kwargs: Any) -> fields.String:
     return Text(MAX_KEY_LENGTH, min_length=1, **kwargs)
 
 
-def _choice(values: Any, **kwargs: Any) -> fields.String:
+def choice_field(values: Any, **kwargs: Any) -> fields.String:
     return fields.String(validate=validate.OneOf([str(v) for v in values]), **kwargs)
 
 
 # -- requests ------------------------------------------------------------------------
 class PayerSchema(Schema):
-    name = _text(200)
-    organization = _text(200)
-    tax_id = _text(64)
-    address = _text(500, free_text=True)
+    name = text_field(200)
+    organization = text_field(200)
+    tax_id = text_field(64)
+    address = text_field(500, free_text=True)
     emails = fields.List(fields.Email(validate=validate.Length(max=254)), validate=validate.Length(max=MAX_EMAILS))
 
 
 class OpenAccountSchema(Schema):
     account_id = fields.String(required=True, validate=validate.Regexp(ACCOUNT_ID_PATTERN))
-    billing_mode = _choice(BillingMode, required=True)
-    invoice_mode = _choice(InvoiceMode, required=True)
-    currency = _choice(sorted(MINOR_UNITS), required=True)
+    billing_mode = choice_field(BillingMode, required=True)
+    invoice_mode = choice_field(InvoiceMode, required=True)
+    currency = choice_field(sorted(MINOR_UNITS), required=True)
     credit_limit = Amount(load_default=ZERO)
-    usage_policy = _choice(UsagePolicy, load_default=UsagePolicy.ALLOW_OVERDRAFT.value)
+    usage_policy = choice_field(UsagePolicy, load_default=UsagePolicy.ALLOW_OVERDRAFT.value)
     cycle_anchor_day = fields.Integer(load_default=1, strict=True, validate=validate.Range(1, 31))
     tax_rate = Amount(load_default=ZERO)
     payer = fields.Nested(PayerSchema, load_default=dict)
-    time_zone = _text(64, load_default="UTC", metadata={"description": "IANA name; cycles start at local midnight"})
+    time_zone = text_field(64, load_default="UTC", metadata={"description": "IANA name; cycles start at local midnight"})
     payment_terms_days = fields.Integer(load_default=DEFAULT_PAYMENT_TERMS_DAYS, strict=True,
                                         validate=validate.Range(0, MAX_PAYMENT_TERMS_DAYS))
     drafts_need_approval = fields.Boolean(metadata={"description": "default: true for postpaid, false for prepaid"})
@@ -66,8 +66,8 @@ class OpenAccountSchema(Schema):
 
 class UpdateAccountSchema(Schema):
     credit_limit = Amount()
-    invoice_mode = _choice(InvoiceMode)
-    usage_policy = _choice(UsagePolicy)
+    invoice_mode = choice_field(InvoiceMode)
+    usage_policy = choice_field(UsagePolicy)
     tax_rate = Amount()
     payer = fields.Nested(PayerSchema)
     # recurring invoice settings
@@ -75,7 +75,7 @@ class UpdateAccountSchema(Schema):
     cycle_anchor_day = fields.Integer(strict=True, validate=validate.Range(1, 31))
     payment_terms_days = fields.Integer(strict=True, validate=validate.Range(0, MAX_PAYMENT_TERMS_DAYS))
     drafts_need_approval = fields.Boolean()
-    time_zone = _text(64)
+    time_zone = text_field(64)
     low_balance_threshold = Amount(allow_none=True, metadata=LOW_BALANCE_HELP)  # null turns it off
 
     @validates_schema
@@ -89,10 +89,10 @@ IDEMPOTENCY_HELP = {"description": "or the Idempotency-Key header: a repeat retu
 
 
 class RechargeSchema(Schema):
-    idempotency_key = _key(metadata=IDEMPOTENCY_HELP)
+    idempotency_key = key_field(metadata=IDEMPOTENCY_HELP)
     amount = Amount(required=True)
-    reference = _text(128, load_default="")
-    method = _text(64, load_default="")
+    reference = text_field(128, load_default="")
+    method = text_field(64, load_default="")
     currency = fields.String()
 
 
@@ -100,16 +100,16 @@ class _UsageDetails(Schema):
     """What was used: shared by usage records and settled holds."""
 
     product = Text(128, min_length=1, required=True)
-    application_id = _text(128, allow_none=True)
-    application_name = _text(128, allow_none=True)
-    app_key = _text(128, allow_none=True)
-    channel_account = _text(128, allow_none=True, metadata={"description": "e.g. a WhatsApp Business Account id"})
+    application_id = text_field(128, allow_none=True)
+    application_name = text_field(128, allow_none=True)
+    app_key = text_field(128, allow_none=True)
+    channel_account = text_field(128, allow_none=True, metadata={"description": "e.g. a WhatsApp Business Account id"})
     quantity = Quantity(allow_none=True)
-    unit = _text(32, allow_none=True)
+    unit = text_field(32, allow_none=True)
 
 
 class UsageSchema(_UsageDetails):
-    idempotency_key = _key(metadata={**IDEMPOTENCY_HELP, "description": "required, here or as the Idempotency-Key "
+    idempotency_key = key_field(metadata={**IDEMPOTENCY_HELP, "description": "required, here or as the Idempotency-Key "
                                      "header: " + IDEMPOTENCY_HELP["description"]})
     amount = Amount()
     unit_price = UnitPrice()
@@ -125,16 +125,16 @@ class UsageSchema(_UsageDetails):
 
 
 class ChargeSchema(Schema):
-    idempotency_key = _key(metadata={**IDEMPOTENCY_HELP, "description": "required, here or as the Idempotency-Key "
+    idempotency_key = key_field(metadata={**IDEMPOTENCY_HELP, "description": "required, here or as the Idempotency-Key "
                                      "header: " + IDEMPOTENCY_HELP["description"]})
-    kind = _choice(CHARGE_KINDS, required=True)
-    description = _text(500, load_default="", free_text=True)
+    kind = choice_field(CHARGE_KINDS, required=True)
+    description = text_field(500, load_default="", free_text=True)
     amount = Amount(required=True)
     currency = fields.String()
 
 
 class ReserveSchema(Schema):
-    reservation_id = _key(required=True)
+    reservation_id = key_field(required=True)
     amount = Amount(required=True)
     expires_at = UtcDateTime(allow_none=True)
     currency = fields.String()
@@ -146,7 +146,7 @@ class SettleSchema(_UsageDetails):
 
 
 class ReleaseSchema(Schema):
-    reason = _choice(RELEASE_REASONS, load_default="cancelled")
+    reason = choice_field(RELEASE_REASONS, load_default="cancelled")
 
 
 class AsOfQuerySchema(Schema):
@@ -154,20 +154,20 @@ class AsOfQuerySchema(Schema):
 
 
 class TransactionQuerySchema(AsOfQuerySchema):
-    type = _choice(MovementType)
-    product = _text(128)
+    type = choice_field(MovementType)
+    product = text_field(128)
     from_ = UtcDateTime(data_key="from")
     to = UtcDateTime()
-    q = _text(128)
-    cursor = _text(64)
+    q = text_field(128)
+    cursor = text_field(64)
     limit = fields.Integer(load_default=DEFAULT_PAGE_ROWS, validate=validate.Range(1, MAX_PAGE_ROWS))
 
 
 class EventQuerySchema(Schema):
-    type = _choice(ACCOUNT_EVENT_TYPES)
+    type = choice_field(ACCOUNT_EVENT_TYPES)
     from_ = UtcDateTime(data_key="from")
     to = UtcDateTime()
-    cursor = _text(64)
+    cursor = text_field(64)
     limit = fields.Integer(load_default=DEFAULT_PAGE_ROWS, validate=validate.Range(1, MAX_PAGE_ROWS))
 
 

@@ -16,6 +16,7 @@ from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.domain import Aggregate
 
 from commands.audit_log import KeyClaim
+from commands.bookings import Booking
 from ledger_core.account import Account
 from ledger_core.client_key import KeyKind, fingerprint, parse_client_key
 from ledger_core.errors import InvalidInput, InvoiceNotFound
@@ -24,7 +25,7 @@ from ledger_core.invoicing import INVOICE_NUMBER_PREFIX, parse_invoice_id
 from ledger_core.money import Money
 
 if TYPE_CHECKING:
-    from commands.ledger import Booking, Ledger
+    from commands.ledger import Ledger
 
 # Every issue in the deployment takes its number from one counter per year, so writers
 # that issue at the same moment race on it; they retry more often than other commands.
@@ -133,8 +134,6 @@ class InvoicingCommands:
         The payment id, else ``idempotency_key``, makes the request idempotent: a repeat
         is answered with ``replayed``, with the invoice id when the key was an
         idempotency key (a payment id's repeat: the read model's payment names it)."""
-        from commands.ledger import Booking
-
         if paid is None:
             return self._unpaid_manual_invoice(account_id, request, idempotency_key, issue)
         key = parse_client_key(paid.payment_id, "payment_id")
@@ -157,8 +156,6 @@ class InvoicingCommands:
 
     def _unpaid_manual_invoice(self: Ledger, account_id: str, request: dict[str, Any], idempotency_key: str | None,
                                issue: Callable[[Account, NumberCounters], str]) -> Booking:
-        from commands.ledger import Booking
-
         if idempotency_key is None:
             invoice_id, position = self._invoicing_write(account_id, issue)
             return Booking(account_id, position, invoice_id=invoice_id)
@@ -180,8 +177,6 @@ class InvoicingCommands:
                        invoice_id: str | None = None, method: str = "", reference: str = "",
                        received_at: datetime | None = None, currency: str | None = None) -> Booking:
         """Applies a payment once per payment id; a repeat reports the first result."""
-        from commands.ledger import Booking
-
         key = parse_client_key(payment_id, "payment_id")
         request = {"amount": amount, "invoice_id": invoice_id, "method": method, "reference": reference,
                    "received_at": received_at, "currency": currency}
@@ -199,8 +194,6 @@ class InvoicingCommands:
     def refund_overpayment(self: Ledger, account_id: str, *, amount: object, reference: str,
                            currency: str | None = None, idempotency_key: str | None = None) -> Booking:
         """Pays unapplied credit back. With an idempotency key, once per key."""
-        from commands.ledger import Booking
-
         if not reference:
             raise InvalidInput("a refund needs a reference", field="reference")
         request = {"amount": amount, "reference": reference, "currency": currency}

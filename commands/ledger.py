@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, TypeVar
 from uuid import UUID
@@ -25,6 +25,7 @@ from eventsourcing.utils import get_topic
 from commands.api_keys import KeyCommands
 from commands.audit_log import RECORDER_TOPICS as AUDITED_RECORDERS
 from commands.audit_log import AppendExtras, KeyClaim, appending_with, current_appending, current_cause
+from commands.bookings import Booking, Clock, Standing, utc_now
 from commands.bulk_load import load_aggregates
 from commands.invoicing import InvoicingCommands, NumberCounters
 from ledger_core.account import CHARGE_KINDS, Account, account_uuid, parse_account_id
@@ -48,7 +49,6 @@ from ledger_core.errors import (
     ReservationNotFound,
     UnsafeText,
 )
-from ledger_core.figures import Figures
 from ledger_core.money import (
     Money,
     parse_amount,
@@ -63,40 +63,7 @@ AGGREGATE_CACHE_SIZE = 10_000
 UNCHANGED: Any = object()  # a setting not given (for settings where None means "off")
 
 T = TypeVar("T")
-Clock = Callable[[], datetime]
 Changed = Aggregate | KeyClaim  # what a decision changes besides the account: other aggregates, claimed keys
-
-
-def utc_now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
-@dataclass(frozen=True)
-class Standing:
-    """An account's figures right after a write, from the aggregate that made it: what the
-    write's answer shows, so a committed write never depends on the read model to answer."""
-
-    currency: str
-    figures: Figures
-    version: int
-    as_of: datetime
-
-    @classmethod
-    def of(cls, account: Account) -> Standing:
-        return cls(account.currency, account.figures, account.version, account.modified_on)
-
-
-@dataclass(frozen=True)
-class Booking:
-    """What a command did: the movement it booked (if any) and where it landed in the log."""
-
-    account_id: str
-    position: int | None  # notification id of the last event written; None if nothing was written
-    transaction_no: str | None = None
-    amount: Decimal | None = None
-    replayed: bool = False  # a repeat of an earlier request: nothing new was written
-    invoice_id: str | None = None  # the invoice the command issued, if any (not known on a replay)
-    after: Standing | None = None  # the account once written; None on a replay or when nothing was written
 
 
 class WarmAccounts:

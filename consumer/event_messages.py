@@ -23,7 +23,7 @@ from typing import Any
 
 from ledger_core.account import transaction_no
 from service.history import HIDDEN_ATTRIBUTES
-from service.history import _plain as plain  # the history endpoint's exact JSON values, on purpose the same
+from service.history import plain as plain  # the history endpoint's exact JSON values, on purpose the same
 
 SCHEMA_VERSION = 1
 WIRE_TYPES = {"LowBalanceReached": "LowBalance"}

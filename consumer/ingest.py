@@ -23,7 +23,8 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError
 
 from commands.audit_log import AppendExtras, OutboxMessage, appending_with, caused_by
-from commands.ledger import Booking, Ledger, WarmAccounts
+from commands.bookings import Booking
+from commands.ledger import Ledger, WarmAccounts
 from consumer.messages import AMOUNT_FIELDS, BadMessage, parse
 from consumer.store import ConsumerStore
 from ledger_core.client_key import KeyKind

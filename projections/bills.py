@@ -27,7 +27,7 @@ from ledger_core.cycles import local_date
 from ledger_core.invoicing import add_into
 
 if TYPE_CHECKING:
-    from projections.views import Dialect
+    from projections.dialect import Dialect
 
 BILL_COLUMNS = (
     "bill_no", "account_id", "currency", "product", "cycle_start", "cycle_end", "quantity", "unit", "amount",

@@ -13,8 +13,7 @@ import re
 import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -27,6 +26,7 @@ from psycopg.sql import SQL
 from ledger_core.errors import InvariantViolation
 from ledger_core.figures import BillingMode, Figures, InvoiceMode
 from projections.bills import BillChanges, BillCodec, BillFilter, BillRow, BillSQL
+from projections.dialect import POSTGRES, SQLITE, Dialect
 from projections.invoice_sql import INVOICE_TABLES, InvoiceChanges, InvoiceCodec, InvoiceSQL
 from projections.rows import (
     AccountRow,
@@ -55,37 +55,6 @@ MAX_KEPT_ACCOUNT_ROWS = 100_000  # account rows a view keeps from one of its bat
 class StalePosition(Exception):
     """Another batch was written after this one read its position: compute it again."""
 
-
-# -- dialects: the only differences between the two databases ---------------------
-@dataclass(frozen=True)
-class Dialect:
-    param: str
-    amount_type: str
-    time_type: str
-    text_amounts: bool  # SQLite has no exact decimal type: amounts are stored as text
-
-    def amount_in(self, amount: Decimal | None) -> Any:
-        if amount is None or not self.text_amounts:
-            return amount
-        return f"{amount:f}"
-
-    def amount_out(self, value: Any) -> Decimal | None:
-        return None if value is None else Decimal(value)
-
-    def time_in(self, moment: datetime | None) -> Any:
-        if moment is None or not self.text_amounts:
-            return moment
-        # One fixed UTC format so that text order is time order.
-        return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
-
-    def time_out(self, value: Any) -> datetime | None:
-        if value is None or isinstance(value, datetime):
-            return value
-        return datetime.fromisoformat(value)
-
-
-POSTGRES = Dialect(param="%s", amount_type="NUMERIC(38, 6)", time_type="TIMESTAMPTZ", text_amounts=False)
-SQLITE = Dialect(param="?", amount_type="TEXT", time_type="TEXT", text_amounts=True)
 
 ACCOUNT_COLUMNS = (
     "account_id", "aggregate_id", "currency", "billing_mode", "invoice_mode", "usage_policy", "cycle_anchor_day", "tax_rate",

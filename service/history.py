@@ -77,13 +77,13 @@ def _with_stored_events(service: LedgerService, account_id: str, rows: list[Even
         event = service.commands.mapper.to_domain_event(
             StoredEvent(originator_id=aggregate_id, originator_version=entry.version, topic=entry.topic,
                         state=entry.state))
-        payload = {k: _plain(v) for k, v in vars(event).items() if k not in HIDDEN_ATTRIBUTES}
+        payload = {k: plain(v) for k, v in vars(event).items() if k not in HIDDEN_ATTRIBUTES}
         items.append(HistoryItem(row.position, row.version, row.type, row.time, entry.recorded_at, entry.cause,
                                  entry.link, payload))
     return items
 
 
-def _plain(value: Any) -> Any:
+def plain(value: Any) -> Any:
     """Event values as JSON: exact decimal text, UTC times, ids as text; never a float."""
     if isinstance(value, Decimal):
         return f"{value:f}"
@@ -92,7 +92,7 @@ def _plain(value: Any) -> Any:
     if isinstance(value, UUID):
         return str(value)
     if isinstance(value, dict):
-        return {str(k): _plain(v) for k, v in value.items()}
+        return {str(k): plain(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_plain(v) for v in value]
+        return [plain(v) for v in value]
     return value

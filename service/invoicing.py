@@ -19,7 +19,8 @@ from decimal import Decimal
 from typing import Any
 
 from commands.invoicing import PaymentReceived
-from commands.ledger import Booking, Ledger
+from commands.bookings import Booking
+from commands.ledger import Ledger
 from ledger_core.account import Account
 from ledger_core.cycles import local_date, next_boundary
 from ledger_core.figures import ZERO

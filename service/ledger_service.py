@@ -18,7 +18,8 @@ from eventsourcing.postgres import PostgresFactory
 from eventsourcing.sqlite import SQLiteFactory
 from prometheus_client import Counter
 
-from commands.ledger import Booking, Clock, Ledger, utc_now
+from commands.bookings import Booking, Clock, utc_now
+from commands.ledger import Ledger
 from commands.persistence import SQLITE_PREFIX, apply_connection_options, check_reachable, creation_lock
 from ledger_core.errors import AccountNotFound
 from projections.catchup import Projector

@@ -26,8 +26,8 @@ from eventsourcing.postgres import PostgresFactory
 from eventsourcing.sqlite import SQLiteFactory
 
 from commands.ledger import Ledger
+from projections.dialect import POSTGRES, SQLITE, Dialect
 from projections.views import sqlite_write_transaction
-from projections.views import POSTGRES, SQLITE, Dialect
 
 TABLE = "reminder_outbox"
 MAX_LIST_ROWS = 500

@@ -23,7 +23,7 @@ from time import monotonic  # the lease is measured on it, never on the (settabl
 from ledger_core.invoicing import InvoiceStatus
 from service.ledger_service import LedgerService
 from service.reminder_outbox import MAX_CLAIM_ROWS, ReminderRow
-from service.settings import _int
+from service.settings import int_setting
 
 log = logging.getLogger(__name__)
 
@@ -65,17 +65,17 @@ class SenderSettings:
             raise ValueError(f"LEDGER_SMTP_STARTTLS must be true or false, got {starttls!r}")
         return cls(
             smtp_host=env.get("LEDGER_SMTP_HOST") or "127.0.0.1",
-            smtp_port=_int(env, "LEDGER_SMTP_PORT", 25, 1, 65535),
+            smtp_port=int_setting(env, "LEDGER_SMTP_PORT", 25, 1, 65535),
             smtp_from=env.get("LEDGER_SMTP_FROM") or "billing@localhost",
             smtp_starttls=starttls in ("true", "1", "yes"),
             smtp_user=env.get("LEDGER_SMTP_USER") or None,
             smtp_password=env.get("LEDGER_SMTP_PASSWORD") or None,
-            smtp_timeout_s=_int(env, "LEDGER_SMTP_TIMEOUT_S", 30, 1, 300),
-            batch_rows=_int(env, "LEDGER_REMINDER_BATCH_ROWS", 50, 1, MAX_CLAIM_ROWS),
-            max_attempts=_int(env, "LEDGER_REMINDER_MAX_ATTEMPTS", 5, 1, 100),
-            retry_delay_s=_int(env, "LEDGER_REMINDER_RETRY_DELAY_S", 300, 1, 7 * 86_400),
-            lease_s=_int(env, "LEDGER_REMINDER_LEASE_S", 600, 60, 86_400),
-            poll_interval_s=_int(env, "LEDGER_REMINDER_POLL_INTERVAL_S", 30, 1, 3_600),
+            smtp_timeout_s=int_setting(env, "LEDGER_SMTP_TIMEOUT_S", 30, 1, 300),
+            batch_rows=int_setting(env, "LEDGER_REMINDER_BATCH_ROWS", 50, 1, MAX_CLAIM_ROWS),
+            max_attempts=int_setting(env, "LEDGER_REMINDER_MAX_ATTEMPTS", 5, 1, 100),
+            retry_delay_s=int_setting(env, "LEDGER_REMINDER_RETRY_DELAY_S", 300, 1, 7 * 86_400),
+            lease_s=int_setting(env, "LEDGER_REMINDER_LEASE_S", 600, 60, 86_400),
+            poll_interval_s=int_setting(env, "LEDGER_REMINDER_POLL_INTERVAL_S", 30, 1, 3_600),
         )
 
 

@@ -11,7 +11,7 @@ from commands.persistence import DatabaseConfig
 DEFAULT_DATABASE_URL = "sqlite:///var/ledger.db"
 
 
-def _int(environ: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+def int_setting(environ: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
     raw = environ.get(name)
     if raw is None or raw == "":
         return default
@@ -49,24 +49,24 @@ class Settings:
         database = DatabaseConfig(
             url=url,
             schema=env.get("LEDGER_DATABASE_SCHEMA") or "public",
-            pool_size=_int(env, "LEDGER_DATABASE_POOL_SIZE", 5, 1, 100),
-            connect_timeout_s=_int(env, "LEDGER_DATABASE_CONNECT_TIMEOUT_S", 5, 1, 120),
-            statement_timeout_ms=_int(env, "LEDGER_DATABASE_STATEMENT_TIMEOUT_MS", 30_000, 0, 3_600_000),
-            max_waiting=_int(env, "LEDGER_DATABASE_MAX_WAITING", 100, 0, 100_000),
+            pool_size=int_setting(env, "LEDGER_DATABASE_POOL_SIZE", 5, 1, 100),
+            connect_timeout_s=int_setting(env, "LEDGER_DATABASE_CONNECT_TIMEOUT_S", 5, 1, 120),
+            statement_timeout_ms=int_setting(env, "LEDGER_DATABASE_STATEMENT_TIMEOUT_MS", 30_000, 0, 3_600_000),
+            max_waiting=int_setting(env, "LEDGER_DATABASE_MAX_WAITING", 100, 0, 100_000),
         )
         # SQLite takes one writer at a time: more processes only queue on its lock.
         default_workers = 2 if database.is_postgres else 1
         return cls(
             database=database,
             http_host=env.get("LEDGER_HTTP_HOST") or "127.0.0.1",
-            http_port=_int(env, "LEDGER_HTTP_PORT", 8080, 1, 65535),
-            http_workers=_int(env, "LEDGER_HTTP_WORKERS", default_workers, 1, 64),
-            max_request_bytes=_int(env, "LEDGER_MAX_REQUEST_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),
-            projection_batch_events=_int(env, "LEDGER_PROJECTION_BATCH_EVENTS", 500, 1, 10_000),
+            http_port=int_setting(env, "LEDGER_HTTP_PORT", 8080, 1, 65535),
+            http_workers=int_setting(env, "LEDGER_HTTP_WORKERS", default_workers, 1, 64),
+            max_request_bytes=int_setting(env, "LEDGER_MAX_REQUEST_BYTES", 64 * 1024, 1024, 16 * 1024 * 1024),
+            projection_batch_events=int_setting(env, "LEDGER_PROJECTION_BATCH_EVENTS", 500, 1, 10_000),
             create_tables=(env.get("LEDGER_CREATE_TABLES") or "true").lower() not in ("false", "0", "no", "off"),
             rate_limit=env.get("LEDGER_RATE_LIMIT") or "200/second",
             rate_limit_storage=env.get("LEDGER_RATE_LIMIT_STORAGE") or "memory://",
-            ready_max_lag_events=_int(env, "LEDGER_READY_MAX_LAG_EVENTS", 10_000, 0, 1_000_000_000),
+            ready_max_lag_events=int_setting(env, "LEDGER_READY_MAX_LAG_EVENTS", 10_000, 0, 1_000_000_000),
             issuer_name=env.get("LEDGER_ISSUER_NAME") or "Ledger",
             issuer_tax_id=env.get("LEDGER_ISSUER_TAX_ID", ""),
             # address lines separated by "|"

@@ -1,0 +1,39 @@
+"""The only differences between the two databases the read models live in."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from decimal import Decimal
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Dialect:
+    param: str
+    amount_type: str
+    time_type: str
+    text_amounts: bool  # SQLite has no exact decimal type: amounts are stored as text
+
+    def amount_in(self, amount: Decimal | None) -> Any:
+        if amount is None or not self.text_amounts:
+            return amount
+        return f"{amount:f}"
+
+    def amount_out(self, value: Any) -> Decimal | None:
+        return None if value is None else Decimal(value)
+
+    def time_in(self, moment: datetime | None) -> Any:
+        if moment is None or not self.text_amounts:
+            return moment
+        # One fixed UTC format so that text order is time order.
+        return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+
+    def time_out(self, value: Any) -> datetime | None:
+        if value is None or isinstance(value, datetime):
+            return value
+        return datetime.fromisoformat(value)
+
+
+POSTGRES = Dialect(param="%s", amount_type="NUMERIC(38, 6)", time_type="TIMESTAMPTZ", text_amounts=False)
+SQLITE = Dialect(param="?", amount_type="TEXT", time_type="TEXT", text_amounts=True)
