@@ -19,7 +19,10 @@ from api.exports import csv_response, safe_file_name, xlsx_response
 from api.invoice_schemas import InvoiceQuerySchema
 from api.invoices import find_invoice, invoice_filter
 from exporters.columns import BILL_DETAIL_COLUMNS, INVOICE_REPORT_COLUMNS
-from exporters.ledger_documents import (
+from exporters.pdf import render_bill_pdf, render_invoice_pdf, render_receipt_pdf
+from ledger_core.access import Role
+from ledger_core.errors import TransactionNotFound
+from service.documents import (
     bill_detail_rows,
     bill_document,
     invoice_document,
@@ -27,9 +30,6 @@ from exporters.ledger_documents import (
     issuer_of,
     receipt_document,
 )
-from exporters.pdf import render_bill_pdf, render_invoice_pdf, render_receipt_pdf
-from ledger_core.access import Role
-from ledger_core.errors import TransactionNotFound
 from service.exports import iter_invoices
 
 PDF_TYPE = "application/pdf"

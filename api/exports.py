@@ -20,12 +20,12 @@ from marshmallow import RAISE
 from api.accounts import Blueprint, service, transaction_filter
 from api.auth import allow
 from api.schemas import TransactionQuerySchema
-from exporters.balance_details import balance_detail_rows
 from exporters.columns import BALANCE_DETAIL_COLUMNS, Column
 from exporters.csv_export import csv_chunks
 from exporters.excel import write_xlsx
 from exporters.limits import MAX_EXPORT_ROWS
 from ledger_core.access import Role
+from service.documents import balance_detail_rows
 from service.exports import iter_transactions
 
 # The most rows one export holds (a module setting so tests can lower it).

@@ -15,15 +15,14 @@ from typing import Any
 import click
 from tqdm import tqdm
 
-from exporters.balance_details import balance_detail_rows
 from exporters.columns import BALANCE_DETAIL_COLUMNS, BILL_DETAIL_COLUMNS, INVOICE_REPORT_COLUMNS, Column
 from exporters.csv_export import write_csv
 from exporters.excel import write_xlsx
 from ledger_core.errors import LedgerError
-from exporters.ledger_documents import bill_detail_rows, invoice_report_rows
 from ledger_core.invoicing import DueStatus, InvoiceStatus, PaymentStatus
 from projections.bills import CLEARED, PENDING, BillFilter
 from projections.rows import InvoiceFilter, MovementType, TransactionFilter
+from service.documents import balance_detail_rows, bill_detail_rows, invoice_report_rows
 from service.exports import iter_invoices, iter_transactions
 from service.ledger_service import LedgerService
 from service.settings import Settings

@@ -21,12 +21,12 @@ from exporters.documents import (
     ReceiptDocument,
     UsageLine,
 )
-from exporters.rows import BillDetailRow, InvoiceReportRow
+from exporters.rows import BalanceDetailRow, BillDetailRow, InvoiceReportRow
 from ledger_core.cycles import local_date
 from ledger_core.errors import BillNotFound, InvoiceNotFound, TransactionNotFound
 from ledger_core.invoicing import due_status
 from projections.bills import CLEARED, BillFilter
-from projections.rows import AccountRow, InvoiceRow, MovementType
+from projections.rows import AccountRow, InvoiceRow, MovementType, TransactionRow
 from service.exports import iter_bills
 from service.ledger_service import LedgerService
 from service.settings import Settings
@@ -180,3 +180,17 @@ def receipt_document(service: LedgerService, transaction_no: str) -> ReceiptDocu
         received_at=row.occurred_at, account_id=row.account_id, currency=account.currency, amount=row.amount,
         method=row.description, reference=row.reference, payer=payer_of(account), applied_to=applied,
     )
+
+
+def balance_detail_rows(transactions: Iterable[TransactionRow], currency: str) -> Iterator[BalanceDetailRow]:
+    for row in transactions:
+        yield BalanceDetailRow(
+            time=row.booked_at,
+            transaction_no=row.transaction_no,
+            type=row.type.value,
+            item=row.item,
+            application=row.application_id or "",
+            amount=row.amount,
+            balance_after=row.balance_after,
+            currency=currency,
+        )
