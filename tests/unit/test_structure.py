@@ -103,3 +103,27 @@ def test_the_cycle_finder_finds_a_cycle():
 def test_no_module_imports_another_modules_private_names():
     _, privates = graph()
     assert privates == []
+
+
+def test_the_readme_map_names_every_module():
+    """The architecture map in README.md names each package module in its package's part."""
+    block = (ROOT / "README.md").read_text().split("## Architecture", 1)[1].split("```", 2)[1]
+    parts: dict[str, str] = {}
+    package = None
+    for line in block.splitlines():
+        head = line.split("/", 1)[0]
+        if line and not line.startswith(" ") and line.startswith(f"{head}/"):
+            package = head
+            parts[package] = ""
+        elif package:
+            parts[package] += line + "\n"
+    missing = []
+    for name, path in modules().items():
+        top, _, rest = name.partition(".")
+        if not rest:
+            continue  # the package itself
+        first = rest.split(".")[0]
+        named = f"{first}/" if (ROOT / top / first).is_dir() else f"{first}.py"
+        if named not in parts.get(top, ""):
+            missing.append(name)
+    assert missing == []
