@@ -6,6 +6,7 @@
 
 from __future__ import annotations
 
+import fcntl
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -117,7 +118,7 @@ def where(config: DatabaseConfig) -> str:
     return f"{p.get('host', '127.0.0.1')}:{p.get('port', '5432')}/{p.get('dbname', 'postgres')} as {p.get('user', 'postgres')}"
 
 
-def _connect(config: DatabaseConfig) -> psycopg.Connection[Any]:
+def connect_postgres(config: DatabaseConfig) -> psycopg.Connection[Any]:
     params = dict(_params(config))
     params.setdefault("connect_timeout", config.connect_timeout_s)
     try:
@@ -134,7 +135,7 @@ def check_reachable(config: DatabaseConfig) -> None:
     """One direct connection, bounded by connect_timeout_s: a wrong host, port or password
     fails here at once with a message naming the server, instead of a pool timeout later."""
     if config.is_postgres:
-        _connect(config).close()
+        connect_postgres(config).close()
 
 
 @contextmanager
@@ -143,9 +144,18 @@ def creation_lock(config: DatabaseConfig) -> Iterator[None]:
     create them one after another (CREATE TABLE IF NOT EXISTS alone races on PostgreSQL's
     catalog: "duplicate key value violates unique constraint pg_type_typname_nsp_index")."""
     if not config.is_postgres:
-        yield
+        path = config.url[len(SQLITE_PREFIX):]
+        if ":memory:" in path or "mode=memory" in path:
+            yield
+            return
+        with open(f"{path}.lock", "a") as lock_file:  # SQLite: a file lock beside the database
+            fcntl.flock(lock_file, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock_file, fcntl.LOCK_UN)
         return
-    with _connect(config) as conn:
+    with connect_postgres(config) as conn:
         conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (f"ledger.ddl.{config.schema}",))
         try:
             yield

@@ -15,6 +15,7 @@ from tqdm import tqdm
 
 from commands.audit_log import caused_by
 from consumer.kafka_loop import ConsumerSettings, KafkaIngest
+from entrypoints.db_cli import db
 from entrypoints.export_cli import export
 from entrypoints.keys_cli import keys
 from entrypoints.logs import configure_logging
@@ -211,6 +212,7 @@ main.add_command(export)
 main.add_command(remind)
 main.add_command(send_reminders)
 main.add_command(keys)
+main.add_command(db)
 
 
 if __name__ == "__main__":

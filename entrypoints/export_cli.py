@@ -15,6 +15,7 @@ from typing import Any
 import click
 from tqdm import tqdm
 
+from entrypoints.process import open_service
 from exporters.columns import BALANCE_DETAIL_COLUMNS, BILL_DETAIL_COLUMNS, INVOICE_REPORT_COLUMNS, Column
 from exporters.csv_export import write_csv
 from exporters.excel import write_xlsx
@@ -24,7 +25,6 @@ from projections.bills import CLEARED, PENDING, BillFilter
 from projections.rows import InvoiceFilter, MovementType, TransactionFilter
 from service.documents import balance_detail_rows, bill_detail_rows, invoice_report_rows
 from service.exports import iter_invoices, iter_transactions
-from service.ledger_service import LedgerService
 from service.settings import Settings
 
 FORMATS = ("xlsx", "csv")
@@ -61,7 +61,7 @@ def export_transactions(account_id: str, out_path: Path, file_format: str | None
     """An account's balance details (newest first) to an .xlsx or .csv file."""
     query = TransactionFilter(account_id=account_id, type=movement_type, product=product,
                               booked_from=booked_from, booked_to=booked_to)
-    service = LedgerService(Settings.from_env())
+    service = open_service(Settings.from_env())
     try:
         currency = service.account_row(account_id).currency
         rows = balance_detail_rows(iter_transactions(service, query), currency)
@@ -122,7 +122,7 @@ def export_bills(out_path: Path, file_format: str | None, account_id: str | None
     """Bill details (one row per application and AppKey of each bill) to an .xlsx or .csv file."""
     query = BillFilter(account_id=account_id, product=product, status=status, cycle_from=cycle_from,
                        cycle_to=cycle_to)
-    service = LedgerService(Settings.from_env())
+    service = open_service(Settings.from_env())
     try:
         count, chosen = write_export(BILL_DETAIL_COLUMNS, bill_detail_rows(service, query), out_path, file_format,
                                      sheet_title="Bill details", description="exporting bills")
@@ -141,7 +141,7 @@ def export_bills(out_path: Path, file_format: str | None, account_id: str | None
 def export_invoices(out_path: Path, file_format: str | None, account_id: str | None, status: str | None,
                     payment_status: str | None, due_status: str | None) -> None:
     """The invoice report to an .xlsx or .csv file."""
-    service = LedgerService(Settings.from_env())
+    service = open_service(Settings.from_env())
     today = service.clock().date()
     query = InvoiceFilter(account_id=account_id, status=status, payment_status=payment_status,
                           due_status=due_status, today=today.isoformat())

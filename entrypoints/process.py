@@ -12,6 +12,7 @@ import click
 from prometheus_client import start_http_server
 
 from commands.persistence import DatabaseUnreachable
+from commands.schema import SchemaMismatch
 from service.ledger_service import LedgerService
 from service.settings import Settings
 
@@ -35,11 +36,12 @@ def stop_on_signals() -> threading.Event:
     return stop
 
 
-def open_service(settings: Settings) -> LedgerService:
-    """The service, or a one-line error naming the database when it cannot be reached."""
+def open_service(settings: Settings, *, upgrade: bool = False) -> LedgerService:
+    """The service, or a one-line error: the database cannot be reached (named), or its
+    schema is not this code's (with the command to run)."""
     try:
-        return LedgerService(settings)
-    except (DatabaseUnreachable, ValueError) as error:
+        return LedgerService(settings, upgrade=upgrade)
+    except (DatabaseUnreachable, SchemaMismatch, ValueError) as error:
         raise click.ClickException(str(error)) from None
 
 

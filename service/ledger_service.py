@@ -18,6 +18,7 @@ from eventsourcing.postgres import PostgresFactory
 from eventsourcing.sqlite import SQLiteFactory
 from prometheus_client import Counter
 
+from commands import schema
 from commands.bookings import Booking, Clock, utc_now
 from commands.ledger import Ledger
 from commands.persistence import SQLITE_PREFIX, apply_connection_options, check_reachable, creation_lock
@@ -54,7 +55,9 @@ def make_view(app: Ledger, prefix: str = DEFAULT_PREFIX, *, create_tables: bool 
 
 
 class LedgerService:
-    def __init__(self, settings: Settings, clock: Clock = utc_now) -> None:
+    def __init__(self, settings: Settings, clock: Clock = utc_now, *, upgrade: bool = False) -> None:
+        """Refuses a database at another schema version (commands/schema.py) unless it is
+        empty, which is brought to this code's version; ``upgrade`` applies what is pending."""
         self.settings = settings
         database = settings.database
         _ensure_sqlite_folder(database.url)
@@ -62,10 +65,19 @@ class LedgerService:
         check_reachable(database)
         env = database.eventsourcing_env()
         env["CREATE_TABLE"] = "y" if settings.create_tables else "n"
+        self.migrations_applied: list[schema.Migration] = []
+        if not settings.create_tables:
+            schema.require_current(database)
         with creation_lock(database) if settings.create_tables else nullcontext():
+            versioned = settings.create_tables and not schema.in_memory(database)
+            if versioned and not upgrade and schema.find(database).state is not schema.SchemaState.EMPTY:
+                schema.require_current(database)
             self.commands = Ledger(env=env, clock=clock)
             self.view = make_view(self.commands, create_tables=settings.create_tables)
             self.reminder_outbox = ReminderOutbox.of(self.commands, create_table=settings.create_tables)
+            if versioned:
+                self.migrations_applied = schema.pending(database)
+                schema.apply(database, self.migrations_applied)
         self.projector = Projector(self.commands, self.view, settings.projection_batch_events)
         self.catch_up_failures = 0
 

@@ -1,6 +1,6 @@
 -- Least privilege for the ledger on PostgreSQL. Run as the owner of the schema's tables
--- (the role that ran the first `ledger serve`, or `ledger keys list` with
--- LEDGER_CREATE_TABLES=true), once after the tables exist and again after an upgrade:
+-- (the role that ran the first `ledger serve`, or `ledger db upgrade`), once after the tables
+-- exist and again after each `ledger db upgrade`:
 --
 --   psql "$OWNER_URL" -v schema=public -v app_role=ledger_app -f deploy/postgres/least_privilege.sql
 --
@@ -26,6 +26,9 @@ REVOKE DELETE, TRUNCATE ON :"schema".ledger_events, :"schema".ledger_events_audi
 -- UPDATE, DELETE or TRUNCATE on the table. UPDATE is granted for the lock alone: the
 -- trigger below refuses every update.
 GRANT UPDATE ON :"schema".ledger_events TO :"app_role";
+
+-- the schema version the service checks at start
+GRANT SELECT ON :"schema".ledger_schema TO :"app_role";
 
 -- what the service keeps up to date
 GRANT SELECT, INSERT, UPDATE, DELETE ON :"schema".ledger_events_outbox, :"schema".reminder_outbox,
