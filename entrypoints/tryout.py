@@ -111,4 +111,5 @@ def produce_sample(accounts: int, messages: int) -> None:
     producer.flush()
     producer.close()
     click.echo(f"posted {messages} usage messages, a hold and its settlement for {', '.join(ids)} "
-               f"to {settings.topics.usage}; see GET /v1/accounts/{ids[0]}/balance")
+               f"to {settings.topics.usage}; see GET /v1/accounts/{ids[0]}/balance (with the admin key "
+               "`ledger serve` printed, or one from `ledger keys create`)")
