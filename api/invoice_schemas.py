@@ -164,6 +164,7 @@ class PaymentPageSchema(Schema):
 
 
 class DashboardGroupSchema(Schema):
+    currency = fields.String()
     status = fields.String()
     payment_status = fields.String()
     invoices = fields.Integer()
@@ -172,7 +173,7 @@ class DashboardGroupSchema(Schema):
     outstanding = Amount()
 
 
-class DashboardSchema(Schema):
+class DashboardCountsSchema(Schema):
     total_invoices = fields.Integer()
     approved = fields.Integer()
     not_approved = fields.Integer(metadata={"description": "drafts"})
@@ -180,7 +181,19 @@ class DashboardSchema(Schema):
     paid = fields.Integer()
     unsettled = fields.Integer(metadata={"description": "approved, unpaid or partially paid"})
     overdue = fields.Integer()
-    groups = fields.List(fields.Nested(DashboardGroupSchema))
+
+
+class DashboardCurrencySchema(DashboardCountsSchema):
+    currency = fields.String()
+    approved_total = Amount(metadata={"description": "sum of the approved invoices' totals"})
+    paid_amount = Amount(metadata={"description": "paid on them"})
+    outstanding = Amount(metadata={"description": "still owed on them"})
+
+
+class DashboardSchema(DashboardCountsSchema):
+    groups = fields.List(fields.Nested(DashboardGroupSchema), metadata={"description": "per currency and status"})
+    currencies = fields.List(fields.Nested(DashboardCurrencySchema),
+                             metadata={"description": "counts and sums per currency: never added across currencies"})
 
 
 class PaymentResultSchema(Schema):

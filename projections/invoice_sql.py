@@ -30,7 +30,7 @@ LINE_COLUMNS = (
 PAYMENT_COLUMNS = ("position", "payment_id", "account_id", "received_at", "amount", "method", "reference",
                    "allocations")
 # Who is owed what, by status: the dashboard's sums.
-DASHBOARD_GROUPS = ("status", "payment_status")
+DASHBOARD_GROUPS = ("currency", "status", "payment_status")  # never a sum across currencies
 
 
 class InvoiceSQL:
@@ -129,14 +129,13 @@ class InvoiceSQL:
         ]
 
     def dashboard(self, where: str) -> str:
-        return (f"SELECT status, payment_status, COUNT(*) AS invoices, SUM(total) AS total, SUM(paid) AS paid, "
-                f"SUM(outstanding) AS outstanding FROM {self.invoices} WHERE {where} "
-                f"GROUP BY status, payment_status ORDER BY status, payment_status")
-
+        return (f"SELECT currency, status, payment_status, COUNT(*) AS invoices, SUM(total) AS total, "
+                f"SUM(paid) AS paid, SUM(outstanding) AS outstanding FROM {self.invoices} WHERE {where} "
+                f"GROUP BY currency, status, payment_status")
 
     def dashboard_rows(self, where: str) -> str:
-        return (f"SELECT status, payment_status, 1 AS invoices, total, paid, outstanding FROM {self.invoices} "
-                f"WHERE {where}")
+        return (f"SELECT currency, status, payment_status, 1 AS invoices, total, paid, outstanding "
+                f"FROM {self.invoices} WHERE {where}")
 
 
 class InvoiceCodec:

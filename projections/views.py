@@ -601,18 +601,18 @@ class LedgerViewQueries:
         return rows[:limit], (rows[limit - 1].created_position if more else None)
 
     def invoice_dashboard(self, query: InvoiceFilter) -> list[dict[str, Any]]:
-        """Counts and sums per status and payment status of the invoices the filter picks."""
+        """Counts and sums per currency, status and payment status of the invoices the filter picks."""
         inv, d = self.sql.invoicing, self.sql.d
         statement, params = self.sql._select(inv.invoices, "1", 1, *inv.invoice_conditions(query))
         where = statement.split(" WHERE ", 1)[1].rsplit(" ORDER BY ", 1)[0]
-        groups: dict[tuple[str, str], dict[str, Any]] = {}
+        groups: dict[tuple[str, str, str], dict[str, Any]] = {}
         with self._read() as cursor:
             # SQLite would sum text amounts as floats: there the exact sums are made here.
             cursor.execute(inv.dashboard(where) if not d.text_amounts else inv.dashboard_rows(where), params[:-1])
             for r in cursor.fetchall():
-                group = groups.setdefault((r["status"], r["payment_status"]), {
-                    "status": r["status"], "payment_status": r["payment_status"], "invoices": 0,
-                    "total": Decimal(0), "paid": Decimal(0), "outstanding": Decimal(0)})
+                group = groups.setdefault((r["currency"], r["status"], r["payment_status"]), {
+                    "currency": r["currency"], "status": r["status"], "payment_status": r["payment_status"],
+                    "invoices": 0, "total": Decimal(0), "paid": Decimal(0), "outstanding": Decimal(0)})
                 group["invoices"] += r["invoices"]
                 for column in ("total", "paid", "outstanding"):
                     group[column] += d.amount_out(r[column])

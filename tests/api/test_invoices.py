@@ -57,8 +57,8 @@ def test_close_approve_pay_and_list(client, clock, postpaid):
     dashboard = client.get("/v1/invoices/dashboard").get_json()
     assert {k: dashboard[k] for k in ("total_invoices", "approved", "not_approved", "unsettled", "overdue")} == {
         "total_invoices": 1, "approved": 1, "not_approved": 0, "unsettled": 1, "overdue": 1}
-    assert dashboard["groups"] == [{"status": "approved", "payment_status": "partially_paid", "invoices": 1,
-                                    "total": "13.41", "paid": "5.00", "outstanding": "8.41"}]
+    assert dashboard["groups"] == [{"currency": "SGD", "status": "approved", "payment_status": "partially_paid",
+                                    "invoices": 1, "total": "13.41", "paid": "5.00", "outstanding": "8.41"}]
     payments = client.get("/v1/payments?account_id=bigco").get_json()["items"]
     assert payments[0]["allocations"] == [{"invoice_id": invoice_id, "amount": "5.00", "outstanding_after": "8.41"}]
     detail = client.get("/v1/invoices/INV-2026-000001").get_json()
