@@ -12,7 +12,7 @@ from typing import Any
 import psycopg
 from flask import Flask, Response, jsonify, request
 from flask_smorest import abort
-from marshmallow import Schema, fields
+from marshmallow import RAISE, Schema, fields
 from psycopg_pool import PoolTimeout
 from webargs import core
 from webargs.flaskparser import FlaskParser, is_json_request
@@ -51,6 +51,9 @@ class LedgerParser(FlaskParser):
     """Bad input is a 400; JSON numbers are read as exact Decimals; a body must be JSON."""
 
     DEFAULT_VALIDATION_STATUS = 400
+    # A filter a client believes applied must apply or be refused: unknown query parameters
+    # are a 400, on lists as on exports (webargs would drop them silently).
+    DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": RAISE, "querystring": RAISE}
 
     def _raw_load_json(self, req: Any) -> Any:
         if not is_json_request(req):

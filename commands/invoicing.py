@@ -19,7 +19,7 @@ from commands.audit_log import KeyClaim
 from commands.bookings import Booking
 from ledger_core.account import Account
 from ledger_core.client_key import KeyKind, fingerprint, parse_client_key
-from ledger_core.errors import InvalidInput, InvoiceNotFound
+from ledger_core.errors import CloseInFuture, InvalidInput, InvoiceNotFound
 from ledger_core.invoice_numbers import InvoiceNumbers, invoice_numbers_uuid
 from ledger_core.invoicing import INVOICE_NUMBER_PREFIX, parse_invoice_id
 from ledger_core.money import Money
@@ -87,8 +87,14 @@ class InvoicingCommands:
         return self._write(account_id, decide, attempts=INVOICING_ATTEMPTS)
 
     def close_cycles(self: Ledger, account_id: str, now: datetime | None = None) -> list[str]:
-        """Closes every cycle of the account that ended by ``now``; returns the invoice ids made."""
-        moment = now or self.clock()
+        """Closes every cycle of the account that ended by ``now``; returns the invoice ids made.
+        ``now`` may lie in the past (a close that was late), never in the future: a cycle
+        closed early would invoice a period that has not happened and date its invoice ahead."""
+        clock_now = self.clock()
+        moment = now or clock_now
+        if moment > clock_now:
+            raise CloseInFuture(f"cycles are closed up to now at the latest, not {moment.isoformat()}",
+                                as_of=moment, now=clock_now)
         made, _ = self._invoicing_write(account_id, lambda a, n: a.close_cycles(now=moment, number_for=n))
         return made
 

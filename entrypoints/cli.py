@@ -23,6 +23,7 @@ from entrypoints.process import METRICS_PORT_OPTION, ledger_service, open_servic
 from entrypoints.publish import publish_events
 from entrypoints.reminders_cli import remind, send_reminders
 from entrypoints.tryout import produce_sample, try_out
+from ledger_core.errors import LedgerError
 from projections.ledger import LedgerProjection
 from service.audit import export_account, verify_file, verify_log
 from service.invoicing import close_due_cycles
@@ -31,7 +32,18 @@ from service.rebuild import rebuild, verify
 from service.settings import Settings
 
 
-@click.group()
+class LedgerGroup(click.Group):
+    """A refusal by the ledger (a LedgerError) ends any command with its code and message on
+    one line and exit status 1, as the API answers it with a 4xx: no traceback."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LedgerError as error:
+            raise click.ClickException(f"{error.code}: {error.message}") from None
+
+
+@click.group(cls=LedgerGroup)
 @click.option("--log-level", default="INFO", show_default=True)
 @click.option("--log-format", type=click.Choice(["json", "text"]), default=None,
               help="Log lines as JSON (the default) or text [LEDGER_LOG_FORMAT].")

@@ -24,8 +24,9 @@ def display_money(amount: Decimal, currency: str) -> str:
     return f"{display_amount(amount, currency)} {currency}"
 
 
-def display_quantity(quantity: Decimal) -> str:
-    return f"{quantity:,.{_places(quantity)}f}"
+def display_quantity(quantity: Decimal | None) -> str:
+    """Blank where the data holds no quantity (a charge): never a number it does not hold."""
+    return "" if quantity is None else f"{quantity:,.{_places(quantity)}f}"
 
 
 def display_rate(fraction: Decimal) -> str:

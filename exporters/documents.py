@@ -66,7 +66,7 @@ class UsageLine:
     """One line of a bill: a service's usage in the cycle and what it cost."""
 
     service: str  # e.g. "WhatsApp marketing conversation"
-    quantity: Decimal
+    quantity: Decimal | None  # None: the line has no quantity (a charge, an amount posted as such)
     unit: str
     amount: Decimal  # stored, rounded once when priced
     unit_price: Decimal | None = None
@@ -109,7 +109,7 @@ class BillDocument:
 @dataclass(frozen=True)
 class InvoiceLine:
     product: str
-    quantity: Decimal
+    quantity: Decimal | None  # None: the line has no quantity (a charge, an amount posted as such)
     unit: str
     amount: Decimal
     application: str = ""

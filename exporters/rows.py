@@ -34,7 +34,7 @@ class BillDetailRow:
     app_key: str
     application_id: str
     application_name: str
-    service_usage: Decimal  # quantity
+    service_usage: Decimal | None  # quantity; None where usage was posted as an amount only
     usage_unit: str
     consumption_amount: Decimal
     currency: str

@@ -201,3 +201,10 @@ class AmountOutOfRange(LedgerError):
 class RateLimited(LedgerError):
     code = "rate_limited"
     category = "rate_limited"
+
+
+class CloseInFuture(LedgerError):
+    """A cycle can be closed only once it has ended: not at a time still to come."""
+
+    code = "close_in_future"
+    category = "rule"

@@ -59,7 +59,7 @@ def bill_document(service: LedgerService, bill_no: str, today: date) -> BillDocu
     lines = tuple(
         # The product used through which channel account, by which application and AppKey.
         UsageLine(service=" · ".join(x for x in (bill.product, line["channel_account"]) if x),
-                  quantity=line["quantity"] or ZERO, unit=line["unit"] or "", amount=line["amount"],
+                  quantity=line["quantity"], unit=line["unit"] or "", amount=line["amount"],
                   application=" / ".join(x for x in (line["application_name"] or line["application_id"],
                                                      line["app_key"]) if x))
         for line in bill.lines
@@ -97,7 +97,7 @@ def bill_detail_rows(service: LedgerService, query: BillFilter) -> Iterator[Bill
                 billing_cycle=cycle, product=bill.product, channel_account=line["channel_account"] or "",
                 app_key=line["app_key"] or "", application_id=line["application_id"] or "",
                 application_name=line["application_name"] or "",
-                service_usage=line["quantity"] or ZERO, usage_unit=line["unit"] or "",
+                service_usage=line["quantity"], usage_unit=line["unit"] or "",
                 consumption_amount=line["amount"], currency=bill.currency, payment_status=bill.status,
                 overdraft_amount=bill.overdraft if n == 0 else ZERO,
             )
@@ -122,7 +122,7 @@ def invoice_document(service: LedgerService, invoice_id: str, today: date) -> In
                                        reference="credit", method="Funds and credit applied", amount=applied_credit))
     issued = local_date(invoice.issued_at or invoice.created_at, zone)
     lines = tuple(
-        InvoiceLine(product=x.product, quantity=x.quantity or ZERO, unit=x.unit or "", amount=x.amount,
+        InvoiceLine(product=x.product, quantity=x.quantity, unit=x.unit or "", amount=x.amount,
                     application=x.application_id or "", app_key=x.app_key or "",
                     description=("" if x.description == x.product else x.description)
                     + (f" (late, {x.date_from}..{x.date_to})" if x.late else ""))

@@ -52,10 +52,11 @@ def test_prepaid_bill_sums_a_cycle_shows_overdraft_and_clears_when_funds_cover_i
     assert client.get("/v1/bills?account_id=pre&status=Pending").get_json()["items"] == []
 
 
-def test_postpaid_bill_clears_when_its_invoice_is_paid_and_late_usage_reopens_it(client, now):
+def test_postpaid_bill_clears_when_its_invoice_is_paid_and_late_usage_reopens_it(client, now, clock):
     open_account(client, "post", "postpaid", credit_limit="100")
     post_usage(client, "post", "u1", "4", "2026-11-05T00:00:00Z")
     [bill] = client.get("/v1/bills?account_id=post").get_json()["items"]
+    clock.now = datetime(2026, 12, 1, tzinfo=timezone.utc)  # the cycle has ended
     closed = client.post("/v1/accounts/post/cycles/close", json={"as_of": "2026-12-01T00:00:00Z"}).get_json()
     [invoice_id] = closed["invoice_ids"]
     assert client.get(f"/v1/bills/{bill['bill_no']}").get_json()["invoice_id"] == invoice_id

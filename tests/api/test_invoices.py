@@ -29,6 +29,9 @@ def test_close_approve_pay_and_list(client, clock, postpaid):
     assert (prediction["amount_so_far"], prediction["estimated_subtotal"]) == ("12.30", "19.045161")
     assert client.get("/v1/accounts/bigco/invoices/future").get_json()["cut_off_date"] == "2026-11-30"
 
+    early = client.post("/v1/accounts/bigco/cycles/close", json={"as_of": "2026-12-01T00:00:00Z"})
+    assert (early.status_code, early.get_json()["error"]["code"]) == (422, "close_in_future")  # it is Nov 26
+    clock.now = datetime(2026, 12, 1, tzinfo=timezone.utc)
     closed = client.post("/v1/accounts/bigco/cycles/close", json={"as_of": "2026-12-01T00:00:00Z"})
     assert closed.status_code == 200
     [invoice_id] = closed.get_json()["invoice_ids"]

@@ -35,6 +35,7 @@ def ledger(client, clock):
             "app_key": app_key, "channel_account": channel, "quantity": "100", "unit": "conversation",
             "amount": amount, "occurred_at": "2026-11-10T00:00:00Z"})
         assert response.status_code == 201
+    clock.now = datetime(2026, 12, 1, tzinfo=timezone.utc)  # the cycle has ended
     [invoice_id] = client.post("/v1/accounts/post/cycles/close", json={"as_of": "2026-12-01T00:00:00Z"}
                                ).get_json()["invoice_ids"]
     clock.now = datetime(2026, 12, 2, tzinfo=timezone.utc)
