@@ -23,6 +23,7 @@ from exporters.pdf import render_bill_pdf, render_invoice_pdf, render_receipt_pd
 from ledger_core.access import Role
 from ledger_core.errors import TransactionNotFound
 from service.documents import (
+    account_zones,
     bill_detail_rows,
     bill_document,
     invoice_document,
@@ -119,7 +120,8 @@ class InvoicesXlsx(MethodView):
     def get(self, query: dict[str, Any]) -> Response:
         """Invoice report: number, account, dates, totals, tax, paid, outstanding, statuses."""
         svc = service()
-        rows = invoice_report_rows(iter_invoices(svc, invoice_filter(query)), svc.clock().date())
+        rows = invoice_report_rows(iter_invoices(svc, invoice_filter(query)), svc.clock().date(),
+                                   account_zones(svc))
         return xlsx_response(INVOICE_REPORT_COLUMNS, rows, "invoices.xlsx", "Invoices")
 
 
@@ -131,5 +133,6 @@ class InvoicesCsv(MethodView):
     def get(self, query: dict[str, Any]) -> Response:
         """Invoice report as .csv, streamed."""
         svc = service()
-        rows = invoice_report_rows(iter_invoices(svc, invoice_filter(query)), svc.clock().date())
+        rows = invoice_report_rows(iter_invoices(svc, invoice_filter(query)), svc.clock().date(),
+                                   account_zones(svc))
         return csv_response(INVOICE_REPORT_COLUMNS, rows, "invoices.csv")

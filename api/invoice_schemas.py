@@ -137,6 +137,8 @@ class InvoiceSchema(Schema):
     period_end = UtcDateTime()
     created_at = UtcDateTime()
     issued_at = UtcDateTime(allow_none=True)
+    period_first_day = fields.Date(metadata={"description": "first local day of the period (account time zone)"})
+    period_last_day = fields.Date(metadata={"description": "last local day, inclusive: as every document shows it"})
     due_on = fields.String(allow_none=True)
     subtotal = Amount()
     tax = Amount()

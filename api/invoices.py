@@ -6,6 +6,7 @@ model; writes answer after the read model caught up with them (read-your-writes)
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import date
 from decimal import Decimal
@@ -34,9 +35,10 @@ from api.invoice_schemas import (
 )
 from commands.invoicing import PaymentReceived
 from ledger_core.access import Role
+from ledger_core.cycles import local_days
 from ledger_core.errors import InvoiceNotFound
-from ledger_core.invoicing import due_status
 from projections.rows import InvoiceFilter, InvoiceRow
+from service.documents import account_zones, invoice_due_status
 from service.invoicing import future_invoice, issue_manual_invoice, predict_invoice
 
 invoices = Blueprint("invoices", __name__, url_prefix="/v1/invoices", description="Invoices")
@@ -48,10 +50,11 @@ def _today() -> date:
     return service().clock().date()  # due dates are compared in UTC days
 
 
-def invoice_of(row: InvoiceRow) -> dict[str, Any]:
-    state = "not_due" if row.due_on is None else due_status(date.fromisoformat(row.due_on), row.outstanding,
-                                                            _today()).value
-    return {**{name: getattr(row, name) for name in row.__slots__}, "due_status": state}
+def invoice_of(row: InvoiceRow, zone_of: Callable[[str], str]) -> dict[str, Any]:
+    """The invoice's JSON; its period also as the local days it covers, as every document shows it."""
+    first_day, last_day = local_days(row.period_start, row.period_end, zone_of(row.account_id))
+    return {**{name: getattr(row, name) for name in row.__slots__}, "due_status": invoice_due_status(row, _today()),
+            "period_first_day": first_day, "period_last_day": last_day}
 
 
 def invoice_filter(query: dict[str, Any]) -> InvoiceFilter:
@@ -72,7 +75,7 @@ def find_invoice(invoice_id: str) -> InvoiceRow:
 def _detail(invoice_id: str) -> dict[str, Any]:
     view = service().view
     row = find_invoice(invoice_id)
-    return {**invoice_of(row), "lines": view.invoice_lines(row.invoice_id),
+    return {**invoice_of(row, account_zones(service())), "lines": view.invoice_lines(row.invoice_id),
             "payments": view.invoice_payments(row.invoice_id)}
 
 
@@ -84,7 +87,8 @@ class InvoiceList(MethodView):
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """Invoices, newest first, with filters and cursor pagination."""
         rows, next_position = service().view.invoices(invoice_filter(query), query["limit"])
-        return {"items": [invoice_of(r) for r in rows],
+        zone_of = account_zones(service())
+        return {"items": [invoice_of(r, zone_of) for r in rows],
                 "next_cursor": None if next_position is None else encode_cursor(next_position)}
 
 
@@ -182,9 +186,9 @@ class ManualInvoice(MethodView):
         and claim), and its payment_id makes a repeat of the request harmless."""
         if "claim" not in body:  # with a claim, its payment_id is the key
             body = keyed(body)
-        fields = {k: body[k] for k in ("terms", "notes", "idempotency_key") if k in body}
+        fields = {k: body[k] for k in ("terms", "notes", "idempotency_key", "description") if k in body}
         if body["type"] == "topup":
-            fields.update(amount=body["amount"], description=body["description"])
+            fields.update(amount=body["amount"])
         else:
             fields.update(date_from=body["date_from"], date_to=body["date_to"])
         paid = PaymentReceived(**body["claim"]) if "claim" in body else None

@@ -112,14 +112,16 @@ class InvoicingCommands:
         self._write(account_of_invoice(invoice_id), decide)
 
     def invoice_usage(self: Ledger, account_id: str, *, date_from: date, date_to: date, terms: str = "",
-                      notes: str = "", paid: PaymentReceived | None = None,
+                      notes: str = "", description: str = "", paid: PaymentReceived | None = None,
                       idempotency_key: str | None = None) -> Booking:
         """A manual postpaid invoice of the unbilled usage of a date range; with ``paid``,
         the payment received for it is recorded in the same write (create and claim)."""
         now = self.clock()
         request = {"type": "usage", "date_from": date_from, "date_to": date_to, "terms": terms, "notes": notes}
+        if description:  # only when given: a repeat of a request made before it was kept still matches
+            request["description"] = description
         return self._manual_invoice(account_id, request, paid, idempotency_key, lambda a, n: a.invoice_usage(
-            date_from, date_to, now=now, number_for=n, terms=terms, notes=notes))
+            date_from, date_to, now=now, number_for=n, terms=terms, notes=notes, description=description))
 
     def invoice_topup(self: Ledger, account_id: str, *, amount: object, description: str, terms: str = "",
                       notes: str = "", currency: str | None = None, paid: PaymentReceived | None = None,

@@ -35,8 +35,9 @@ def display_rate(fraction: Decimal) -> str:
     return f"{percent:.{_places(percent)}f}%"
 
 
-def display_date(day: date) -> str:
-    return day.isoformat()
+def display_date(day: date | None) -> str:
+    """A day as ISO text; a dash where there is none (an invoice not issued has no issue date)."""
+    return "—" if day is None else day.isoformat()
 
 
 def display_time(moment: datetime) -> str:

@@ -130,8 +130,8 @@ class InvoicePayment:
 @dataclass(frozen=True)
 class InvoiceDocument:
     number: str
-    issue_date: date
-    due_date: date
+    issue_date: date | None  # None until issued (a draft, a voided draft)
+    due_date: date | None
     period_start: date
     period_end: date  # inclusive
     account_id: str
@@ -148,6 +148,7 @@ class InvoiceDocument:
     status: str = ""  # e.g. "Issued", "Partially paid", "Paid", "Overdue"
     terms: str = ""
     notes: str = ""
+    owed: bool = True  # an issued invoice; a draft or a voided one owes nothing (outstanding 0)
 
     def __post_init__(self) -> None:
         _check_currency(self.currency)
@@ -159,7 +160,7 @@ class InvoiceDocument:
         _check_sum("subtotal", self.subtotal, sum((line.amount for line in self.lines), Decimal(0)))
         _check_sum("total", self.total, self.subtotal + self.tax)
         _check_sum("amount paid", self.amount_paid, sum((p.amount for p in self.payments), Decimal(0)))
-        _check_sum("outstanding", self.outstanding, self.total - self.amount_paid)
+        _check_sum("outstanding", self.outstanding, self.total - self.amount_paid if self.owed else Decimal(0))
 
 
 @dataclass(frozen=True)

@@ -46,8 +46,8 @@ class BillDetailRow:
 class InvoiceReportRow:
     number: str
     account_id: str
-    issue_date: date
-    due_date: date
+    issue_date: date | None  # None until issued
+    due_date: date | None
     period_start: date
     period_end: date
     currency: str

@@ -491,7 +491,7 @@ class Account(Aggregate):
         self.closed_through = period_end
 
     def invoice_usage(self, date_from: date, date_to: date, *, now: datetime, number_for: NumberFor,
-                      terms: str = "", notes: str = "") -> str:
+                      terms: str = "", notes: str = "", description: str = "") -> str:
         """A manual postpaid invoice of the unbilled entries dated ``date_from``..``date_to``."""
         self._require_invoicing()
         if date_to < date_from:
@@ -501,7 +501,8 @@ class Account(Aggregate):
             raise NothingToInvoice(f"nothing unbilled from {date_from} to {date_to}")
         zone_start = local_midnight(date_from, self.time_zone)
         zone_end = local_midnight(date.fromordinal(date_to.toordinal() + 1), self.time_zone)
-        invoice_id = self._draft(inv.InvoiceKind.MANUAL, keys, zone_start, zone_end, terms=terms, notes=notes)
+        invoice_id = self._draft(inv.InvoiceKind.MANUAL, keys, zone_start, zone_end, description=description,
+                                 terms=terms, notes=notes)
         self.approve_invoice(invoice_id, now=now, number_for=number_for)
         return invoice_id
 

@@ -8,7 +8,7 @@ month has exactly one boundary. Boundaries are returned in UTC.
 from __future__ import annotations
 
 import calendar
-from datetime import date, datetime, time, timezone
+from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from ledger_core.errors import InvalidInput
@@ -26,6 +26,17 @@ def parse_time_zone(name: object) -> str:
 
 def local_date(moment: datetime, time_zone: str) -> date:
     return moment.astimezone(ZoneInfo(time_zone)).date()
+
+
+def local_days(start: datetime, end: datetime, time_zone: str) -> tuple[date, date]:
+    """The days a period covers in the time zone: its first and its last, inclusive. A period
+    ends where the next one starts (``end`` is exclusive): a period ending at local midnight
+    ends on the day before, one ending at 10:00 includes that morning's day. The one rule
+    for every document, export, e-mail and API field that shows a period."""
+    first = local_date(start, time_zone)
+    if end <= start:
+        return first, first
+    return first, max(first, local_date(end - timedelta(microseconds=1), time_zone))
 
 
 def local_midnight(day: date, time_zone: str) -> datetime:

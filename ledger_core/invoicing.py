@@ -41,6 +41,7 @@ class PaymentStatus(StrEnum):
     UNPAID = "unpaid"
     PARTIALLY_PAID = "partially_paid"
     PAID = "paid"
+    NONE_OWED = "none_owed"  # a voided invoice: nothing was or is owed on it
 
 
 class DueStatus(StrEnum):

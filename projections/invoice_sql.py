@@ -91,7 +91,9 @@ class InvoiceSQL:
 
     def void(self) -> str:
         p = self.d.param
-        return f"UPDATE {self.invoices} SET status = 'void', updated_at = {p} WHERE invoice_id = {p}"
+        zero = "'0.000000'" if self.d.text_amounts else "0"  # as the dialect stores amounts
+        return (f"UPDATE {self.invoices} SET status = 'void', payment_status = 'none_owed', outstanding = {zero}, "
+                f"updated_at = {p} WHERE invoice_id = {p}")
 
     def allocate(self) -> str:
         p = self.d.param

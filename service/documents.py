@@ -6,7 +6,7 @@ re-rounded here, and each document checks its own totals on construction.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from datetime import date, timedelta
 from decimal import Decimal
 from typing import Any
@@ -22,9 +22,9 @@ from exporters.documents import (
     UsageLine,
 )
 from exporters.rows import BalanceDetailRow, BillDetailRow, InvoiceReportRow
-from ledger_core.cycles import local_date
+from ledger_core.cycles import local_date, local_days
 from ledger_core.errors import BillNotFound, InvoiceNotFound, TransactionNotFound
-from ledger_core.invoicing import due_status
+from ledger_core.invoicing import DueStatus, due_status
 from projections.bills import CLEARED, BillFilter
 from projections.rows import AccountRow, InvoiceRow, MovementType, TransactionRow
 from service.exports import iter_bills
@@ -32,7 +32,7 @@ from service.ledger_service import LedgerService
 from service.settings import Settings
 
 ZERO = Decimal("0.000000")
-STATUS_TEXT = {"unpaid": "Unpaid", "partially_paid": "Partially paid", "paid": "Paid"}
+STATUS_TEXT = {"unpaid": "Unpaid", "partially_paid": "Partially paid", "paid": "Paid", "none_owed": "None owed"}
 DUE_TEXT = {"not_due": "Not due", "overdue": "Overdue"}
 
 
@@ -120,7 +120,7 @@ def invoice_document(service: LedgerService, invoice_id: str, today: date) -> In
     if applied_credit:  # funds and earlier overpayments applied when it was issued or on a recharge
         payments.append(InvoicePayment(paid_on=local_date(invoice.issued_at or invoice.created_at, zone),
                                        reference="credit", method="Funds and credit applied", amount=applied_credit))
-    issued = local_date(invoice.issued_at or invoice.created_at, zone)
+    first_day, last_day = local_days(invoice.period_start, invoice.period_end, zone)
     lines = tuple(
         InvoiceLine(product=x.product, quantity=x.quantity, unit=x.unit or "", amount=x.amount,
                     application=x.application_id or "", app_key=x.app_key or "",
@@ -129,13 +129,16 @@ def invoice_document(service: LedgerService, invoice_id: str, today: date) -> In
         for x in view.invoice_lines(invoice.invoice_id)
     )
     return InvoiceDocument(
-        number=invoice.number or f"DRAFT {invoice.invoice_id}", issue_date=issued,
-        due_date=date.fromisoformat(invoice.due_on) if invoice.due_on else issued,
-        period_start=local_date(invoice.period_start, zone),
-        period_end=max(local_date(invoice.period_start, zone), local_date(invoice.period_end, zone) - timedelta(days=1)),
+        # Exactly what the invoice's JSON holds: no issue or due date before it is issued, and
+        # nothing outstanding on a draft or a voided one.
+        number=invoice.number or f"DRAFT {invoice.invoice_id}",
+        issue_date=local_date(invoice.issued_at, zone) if invoice.issued_at else None,
+        due_date=date.fromisoformat(invoice.due_on) if invoice.due_on else None,
+        period_start=first_day, period_end=last_day,
         account_id=invoice.account_id, currency=invoice.currency, payer=payer_of(account), lines=lines,
         subtotal=invoice.subtotal, tax_rate=account.tax_rate, tax=invoice.tax, total=invoice.total,
-        payments=tuple(payments), amount_paid=invoice.paid, outstanding=invoice.total - invoice.paid,
+        payments=tuple(payments), amount_paid=invoice.paid, outstanding=invoice.outstanding,
+        owed=invoice.status == "approved",
         status=_invoice_status(invoice, today), terms=invoice.terms, notes=invoice.notes,
     )
 
@@ -148,19 +151,41 @@ def _invoice_status(invoice: InvoiceRow, today: date) -> str:
     return STATUS_TEXT[invoice.payment_status]
 
 
-def invoice_report_rows(invoices: Iterable[InvoiceRow], today: date) -> Iterator[InvoiceReportRow]:
+def invoice_report_rows(invoices: Iterable[InvoiceRow], today: date,
+                        zone_of: Callable[[str], str]) -> Iterator[InvoiceReportRow]:
+    """The invoice report's rows: the figures, dates and statuses of each invoice's JSON,
+    its period in its account's time zone (``zone_of(account_id)``)."""
     for invoice in invoices:
-        issued = (invoice.issued_at or invoice.created_at).date()
-        due = date.fromisoformat(invoice.due_on) if invoice.due_on else issued
+        zone = zone_of(invoice.account_id)
+        first_day, last_day = local_days(invoice.period_start, invoice.period_end, zone)
+        due = date.fromisoformat(invoice.due_on) if invoice.due_on else None
         yield InvoiceReportRow(
             number=invoice.number or f"DRAFT {invoice.invoice_id}", account_id=invoice.account_id,
-            issue_date=issued, due_date=due, period_start=invoice.period_start.date(),
-            period_end=max(invoice.period_start.date(), (invoice.period_end - timedelta(days=1)).date()),
+            issue_date=local_date(invoice.issued_at, zone) if invoice.issued_at else None, due_date=due,
+            period_start=first_day, period_end=last_day,
             currency=invoice.currency, subtotal=invoice.subtotal, tax=invoice.tax, total=invoice.total,
             paid=invoice.paid, outstanding=invoice.outstanding, payment_status=STATUS_TEXT[invoice.payment_status],
-            due_status=DUE_TEXT[due_status(due, invoice.outstanding, today).value] if invoice.status == "approved"
-            else invoice.status.capitalize(),
+            due_status=DUE_TEXT[invoice_due_status(invoice, today)],
         )
+
+
+def invoice_due_status(invoice: InvoiceRow, today: date) -> str:
+    """not_due or overdue, as the invoice's JSON says: overdue only once issued, owed and past due."""
+    if invoice.due_on is None:
+        return DueStatus.NOT_DUE.value
+    return due_status(date.fromisoformat(invoice.due_on), invoice.outstanding, today).value
+
+
+def account_zones(service: LedgerService) -> Callable[[str], str]:
+    """account id -> its time zone, each account read once."""
+    zones: dict[str, str] = {}
+
+    def zone_of(account_id: str) -> str:
+        if account_id not in zones:
+            zones[account_id] = service.account_row(account_id).time_zone
+        return zones[account_id]
+
+    return zone_of
 
 
 # -- receipts ----------------------------------------------------------------------

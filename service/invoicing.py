@@ -18,11 +18,11 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from commands.invoicing import PaymentReceived
 from commands.bookings import Booking
+from commands.invoicing import PaymentReceived
 from commands.ledger import Ledger
 from ledger_core.account import Account
-from ledger_core.cycles import local_date, next_boundary
+from ledger_core.cycles import local_date, local_days, next_boundary
 from ledger_core.figures import ZERO
 from ledger_core.money import AMOUNT_QUANTUM, tax_on
 from service.ledger_service import LedgerService
@@ -60,7 +60,7 @@ class OpenCycle:
 
 def open_cycle(account: Account) -> OpenCycle:
     end = next_boundary(account.closed_through, account.cycle_anchor_day, account.time_zone)
-    return OpenCycle(account.closed_through, end, local_date(end, account.time_zone) - timedelta(days=1))
+    return OpenCycle(account.closed_through, end, local_days(account.closed_through, end, account.time_zone)[1])
 
 
 def _all_accounts(service: LedgerService) -> Iterator[str]:

@@ -13,11 +13,11 @@ written once, when queued, and says as of which day its figures are.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from typing import Any
 
 from ledger_core.client_key import fingerprint, parse_client_key
-from ledger_core.cycles import local_date
+from ledger_core.cycles import local_days
 from ledger_core.errors import IdempotencyKeyReused, InvalidInput, LedgerError
 from ledger_core.invoicing import DueStatus, InvoiceStatus, PaymentStatus, due_status
 from ledger_core.money import format_amount
@@ -181,9 +181,6 @@ def compose(invoice: InvoiceRow, payer: dict[str, Any], time_zone: str, today: d
 
 
 def period_text(invoice: InvoiceRow, time_zone: str) -> str:
-    """The invoiced days in the account's time zone; a period ends where the next starts."""
-    first = local_date(invoice.period_start, time_zone)
-    if invoice.period_end <= invoice.period_start:
-        return first.isoformat()
-    last = local_date(invoice.period_end - timedelta(microseconds=1), time_zone)
+    """The invoiced days in the account's time zone (ledger_core.cycles.local_days)."""
+    first, last = local_days(invoice.period_start, invoice.period_end, time_zone)
     return first.isoformat() if last == first else f"{first.isoformat()} to {last.isoformat()}"

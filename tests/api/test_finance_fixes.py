@@ -72,3 +72,60 @@ def test_lists_refuse_a_filter_they_do_not_know(client, path):
     refused = client.get(path)
     assert refused.status_code == 400, refused.get_json()
     assert refused.get_json()["error"]["code"] == "invalid_input"
+
+
+def invoice_report(client, query: str) -> list[dict[str, str]]:
+    import csv
+
+    return list(csv.DictReader(io.StringIO(client.get(f"/v1/invoices/export.csv?{query}").get_data(as_text=True))))
+
+
+def test_a_voided_draft_owes_nothing_and_every_document_says_what_its_json_says(client, clock):
+    open_account(client, "post", "SGD", billing_mode="postpaid", credit_limit="500", tax_rate="0.09")
+    client.post("/v1/accounts/post/usage", json={"idempotency_key": "u", "product": "sms", "amount": "89.85"})
+    clock.now = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    [invoice_id] = client.post("/v1/accounts/post/cycles/close", json={}).get_json()["invoice_ids"]
+    assert client.post(f"/v1/invoices/{invoice_id}/void").status_code == 200
+    body = client.get(f"/v1/invoices/{invoice_id}").get_json()
+    assert (body["status"], body["payment_status"], body["outstanding"], body["issued_at"], body["due_on"]) == (
+        "void", "none_owed", "0.00", None, None)
+    assert client.get("/v1/invoices?payment_status=unpaid").get_json()["items"] == []
+    assert [i["invoice_id"] for i in client.get("/v1/invoices?payment_status=none_owed").get_json()["items"]] == [
+        invoice_id]
+    text = pdf_text(client.get(f"/v1/invoices/{invoice_id}.pdf"))
+    assert "Outstanding 0.00 SGD" in text and "Amount due 0.00 SGD" in text and "97.94" in text
+    assert "Issue date —" in text and "Due date —" in text
+    [row] = invoice_report(client, "account_id=post")
+    assert (row["Issue date"], row["Due date"], row["Outstanding"], row["Payment status"], row["Due status"]) == (
+        "", "", "0.00", "None owed", "Not due")
+
+
+def test_one_rule_for_a_periods_last_day_in_json_pdf_exports_and_the_future_invoice(client, clock):
+    open_account(client, "kol", "INR", billing_mode="postpaid", credit_limit="500", time_zone="Asia/Kolkata")
+    client.post("/v1/accounts/kol/usage", json={"idempotency_key": "u", "product": "sms", "amount": "10",
+                                                "occurred_at": "2026-11-20T12:00:00+05:30"})
+    future = client.get("/v1/accounts/kol/invoices/future").get_json()
+    assert future["cut_off_date"] == "2026-11-30"
+    clock.now = datetime(2026, 12, 1, 0, 0, tzinfo=timezone.utc)  # Dec 1, 05:30 in Kolkata: the cycle ended
+    [invoice_id] = client.post("/v1/accounts/kol/cycles/close", json={}).get_json()["invoice_ids"]
+    body = client.get(f"/v1/invoices/{invoice_id}").get_json()
+    assert (body["period_first_day"], body["period_last_day"]) == ("2026-11-01", "2026-11-30")
+    assert "Period 2026-11-01 – 2026-11-30" in pdf_text(client.get(f"/v1/invoices/{invoice_id}.pdf"))
+    [row] = invoice_report(client, "account_id=kol")
+    assert (row["Period start"], row["Period end"]) == ("2026-11-01", "2026-11-30")
+    from ledger_core.cycles import local_days  # a period that ends in the morning includes that day
+    morning = local_days(datetime(2026, 12, 1, tzinfo=timezone.utc), datetime(2026, 12, 3, 4, 30, tzinfo=timezone.utc),
+                         "Asia/Kolkata")
+    assert [d.isoformat() for d in morning] == ["2026-12-01", "2026-12-03"]
+
+
+def test_a_postpaid_manual_invoice_keeps_its_description(client, clock):
+    open_account(client, "post", "SGD", billing_mode="postpaid", credit_limit="500")
+    client.post("/v1/accounts/post/usage", json={"idempotency_key": "u", "product": "sms", "amount": "3",
+                                                 "occurred_at": "2026-11-10T00:00:00Z"})
+    created = client.post("/v1/accounts/post/invoices", json={
+        "type": "usage", "date_from": "2026-11-01", "date_to": "2026-11-20", "description": "Early invoice for Q4"})
+    assert created.status_code == 201, created.get_json()
+    assert created.get_json()["description"] == "Early invoice for Q4"
+    again = client.get(f"/v1/invoices/{created.get_json()['invoice_id']}").get_json()
+    assert again["description"] == "Early invoice for Q4"
