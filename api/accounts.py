@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -16,9 +17,11 @@ from flask import current_app, request
 from flask.views import MethodView
 from flask_smorest import Blueprint as SmorestBlueprint
 
-from api.auth import allow
+from api.auth import allow, caller
 from api.errors import LedgerParser
 from api.schemas import (
+    AccountPageSchema,
+    AccountQuerySchema,
     AccountSchema,
     AsOfQuerySchema,
     BalanceSchema,
@@ -42,7 +45,7 @@ from ledger_core.access import Role
 from ledger_core.client_key import MAX_KEY_LENGTH
 from ledger_core.errors import InvalidInput
 from ledger_core.figures import Figures
-from projections.rows import AccountRow, EventFilter, TransactionFilter
+from projections.rows import AccountFilter, AccountRow, EventFilter, TransactionFilter
 from service.history import account_events, figures_as_of
 from service.ledger_service import LedgerService
 
@@ -137,6 +140,22 @@ def booked(account_id: str, booking: Booking, *, sign: int, reservation_id: str 
 
 @blp.route("")
 class Accounts(MethodView):
+    @allow(Role.FINANCE)
+    @blp.arguments(AccountQuerySchema, location="query")
+    @blp.response(200, AccountPageSchema)
+    def get(self, query: dict[str, Any]) -> dict[str, Any]:
+        """Find customers: search the account id and the payer's name, organization and
+        e-mails; filter by modes, currency, amount due and overdraft; each row with its figures."""
+        who = caller()
+        rows, after = service().view.find_accounts(AccountFilter(
+            text=query.get("q"), billing_mode=query.get("billing_mode"), invoice_mode=query.get("invoice_mode"),
+            currency=query.get("currency"), has_amount_due=query.get("has_amount_due"),
+            in_overdraft=query.get("in_overdraft"), newest_first=query["sort"] == "newest",
+            accounts=None if who.accounts is None else tuple(sorted(who.accounts)),
+            after=decode_account_cursor(query["cursor"]) if "cursor" in query else None), query["limit"])
+        return {"items": [account_of(r) for r in rows],
+                "next_cursor": None if after is None else encode_account_cursor(after)}
+
     @allow(Role.ADMIN, all_accounts=True)
     @blp.arguments(OpenAccountSchema)
     @blp.response(201, AccountSchema)
@@ -308,6 +327,19 @@ class Events(MethodView):
             after_position=decode_cursor(query["cursor"]) if "cursor" in query else None,
         ), limit=query["limit"])
         return {"items": items, "next_cursor": None if next_position is None else encode_cursor(next_position)}
+
+
+def encode_account_cursor(after: tuple[str, str]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(after)).encode()).decode().rstrip("=")
+
+
+def decode_account_cursor(cursor: str) -> tuple[str, str]:
+    try:
+        opened, account_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        datetime.fromisoformat(opened)
+        return str(opened), str(account_id)
+    except (ValueError, TypeError, binascii.Error, UnicodeDecodeError):
+        raise InvalidInput("cursor is not one this API returned", field="cursor") from None
 
 
 def encode_cursor(position: int) -> str:

@@ -149,6 +149,18 @@ class ReleaseSchema(Schema):
     reason = choice_field(RELEASE_REASONS, load_default="cancelled")
 
 
+class AccountQuerySchema(Schema):
+    q = text_field(128, metadata={"description": "in the account id or the payer's name, organization, e-mails"})
+    billing_mode = choice_field(BillingMode)
+    invoice_mode = choice_field(InvoiceMode)
+    currency = choice_field(sorted(MINOR_UNITS))
+    has_amount_due = fields.Boolean(metadata={"description": "true: owes on billed invoices (amount due below 0)"})
+    in_overdraft = fields.Boolean()
+    sort = choice_field(("account_id", "newest"), load_default="account_id")
+    cursor = text_field(256)
+    limit = fields.Integer(load_default=DEFAULT_PAGE_ROWS, validate=validate.Range(1, MAX_PAGE_ROWS))
+
+
 class AsOfQuerySchema(Schema):
     as_of = AsOf(metadata={"description": "a log position, or an ISO 8601 time with offset"})
 
@@ -203,6 +215,11 @@ class AccountSchema(Schema):
     opened_at = UtcDateTime()
     balance = fields.Nested(BalanceSchema)
     low_balance_threshold = Amount(allow_none=True)
+
+
+class AccountPageSchema(Schema):
+    items = fields.List(fields.Nested(AccountSchema))
+    next_cursor = fields.String(allow_none=True)
 
 
 class BookingSchema(Schema):

@@ -42,6 +42,9 @@ class Migration:
 MIGRATIONS: tuple[Migration, ...] = (
     Migration(1, "baseline: events, audit records, key claims, outboxes, positions, read models and reminders "
                  "as of 2026-12-04"),
+    Migration(2, "index accounts by opening time (newest customers first)",
+              postgres=('CREATE INDEX IF NOT EXISTS rm_accounts_opened ON "{schema}".rm_accounts (opened_at, account_id)',),
+              sqlite=("CREATE INDEX IF NOT EXISTS rm_accounts_opened ON rm_accounts (opened_at, account_id)",)),
 )
 CODE_VERSION = MIGRATIONS[-1].version
 

@@ -37,3 +37,16 @@ class Dialect:
 
 POSTGRES = Dialect(param="%s", amount_type="NUMERIC(38, 6)", time_type="TIMESTAMPTZ", text_amounts=False)
 SQLITE = Dialect(param="?", amount_type="TEXT", time_type="TEXT", text_amounts=True)
+
+
+def sign_of(dialect: Dialect, column: str) -> str:
+    """An expression whose sign is the amount column's: SQLite keeps amounts as text, which
+    compares as text; a REAL of it has the right sign (used for signs only, never sums)."""
+    return f"CAST({column} AS REAL)" if dialect.text_amounts else column
+
+
+def json_field(dialect: Dialect, column: str, key: str) -> str:
+    """The text of one key of a JSON object kept in a text column."""
+    if dialect.text_amounts:
+        return f"COALESCE(json_extract({column}, '$.{key}'), '')"
+    return f"COALESCE(({column}::jsonb ->> '{key}'), '')"

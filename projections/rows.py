@@ -78,6 +78,22 @@ class EventRow:
 
 
 @dataclass(frozen=True)
+class AccountFilter:
+    """Finding customers: text in the account id or the payer's name, organization or
+    e-mails; modes and currency; who owes on billed invoices; who is in overdraft."""
+
+    text: str | None = None
+    billing_mode: str | None = None
+    invoice_mode: str | None = None
+    currency: str | None = None
+    has_amount_due: bool | None = None  # amount due below 0 (DR: owed on billed invoices)
+    in_overdraft: bool | None = None
+    accounts: tuple[str, ...] | None = None  # only these (a scoped key's)
+    newest_first: bool = False
+    after: tuple[str, str] | None = None  # the cursor: (opened_at as text, account_id) of the last row shown
+
+
+@dataclass(frozen=True)
 class EventFilter:
     account_id: str
     type: str | None = None

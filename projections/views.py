@@ -26,9 +26,10 @@ from psycopg.sql import SQL
 from ledger_core.errors import InvariantViolation
 from ledger_core.figures import BillingMode, Figures, InvoiceMode
 from projections.bills import BillChanges, BillCodec, BillFilter, BillRow, BillSQL
-from projections.dialect import POSTGRES, SQLITE, Dialect
+from projections.dialect import POSTGRES, SQLITE, Dialect, json_field, sign_of
 from projections.invoice_sql import INVOICE_TABLES, InvoiceChanges, InvoiceCodec, InvoiceSQL
 from projections.rows import (
+    AccountFilter,
     AccountRow,
     EventFilter,
     EventRow,
@@ -97,6 +98,8 @@ class ReadModelSQL:
             f"opened_at {t} NOT NULL, updated_at {t} NOT NULL, version INTEGER NOT NULL, position BIGINT NOT NULL, "
             "billing_settings TEXT NOT NULL, "
             f"low_balance_threshold {a})",
+            # Newest customers first (GET /v1/accounts?sort=newest); schema version 2.
+            f"CREATE INDEX IF NOT EXISTS {p}_accounts_opened ON {self.accounts} (opened_at, account_id)",
             f"CREATE TABLE IF NOT EXISTS {self.transactions} ("
             "position BIGINT PRIMARY KEY, account_id TEXT NOT NULL, transaction_no TEXT NOT NULL UNIQUE, "
             f"booked_at {t} NOT NULL, occurred_at {t} NOT NULL, type TEXT NOT NULL, item TEXT NOT NULL, "
@@ -165,6 +168,34 @@ class ReadModelSQL:
             params.extend(values)
         params.append(limit)
         return f"SELECT * FROM {table} WHERE {' AND '.join(where)} ORDER BY {order} LIMIT {self.d.param}", params
+
+    def select_accounts(self, f: AccountFilter, limit: int) -> tuple[str, list[Any]]:
+        amount_due, overdraft = sign_of(self.d, "amount_due"), sign_of(self.d, "overdraft")
+        conditions: list[tuple[str, Any]] = [
+            ("1 = 1", ()),
+            ("billing_mode = ?", f.billing_mode), ("invoice_mode = ?", f.invoice_mode), ("currency = ?", f.currency),
+        ]
+        if f.has_amount_due is not None:
+            conditions.append((f"{amount_due} < 0" if f.has_amount_due else f"{amount_due} >= 0", ()))
+        if f.in_overdraft is not None:
+            conditions.append((f"{overdraft} > 0" if f.in_overdraft else f"{overdraft} = 0", ()))
+        if f.text:
+            pattern = "%" + f.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            searched = ["account_id", *(json_field(self.d, "payer", k) for k in ("name", "organization", "emails"))]
+            conditions.append(("(" + " OR ".join(f"LOWER({c}) LIKE ? ESCAPE '\\'" for c in searched) + ")",
+                               (pattern,) * len(searched)))
+        if f.accounts is not None:
+            conditions.append((f"account_id IN ({', '.join('?' for _ in f.accounts)})", tuple(f.accounts))
+                              if f.accounts else ("1 = 0", ()))
+        if f.after is not None:
+            opened, account_id = f.after
+            if f.newest_first:
+                moment = self.d.time_in(datetime.fromisoformat(opened))
+                conditions.append(("(opened_at < ? OR (opened_at = ? AND account_id < ?))", (moment, moment, account_id)))
+            else:
+                conditions.append(("account_id > ?", account_id))
+        order = "opened_at DESC, account_id DESC" if f.newest_first else "account_id"
+        return self._select(self.accounts, order, limit, *conditions)
 
     def select_transactions(self, f: TransactionFilter, limit: int) -> tuple[str, list[Any]]:
         text = None
@@ -479,6 +510,18 @@ class LedgerViewQueries:
             cursor.execute(statement, params)
             row = cursor.fetchone()
         return None if row is None else self.codec.transaction(row)
+
+    def find_accounts(self, query: AccountFilter, limit: int) -> tuple[list[AccountRow], tuple[str, str] | None]:
+        """A page of accounts, and the cursor of the next page (None: the last)."""
+        if not 1 <= limit <= MAX_PAGE_ROWS:
+            raise ValueError(f"limit must be 1..{MAX_PAGE_ROWS}")
+        statement, params = self.sql.select_accounts(query, limit + 1)
+        with self._read() as cursor:
+            cursor.execute(statement, params)
+            rows = [self.codec.account(r) for r in cursor.fetchall()]
+        page = rows[:limit]
+        more = len(rows) > limit
+        return page, ((page[-1].opened_at.isoformat(), page[-1].account_id) if more else None)
 
     def account_ids(self, after: str | None, limit: int) -> list[str]:
         """Account ids in order, a page at a time (for jobs that visit every account)."""

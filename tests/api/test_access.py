@@ -94,8 +94,9 @@ def test_a_key_scoped_to_another_account_sees_none_of_this_ones_objects(client, 
             assert answer.status_code == 404, (method, path, answer.get_json())
             assert answer.get_json()["error"]["code"].endswith("_not_found"), (method, path)
         elif method == "get" and path != "/openapi.json":
-            asked = call(scoped, method, path, world, "?account_id=acme")
-            assert (asked.status_code, asked.get_json()["error"]["code"]) == (404, "account_not_found"), path
+            if "account_id" in {p["name"] for p in operation.get("parameters", [])}:
+                asked = call(scoped, method, path, world, "?account_id=acme")
+                assert (asked.status_code, asked.get_json()["error"]["code"]) == (404, "account_not_found"), path
             listed = call(scoped, method, path, world)
             assert listed.status_code == 200, (path, listed.get_data(as_text=True)[:300])
             assert b"acme" not in listed.get_data(), path  # lists, dashboards and exports alike

@@ -129,3 +129,39 @@ def test_a_postpaid_manual_invoice_keeps_its_description(client, clock):
     assert created.get_json()["description"] == "Early invoice for Q4"
     again = client.get(f"/v1/invoices/{created.get_json()['invoice_id']}").get_json()
     assert again["description"] == "Early invoice for Q4"
+
+
+def test_find_customers_by_text_modes_and_what_they_owe(client, key_for, app, clock):
+    from tests.conftest import client_with_key
+
+    open_account(client, "acme-sg", "SGD", payer={"name": "Acme Pte Ltd", "emails": ["billing@acme.test"]})
+    open_account(client, "beta", "INR", billing_mode="postpaid", credit_limit="100",
+                 payer={"organization": "Beta Holdings", "emails": ["ap@beta.example"]})
+    open_account(client, "gamma", "SGD")
+    client.post("/v1/accounts/gamma/usage", json={"idempotency_key": "u", "product": "sms", "amount": "5"})
+
+    def ids(query: str) -> list[str]:
+        answer = client.get(f"/v1/accounts?{query}")
+        assert answer.status_code == 200, answer.get_json()
+        return [a["account_id"] for a in answer.get_json()["items"]]
+
+    assert ids("") == ["acme-sg", "beta", "gamma"]
+    assert ids("q=ACME") == ["acme-sg"] and ids("q=beta.example") == ["beta"] and ids("q=holdings") == ["beta"]
+    assert ids("billing_mode=postpaid") == ["beta"] and ids("currency=SGD") == ["acme-sg", "gamma"]
+    assert ids("in_overdraft=true") == ["gamma"] and ids("in_overdraft=false") == ["acme-sg", "beta"]
+    assert ids("sort=newest") == ["gamma", "beta", "acme-sg"]
+    first = client.get("/v1/accounts?limit=2&sort=newest").get_json()
+    rest = client.get(f"/v1/accounts?limit=2&sort=newest&cursor={first['next_cursor']}").get_json()
+    assert [a["account_id"] for a in first["items"] + rest["items"]] == ["gamma", "beta", "acme-sg"]
+    assert rest["next_cursor"] is None
+    assert first["items"][0]["balance"]["overdraft"] == "5.00"  # each row with its figures
+    assert client.get("/v1/accounts?q=%25").get_json()["items"] == []  # % is text, not a wildcard
+    scoped = client_with_key(app, key_for("finance", "beta"))
+    assert [a["account_id"] for a in scoped.get("/v1/accounts").get_json()["items"]] == ["beta"]
+    assert client.get("/v1/accounts?cursor=nonsense").status_code == 400
+    client.post("/v1/accounts/beta/usage", json={"idempotency_key": "u", "product": "sms", "amount": "10"})
+    clock.now = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    [invoice_id] = client.post("/v1/accounts/beta/cycles/close", json={}).get_json()["invoice_ids"]
+    assert ids("has_amount_due=true") == []  # a draft owes nothing yet
+    client.post(f"/v1/invoices/{invoice_id}/approve")
+    assert ids("has_amount_due=true") == ["beta"] and ids("has_amount_due=false") == ["acme-sg", "gamma"]
