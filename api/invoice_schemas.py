@@ -115,8 +115,9 @@ class AllocationSchema(Schema):
 
 
 class PaymentRowSchema(Schema):
-    payment_id = fields.String()
+    payment_id = fields.String(metadata={"description": "the payment's id; for a recharge, its transaction number"})
     account_id = fields.String()
+    currency = fields.String()
     received_at = UtcDateTime()
     amount = Amount()
     method = fields.String()

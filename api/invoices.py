@@ -171,7 +171,13 @@ class PaymentList(MethodView):
         rows = service().view.payments(visible_account(query.get("account_id")), query["limit"] + 1, before)
         more = len(rows) > query["limit"]
         rows = rows[: query["limit"]]
-        return {"items": rows, "next_cursor": encode_cursor(rows[-1].position) if more else None}
+        currencies: dict[str, str] = {}
+        for row in rows:
+            if row.account_id not in currencies:
+                currencies[row.account_id] = service().account_row(row.account_id).currency
+        items = [{**{name: getattr(row, name) for name in row.__dataclass_fields__},
+                  "currency": currencies[row.account_id]} for row in rows]
+        return {"items": items, "next_cursor": encode_cursor(rows[-1].position) if more else None}
 
 
 @billing.route("/<account_id>/invoices")

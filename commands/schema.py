@@ -45,6 +45,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(2, "index accounts by opening time (newest customers first)",
               postgres=('CREATE INDEX IF NOT EXISTS rm_accounts_opened ON "{schema}".rm_accounts (opened_at, account_id)',),
               sqlite=("CREATE INDEX IF NOT EXISTS rm_accounts_opened ON rm_accounts (opened_at, account_id)",)),
+    Migration(3, "payments received include the recharges that paid invoices", rebuilds_read_models=True),
 )
 CODE_VERSION = MIGRATIONS[-1].version
 

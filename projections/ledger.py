@@ -78,6 +78,10 @@ class LedgerProjection(Projection[Any]):
         row = self._move(event, tracking, lambda f: f.after_money_in(event.amount))
         self._book(event, tracking, row, MovementType.RECHARGE, "Recharge", event.amount,
                    reference=event.reference, description=event.method)
+        if event.allocations:  # in a billed mode a recharge pays open invoices: it is a payment received too
+            self._batch.invoicing.payments.append(PaymentRow(
+                tracking.notification_id, transaction_no(row.account_id, event.originator_version), row.account_id,
+                event.timestamp, event.amount, event.method or "recharge", event.reference, event.allocations))
         self._allocate(event, event.allocations or [])
 
     @process_event.register

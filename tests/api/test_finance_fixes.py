@@ -165,3 +165,23 @@ def test_find_customers_by_text_modes_and_what_they_owe(client, key_for, app, cl
     assert ids("has_amount_due=true") == []  # a draft owes nothing yet
     client.post(f"/v1/invoices/{invoice_id}/approve")
     assert ids("has_amount_due=true") == ["beta"] and ids("has_amount_due=false") == ["acme-sg", "gamma"]
+
+
+def test_payments_received_include_a_recharge_that_paid_an_invoice_with_its_currency(client, clock):
+    open_account(client, "post", "EUR", billing_mode="postpaid", credit_limit="100")
+    client.post("/v1/accounts/post/usage", json={"idempotency_key": "u", "product": "sms", "amount": "30"})
+    clock.now = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    [invoice_id] = client.post("/v1/accounts/post/cycles/close", json={}).get_json()["invoice_ids"]
+    client.post(f"/v1/invoices/{invoice_id}/approve")
+    recharge = client.post("/v1/accounts/post/recharges", json={"amount": "50", "reference": "WIRE-9",
+                                                                "method": "wire"}).get_json()
+    client.post("/v1/accounts/post/payments", json={"payment_id": "p-2", "amount": "5"})
+    items = client.get("/v1/payments?account_id=post").get_json()["items"]
+    assert [(p["payment_id"], p["currency"], p["amount"], p["method"]) for p in items] == [
+        ("p-2", "EUR", "5.00", ""), (recharge["transaction_no"], "EUR", "50.00", "wire")]
+    assert items[1]["allocations"] == [{"invoice_id": invoice_id, "amount": "30.00", "outstanding_after": "0.00"}]
+    detail = client.get(f"/v1/invoices/{invoice_id}").get_json()
+    assert (detail["payment_status"], [p["payment_id"] for p in detail["payments"]]) == (
+        "paid", [recharge["transaction_no"]])
+    text = pdf_text(client.get(f"/v1/invoices/{invoice_id}.pdf"))
+    assert "WIRE-9" in text and "Amount paid 30.00 EUR" in text
