@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import tempfile
+import threading
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,8 @@ from service.audit import export_account, verify_file, verify_log
 from service.invoicing import close_due_cycles
 from service.ledger_service import LedgerService
 from service.rebuild import rebuild, verify
+from service.reminder_sender import SenderSettings
+from service.scheduler import Schedule, chores, run_scheduler
 from service.settings import Settings
 
 
@@ -108,6 +111,21 @@ def close_cycles(as_of: datetime | None) -> None:
             made = close_due_cycles(service, moment)
     click.echo(json.dumps({"as_of": moment.isoformat(), "invoices": made,
                            "count": sum(len(v) for v in made.values())}))
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Run every chore once, then stop.")
+def scheduler(once: bool) -> None:
+    """Run the chores on their schedules until SIGTERM: release expired holds, close the cycles
+    that ended, send queued reminders (LEDGER_SCHEDULE_*; reminders only with LEDGER_SMTP_HOST)."""
+    stop = threading.Event() if once else stop_on_signals()
+    sender = SenderSettings.from_env() if os.environ.get("LEDGER_SMTP_HOST") else None
+    with ledger_service() as service:
+        planned = chores(service, Schedule.from_env(os.environ), sender)
+        click.echo(f"ledger: scheduler running {', '.join(f'{c.name} every {c.interval_s} s' for c in planned)}",
+                   err=True)
+        run_scheduler(planned, stop, max_rounds=1 if once else None)
+    click.echo(json.dumps({c.name: {"runs": c.runs, "failures": c.failures} for c in planned}))
 
 
 @main.command("catch-up")

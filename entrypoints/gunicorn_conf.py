@@ -20,3 +20,22 @@ limit_request_fields = 100
 accesslog = None
 errorlog = "-"
 loglevel = "warning"
+
+
+# LEDGER_SERVE_SCHEDULER=true: `ledger scheduler` runs beside the workers, for a single-machine
+# deployment without a cron. A process of its own: this master imports none of the ledger.
+_scheduler = []
+
+
+def when_ready(server):  # noqa: ANN001, ANN201 - gunicorn's hook signature
+    if (_env("LEDGER_SERVE_SCHEDULER") or "").lower() in ("1", "true", "yes", "on"):
+        import subprocess
+        import sys
+
+        _scheduler.append(subprocess.Popen([sys.executable, "-m", "entrypoints.cli", "scheduler"]))
+
+
+def on_exit(server):  # noqa: ANN001, ANN201
+    for process in _scheduler:
+        process.terminate()
+        process.wait(timeout=30)
