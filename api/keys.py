@@ -9,7 +9,7 @@ from marshmallow import Schema, fields, validate
 
 from api.accounts import Blueprint, service
 from api.auth import allow
-from api.schemas import text_field
+from api.schemas import choice_field, text_field
 from ledger_core.access import MAX_KEY_ACCOUNTS, MAX_KEY_NAME_LENGTH, ApiKey, Role
 from ledger_core.account import ACCOUNT_ID_PATTERN
 from service.wire import UtcDateTime
@@ -18,7 +18,7 @@ blp = Blueprint("keys", __name__, url_prefix="/v1/keys", description="API keys a
 
 
 class NewKeySchema(Schema):
-    role = fields.String(required=True, validate=validate.OneOf([r.value for r in Role]))
+    role = choice_field(Role, required=True)
     name = text_field(MAX_KEY_NAME_LENGTH, load_default="")
     accounts = fields.List(fields.String(validate=validate.Regexp(ACCOUNT_ID_PATTERN)),
                            validate=validate.Length(min=1, max=MAX_KEY_ACCOUNTS),

@@ -14,7 +14,7 @@ from marshmallow import Schema, fields, validate
 
 from api.accounts import Blueprint, decode_cursor, encode_cursor, service
 from api.auth import allow
-from api.schemas import DEFAULT_PAGE_ROWS, key_field, text_field
+from api.schemas import DEFAULT_PAGE_ROWS, choice_field, key_field, text_field
 from ledger_core.access import Role
 from ledger_core.account import ACCOUNT_ID_PATTERN
 from ledger_core.invoicing import DueStatus
@@ -30,8 +30,8 @@ class QueueRemindersSchema(Schema):
     idempotency_key = key_field(required=True)
     account_id = fields.String(validate=validate.Regexp(ACCOUNT_ID_PATTERN))
     number = text_field(64, min_length=1)
-    payment_status = fields.String(validate=validate.OneOf(REMINDABLE))
-    due_status = fields.String(validate=validate.OneOf([s.value for s in DueStatus]))
+    payment_status = choice_field(REMINDABLE)
+    due_status = choice_field(DueStatus)
     today = fields.Date(metadata={"description": "the day that decides due_status; default: today (UTC)"})
     period_from = UtcDateTime()
     period_to = UtcDateTime()
@@ -45,7 +45,7 @@ class QueuedSchema(Schema):
 
 
 class ReminderQuerySchema(Schema):
-    status = fields.String(validate=validate.OneOf([s.value for s in ReminderStatus]))
+    status = choice_field(ReminderStatus)
     cursor = text_field(64)
     limit = fields.Integer(load_default=DEFAULT_PAGE_ROWS, validate=validate.Range(1, MAX_LIST_ROWS))
 

@@ -34,8 +34,21 @@ def key_field(**kwargs: Any) -> fields.String:
     return Text(MAX_KEY_LENGTH, min_length=1, **kwargs)
 
 
+class Choice(fields.String):
+    """One of a few values, matched without regard to case ("pending", "PENDING" and
+    "Pending" are the bill status Pending), and passed on in its one canonical spelling."""
+
+    def __init__(self, values: Any, **kwargs: Any) -> None:
+        self.canonical = {str(v).lower(): str(v) for v in values}
+        super().__init__(validate=validate.OneOf(list(self.canonical.values())), **kwargs)
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
+        text: str = super()._deserialize(value, attr, data, **kwargs)
+        return self.canonical.get(text.lower(), text)
+
+
 def choice_field(values: Any, **kwargs: Any) -> fields.String:
-    return fields.String(validate=validate.OneOf([str(v) for v in values]), **kwargs)
+    return Choice(values, **kwargs)
 
 
 # -- requests ------------------------------------------------------------------------
@@ -49,7 +62,8 @@ class PayerSchema(Schema):
 
 class OpenAccountSchema(Schema):
     account_id = fields.String(required=True, validate=validate.Regexp(ACCOUNT_ID_PATTERN))
-    billing_mode = choice_field(BillingMode, required=True)
+    billing_mode = choice_field(BillingMode, load_default=BillingMode.PREPAID.value,
+                                metadata={"description": "prepaid when left out, as self-signup opens accounts"})
     invoice_mode = choice_field(InvoiceMode, required=True)
     currency = choice_field(sorted(MINOR_UNITS), required=True)
     credit_limit = Amount(load_default=ZERO)

@@ -185,3 +185,18 @@ def test_payments_received_include_a_recharge_that_paid_an_invoice_with_its_curr
         "paid", [recharge["transaction_no"]])
     text = pdf_text(client.get(f"/v1/invoices/{invoice_id}.pdf"))
     assert "WIRE-9" in text and "Amount paid 30.00 EUR" in text
+
+
+def test_choices_are_matched_without_regard_to_case_and_billing_mode_defaults_to_prepaid(client):
+    opened = client.post("/v1/accounts", json={"account_id": "self", "invoice_mode": "CONSOLIDATED",
+                                               "currency": "SGD"})
+    assert opened.status_code == 201, opened.get_json()
+    assert (opened.get_json()["billing_mode"], opened.get_json()["invoice_mode"]) == ("prepaid", "consolidated")
+    client.post("/v1/accounts/self/recharges", json={"amount": "5"})
+    client.post("/v1/accounts/self/usage", json={"idempotency_key": "u", "product": "sms", "amount": "1"})
+    for spelled in ("recharge", "RECHARGE", "Recharge"):
+        rows = client.get(f"/v1/accounts/self/transactions?type={spelled}").get_json()["items"]
+        assert [r["type"] for r in rows] == ["Recharge"], spelled
+    assert len(client.get("/v1/bills?status=cleared").get_json()["items"]) == 1
+    assert client.get("/v1/invoices?payment_status=UNPAID").status_code == 200
+    assert client.get("/v1/accounts/self/transactions?type=refund-ish").status_code == 400
