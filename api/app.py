@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from flask import Flask, Response, g, request
@@ -58,6 +59,7 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
     @app.before_request
     def authorize_and_record_cause() -> None:
         # The request id is the server's; a client's own id is kept beside it, never instead.
+        g.started_s = time.perf_counter()  # for the latency metric and the access record, refused requests too
         g.request_id = uuid.uuid4().hex
         refuse_unsafe_url()
         authorize(ledger.commands.authenticate, rate_limits.check)

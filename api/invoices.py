@@ -38,7 +38,7 @@ from ledger_core.access import Role
 from ledger_core.cycles import local_days
 from ledger_core.errors import InvoiceNotFound
 from projections.rows import InvoiceFilter, InvoiceRow
-from service.documents import account_zones, invoice_due_status
+from service.documents import account_rows, account_zones, invoice_due_status
 from service.invoicing import future_invoice, issue_manual_invoice, predict_invoice
 
 invoices = Blueprint("invoices", __name__, url_prefix="/v1/invoices", description="Invoices")
@@ -171,12 +171,9 @@ class PaymentList(MethodView):
         rows = service().view.payments(visible_account(query.get("account_id")), query["limit"] + 1, before)
         more = len(rows) > query["limit"]
         rows = rows[: query["limit"]]
-        currencies: dict[str, str] = {}
-        for row in rows:
-            if row.account_id not in currencies:
-                currencies[row.account_id] = service().account_row(row.account_id).currency
+        account_of = account_rows(service())
         items = [{**{name: getattr(row, name) for name in row.__dataclass_fields__},
-                  "currency": currencies[row.account_id]} for row in rows]
+                  "currency": account_of(row.account_id).currency} for row in rows]
         return {"items": items, "next_cursor": encode_cursor(rows[-1].position) if more else None}
 
 

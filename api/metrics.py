@@ -62,10 +62,6 @@ def metrics() -> Response:
 
 
 def instrument(app: Flask) -> None:
-    @app.before_request
-    def start_clock() -> None:
-        g.started_s = time.perf_counter()
-
     @app.after_request
     def count(response: Response) -> Response:
         endpoint = request.url_rule.rule if request.url_rule is not None else "unmatched"

@@ -26,13 +26,9 @@ def log_requests(app: Flask) -> None:
         if not any(isinstance(f, RequestContext) for f in handler.filters):
             handler.addFilter(context)
 
-    @app.before_request
-    def started() -> None:
-        g.access_started_s = time.perf_counter()
-
     @app.after_request
     def access(response: Response) -> Response:
-        elapsed_ms = (time.perf_counter() - g.get("access_started_s", time.perf_counter())) * 1000
+        elapsed_ms = (time.perf_counter() - g.get("started_s", time.perf_counter())) * 1000  # set by api/app.py
         access_log.info("request", extra={
             "method": request.method, "route": request.url_rule.rule if request.url_rule else None,
             "status": response.status_code, "duration_ms": round(elapsed_ms, 2)})

@@ -35,9 +35,20 @@ class DatabaseConfig:
     def is_postgres(self) -> bool:
         return self.url.startswith(POSTGRES_PREFIXES)
 
+    @property
+    def sqlite_path(self) -> str | None:
+        """The SQLite file (or in-memory name) the URL names; None for PostgreSQL."""
+        return self.url[len(SQLITE_PREFIX):] if self.url.startswith(SQLITE_PREFIX) else None
+
+    @property
+    def in_memory(self) -> bool:
+        """An in-memory SQLite database: nothing on disk to lock, version or make a folder for."""
+        path = self.sqlite_path
+        return path is not None and (":memory:" in path or "mode=memory" in path)
+
     def eventsourcing_env(self) -> dict[str, str]:
-        if self.url.startswith(SQLITE_PREFIX):
-            path = self.url[len(SQLITE_PREFIX) :]
+        path = self.sqlite_path
+        if path is not None:
             if not path:
                 raise ValueError("sqlite URL needs a file path: sqlite:///var/ledger.db")
             return {
@@ -144,11 +155,10 @@ def creation_lock(config: DatabaseConfig) -> Iterator[None]:
     create them one after another (CREATE TABLE IF NOT EXISTS alone races on PostgreSQL's
     catalog: "duplicate key value violates unique constraint pg_type_typname_nsp_index")."""
     if not config.is_postgres:
-        path = config.url[len(SQLITE_PREFIX):]
-        if ":memory:" in path or "mode=memory" in path:
+        if config.in_memory:
             yield
             return
-        with open(f"{path}.lock", "a") as lock_file:  # SQLite: a file lock beside the database
+        with open(f"{config.sqlite_path}.lock", "a") as lock_file:  # SQLite: a file lock beside the database
             fcntl.flock(lock_file, fcntl.LOCK_EX)
             try:
                 yield

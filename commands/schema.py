@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
-from commands.persistence import SQLITE_PREFIX, DatabaseConfig, connect_postgres
+from commands.persistence import DatabaseConfig, connect_postgres
 
 SCHEMA_TABLE = "ledger_schema"
 EVENTS_TABLES = {"postgres": "ledger_events", "sqlite": "stored_events"}  # the library's names
@@ -92,8 +92,7 @@ class _Database:
             with connect_postgres(self.config) as conn:
                 yield conn
         else:
-            path = self.config.url[len(SQLITE_PREFIX):]
-            with closing(sqlite3.connect(path, timeout=30, isolation_level=None)) as conn:
+            with closing(sqlite3.connect(str(self.config.sqlite_path), timeout=30, isolation_level=None)) as conn:
                 yield conn
 
     def exists(self, conn: Any, name: str) -> bool:
@@ -103,10 +102,6 @@ class _Database:
             row = conn.execute("SELECT COUNT(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = ?",
                                (name,)).fetchone()
         return bool(row[0])
-
-
-def in_memory(config: DatabaseConfig) -> bool:
-    return not config.is_postgres and (":memory:" in config.url or "mode=memory" in config.url)
 
 
 def find(config: DatabaseConfig) -> Found:
@@ -121,7 +116,7 @@ def find(config: DatabaseConfig) -> Found:
 
 def require_current(config: DatabaseConfig) -> None:
     """Raises SchemaMismatch unless the database is at the code's version."""
-    if in_memory(config):
+    if config.in_memory:
         return
     found = find(config)
     if found.state is SchemaState.OLDER:

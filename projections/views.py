@@ -71,6 +71,11 @@ HOLD_COLUMNS = ("account_id", "reservation_id", "amount", "reserved_at", "expire
 EVENT_COLUMNS = ("position", "account_id", "version", "type", "time")
 
 
+def contains_pattern(text: str) -> str:
+    """A LIKE pattern (with ESCAPE '\\') that finds ``text`` in lower-cased text, its own %, _ and \\ literal."""
+    return "%" + text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 class ReadModelSQL:
     """Statements for one set of read-model tables (a prefix names the set)."""
 
@@ -180,7 +185,7 @@ class ReadModelSQL:
         if f.in_overdraft is not None:
             conditions.append((f"{overdraft} > 0" if f.in_overdraft else f"{overdraft} = 0", ()))
         if f.text:
-            pattern = "%" + f.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            pattern = contains_pattern(f.text)
             searched = ["account_id", *(json_field(self.d, "payer", k) for k in ("name", "organization", "emails"))]
             conditions.append(("(" + " OR ".join(f"LOWER({c}) LIKE ? ESCAPE '\\'" for c in searched) + ")",
                                (pattern,) * len(searched)))
@@ -200,7 +205,7 @@ class ReadModelSQL:
     def select_transactions(self, f: TransactionFilter, limit: int) -> tuple[str, list[Any]]:
         text = None
         if f.text:
-            pattern = "%" + f.text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            pattern = contains_pattern(f.text)
             text = (pattern, pattern, pattern)
         return self._select(
             self.transactions, "position DESC", limit,

@@ -176,16 +176,22 @@ def invoice_due_status(invoice: InvoiceRow, today: date) -> str:
     return due_status(date.fromisoformat(invoice.due_on), invoice.outstanding, today).value
 
 
+def account_rows(service: LedgerService) -> Callable[[str], AccountRow]:
+    """account id -> its read-model row, each account read once (for one request's rows)."""
+    rows: dict[str, AccountRow] = {}
+
+    def row_of(account_id: str) -> AccountRow:
+        if account_id not in rows:
+            rows[account_id] = service.account_row(account_id)
+        return rows[account_id]
+
+    return row_of
+
+
 def account_zones(service: LedgerService) -> Callable[[str], str]:
     """account id -> its time zone, each account read once."""
-    zones: dict[str, str] = {}
-
-    def zone_of(account_id: str) -> str:
-        if account_id not in zones:
-            zones[account_id] = service.account_row(account_id).time_zone
-        return zones[account_id]
-
-    return zone_of
+    row_of = account_rows(service)
+    return lambda account_id: row_of(account_id).time_zone
 
 
 # -- receipts ----------------------------------------------------------------------

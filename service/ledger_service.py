@@ -21,7 +21,7 @@ from prometheus_client import Counter
 from commands import schema
 from commands.bookings import Booking, Clock, utc_now
 from commands.ledger import Ledger
-from commands.persistence import SQLITE_PREFIX, apply_connection_options, check_reachable, creation_lock
+from commands.persistence import DatabaseConfig, apply_connection_options, check_reachable, creation_lock
 from ledger_core.errors import AccountNotFound
 from projections.catchup import Projector
 from projections.rows import AccountRow
@@ -60,7 +60,7 @@ class LedgerService:
         empty, which is brought to this code's version; ``upgrade`` applies what is pending."""
         self.settings = settings
         database = settings.database
-        _ensure_sqlite_folder(database.url)
+        _ensure_sqlite_folder(database)
         apply_connection_options(database)
         check_reachable(database)
         env = database.eventsourcing_env()
@@ -69,7 +69,7 @@ class LedgerService:
         if not settings.create_tables:
             schema.require_current(database)
         with creation_lock(database) if settings.create_tables else nullcontext():
-            versioned = settings.create_tables and not schema.in_memory(database)
+            versioned = settings.create_tables and not database.in_memory
             if versioned and not upgrade and schema.find(database).state is not schema.SchemaState.EMPTY:
                 schema.require_current(database)
             self.commands = Ledger(env=env, clock=clock)
@@ -124,8 +124,6 @@ class LedgerService:
         self.commands.close()
 
 
-def _ensure_sqlite_folder(url: str) -> None:
-    if url.startswith(SQLITE_PREFIX):
-        path = url[len(SQLITE_PREFIX) :]
-        if "mode=memory" not in path and ":memory:" not in path:
-            Path(os.path.dirname(path) or ".").mkdir(parents=True, exist_ok=True)
+def _ensure_sqlite_folder(database: DatabaseConfig) -> None:
+    if database.sqlite_path is not None and not database.in_memory:
+        Path(os.path.dirname(database.sqlite_path) or ".").mkdir(parents=True, exist_ok=True)
