@@ -487,7 +487,8 @@ class Account(Aggregate):
 
     @event("CycleClosed")
     def _cycle_closed(self, period_start: datetime, period_end: datetime) -> None:
-        assert period_start == self.closed_through, "cycles close in order, none skipped"
+        if period_start != self.closed_through:
+            raise InvariantViolation(f"cycles close in order, none skipped: {period_start} after {self.closed_through}")
         self.closed_through = period_end
 
     def invoice_usage(self, date_from: date, date_to: date, *, now: datetime, number_for: NumberFor,
@@ -529,7 +530,9 @@ class Account(Aggregate):
             raise InvalidInput("too many unbilled entries for one invoice; invoice a shorter date range")
         entries = [self.unbilled[k] for k in keys]
         lines = [topup_line] if topup_line else inv.lines_of(entries, local_date(period_start, self.time_zone))
-        assert len(lines) <= inv.MAX_INVOICE_LINES, "entries are summed per day and product"
+        if len(lines) > inv.MAX_INVOICE_LINES:
+            raise InvariantViolation(f"an invoice has at most {inv.MAX_INVOICE_LINES} lines (entries are summed per "
+                                     f"day and product): {len(lines)}")
         subtotal = inv.total_of(lines)
         # A balance carried over from mode none holds money in and usage taxed nowhere else: not taxed.
         tax = tax_on(inv.total_of(x for x in lines if x["kind"] != "carry_over"), self.tax_rate, self.currency)
@@ -575,7 +578,8 @@ class Account(Aggregate):
                           tax: Decimal) -> None:
         # kind, from_unbilled, total and tax repeat the draft's, so readers need only this event.
         draft = self.drafts.pop(invoice_id)
-        assert (draft["total"], draft["from_unbilled"]) == (total, from_unbilled), "approval matches its draft"
+        if (draft["total"], draft["from_unbilled"]) != (total, from_unbilled):
+            raise InvariantViolation(f"approval of {invoice_id} does not match its draft")
         if draft["kind"] == inv.InvoiceKind.TOPUP:
             self.topups[invoice_id] = {"number": number, "total": total, "subtotal": draft["subtotal"]}
             return

@@ -12,6 +12,7 @@ from uuid import UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from ledger_core.account import LEDGER_NAMESPACE
+from ledger_core.errors import InvariantViolation
 from ledger_core.invoicing import invoice_number
 
 
@@ -36,5 +37,6 @@ class InvoiceNumbers(Aggregate):
 
     @event("Taken")
     def _taken(self, sequence: int) -> None:
-        assert sequence == self.last + 1, "numbers are taken one after the other"
+        if sequence != self.last + 1:
+            raise InvariantViolation(f"numbers are taken one after the other: {sequence} after {self.last}")
         self.last = sequence

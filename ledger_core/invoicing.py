@@ -16,6 +16,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from ledger_core.errors import InvariantViolation
 from ledger_core.figures import ZERO
 
 INVOICE_NUMBER_PREFIX = "INV"
@@ -160,7 +161,8 @@ def allocate(amount: Decimal, open_invoices: Mapping[str, dict[str, Any]],
              first: str | None = None) -> tuple[list[dict[str, Any]], Decimal]:
     """Applies ``amount`` to the named invoice, then to the oldest open ones.
     Returns the allocations (with each invoice's outstanding and paid after) and what is left."""
-    assert amount >= 0, "only money in is allocated"
+    if amount < 0:
+        raise InvariantViolation(f"only money in is allocated: {amount}")
     order = sorted(open_invoices, key=lambda i: (open_invoices[i]["issued_at"], open_invoices[i]["number"]))
     if first is not None and first in open_invoices:
         order.remove(first)
