@@ -41,10 +41,13 @@ from api.schemas import (
     UsageSchema,
 )
 from commands.bookings import Booking
+from ledger_core import commands
 from ledger_core.access import Role
 from ledger_core.client_key import MAX_KEY_LENGTH
 from ledger_core.errors import InvalidInput
 from ledger_core.figures import Figures
+from ledger_core.usage import FIELD_NAMES as LINE_FIELDS
+from ledger_core.usage import UsageLine
 from projections.rows import AccountFilter, AccountRow, EventFilter, TransactionFilter
 from service.history import account_events, figures_as_of
 from service.ledger_service import LedgerService
@@ -117,6 +120,11 @@ def keyed(body: dict[str, Any], *, required: bool = False, field: str = "idempot
     return body
 
 
+def without_line(body: dict[str, Any]) -> dict[str, Any]:
+    """The body's fields besides its usage line's (those go into one UsageLine)."""
+    return {name: value for name, value in body.items() if name not in LINE_FIELDS}
+
+
 def _field_error(field: str, message: str) -> InvalidInput:
     """Shaped as the schemas' own errors: details.fields names the field."""
     return InvalidInput(message, fields={field: [message]})
@@ -162,7 +170,7 @@ class Accounts(MethodView):
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Open an account."""
         svc = service()
-        svc.run(lambda ledger: ledger.open_account(**body))
+        svc.handle(commands.OpenAccount(**body))
         return account_of(svc.account_row(body["account_id"]))
 
 
@@ -180,7 +188,7 @@ class AccountResource(MethodView):
     def patch(self, body: dict[str, Any], account_id: str) -> dict[str, Any]:
         """Change credit limit, invoice mode, usage policy, tax rate or payer details, all at once or none."""
         svc = service()
-        svc.run(lambda ledger: ledger.update_account(account_id, **body))
+        svc.handle(commands.UpdateAccount(account_id, **body))
         return account_of(svc.account_row(account_id))
 
 
@@ -208,7 +216,7 @@ class Recharges(MethodView):
     def post(self, body: dict[str, Any], account_id: str) -> dict[str, Any]:
         """Money in (top-up)."""
         body = keyed(body)
-        booking = service().run(lambda ledger: ledger.recharge(account_id, **body))
+        booking = service().handle(commands.Recharge(account_id, **body))
         return booked(account_id, booking, sign=1), (200 if booking.replayed else 201)
 
 
@@ -221,7 +229,8 @@ class Usage(MethodView):
     def post(self, body: dict[str, Any], account_id: str) -> Any:
         """A priced usage charge: a positive cost, booked as DR. Once per idempotency key."""
         body = keyed(body, required=True)
-        booking = service().run(lambda ledger: ledger.record_usage(account_id, **body))
+        line = UsageLine.of(body)
+        booking = service().handle(commands.RecordUsage(account_id, line=line, **without_line(body)))
         return booked(account_id, booking, sign=-1), (200 if booking.replayed else 201)
 
 
@@ -234,7 +243,7 @@ class Charges(MethodView):
     def post(self, body: dict[str, Any], account_id: str) -> Any:
         """A subscription, add-on, service or hardware charge. Once per idempotency key."""
         body = keyed(body, required=True)
-        booking = service().run(lambda ledger: ledger.post_charge(account_id, **body))
+        booking = service().handle(commands.PostCharge(account_id, **body))
         return booked(account_id, booking, sign=-1), (200 if booking.replayed else 201)
 
 
@@ -253,7 +262,7 @@ class Reservations(MethodView):
     @blp.response(201, BookingSchema)
     def post(self, body: dict[str, Any], account_id: str) -> dict[str, Any]:
         """Hold credits for an ongoing transaction; refused if usable credits would go below zero."""
-        booking = service().run(lambda ledger: ledger.reserve(account_id, **body))
+        booking = service().handle(commands.Reserve(account_id, **body))
         return booked(account_id, booking, sign=1, reservation_id=body["reservation_id"], status="open")
 
 
@@ -264,7 +273,8 @@ class Settle(MethodView):
     @blp.response(200, BookingSchema)
     def post(self, body: dict[str, Any], account_id: str, reservation_id: str) -> dict[str, Any]:
         """The transaction succeeded: its final amount (at most the hold) is booked as usage."""
-        booking = service().run(lambda ledger: ledger.settle(account_id, reservation_id, **body))
+        line = UsageLine.of(body)
+        booking = service().handle(commands.Settle(account_id, reservation_id, line=line, **without_line(body)))
         return booked(account_id, booking, sign=-1, reservation_id=reservation_id, status="settled")
 
 
@@ -275,7 +285,7 @@ class Release(MethodView):
     @blp.response(200, BookingSchema)
     def post(self, body: dict[str, Any], account_id: str, reservation_id: str) -> dict[str, Any]:
         """The transaction failed or was cancelled: the hold returns to usable credits."""
-        booking = service().run(lambda ledger: ledger.release(account_id, reservation_id, **body))
+        booking = service().handle(commands.Release(account_id, reservation_id, **body))
         result = booked(account_id, booking, sign=1, reservation_id=reservation_id, status="released")
         result["transaction_no"] = None
         return result

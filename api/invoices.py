@@ -33,7 +33,7 @@ from api.invoice_schemas import (
     PredictionSchema,
     RefundSchema,
 )
-from commands.invoicing import PaymentReceived
+from ledger_core import commands
 from ledger_core.access import Role
 from ledger_core.cycles import local_days
 from ledger_core.errors import InvoiceNotFound
@@ -145,7 +145,7 @@ class Approve(MethodView):
     def post(self, invoice_id: str) -> dict[str, Any]:
         """Issue a draft: it gets its number and its total moves from unbilled to billed."""
         find_invoice(invoice_id)
-        service().run(lambda ledger: ledger.approve_invoice(invoice_id))
+        service().handle(commands.ApproveInvoice(invoice_id))
         return _detail(invoice_id)
 
 
@@ -156,7 +156,7 @@ class Void(MethodView):
     def post(self, invoice_id: str) -> dict[str, Any]:
         """Drop a draft; its usage goes back to unbilled for the next invoice."""
         find_invoice(invoice_id)
-        service().run(lambda ledger: ledger.void_invoice(invoice_id))
+        service().handle(commands.VoidInvoice(invoice_id))
         return _detail(invoice_id)
 
 
@@ -190,12 +190,13 @@ class ManualInvoice(MethodView):
         if "claim" not in body:  # with a claim, its payment_id is the key
             body = keyed(body)
         fields = {k: body[k] for k in ("terms", "notes", "idempotency_key", "description") if k in body}
+        paid = commands.PaymentReceived(**body["claim"]) if "claim" in body else None
         if body["type"] == "topup":
-            fields.update(amount=body["amount"])
+            command = commands.InvoiceTopup(account_id, amount=body["amount"], paid=paid, **fields)
         else:
-            fields.update(date_from=body["date_from"], date_to=body["date_to"])
-        paid = PaymentReceived(**body["claim"]) if "claim" in body else None
-        invoice_id, created = issue_manual_invoice(service(), account_id, body["type"], paid, **fields)
+            command = commands.InvoiceUsage(account_id, date_from=body["date_from"], date_to=body["date_to"],
+                                            paid=paid, **fields)
+        invoice_id, created = issue_manual_invoice(service(), command)
         return _detail(invoice_id), 201 if created else 200
 
 
@@ -207,7 +208,7 @@ class RecordPayment(MethodView):
     @billing.alt_response(200, schema=PaymentResultSchema, description="A repeat of an earlier payment_id")
     def post(self, body: dict[str, Any], account_id: str) -> Any:
         """Record a payment: the named invoice first, else the oldest open ones; the rest stays as credit."""
-        booking = service().run(lambda ledger: ledger.record_payment(account_id, **body))
+        booking = service().handle(commands.RecordPayment(account_id, **body))
         return booked(account_id, booking, sign=1), (200 if booking.replayed else 201)
 
 
@@ -220,7 +221,7 @@ class Refund(MethodView):
     def post(self, body: dict[str, Any], account_id: str) -> dict[str, Any]:
         """Pay unapplied credit (an overpayment) back: a System movement."""
         body = keyed(body)
-        booking = service().run(lambda ledger: ledger.refund_overpayment(account_id, **body))
+        booking = service().handle(commands.RefundOverpayment(account_id, **body))
         return booked(account_id, booking, sign=1), (200 if booking.replayed else 201)
 
 
@@ -232,7 +233,7 @@ class CloseCycles(MethodView):
     def post(self, body: dict[str, Any], account_id: str) -> dict[str, Any]:
         """Close every cycle of the account that ended by `as_of`, issuing what its invoice mode asks for."""
         svc = service()
-        made = svc.run(lambda ledger: ledger.close_cycles(account_id, body.get("as_of")))
+        made = svc.handle(commands.CloseCycles(account_id, body.get("as_of")))
         return {"invoice_ids": made, "balance": balance_of(svc.account_row(account_id))}
 
 

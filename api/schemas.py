@@ -18,7 +18,7 @@ from ledger_core.figures import ZERO, BillingMode, InvoiceMode, UsagePolicy
 from ledger_core.invoicing import DEFAULT_PAYMENT_TERMS_DAYS, MAX_PAYMENT_TERMS_DAYS
 from projections.rows import MovementType
 from projections.views import MAX_PAGE_ROWS
-from service.wire import Amount, AsOf, Quantity, Text, UnitPrice, UtcDateTime
+from service.wire import Amount, AsOf, Quantity, Text, UnitPrice, UsageLineSchema, UtcDateTime
 
 DEFAULT_PAGE_ROWS = 50
 LOW_BALANCE_HELP = {"description": "LowBalance on ledger.events when usable credits fall below it; null = off"}
@@ -110,19 +110,7 @@ class RechargeSchema(Schema):
     currency = fields.String()
 
 
-class _UsageDetails(Schema):
-    """What was used: shared by usage records and settled holds."""
-
-    product = Text(128, min_length=1, required=True)
-    application_id = text_field(128, allow_none=True)
-    application_name = text_field(128, allow_none=True)
-    app_key = text_field(128, allow_none=True)
-    channel_account = text_field(128, allow_none=True, metadata={"description": "e.g. a WhatsApp Business Account id"})
-    quantity = Quantity(allow_none=True)
-    unit = text_field(32, allow_none=True)
-
-
-class UsageSchema(_UsageDetails):
+class UsageSchema(UsageLineSchema):
     idempotency_key = key_field(metadata={**IDEMPOTENCY_HELP, "description": "required, here or as the Idempotency-Key "
                                      "header: " + IDEMPOTENCY_HELP["description"]})
     amount = Amount()
@@ -154,7 +142,7 @@ class ReserveSchema(Schema):
     currency = fields.String()
 
 
-class SettleSchema(_UsageDetails):
+class SettleSchema(UsageLineSchema):
     amount = Amount(required=True)
     currency = fields.String()
 

@@ -29,6 +29,7 @@ sys.path.insert(0, str(ROOT))
 from commands.persistence import DatabaseConfig  # noqa: E402
 from ledger_core.account import Account, account_uuid  # noqa: E402
 from ledger_core.money import Money  # noqa: E402
+from ledger_core.usage import UsageLine  # noqa: E402
 from projections.rows import EventFilter  # noqa: E402
 from service.history import figures_as_of  # noqa: E402
 from service.ledger_service import LedgerService  # noqa: E402
@@ -61,15 +62,14 @@ def grow(account: Account, events: int, rng: random.Random, now: object) -> None
             account.recharge(Money.of("50", sgd), reference="bench", method="card")
             added += 1
         elif roll < 0.9:
-            account.record_usage(Money.of(f"0.{rng.randint(1, 999999):06d}", sgd), product="sms", application_id="app",
-                                 app_key="AK", quantity=None, unit=None, unit_price=None, occurred_at=now,
-                                 idempotency_key=f"k{account.version}")
+            account.record_usage(Money.of(f"0.{rng.randint(1, 999999):06d}", sgd),
+                                 UsageLine("sms", application_id="app", app_key="AK"), unit_price=None,
+                                 occurred_at=now, idempotency_key=f"k{account.version}")
             added += 1
         else:
             rid = f"h{account.version}"
             account.reserve(Money.of("0.5", sgd), reservation_id=rid, expires_at=None)
-            account.settle(rid, Money.of("0.25", sgd), now=now, product="call", application_id=None, app_key=None,
-                           quantity=None, unit=None)
+            account.settle(rid, Money.of("0.25", sgd), UsageLine("call"), now=now)
             added += 2
 
 

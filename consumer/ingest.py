@@ -15,7 +15,6 @@ reserve that is booked is answered there too (status accepted), in the booking's
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -23,13 +22,15 @@ from typing import Any
 from eventsourcing.persistence import IntegrityError
 
 from commands.audit_log import AppendExtras, OutboxMessage, appending_with, caused_by
-from commands.bookings import Booking
-from commands.ledger import Ledger, WarmAccounts
+from commands.ledger import LedgerBatch
+from commands.unit_of_work import WarmAccounts
 from consumer.messages import AMOUNT_FIELDS, BadMessage, parse
 from consumer.store import ConsumerStore
 from ledger_core.client_key import KeyKind
+from ledger_core.commands import Command, RecordUsage, Release, Reserve, Settle
 from ledger_core.errors import LedgerError
 from ledger_core.money import format_amount
+from ledger_core.usage import UsageLine
 from service.ledger_service import LedgerService
 
 # Domain errors that mean "this message is wrong", not "the ledger said no".
@@ -66,7 +67,7 @@ class Ingestor:
     def __init__(self, service: LedgerService, store: ConsumerStore, topics: Topics, group_id: str,
                  warm_accounts: int = DEFAULT_WARM_ACCOUNTS) -> None:
         self.service, self.store, self.topics, self.group_id = service, store, topics, group_id
-        self.warm = WarmAccounts(warm_accounts)  # accounts kept from batch to batch (commands/ledger.py)
+        self.warm = WarmAccounts(warm_accounts)  # accounts kept from batch to batch (commands/unit_of_work.py)
         self.batches_retried = 0  # observable: batches lost on a stale warm account and tried again
 
     def source(self, topic: str, partition: int) -> str:
@@ -88,7 +89,7 @@ class Ingestor:
             try:
                 with ledger.batch(extras, accounts=accounts, keys=usage_keys, warm=self.warm) as batch:
                     used_warm = bool(batch.warm)
-                    outcomes = [self._decide(m, ledger, extras.outbox, p)
+                    outcomes = [self._decide(m, batch, extras.outbox, p)
                                 for m, p in zip(messages, parsed, strict=True)]
                 break
             except IntegrityError:  # the failed batch's accounts have left the warm set
@@ -110,7 +111,7 @@ class Ingestor:
             self.store.record(extras)
         return outcome
 
-    def _decide(self, m: Incoming, batched: Ledger | None, outbox: list[OutboxMessage],
+    def _decide(self, m: Incoming, batched: LedgerBatch | None, outbox: list[OutboxMessage],
                 parsed: dict[str, Any] | BadMessage | None = None) -> Outcome:
         message = _parsed(m) if parsed is None else parsed
         if isinstance(message, BadMessage):
@@ -126,7 +127,7 @@ class Ingestor:
         try:
             with caused_by(**cause):
                 command = command_for(message)
-                booking = command(batched) if batched is not None else self.service.run(command)
+                booking = batched.handle(command) if batched is not None else self.service.handle(command)
         except LedgerError as error:
             if accepted:
                 outbox.remove(accepted)
@@ -180,19 +181,16 @@ def _reason(error: LedgerError) -> str:
     return error.code
 
 
-def command_for(message: dict[str, Any]) -> Callable[[Ledger], Booking]:
+def command_for(message: dict[str, Any]) -> Command:
     """The ledger command a validated message asks for."""
     m, account = message, message["account_id"]
-    used = {k: m.get(k) for k in ("application_id", "application_name", "app_key", "channel_account", "quantity",
-                                  "unit", "currency")}
     if m["type"] == "usage":
-        return lambda ledger: ledger.record_usage(
-            account, idempotency_key=m["event_id"], product=m["product"], occurred_at=m.get("occurred_at"),
-            amount=m.get("amount"), unit_price=m.get("unit_price"), **used)
+        return RecordUsage(account, idempotency_key=m["event_id"], line=UsageLine.of(m), amount=m.get("amount"),
+                           unit_price=m.get("unit_price"), occurred_at=m.get("occurred_at"), currency=m.get("currency"))
     if m["type"] == "reserve":
-        return lambda ledger: ledger.reserve(account, reservation_id=m["reservation_id"], amount=m["amount"],
-                                             expires_at=m.get("expires_at"), currency=m.get("currency"))
+        return Reserve(account, reservation_id=m["reservation_id"], amount=m["amount"], expires_at=m.get("expires_at"),
+                       currency=m.get("currency"))
     if m["type"] == "settle":
-        return lambda ledger: ledger.settle(account, m["reservation_id"], amount=m["amount"], product=m["product"],
-                                            **used)
-    return lambda ledger: ledger.release(account, m["reservation_id"], reason=m.get("reason", "cancelled"))
+        return Settle(account, m["reservation_id"], amount=m["amount"], line=UsageLine.of(m),
+                      currency=m.get("currency"))
+    return Release(account, m["reservation_id"], reason=m.get("reason", "cancelled"))

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from marshmallow import Schema, ValidationError, fields, validate, validates_schema
+from marshmallow import ValidationError, fields, validate, validates_schema
 
 from ledger_core.account import ACCOUNT_ID_PATTERN, RELEASE_REASONS
 from ledger_core.client_key import MAX_KEY_LENGTH
 from ledger_core.money import parse_amount, parse_quantity, parse_unit_price
 from ledger_core.text import unsafe_character
-from service.wire import Amount, BadJson, Quantity, Text, UnitPrice, UtcDateTime, load_json
+from service.wire import Amount, BadJson, Text, UnitPrice, UsageLineSchema, UtcDateTime, load_json
 
 SCHEMA_VERSION = 1
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -45,18 +45,12 @@ def _key(**kwargs: Any) -> fields.String:
     return Text(MAX_KEY_LENGTH, min_length=1, **kwargs)
 
 
-class UsageMessageSchema(Schema):
+class UsageMessageSchema(UsageLineSchema):
     event_id = _key(required=True)
     type = fields.String(required=True, validate=validate.OneOf(MESSAGE_TYPES))
     account_id = fields.String(required=True, validate=validate.Regexp(ACCOUNT_ID_PATTERN))
     schema_version = fields.Integer(required=True, strict=True, validate=validate.Equal(SCHEMA_VERSION))
-    product = Text(128, min_length=1)
-    application_id = Text(128, allow_none=True)
-    application_name = Text(128, allow_none=True)
-    app_key = Text(128, allow_none=True)
-    channel_account = Text(128, allow_none=True)
-    quantity = Quantity(allow_none=True)
-    unit = Text(32, allow_none=True)
+    product = Text(128, min_length=1)  # required by type (REQUIRED_BY_TYPE)
     amount = Amount()
     unit_price = UnitPrice()
     reservation_id = _key()

@@ -19,6 +19,7 @@ from kafka.errors import TopicAlreadyExistsError
 from consumer.embedded_broker import start_tansu
 from consumer.kafka_loop import ConsumerSettings
 from consumer.publisher import PublisherSettings
+from ledger_core.commands import OpenAccount
 from ledger_core.errors import AccountExists
 from service.ledger_service import LedgerService
 from service.settings import Settings
@@ -82,9 +83,9 @@ def produce_sample(accounts: int, messages: int) -> None:
     try:
         for account_id in ids:
             try:
-                service.run(lambda ledger, a=account_id: ledger.open_account(
-                    account_id=a, currency="SGD", billing_mode="postpaid", invoice_mode="consolidated",
-                    credit_limit="500", payer={"name": f"Sample customer {a}"}))
+                service.handle(OpenAccount(account_id, currency="SGD", billing_mode="postpaid",
+                                           invoice_mode="consolidated", credit_limit=Decimal(500),
+                                           payer={"name": f"Sample customer {account_id}"}))
             except AccountExists:
                 pass
     finally:

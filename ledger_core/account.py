@@ -40,6 +40,7 @@ from ledger_core.errors import (
 )
 from ledger_core.figures import ZERO, BillingMode, Figures, InvoiceMode, UsagePolicy
 from ledger_core.money import MAX_AMOUNT, Money, parse_amount, parse_currency, tax_on
+from ledger_core.usage import UsageLine, carries_usage_line
 
 # Fixed forever: account UUIDs are derived from the client's account id with it.
 LEDGER_NAMESPACE = UUID("4f1f6a52-3c0e-5b7e-9a57-2d3c6e1b0a11")
@@ -217,21 +218,8 @@ class Account(Aggregate):
             self._credit(amount, allocations or [])
 
     # -- money out -------------------------------------------------------------
-    def record_usage(
-        self,
-        cost: Money,
-        *,
-        product: str,
-        application_id: str | None,
-        app_key: str | None,
-        quantity: Decimal | None,
-        unit: str | None,
-        unit_price: Decimal | None,
-        occurred_at: datetime,
-        idempotency_key: str,
-        channel_account: str | None = None,
-        application_name: str | None = None,
-    ) -> str:
+    def record_usage(self, cost: Money, line: UsageLine, *, unit_price: Decimal | None, occurred_at: datetime,
+                     idempotency_key: str) -> str:
         amount = self._own(cost)
         if amount < 0:
             raise InvalidInput("a usage cost must not be negative", field="amount")
@@ -239,38 +227,16 @@ class Account(Aggregate):
             self._require_usable(amount)
         self._require_within_bounds(self.figures.after_usage(amount))
         number = self.next_transaction_no
-        self._usage_recorded(
-            amount=amount,
-            product=product,
-            application_id=application_id,
-            app_key=app_key,
-            quantity=quantity,
-            unit=unit,
-            unit_price=unit_price,
-            occurred_at=occurred_at,
-            idempotency_key=idempotency_key,
-            channel_account=channel_account,
-            application_name=application_name,
-        )
+        self._usage_recorded(amount=amount, unit_price=unit_price, occurred_at=occurred_at,
+                             idempotency_key=idempotency_key, **line.stored())
         return number
 
     @event("UsageRecorded")
-    def _usage_recorded(
-        self,
-        amount: Decimal,
-        product: str,
-        application_id: str | None,
-        app_key: str | None,
-        quantity: Decimal | None,
-        unit: str | None,
-        unit_price: Decimal | None,
-        occurred_at: datetime,
-        idempotency_key: str,
-        channel_account: str | None = None,  # e.g. the WhatsApp Business Account the usage went through
-        application_name: str | None = None,
-    ) -> None:
+    @carries_usage_line
+    def _usage_recorded(self, amount: Decimal, unit_price: Decimal | None, occurred_at: datetime,
+                        idempotency_key: str, **line: Any) -> None:
         self._set_figures(self.figures.after_usage(amount))
-        self._add_usage(occurred_at, amount, product, application_id, app_key, unit, quantity)
+        self._add_usage(occurred_at, amount, UsageLine.restored(line))
 
     def post_charge(self, cost: Money, *, kind: str, description: str, idempotency_key: str, now: datetime,
                     number_for: NumberFor) -> str:
@@ -313,20 +279,7 @@ class Account(Aggregate):
         self.holds[reservation_id] = {"amount": amount, "expires_at": expires_at}
         self._set_figures(self.figures.after_reserve(amount))
 
-    def settle(
-        self,
-        reservation_id: str,
-        cost: Money,
-        *,
-        now: datetime,
-        product: str,
-        application_id: str | None,
-        app_key: str | None,
-        quantity: Decimal | None,
-        unit: str | None,
-        channel_account: str | None = None,
-        application_name: str | None = None,
-    ) -> str:
+    def settle(self, reservation_id: str, cost: Money, line: UsageLine, *, now: datetime) -> str:
         hold = self._open_hold(reservation_id)
         amount = self._own(cost)
         if amount < 0:
@@ -340,39 +293,17 @@ class Account(Aggregate):
         if hold["expires_at"] is not None and now >= hold["expires_at"]:
             raise ReservationExpired("the hold expired before it was settled", expires_at=hold["expires_at"])
         number = self.next_transaction_no
-        self._reservation_settled(
-            reservation_id=reservation_id,
-            hold_amount=hold["amount"],
-            amount=amount,
-            product=product,
-            application_id=application_id,
-            app_key=app_key,
-            quantity=quantity,
-            unit=unit,
-            occurred_at=now,
-            channel_account=channel_account,
-            application_name=application_name,
-        )
+        self._reservation_settled(reservation_id=reservation_id, hold_amount=hold["amount"], amount=amount,
+                                  occurred_at=now, **line.stored())
         return number
 
     @event("ReservationSettled")
-    def _reservation_settled(
-        self,
-        reservation_id: str,
-        hold_amount: Decimal,
-        amount: Decimal,
-        product: str,
-        application_id: str | None,
-        app_key: str | None,
-        quantity: Decimal | None,
-        unit: str | None,
-        occurred_at: datetime,
-        channel_account: str | None = None,
-        application_name: str | None = None,
-    ) -> None:
+    @carries_usage_line
+    def _reservation_settled(self, reservation_id: str, hold_amount: Decimal, amount: Decimal, occurred_at: datetime,
+                             **line: Any) -> None:
         del self.holds[reservation_id]
         self._set_figures(self.figures.after_settle(hold_amount, amount))
-        self._add_usage(occurred_at, amount, product, application_id, app_key, unit, quantity)
+        self._add_usage(occurred_at, amount, UsageLine.restored(line))
 
     def release(self, reservation_id: str, *, reason: str) -> None:
         if reason not in RELEASE_REASONS:
@@ -455,11 +386,11 @@ class Account(Aggregate):
     def _invoicing(self) -> bool:
         return self.invoice_mode != InvoiceMode.NONE
 
-    def _add_usage(self, occurred_at: datetime, cost: Decimal, product: str, application_id: str | None,
-                   app_key: str | None, unit: str | None, quantity: Decimal | None) -> None:
+    def _add_usage(self, occurred_at: datetime, cost: Decimal, line: UsageLine) -> None:
         if self._invoicing:
-            inv.add_usage(self.unbilled, local_date(occurred_at, self.time_zone), cost, product=product,
-                          application_id=application_id, app_key=app_key, unit=unit, quantity=quantity)
+            inv.add_usage(self.unbilled, local_date(occurred_at, self.time_zone), cost, product=line.product,
+                          application_id=line.application_id, app_key=line.app_key, unit=line.unit,
+                          quantity=line.quantity)
 
     def _require_invoicing(self) -> None:
         if not self._invoicing:

@@ -19,10 +19,10 @@ from decimal import Decimal
 from typing import Any
 
 from commands.bookings import Booking
-from commands.invoicing import PaymentReceived
-from commands.ledger import Ledger
 from ledger_core.account import Account
+from ledger_core.commands import CloseCycles, InvoiceTopup, InvoiceUsage
 from ledger_core.cycles import local_date, local_days, next_boundary
+from ledger_core.errors import InvariantViolation
 from ledger_core.figures import ZERO
 from ledger_core.money import AMOUNT_QUANTUM, tax_on
 from service.ledger_service import LedgerService
@@ -30,24 +30,21 @@ from service.ledger_service import LedgerService
 ACCOUNTS_PER_PAGE = 500
 
 
-def issue_manual_invoice(service: LedgerService, account_id: str, kind: str, paid: PaymentReceived | None,
-                         **fields: Any) -> tuple[str, bool]:
-    """Issues a top-up (``kind`` "topup") or usage invoice and records ``paid`` with it in
-    the same write. Returns the invoice id and whether this call issued it: a repeat of
-    the payment id (or of ``idempotency_key`` in ``fields``) issues nothing and answers
-    with the invoice the first call issued."""
-    issue = Ledger.invoice_topup if kind == "topup" else Ledger.invoice_usage
-
-    def command(ledger: Ledger) -> Booking:
-        return issue(ledger, account_id, paid=paid, **fields)
-
-    booking = service.run(command)
+def issue_manual_invoice(service: LedgerService, command: InvoiceTopup | InvoiceUsage) -> tuple[str, bool]:
+    """Issues a top-up or usage invoice and records its ``paid`` with it in the same
+    write. Returns the invoice id and whether this call issued it: a repeat of the
+    payment id (or of the idempotency key) issues nothing and answers with the invoice
+    the first call issued."""
+    booking: Booking = service.handle(command)
     if booking.invoice_id is not None:
         return booking.invoice_id, not booking.replayed
-    assert booking.replayed and paid is not None, "only a payment id's repeat leaves the invoice unnamed"
+    paid = command.paid
+    if not booking.replayed or paid is None:
+        raise InvariantViolation("only a payment id's repeat leaves the invoice unnamed")
     service.projector.catch_up()  # the first call's writer may have stopped before projecting
-    payment = service.view.payment_by_id(account_id, paid.payment_id)
-    assert payment is not None and payment.allocations, "a claim is written with its invoice's payment"
+    payment = service.view.payment_by_id(command.account_id, paid.payment_id)
+    if payment is None or not payment.allocations:
+        raise InvariantViolation("a claim is written with its invoice's payment")
     return payment.allocations[0]["invoice_id"], False
 
 
@@ -75,7 +72,7 @@ def close_due_cycles(service: LedgerService, as_of: datetime) -> dict[str, list[
     Running it twice closes nothing twice: each account knows the cycles it closed."""
     made: dict[str, list[str]] = {}
     for account_id in _all_accounts(service):
-        invoices = service.run(lambda ledger, a=account_id: ledger.close_cycles(a, as_of))
+        invoices = service.handle(CloseCycles(account_id, as_of))
         if invoices:
             made[account_id] = invoices
     return made

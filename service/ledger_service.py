@@ -1,7 +1,8 @@
 """The composition root: one Ledger application, its read-model view and projector.
 
-Every write goes through ``run``: the command appends its events, then the read model
-is caught up to them before the caller answers, so a client reads its own writes.
+Every write goes through ``handle`` (a command value) or ``run``: the command appends its
+events, then the read model is caught up to them before the caller answers, so a client
+reads its own writes.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from collections.abc import Callable
 from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from eventsourcing.postgres import PostgresFactory
 from eventsourcing.sqlite import SQLiteFactory
@@ -22,6 +23,7 @@ from commands import schema
 from commands.bookings import Booking, Clock, utc_now
 from commands.ledger import Ledger
 from commands.persistence import DatabaseConfig, apply_connection_options, check_reachable, creation_lock
+from ledger_core.commands import Command, ExpireHolds
 from ledger_core.errors import AccountNotFound
 from projections.catchup import Projector
 from projections.rows import AccountRow
@@ -104,6 +106,10 @@ class LedgerService:
             log.exception("catching the read model up after a committed write failed; the write stands")
         return result
 
+    def handle(self, command: Command) -> Any:
+        """Hands the command to the ledger's dispatcher, then catches the read model up (see ``run``)."""
+        return self.run(lambda ledger: ledger.handle(command))
+
     def account_row(self, account_id: str) -> AccountRow:
         row = self.view.account(account_id)
         if row is None:
@@ -115,7 +121,7 @@ class LedgerService:
         moment = now or self.clock()
         expired: dict[str, list[str]] = {}
         for account_id in sorted({hold.account_id for hold in self.view.due_holds(moment)}):
-            released = self.run(lambda ledger, a=account_id: ledger.expire_reservations(a, moment))
+            released = self.handle(ExpireHolds(account_id, moment))
             if released:
                 expired[account_id] = released
         return expired

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
-from marshmallow import ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
 
 from ledger_core.errors import InvalidAmount
 from ledger_core.money import (
@@ -180,3 +180,16 @@ class AsOf(fields.Field):
                 raise ValidationError("a log position has at most 18 digits")
             return "position", int(text)
         return "time", UtcDateTime()._deserialize(text, attr, data, **kwargs)
+
+
+class UsageLineSchema(Schema):
+    """What was used (ledger_core/usage.py UsageLine): the fields of a usage record and a
+    settled hold, over HTTP and on Kafka alike."""
+
+    product = Text(128, min_length=1, required=True)
+    application_id = Text(128, allow_none=True)
+    application_name = Text(128, allow_none=True)
+    app_key = Text(128, allow_none=True)
+    channel_account = Text(128, allow_none=True, metadata={"description": "e.g. a WhatsApp Business Account id"})
+    quantity = Quantity(allow_none=True)
+    unit = Text(32, allow_none=True)

@@ -6,6 +6,9 @@ from datetime import datetime, timezone
 
 import pytest
 
+from ledger_core.commands import RecordUsage
+from ledger_core.usage import UsageLine
+
 
 def post_usage(client, account_id, key, amount, occurred_at, product="sms", app="app-1", app_key="AK1", quantity="1",
                unit="message"):
@@ -92,11 +95,13 @@ def test_a_batch_reads_its_bills_in_one_query_not_one_each(service, client, now,
         open_account(client, f"acct-{n}", "prepaid")
         post_usage(client, f"acct-{n}", "first", "1", "2026-11-02T00:00:00Z")
     for n in range(3):  # written without catching up: one batch applies them all
-        service.commands.record_usage(f"acct-{n}", idempotency_key="second", product="sms", amount="2",
-                                      occurred_at=datetime(2026, 11, 3, tzinfo=timezone.utc))
+        service.commands.handle(RecordUsage(f"acct-{n}", idempotency_key="second", amount="2",
+                                            occurred_at=datetime(2026, 11, 3,
+                                                                 tzinfo=timezone.utc), line=UsageLine(product="sms")))
         for key in ("new", "new-again"):  # a new bill, added to twice in the batch
-            service.commands.record_usage(f"acct-{n}", idempotency_key=key, product="voice", amount="3",
-                                          occurred_at=datetime(2026, 11, 3, tzinfo=timezone.utc))
+            service.commands.handle(RecordUsage(f"acct-{n}", idempotency_key=key, amount="3",
+                                                occurred_at=datetime(2026, 11, 3,
+                                                                     tzinfo=timezone.utc), line=UsageLine(product="voice")))
     one_by_one, bulk = [], []
     monkeypatch.setattr(service.view, "bill", lambda number: one_by_one.append(number))
     read_many = service.view._bills_by_number

@@ -7,6 +7,8 @@ import json
 
 import pytest
 
+from ledger_core.commands import Recharge, RecordUsage
+from ledger_core.usage import UsageLine
 from tests.service.helpers import last_position
 
 USAGE = "/v1/accounts/acme/usage"
@@ -114,11 +116,11 @@ def test_an_event_holding_nul_is_never_stored(service, acme):
 
     before = last_position(service)
     with pytest.raises(UnsafeText):
-        service.run(lambda ledger: ledger.record_usage("acme", idempotency_key="k", product="x\x00", amount="1"))
+        service.handle(RecordUsage("acme", idempotency_key="k", amount="1", line=UsageLine(product="x\x00")))
     with pytest.raises(UnsafeText):
-        service.run(lambda ledger: ledger.recharge("acme", amount="1", reference="\x1b[31m"))
+        service.handle(Recharge("acme", amount="1", reference="\x1b[31m"))
     assert last_position(service) == before
-    service.run(lambda ledger: ledger.recharge("acme", amount="1", reference="line one\nline two\ttab"))
+    service.handle(Recharge("acme", amount="1", reference="line one\nline two\ttab"))
 
 
 def test_an_event_stored_with_nul_before_the_check_cannot_stop_the_read_models(client, acme, service, monkeypatch):
@@ -128,7 +130,7 @@ def test_an_event_stored_with_nul_before_the_check_cannot_stop_the_read_models(c
     from service.rebuild import rebuild
 
     monkeypatch.setattr(commands.audit_log, "refuse_unsafe_text", lambda stored_events: None)
-    service.run(lambda ledger: ledger.record_usage("acme", idempotency_key="k", product="x\x00y\x07", amount="1"))
+    service.handle(RecordUsage("acme", idempotency_key="k", amount="1", line=UsageLine(product="x\x00y\x07")))
     monkeypatch.undo()
     rows = client.get("/v1/accounts/acme/transactions").get_json()["items"]
     assert rows[0]["product"] == "x\ufffdy\x07"

@@ -18,8 +18,24 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from commands.invoicing import PaymentReceived
 from commands.persistence import DatabaseConfig
+from ledger_core.commands import (
+    ApproveInvoice,
+    InvoiceTopup,
+    OpenAccount,
+    PaymentReceived,
+    PostCharge,
+    Recharge,
+    RecordPayment,
+    RecordUsage,
+    RefundOverpayment,
+    Release,
+    Reserve,
+    Settle,
+    UpdateAccount,
+    VoidInvoice,
+)
+from ledger_core.usage import UsageLine
 from service.invoicing import close_due_cycles, issue_manual_invoice
 from service.ledger_service import LedgerService
 from service.settings import Settings
@@ -48,52 +64,62 @@ def play(service: LedgerService, clock: Clock) -> None:
     run = service.run
     key = run(lambda l: l.issue_key(role="finance", name="fixture", accounts=["pre"])).key
     run(lambda l: l.revoke_key(key.key_id))
-    run(lambda l: l.open_account(account_id="pre", billing_mode="prepaid", invoice_mode="consolidated",
-                                 currency="SGD", tax_rate="0.09", low_balance_threshold="20",
-                                 payer={"name": "Prepaid Pte", "emails": ["a@pre.test"], "address": "1 Road\nSG"}))
-    run(lambda l: l.open_account(account_id="post", billing_mode="postpaid", invoice_mode="consolidated",
-                                 currency="EUR", credit_limit="500", time_zone="Asia/Kolkata", cycle_anchor_day=5))
-    run(lambda l: l.open_account(account_id="item", billing_mode="prepaid", invoice_mode="itemized", currency="INR"))
-    run(lambda l: l.open_account(account_id="none", billing_mode="prepaid", invoice_mode="none", currency="TRY"))
-    run(lambda l: l.recharge("pre", amount="100", reference="PAY-1", method="card", idempotency_key="rk1"))
-    run(lambda l: l.record_usage("pre", idempotency_key="u1", product="sms", quantity="3", unit_price="0.0333335",
-                                 unit="message", application_id="app-1", application_name="Shop", app_key="AK1",
-                                 channel_account="WABA-1", occurred_at=START))
-    run(lambda l: l.record_usage("pre", idempotency_key="u2", product="whatsapp", amount="85.5"))  # crosses 20
-    run(lambda l: l.post_charge("pre", idempotency_key="c1", kind="subscription", description="Plan", amount="9.99"))
-    run(lambda l: l.reserve("pre", reservation_id="h1", amount="2", expires_at=START + timedelta(days=30)))
-    run(lambda l: l.settle("pre", "h1", amount="1.25", product="voice", quantity="2", unit="min"))
-    run(lambda l: l.reserve("pre", reservation_id="h2", amount="1"))
-    run(lambda l: l.release("pre", "h2", reason="failed"))
-    run(lambda l: l.reserve("pre", reservation_id="h3", amount="1", expires_at=START + timedelta(hours=1)))
+    run(lambda l: l.handle(OpenAccount(account_id="pre", billing_mode="prepaid", invoice_mode="consolidated",
+                                       currency="SGD", tax_rate="0.09", low_balance_threshold="20",
+                                       payer={"name": "Prepaid Pte", "emails": ["a@pre.test"],
+                                              "address": "1 Road\nSG"})))
+    run(lambda l: l.handle(OpenAccount(account_id="post", billing_mode="postpaid", invoice_mode="consolidated",
+                                       currency="EUR", credit_limit="500", time_zone="Asia/Kolkata", cycle_anchor_day=5)))
+    run(lambda l: l.handle(OpenAccount(account_id="item", billing_mode="prepaid", invoice_mode="itemized",
+                                       currency="INR")))
+    run(lambda l: l.handle(OpenAccount(account_id="none", billing_mode="prepaid", invoice_mode="none", currency="TRY")))
+    run(lambda l: l.handle(Recharge("pre", amount="100", reference="PAY-1", method="card", idempotency_key="rk1")))
+    run(lambda l: l.handle(RecordUsage("pre", idempotency_key="u1", unit_price="0.0333335", occurred_at=START,
+                                       line=UsageLine(product="sms", quantity="3", unit="message",
+                                                      application_id="app-1", application_name="Shop", app_key="AK1",
+                                                      channel_account="WABA-1"))))
+    run(lambda l: l.handle(RecordUsage("pre", idempotency_key="u2", amount="85.5",
+                                       line=UsageLine(product="whatsapp"))))  # crosses 20
+    run(lambda l: l.handle(PostCharge("pre", idempotency_key="c1", kind="subscription", description="Plan",
+                                      amount="9.99")))
+    run(lambda l: l.handle(Reserve("pre", reservation_id="h1", amount="2", expires_at=START + timedelta(days=30))))
+    run(lambda l: l.handle(Settle("pre", "h1", amount="1.25", line=UsageLine(product="voice", quantity="2",
+                                                                             unit="min"))))
+    run(lambda l: l.handle(Reserve("pre", reservation_id="h2", amount="1")))
+    run(lambda l: l.handle(Release("pre", "h2", reason="failed")))
+    run(lambda l: l.handle(Reserve("pre", reservation_id="h3", amount="1", expires_at=START + timedelta(hours=1))))
     clock.now = START + timedelta(hours=2)
     service.expire_due_reservations(clock.now)
-    run(lambda l: l.update_account("pre", credit_limit="5", usage_policy="block", low_balance_threshold=None,
-                                   payer={"tax_id": "T-9"}, tax_rate="0.07"))
-    run(lambda l: l.recharge("item", amount="1000"))
-    run(lambda l: l.post_charge("item", idempotency_key="c1", kind="hardware", description="Router", amount="250"))
-    run(lambda l: l.recharge("none", amount="50"))
-    run(lambda l: l.record_usage("none", idempotency_key="u1", product="sms", amount="2"))
-    run(lambda l: l.update_account("none", invoice_mode="consolidated"))
+    run(lambda l: l.handle(UpdateAccount("pre", credit_limit="5", usage_policy="block", low_balance_threshold=None,
+                                         payer={"tax_id": "T-9"}, tax_rate="0.07")))
+    run(lambda l: l.handle(Recharge("item", amount="1000")))
+    run(lambda l: l.handle(PostCharge("item", idempotency_key="c1", kind="hardware", description="Router",
+                                      amount="250")))
+    run(lambda l: l.handle(Recharge("none", amount="50")))
+    run(lambda l: l.handle(RecordUsage("none", idempotency_key="u1", amount="2", line=UsageLine(product="sms"))))
+    run(lambda l: l.handle(UpdateAccount("none", invoice_mode="consolidated")))
     for day, amount in (("2026-10-06", "120"), ("2026-10-20", "80.5")):
         clock.at(day + "T10:00:00")
-        run(lambda l, a=amount, d=day: l.record_usage("post", idempotency_key=f"u-{d}", product="sms", amount=a))
+        run(lambda l, a=amount, d=day: l.handle(RecordUsage("post", idempotency_key=f"u-{d}", amount=a,
+                                                            line=UsageLine(product="sms"))))
     clock.at("2026-11-06T00:00:00")
     close_due_cycles(service, clock.now)
     for invoice_id in _invoice_ids(service, "post"):
-        run(lambda l, i=invoice_id: l.approve_invoice(i))
-    run(lambda l: l.record_usage("post", idempotency_key="late", product="sms", amount="4",
-                                 occurred_at=datetime(2026, 10, 30, tzinfo=timezone.utc)))
-    run(lambda l: l.record_payment("post", payment_id="pay-1", amount="100", method="transfer", reference="TR-1"))
+        run(lambda l, i=invoice_id: l.handle(ApproveInvoice(i)))
+    run(lambda l: l.handle(RecordUsage("post", idempotency_key="late", amount="4", line=UsageLine(product="sms"),
+                                       occurred_at=datetime(2026, 10, 30, tzinfo=timezone.utc))))
+    run(lambda l: l.handle(RecordPayment("post", payment_id="pay-1", amount="100", method="transfer",
+                                         reference="TR-1")))
     clock.at("2026-12-06T00:00:00")
     close_due_cycles(service, clock.now)
     for invoice_id in _invoice_ids(service, "post", status="draft"):
-        run(lambda l, i=invoice_id: l.void_invoice(i))
-    run(lambda l: l.update_account("post", cycle_running=False, payment_terms_days=30, drafts_need_approval=False))
-    run(lambda l: l.record_payment("post", payment_id="pay-2", amount="200"))
-    run(lambda l: l.refund_overpayment("post", amount="10", reference="RF-1", idempotency_key="rf1"))
-    issue_manual_invoice(service, "pre", "topup", PaymentReceived("claim-1", "card", "C-1"), amount="50",
-                         description="Credits")
+        run(lambda l, i=invoice_id: l.handle(VoidInvoice(i)))
+    run(lambda l: l.handle(UpdateAccount("post", cycle_running=False, payment_terms_days=30,
+                                         drafts_need_approval=False)))
+    run(lambda l: l.handle(RecordPayment("post", payment_id="pay-2", amount="200")))
+    run(lambda l: l.handle(RefundOverpayment("post", amount="10", reference="RF-1", idempotency_key="rf1")))
+    issue_manual_invoice(service, InvoiceTopup("pre", amount="50", description="Credits",
+                                               paid=PaymentReceived("claim-1", "card", "C-1")))
     clock.at("2026-12-07T00:00:00")
     close_due_cycles(service, clock.now)
 

@@ -17,7 +17,7 @@ from exporters.columns import BALANCE_DETAIL_COLUMNS, BILL_DETAIL_COLUMNS, INVOI
 from exporters.excel import AMOUNT_FORMAT, DATE_FORMAT, DATETIME_FORMAT, write_xlsx
 from exporters.limits import MAX_EXPORT_ROWS, ExportTooLarge
 from exporters.rows import BalanceDetailRow
-from tests.exporters.samples import bill_detail_rows, balance_detail_rows, invoice_report_rows
+from tests.exporters.samples import balance_detail_rows, bill_detail_rows, invoice_report_rows
 
 MICRO = Decimal("0.000001")
 

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from decimal import Decimal
-
-import re
 
 import pytest
 

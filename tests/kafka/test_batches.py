@@ -10,10 +10,11 @@ from decimal import Decimal
 
 from consumer.ingest import Incoming, Ingestor, Outcome, Topics
 from consumer.store import ConsumerStore
+from ledger_core.commands import Recharge
 from service.ledger_service import LedgerService
+from service.rebuild import rebuild, verify
 from service.settings import Settings
 from tests.conftest import FakeClock
-from service.rebuild import rebuild, verify
 from tests.service.helpers import last_position, open_account
 
 
@@ -45,7 +46,7 @@ def test_an_account_changed_by_another_writer_between_batches_loses_nothing(serv
     feed = Feed(service)
     assert feed.batch(usage("u1", "1")) == [Outcome.APPLIED]
     assert len(feed.ingestor.warm) == 1  # kept for the next batch
-    service.run(lambda l: l.recharge("acme", amount="5", reference="elsewhere"))  # e.g. the HTTP API
+    service.handle(Recharge("acme", amount="5", reference="elsewhere"))  # e.g. the HTTP API
     assert feed.batch(usage("u2", "2")) == [Outcome.APPLIED]  # the warm copy was stale: tried again on a fresh load
     assert feed.ingestor.batches_retried == 1
     assert feed.batch(usage("u3", "4")) == [Outcome.APPLIED]
@@ -59,7 +60,7 @@ def test_a_refusal_is_never_decided_on_a_stale_warm_account(service):
     open_account(service)  # prepaid, no money: a reserve is refused
     feed = Feed(service)
     assert feed.batch(reserve("r1", "call-1", "5")) == [Outcome.REJECTED]
-    service.run(lambda l: l.recharge("acme", amount="10", reference="top-up"))  # e.g. the HTTP API
+    service.handle(Recharge("acme", amount="10", reference="top-up"))  # e.g. the HTTP API
     assert feed.batch(reserve("r2", "call-2", "5")) == [Outcome.APPLIED]  # refused on the warm copy, not on the store
     figures = service.account_row("acme").figures
     assert (figures.reserved, figures.usable_credits) == (Decimal(5), Decimal(5))
@@ -105,7 +106,7 @@ class RacingClock(FakeClock):
             self.races -= 1
             # from a thread of its own, as another process would: outside this thread's batch
             writer = threading.Thread(target=self.rival.run,
-                                      args=(lambda l: l.recharge("acme", amount="1", reference="rival"),))
+                                      args=(lambda l: l.handle(Recharge("acme", amount="1", reference="rival")),))
             writer.start()
             writer.join()
         return super().__call__()

@@ -16,6 +16,8 @@ from consumer.ingest import Incoming, Outcome
 from consumer.kafka_loop import KafkaIngest
 from consumer.publisher import EventPublisher, PublisherSettings
 from ledger_core.account import ACCOUNT_EVENT_TYPES, Account
+from ledger_core.commands import PostCharge, Recharge, RecordUsage, Reserve, Settle
+from ledger_core.usage import UsageLine
 from tests.kafka.conftest import PARTITIONS, consume_until, read_topic
 from tests.service.helpers import open_account
 
@@ -73,14 +75,13 @@ def test_commands_come_out_in_order_per_account_with_their_positions_and_exact_a
         service, publisher, kafka_bootstrap, events_topic):
     for n in range(3):
         account = open_account(service, f"ev{n}", billing_mode="postpaid", credit_limit="100")
-        service.run(lambda ledger: ledger.recharge(account, amount="65.98", reference="PAY-1"))
-        service.run(lambda ledger: ledger.record_usage(account, idempotency_key="u1", product="sms",
-                                                       quantity="7", unit_price="0.0000035"))
-        service.run(lambda ledger: ledger.record_usage(account, idempotency_key="u2", product="sms", amount="0.000009"))
-        service.run(lambda ledger: ledger.reserve(account, reservation_id="h", amount="10"))
-        service.run(lambda ledger: ledger.settle(account, "h", amount="3.25", product="call"))
-        service.run(lambda ledger: ledger.post_charge(account, idempotency_key="c", kind="addon", description="x",
-                                                      amount="1610.61"))
+        service.handle(Recharge(account, amount="65.98", reference="PAY-1"))
+        service.handle(RecordUsage(account, idempotency_key="u1", unit_price="0.0000035",
+                                   line=UsageLine(product="sms", quantity="7")))
+        service.handle(RecordUsage(account, idempotency_key="u2", amount="0.000009", line=UsageLine(product="sms")))
+        service.handle(Reserve(account, reservation_id="h", amount="10"))
+        service.handle(Settle(account, "h", amount="3.25", line=UsageLine(product="call")))
+        service.handle(PostCharge(account, idempotency_key="c", kind="addon", description="x", amount="1610.61"))
     stored = account_events(service)
     counted_before = publisher_metrics.EVENTS.labels("UsageRecorded")._value.get()
     newest = service.commands.recorder.max_notification_id()
@@ -114,12 +115,12 @@ def test_commands_come_out_in_order_per_account_with_their_positions_and_exact_a
 def test_a_usage_run_across_the_threshold_signals_once_and_again_after_a_recharge(
         service, loop, produce, publisher, kafka_bootstrap, events_topic):
     open_account(service, "low", low_balance_threshold="10")
-    service.run(lambda ledger: ledger.recharge("low", amount="30"))  # usable 30
+    service.handle(Recharge("low", amount="30"))  # usable 30
     for n, amount in enumerate(["5", "10", "6", "1"]):  # 25, 15, 9 (crossed), 8
         produce("low", json.dumps({"event_id": f"u{n}", "type": "usage", "account_id": "low", "product": "sms",
                                    "amount": amount, "schema_version": 1}).encode())
     consume_until(loop, 4)
-    service.run(lambda ledger: ledger.recharge("low", amount="20"))  # 28: re-armed
+    service.handle(Recharge("low", amount="20"))  # 28: re-armed
     produce("low", json.dumps({"event_id": "u9", "type": "usage", "account_id": "low", "product": "sms",
                                "amount": "19", "schema_version": 1}).encode())
     consume_until(loop, 5)
@@ -139,7 +140,7 @@ def test_a_usage_run_across_the_threshold_signals_once_and_again_after_a_recharg
 def test_an_accepted_reserve_is_answered_on_the_results_topic_next_to_a_refused_one(
         service, loop, produce, kafka_settings):
     open_account(service, "rich")
-    service.run(lambda ledger: ledger.recharge("rich", amount="10"))
+    service.handle(Recharge("rich", amount="10"))
     for event_id, amount in (("r-ok", "7.5"), ("r-no", "7.5")):  # the second finds 2.5 usable
         produce("rich", json.dumps({"event_id": event_id, "type": "reserve", "account_id": "rich",
                                     "reservation_id": event_id, "amount": amount, "schema_version": 1}).encode())
@@ -156,7 +157,7 @@ def test_an_accepted_reserve_is_answered_on_the_results_topic_next_to_a_refused_
 
 def test_an_accepted_reserve_written_on_its_own_stores_its_reply_with_the_booking(service, loop, kafka_settings):
     open_account(service, "solo")
-    service.run(lambda ledger: ledger.recharge("solo", amount="10"))
+    service.handle(Recharge("solo", amount="10"))
     value = json.dumps({"event_id": "s-1", "type": "reserve", "account_id": "solo", "reservation_id": "s-1",
                         "amount": "4", "schema_version": 1}).encode()
     assert loop.ingestor.handle(Incoming(kafka_settings.topics.usage, 0, 0, b"solo", value)) is Outcome.APPLIED
@@ -169,7 +170,7 @@ def test_a_crash_after_the_acks_but_before_the_position_is_stored_publishes_the_
         service, publisher, kafka_bootstrap, events_topic, monkeypatch):
     open_account(service, "twice")
     for n in range(3):
-        service.run(lambda ledger: ledger.recharge("twice", amount=f"{n + 1}.5"))
+        service.handle(Recharge("twice", amount=f"{n + 1}.5"))
     stored = account_events(service)  # 4 events, one batch of 7
     with monkeypatch.context() as patch:
         def crash(_extras):

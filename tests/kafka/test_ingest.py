@@ -12,6 +12,8 @@ import pytest
 from consumer import metrics
 from consumer.ingest import Outcome
 from consumer.kafka_loop import KafkaIngest
+from ledger_core.commands import RecordUsage
+from ledger_core.usage import UsageLine
 from projections.bills import BillFilter
 from tests.kafka.conftest import consume_until, read_topic
 from tests.service.helpers import open_account
@@ -110,7 +112,8 @@ def test_a_refused_reserve_is_answered_on_the_results_topic(service, loop, produ
 def test_a_key_booked_over_http_or_in_an_earlier_batch_is_a_duplicate_when_it_comes_again(service, loop, produce):
     open_account(service, "again")
     # as the HTTP API passes it: its schema reads amounts as 6-place Decimals, like the consumer's
-    service.run(lambda l: l.record_usage("again", idempotency_key="via-http", product="sms", amount=Decimal("0.500000")))
+    service.handle(RecordUsage("again", idempotency_key="via-http", amount=Decimal("0.500000"),
+                               line=UsageLine(product="sms")))
     produce("again", message("first", "again", amount="0.25"))
     consume_until(loop, 1)  # committed in a batch of its own
     produce("again", message("first", "again", amount="0.25"))
@@ -123,12 +126,13 @@ def test_a_key_booked_over_http_or_in_an_earlier_batch_is_a_duplicate_when_it_co
 def test_events_a_crashed_writer_left_unprojected_are_projected_on_start_and_when_idle(service, loop):
     """A consumer killed between its write and its projection, with no message left to consume."""
     account = open_account(service, "orphan", billing_mode="postpaid", credit_limit="100")
-    service.commands.record_usage(account, idempotency_key="u1", product="sms", amount="2")  # written, not projected
+    service.commands.handle(RecordUsage(account, idempotency_key="u1", amount="2",
+                                        line=UsageLine(product="sms")))  # written, not projected
     assert service.account_row(account).figures.expecting_invoice == 0
     stopped = threading.Event()
     stopped.set()
     loop.run(stopped)  # starts, then stops at once
     assert service.account_row(account).figures.expecting_invoice == -2
-    service.commands.record_usage(account, idempotency_key="u2", product="sms", amount="3")
+    service.commands.handle(RecordUsage(account, idempotency_key="u2", amount="3", line=UsageLine(product="sms")))
     assert loop.poll_once() == 0
     assert service.account_row(account).figures.expecting_invoice == -5

@@ -20,6 +20,8 @@ from commands.audit_log import AppendExtras
 from consumer.event_messages import decode
 from consumer.store import ConsumerStore
 from ledger_core.account import ACCOUNT_EVENT_TYPES, Account
+from ledger_core.commands import Recharge, RecordUsage
+from ledger_core.usage import UsageLine
 from service.ledger_service import LedgerService
 from service.settings import Settings
 from tests.kafka.conftest import PARTITIONS
@@ -33,14 +35,14 @@ PROGRESS_TIMEOUT_S, READ_TIMEOUT_S = 30, 30
 def write_round(service: LedgerService, accounts: list[str], rng: random.Random, round_no: int) -> None:
     """A few hundred usage records in one batch write (fast), some of them crossing thresholds."""
     ledger = service.commands
-    with ledger.batch(AppendExtras(), accounts=accounts):
+    with ledger.batch(AppendExtras(), accounts=accounts) as batch:
         for n in range(COMMANDS_PER_ROUND):
             account = rng.choice(accounts)
             if n % 50 == 0:
-                ledger.recharge(account, amount="40")
+                batch.handle(Recharge(account, amount="40"))
             else:
-                ledger.record_usage(account, idempotency_key=f"r{round_no}-{n}", product="sms",
-                                    amount=f"{rng.randint(1, 2_000_000) / 1_000_000:f}")
+                batch.handle(RecordUsage(account, idempotency_key=f"r{round_no}-{n}",
+                                         amount=f"{rng.randint(1, 2_000_000) / 1_000_000:f}", line=UsageLine(product="sms")))
 
 
 def read_all(bootstrap: str, topic: str) -> list[tuple[int, dict]]:

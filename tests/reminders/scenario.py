@@ -10,6 +10,8 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from decimal import Decimal
 
+from ledger_core.commands import ApproveInvoice, CloseCycles, OpenAccount, RecordPayment, RecordUsage
+from ledger_core.usage import UsageLine
 from service.ledger_service import LedgerService
 
 CLOSED_AT = datetime(2026, 12, 2, 9, 0, tzinfo=timezone.utc)
@@ -42,18 +44,17 @@ ACCOUNTS = {
 
 def make_invoices(service: LedgerService, clock) -> Invoices:
     for account_id, (payer, usage) in ACCOUNTS.items():
-        service.run(lambda ledger, a=account_id, p=payer: ledger.open_account(
-            account_id=a, currency="SGD", billing_mode="postpaid", invoice_mode="consolidated", payer=p,
-            time_zone="Asia/Singapore"))
-        service.run(lambda ledger, a=account_id, u=usage: ledger.record_usage(
-            a, idempotency_key=f"{a}-usage", product="sms", amount=u))
+        service.handle(OpenAccount(account_id, currency="SGD", billing_mode="postpaid", invoice_mode="consolidated",
+                                   payer=payer, time_zone="Asia/Singapore"))
+        service.handle(RecordUsage(account_id, idempotency_key=f"{account_id}-usage", amount=usage,
+                                   line=UsageLine(product="sms")))
     clock.now = CLOSED_AT
-    made = {a: service.run(lambda ledger, a=a: ledger.close_cycles(a, now=CLOSED_AT)) for a in ACCOUNTS}
+    made = {a: service.run(lambda ledger, a=a: ledger.handle(CloseCycles(a, as_of=CLOSED_AT))) for a in ACCOUNTS}
     assert all(len(ids) == 1 for ids in made.values()), made
     ids = {a: ids[0] for a, ids in made.items()}
     for account_id in ("acme", "beta", "gamma", "nomail"):
-        service.run(lambda ledger, i=ids[account_id]: [ledger.approve_invoice(i)])
-    service.run(lambda ledger: ledger.record_payment("acme", payment_id="acme-p1", amount="20.00"))
-    service.run(lambda ledger: ledger.record_payment("beta", payment_id="beta-p1", amount="10.00"))
+        service.run(lambda ledger, i=ids[account_id]: [ledger.handle(ApproveInvoice(i))])
+    service.handle(RecordPayment("acme", payment_id="acme-p1", amount="20.00"))
+    service.handle(RecordPayment("beta", payment_id="beta-p1", amount="10.00"))
     return Invoices(partly_paid=ids["acme"], unpaid=ids["gamma"], paid=ids["beta"], draft=ids["delta"],
                     no_email=ids["nomail"])

@@ -6,6 +6,8 @@ from __future__ import annotations
 import threading
 from datetime import datetime, timedelta, timezone
 
+from ledger_core.commands import CloseCycles, RecordUsage, Reserve
+from ledger_core.usage import UsageLine
 from service.reminders import ReminderFilter, queue_reminders
 from service.scheduler import Chore, Schedule, chores, run_scheduler
 from tests.service.helpers import open_account
@@ -16,17 +18,16 @@ def test_one_round_expires_holds_closes_ended_cycles_and_sends_reminders(service
     queued = queue_reminders(service, ReminderFilter(), "run-1")
     assert queued.queued >= 1
     open_account(service, "holder", credit_limit="10")
-    service.run(lambda l: l.reserve("holder", reservation_id="h", amount="1",
-                                    expires_at=clock.now + timedelta(minutes=5)))
+    service.handle(Reserve("holder", reservation_id="h", amount="1", expires_at=clock.now + timedelta(minutes=5)))
     post = open_account(service, "monthly", billing_mode="postpaid", credit_limit="100")
-    service.run(lambda l: l.record_usage(post, idempotency_key="u", product="sms", amount="2"))
+    service.handle(RecordUsage(post, idempotency_key="u", amount="2", line=UsageLine(product="sms")))
     clock.now = datetime(2027, 1, 1, 0, 10, tzinfo=timezone.utc)  # the hold expired, December ended
     planned = chores(service, Schedule(), sender_settings)
     assert [c.name for c in planned] == ["expire-reservations", "close-cycles", "send-reminders"]
     run_scheduler(planned, threading.Event(), max_rounds=1)
     assert [(c.runs, c.failures) for c in planned] == [(1, 0), (1, 0), (1, 0)]
     assert service.view.holds("holder") == []
-    assert service.run(lambda l: l.close_cycles(post)) == []  # closed by the scheduler already
+    assert service.handle(CloseCycles(post)) == []  # closed by the scheduler already
     assert len(smtp.received) == queued.queued
 
 

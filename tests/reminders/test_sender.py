@@ -9,8 +9,9 @@ from datetime import timedelta
 import pytest
 
 from commands.persistence import DatabaseConfig
-from service.ledger_service import LedgerService
+from ledger_core.commands import RecordPayment
 from service import reminder_sender
+from service.ledger_service import LedgerService
 from service.reminder_sender import PAID_BEFORE_SENDING, SenderSettings, run_sender, send_batch
 from service.reminders import ReminderFilter, queue_reminders
 from service.settings import Settings
@@ -96,7 +97,7 @@ def test_no_retry_after_the_last_attempt(service, clock, invoices, sender_settin
 
 def test_an_invoice_paid_before_sending_gets_no_reminder(service, invoices, smtp, sender_settings):
     queue_reminders(service, ReminderFilter(), "run-1")
-    service.run(lambda ledger: ledger.record_payment("gamma", payment_id="gamma-p1", amount="12.345678"))
+    service.handle(RecordPayment("gamma", payment_id="gamma-p1", amount="12.345678"))
 
     result = send_once(service, sender_settings)
 

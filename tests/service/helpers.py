@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+from ledger_core.commands import OpenAccount
 from service.ledger_service import LedgerService
 
 
 def open_account(service: LedgerService, account_id: str = "acme", **overrides: Any) -> str:
     settings = {"account_id": account_id, "currency": "SGD", "billing_mode": "prepaid",
                 "invoice_mode": "consolidated", **overrides}
-    service.run(lambda ledger: ledger.open_account(**settings))
+    service.handle(OpenAccount(**settings))
     return account_id
 
 

@@ -12,7 +12,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
 
+from ledger_core.commands import (
+    PostCharge,
+    Recharge,
+    RecordPayment,
+    RecordUsage,
+    RefundOverpayment,
+    Reserve,
+    Settle,
+    UpdateAccount,
+)
 from ledger_core.errors import LedgerError
+from ledger_core.usage import UsageLine
 from service.rebuild import verify
 from tests.service.helpers import open_account
 
@@ -40,20 +51,21 @@ def test_whatever_text_the_domain_accepts_projects_exports_and_rebuilds(
     account = open_account(service, f"text-{next(counter)}", billing_mode="postpaid", invoice_mode="consolidated",
                            credit_limit="1000")
     accepted = [
-        attempt(service, lambda l: l.update_account(account, payer={"name": payer, "address": address})),
-        attempt(service, lambda l: l.recharge(account, amount="10", reference=reference, method=method)),
-        attempt(service, lambda l: l.record_usage(account, idempotency_key="u1", product=product or "p", amount="1.5",
-                                                  app_key=app_key, unit=unit, channel_account=channel,
-                                                  application_name=description)),
-        attempt(service, lambda l: l.post_charge(account, idempotency_key="c1", kind="service",
-                                                 description=description, amount="2")),
-        attempt(service, lambda l: l.reserve(account, reservation_id="h1", amount="3")),
-        attempt(service, lambda l: l.settle(account, "h1", amount="1", product=product or "p", unit=unit,
-                                            app_key=app_key, channel_account=channel)),
-        attempt(service, lambda l: l.record_payment(account, payment_id="p1", amount="5", method=method,
-                                                    reference=reference)),
-        attempt(service, lambda l: l.refund_overpayment(account, amount="1", reference=reference or "r")),
-        attempt(service, lambda l: l.update_account(account, time_zone=address or "UTC")),
+        attempt(service, lambda l: l.handle(UpdateAccount(account, payer={"name": payer, "address": address}))),
+        attempt(service, lambda l: l.handle(Recharge(account, amount="10", reference=reference, method=method))),
+        attempt(service, lambda l: l.handle(RecordUsage(account, idempotency_key="u1", amount="1.5",
+                                                        line=UsageLine(product=product or "p", app_key=app_key, unit=unit,
+                                                                       channel_account=channel,
+                                                                       application_name=description)))),
+        attempt(service, lambda l: l.handle(PostCharge(account, idempotency_key="c1", kind="service",
+                                                       description=description, amount="2"))),
+        attempt(service, lambda l: l.handle(Reserve(account, reservation_id="h1", amount="3"))),
+        attempt(service, lambda l: l.handle(Settle(account, "h1", amount="1", line=UsageLine(
+            product=product or "p", unit=unit, app_key=app_key, channel_account=channel)))),
+        attempt(service, lambda l: l.handle(RecordPayment(account, payment_id="p1", amount="5", method=method,
+                                                          reference=reference))),
+        attempt(service, lambda l: l.handle(RefundOverpayment(account, amount="1", reference=reference or "r"))),
+        attempt(service, lambda l: l.handle(UpdateAccount(account, time_zone=address or "UTC"))),
     ]
     assert accepted[4]  # plain text fields only: the hold itself is always fine
     transactions = client.get(f"/v1/accounts/{account}/transactions")
@@ -74,10 +86,10 @@ def test_after_arbitrary_text_a_rebuild_gives_identical_read_models(service, cli
     """The same fields, the text that the domain accepts at its edges (tab, line breaks in
     free text, every script), then a rebuild compared row by row."""
     account = open_account(service, "text-rebuild")
-    service.run(lambda l: l.update_account(account, payer={"name": "Şirket 北京 شركة \U0001F600",
+    service.handle(UpdateAccount(account, payer={"name": "Şirket 北京 شركة \U0001F600",
                                                            "address": "line 1\nline 2\tend"}))
-    service.run(lambda l: l.recharge(account, amount="10", reference="ref\twith tab", method="نقد"))
-    service.run(lambda l: l.record_usage(account, idempotency_key="u", product="ส่งข้อความ", amount="1",
-                                         app_key="ключ", unit="мин"))
+    service.handle(Recharge(account, amount="10", reference="ref\twith tab", method="نقد"))
+    service.handle(RecordUsage(account, idempotency_key="u", amount="1", line=UsageLine(product="ส่งข้อความ",
+                                                                                        app_key="ключ", unit="мин")))
     differences, _ = verify(service)
     assert differences == []

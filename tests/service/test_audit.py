@@ -11,6 +11,8 @@ import psycopg
 
 from commands.audit_log import caused_by
 from ledger_core.account import account_uuid
+from ledger_core.commands import Recharge, RecordUsage, Reserve, Settle
+from ledger_core.usage import UsageLine
 from service.audit import export_account, verify_file, verify_log
 from tests.service.helpers import open_account
 
@@ -21,11 +23,11 @@ def populate(service) -> None:
     with caused_by(kind="test", who="auditor-fixture"):
         open_account(service)
         open_account(service, "other")
-        service.run(lambda l: l.recharge("acme", amount="65.98", reference="PAY-1"))
-        service.run(lambda l: l.record_usage("acme", idempotency_key="u1", product="sms", amount="0.000009"))
-        service.run(lambda l: l.reserve("acme", reservation_id="r1", amount="10"))
-        service.run(lambda l: l.settle("acme", "r1", amount="4", product="call"))
-        service.run(lambda l: l.recharge("other", amount="1"))
+        service.handle(Recharge("acme", amount="65.98", reference="PAY-1"))
+        service.handle(RecordUsage("acme", idempotency_key="u1", amount="0.000009", line=UsageLine(product="sms")))
+        service.handle(Reserve("acme", reservation_id="r1", amount="10"))
+        service.handle(Settle("acme", "r1", amount="4", line=UsageLine(product="call")))
+        service.handle(Recharge("other", amount="1"))
 
 
 def tamper(database, sql_postgres: str, sql_sqlite: str, *params) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 from commands.bulk_load import load_aggregates
 from commands.ledger import SNAPSHOT_INTERVAL_EVENTS
 from ledger_core.account import account_uuid
+from ledger_core.commands import Recharge, RecordUsage
+from ledger_core.usage import UsageLine
 from tests.service.helpers import open_account
 
 
@@ -12,8 +14,9 @@ def test_bulk_loaded_accounts_equal_one_by_one_loads_with_and_without_snapshots(
     open_account(service, "long", billing_mode="postpaid", credit_limit="100000")
     open_account(service, "short")
     for n in range(SNAPSHOT_INTERVAL_EVENTS + 30):  # past a snapshot, and events after it
-        service.commands.record_usage("long", idempotency_key=f"u{n}", product="sms", amount="0.000003")
-    service.commands.recharge("short", amount="5")
+        service.commands.handle(RecordUsage("long", idempotency_key=f"u{n}", amount="0.000003",
+                                            line=UsageLine(product="sms")))
+    service.commands.handle(Recharge("short", amount="5"))
     ids = [account_uuid(a) for a in ("long", "short", "never-opened")]
     loaded = load_aggregates(service.commands, ids)
     assert set(loaded) == {account_uuid("long"), account_uuid("short")}

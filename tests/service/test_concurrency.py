@@ -8,8 +8,9 @@ from decimal import Decimal
 
 import pytest
 
-from commands.invoicing import PaymentReceived
+from ledger_core.commands import CloseCycles, InvoiceTopup, PaymentReceived, Recharge, RecordUsage, Reserve, Settle
 from ledger_core.errors import ConcurrentModification
+from ledger_core.usage import UsageLine
 from projections.rows import InvoiceFilter
 from service.invoicing import issue_manual_invoice
 from service.ledger_service import LedgerService
@@ -31,7 +32,8 @@ def test_two_threads_posting_to_one_account_lose_no_update(postgres_schema):
         start.wait()
         for i in range(POSTS_PER_WRITER):
             try:
-                svc.run(lambda l: l.record_usage("acme", idempotency_key=f"w{n}-{i}", product="sms", amount="0.000001"))
+                svc.handle(RecordUsage("acme", idempotency_key=f"w{n}-{i}", amount="0.000001",
+                                       line=UsageLine(product="sms")))
                 outcomes.append("booked")
             except ConcurrentModification:
                 outcomes.append("409")
@@ -62,7 +64,7 @@ class RacingClock(FakeClock):
     def __call__(self):
         if self.races > 0:
             self.races -= 1
-            self.rival.run(lambda l: l.recharge("acme", amount="1", reference=f"rival-{self.races}"))
+            self.rival.handle(Recharge("acme", amount="1", reference=f"rival-{self.races}"))
         return super().__call__()
 
 
@@ -71,7 +73,7 @@ def test_the_loser_of_a_version_conflict_retries_and_succeeds(postgres_schema):
     open_account(rival)
     loser = LedgerService(Settings(database=postgres_schema), clock=RacingClock(rival, races=1))
     loser.commands.account("acme")  # warm its cache at version 1, as a long-running process would be
-    booking = loser.run(lambda l: l.record_usage("acme", idempotency_key="u", product="sms", amount="0.5"))
+    booking = loser.handle(RecordUsage("acme", idempotency_key="u", amount="0.5", line=UsageLine(product="sms")))
     assert loser.commands.conflicts_retried == 1
     assert booking.transaction_no == "acme:00000003"  # after the rival's recharge at version 2
     assert loser.account_row("acme").figures.current_balance == Decimal("0.5")
@@ -83,7 +85,7 @@ def test_a_writer_that_keeps_losing_gets_a_clear_conflict_and_writes_nothing(pos
     open_account(rival)
     loser = LedgerService(Settings(database=postgres_schema), clock=RacingClock(rival, races=100))
     with pytest.raises(ConcurrentModification) as error:
-        loser.run(lambda l: l.record_usage("acme", idempotency_key="u", product="sms", amount="0.5"))
+        loser.handle(RecordUsage("acme", idempotency_key="u", amount="0.5", line=UsageLine(product="sms")))
     assert error.value.code == "concurrent_modification"
     rival.projector.catch_up()
     row = rival.account_row("acme")
@@ -106,7 +108,8 @@ def test_concurrent_closes_take_gapless_unique_invoice_numbers(postgres_schema):
     accounts = [f"acct-{w}-{i}" for w in range(CLOSERS) for i in range(ACCOUNTS_PER_CLOSER)]
     for account_id in accounts:
         open_account(writers[0], account_id, billing_mode="prepaid", invoice_mode="consolidated")
-        writers[0].run(lambda l, a=account_id: l.record_usage(a, idempotency_key="u", product="sms", amount="1"))
+        writers[0].run(lambda l, a=account_id: l.handle(RecordUsage(a, idempotency_key="u", amount="1",
+                                                                    line=UsageLine(product="sms"))))
     clock.now = clock.now.replace(month=12, day=2)
     start = threading.Barrier(CLOSERS)
     made: list[str] = []
@@ -114,7 +117,7 @@ def test_concurrent_closes_take_gapless_unique_invoice_numbers(postgres_schema):
     def close(w: int) -> None:
         start.wait()
         for i in range(ACCOUNTS_PER_CLOSER):
-            made.extend(writers[w].commands.close_cycles(f"acct-{w}-{i}"))
+            made.extend(writers[w].commands.handle(CloseCycles(f"acct-{w}-{i}")))
 
     threads = [threading.Thread(target=close, args=(w,)) for w in range(CLOSERS)]
     for t in threads:
@@ -140,7 +143,7 @@ def test_a_create_and_claim_sent_twice_at_once_issues_one_invoice(postgres_schem
 
     def send(svc: LedgerService) -> None:
         start.wait()
-        answers.append(issue_manual_invoice(svc, "acme", "topup", paid, amount="25", description="Credits"))
+        answers.append(issue_manual_invoice(svc, InvoiceTopup("acme", amount="25", description="Credits", paid=paid)))
 
     threads = [threading.Thread(target=send, args=(svc,)) for svc in writers]
     for t in threads:
@@ -168,10 +171,11 @@ def test_a_batch_computed_on_rows_another_process_moved_on_is_stale_not_an_invar
     first, second = LedgerService(settings, clock=clock), LedgerService(settings, clock=clock)
     try:
         account = open_account(first)
-        first.run(lambda ledger: ledger.recharge(account, amount="10"))
-        first.run(lambda ledger: ledger.reserve(account, reservation_id="h1", amount="4"))
+        first.handle(Recharge(account, amount="10"))
+        first.handle(Reserve(account, reservation_id="h1", amount="4"))
         before_settle = first.projector.position
-        settled = first.commands.settle(account, "h1", amount="3", product="call")  # written, not projected
+        settled = first.commands.handle(Settle(account, "h1", amount="3",
+                                               line=UsageLine(product="call")))  # written, not projected
         notifications = first.commands.recorder.select_notifications(start=before_settle + 1, limit=10)
         assert notifications[-1].id == settled.position
         second.projector.catch_up()  # the other process lands the settle

@@ -12,6 +12,8 @@ import psycopg
 import pytest
 
 from commands.persistence import DatabaseConfig
+from ledger_core.commands import Recharge, RecordUsage
+from ledger_core.usage import UsageLine
 from service.ledger_service import LedgerService
 from service.settings import Settings
 from tests.service.helpers import open_account
@@ -43,8 +45,8 @@ def test_the_service_role_appends_events_but_can_never_change_or_remove_one(post
     service = LedgerService(Settings(database=as_app, create_tables=False))
     try:
         account = open_account(service)
-        service.run(lambda ledger: ledger.recharge(account, amount="10", idempotency_key="r1"))
-        service.run(lambda ledger: ledger.record_usage(account, idempotency_key="u1", product="sms", amount="1"))
+        service.handle(Recharge(account, amount="10", idempotency_key="r1"))
+        service.handle(RecordUsage(account, idempotency_key="u1", amount="1", line=UsageLine(product="sms")))
         assert service.account_row(account).figures.current_balance == 9
     finally:
         service.close()

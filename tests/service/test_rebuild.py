@@ -7,6 +7,8 @@ from decimal import Decimal as D
 
 import psycopg
 
+from ledger_core.commands import PostCharge, Recharge, RecordUsage, Reserve, Settle, UpdateAccount
+from ledger_core.usage import UsageLine
 from projections.catchup import Projector
 from projections.rows import TransactionFilter
 from service.ledger_service import make_view
@@ -17,14 +19,15 @@ from tests.service.helpers import open_account
 def populate(service) -> None:
     for n, (billing, mode) in enumerate([("prepaid", "itemized"), ("postpaid", "consolidated"), ("prepaid", "none")]):
         account = open_account(service, f"acct-{n}", billing_mode=billing, invoice_mode=mode, credit_limit="100")
-        service.run(lambda l: l.recharge(account, amount="50.5", reference="r"))
+        service.handle(Recharge(account, amount="50.5", reference="r"))
         for i in range(5):
-            service.run(lambda l: l.record_usage(account, idempotency_key=f"u{i}", product="sms", quantity="7", unit_price="0.0000035"))
-        service.run(lambda l: l.post_charge(account, idempotency_key="c", kind="subscription", description="Pro", amount="9.99"))
-        service.run(lambda l: l.reserve(account, reservation_id="h1", amount="10"))
-        service.run(lambda l: l.reserve(account, reservation_id="h2", amount="5"))
-        service.run(lambda l: l.settle(account, "h1", amount="3.25", product="call"))
-        service.run(lambda l: l.update_account(account, credit_limit="250", payer={"name": f"Payer {n}"}))
+            service.handle(RecordUsage(account, idempotency_key=f"u{i}", unit_price="0.0000035",
+                                       line=UsageLine(product="sms", quantity="7")))
+        service.handle(PostCharge(account, idempotency_key="c", kind="subscription", description="Pro", amount="9.99"))
+        service.handle(Reserve(account, reservation_id="h1", amount="10"))
+        service.handle(Reserve(account, reservation_id="h2", amount="5"))
+        service.handle(Settle(account, "h1", amount="3.25", line=UsageLine(product="call")))
+        service.handle(UpdateAccount(account, credit_limit="250", payer={"name": f"Payer {n}"}))
 
 
 def test_rebuild_from_event_one_matches_the_live_read_model(service):
@@ -83,7 +86,7 @@ def test_rebuild_swaps_in_correct_tables_and_writes_go_on(service, database):
     replayed = rebuild(service)
     assert replayed.position == service.projector.position
     assert verify(service)[0] == []
-    service.run(lambda l: l.recharge("acct-1", amount="1", reference="after"))
+    service.handle(Recharge("acct-1", amount="1", reference="after"))
     assert service.account_row("acct-1").figures.amount_due == D("51.5")  # 50.5 + 1: the corruption is gone
     rebuild(service)  # twice: the swapped-in tables and indexes carry the live names
     assert verify(service)[0] == []

@@ -6,11 +6,11 @@ import json
 import subprocess
 import sys
 
-
 import pytest
 
 from commands import schema
 from commands.schema import CODE_VERSION, Migration, SchemaMismatch
+from ledger_core.commands import Recharge
 from service.ledger_service import LedgerService
 from service.rebuild import verify
 from service.settings import Settings
@@ -83,7 +83,7 @@ def test_two_upgrades_at_once_on_a_fresh_database_one_applies_the_other_finds_no
 def test_a_migration_runs_its_statements_and_rebuilds_the_read_models_once(database, monkeypatch):
     service = LedgerService(Settings(database=database))
     open_account(service)
-    service.run(lambda l: l.recharge("acme", amount="5"))
+    service.handle(Recharge("acme", amount="5"))
     service.close()
     index = "CREATE INDEX IF NOT EXISTS rm_tx_by_reference ON {table} (reference)"
     table = f'"{database.schema}".rm_transactions' if database.is_postgres else "rm_transactions"

@@ -29,7 +29,22 @@ from hypothesis.stateful import (
 )
 
 from commands.persistence import DatabaseConfig
+from ledger_core.commands import (
+    ApproveInvoice,
+    CloseCycles,
+    OpenAccount,
+    PostCharge,
+    Recharge,
+    RecordPayment,
+    RecordUsage,
+    Release,
+    Reserve,
+    Settle,
+    UpdateAccount,
+    VoidInvoice,
+)
 from ledger_core.errors import LedgerError
+from ledger_core.usage import UsageLine
 from projections.catchup import Projector
 from projections.rows import InvoiceFilter, TransactionFilter
 from service.history import figures_as_of
@@ -136,15 +151,16 @@ class LedgerMachine(RuleBasedStateMachine):
     )
     def open(self, billing: str, invoice: str, limit: Decimal, policy: str, rate: Decimal) -> None:
         self.model = Model(billing, invoice, limit, policy, rate)
-        self.attempt(None, lambda l: l.open_account(account_id="acc", currency="SGD", billing_mode=billing,
-                                                      invoice_mode=invoice, credit_limit=plain(limit), usage_policy=policy,
-                                                      tax_rate=plain(rate)))
+        self.attempt(None, lambda l: l.handle(OpenAccount(account_id="acc", currency="SGD", billing_mode=billing,
+                                                          invoice_mode=invoice, credit_limit=plain(limit),
+                                                          usage_policy=policy, tax_rate=plain(rate))))
 
     @rule(amount=amounts)
     def recharge(self, amount: Decimal) -> None:
         m = self.model
         error = "invalid_input" if amount <= 0 else None
-        if self.attempt(error, lambda l: l.recharge("acc", amount=plain(amount), reference="top-up")) and not error:
+        if self.attempt(error, lambda l: l.handle(Recharge("acc", amount=plain(amount),
+                                                           reference="top-up"))) and not error:
             if m.invoice == "none":
                 m.unbilled += amount
             else:
@@ -163,7 +179,9 @@ class LedgerMachine(RuleBasedStateMachine):
                 error = "invalid_input"
             elif m.policy == "block" and m.usable - cost < 0:
                 error = "insufficient_credits"
-        booking = self.attempt(error, lambda l: l.record_usage("acc", idempotency_key=key, product="sms", **request))
+        line = UsageLine("sms", quantity=request.get("quantity"))
+        price = {k: v for k, v in request.items() if k != "quantity"}
+        booking = self.attempt(error, lambda l: l.handle(RecordUsage("acc", idempotency_key=key, line=line, **price)))
         if booking is None:
             return
         if booking.replayed:
@@ -181,7 +199,7 @@ class LedgerMachine(RuleBasedStateMachine):
         error = self._keyed_error(("charge", key), request)
         if error is None and ("charge", key) not in m.keys and amount < 0:
             error = "invalid_input"
-        booking = self.attempt(error, lambda l: l.post_charge("acc", idempotency_key=key, **request))
+        booking = self.attempt(error, lambda l: l.handle(PostCharge("acc", idempotency_key=key, **request)))
         if booking is None or booking.replayed:
             return
         m.keys[("charge", key)] = (request, amount)
@@ -203,7 +221,8 @@ class LedgerMachine(RuleBasedStateMachine):
             error = "insufficient_credits"
         else:
             error = None
-        if self.attempt(error, lambda l: l.reserve("acc", reservation_id=rid, amount=plain(amount), expires_at=expires_at)):
+        if self.attempt(error, lambda l: l.handle(Reserve("acc", reservation_id=rid, amount=plain(amount),
+                                                          expires_at=expires_at))):
             m.holds[rid] = (amount, expires_at)
             assert m.usable >= 0  # invariant 3 for holds
 
@@ -222,7 +241,8 @@ class LedgerMachine(RuleBasedStateMachine):
             error = "reservation_expired"
         else:
             error = None
-        if self.attempt(error, lambda l: l.settle("acc", rid, amount=plain(amount), product="call")):
+        if self.attempt(error, lambda l: l.handle(Settle("acc", rid, amount=plain(amount),
+                                                         line=UsageLine(product="call")))):
             del m.holds[rid]
             m.closed[rid] = "settled"
             m.book_cost(amount)
@@ -231,7 +251,7 @@ class LedgerMachine(RuleBasedStateMachine):
     def release(self, rid: str, reason: str) -> None:
         m = self.model
         error = "reservation_closed" if rid in m.closed else None if rid in m.holds else "reservation_not_found"
-        if self.attempt(error, lambda l: l.release("acc", rid, reason=reason)):
+        if self.attempt(error, lambda l: l.handle(Release("acc", rid, reason=reason))):
             del m.holds[rid]
             m.closed[rid] = "released"
 
@@ -249,7 +269,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(limit=amounts)
     def change_credit_limit(self, limit: Decimal) -> None:
         error = "invalid_input" if limit < 0 else None
-        if self.attempt(error, lambda l: l.update_account("acc", credit_limit=plain(limit))) and not error:
+        if self.attempt(error, lambda l: l.handle(UpdateAccount("acc", credit_limit=plain(limit)))) and not error:
             self.model.limit = limit
 
     @rule(mode=st.sampled_from(["itemized", "consolidated", "none"]))
@@ -257,7 +277,7 @@ class LedgerMachine(RuleBasedStateMachine):
         m = self.model
         blocked = mode == "none" and m.invoice != "none" and (m.billed != 0 or m.drafts)
         error = "invoice_mode_change_blocked" if blocked else None
-        self.attempt(error, lambda l: l.update_account("acc", invoice_mode=mode))
+        self.attempt(error, lambda l: l.handle(UpdateAccount("acc", invoice_mode=mode)))
         if error or mode == m.invoice:
             return
         if mode == "none":  # everything stays unbilled for good
@@ -272,7 +292,7 @@ class LedgerMachine(RuleBasedStateMachine):
         m = self.model
         now = self.clock.now
         self.clock.now = datetime(now.year + now.month // 12, now.month % 12 + 1, 1, 0, 0, 1, tzinfo=timezone.utc)
-        made = self.attempt(None, lambda l: l.close_cycles("acc"))
+        made = self.attempt(None, lambda l: l.handle(CloseCycles("acc")))
         if m.invoice == "none" or (not m.pending and m.carried == 0):
             assert made == []
             return
@@ -290,9 +310,9 @@ class LedgerMachine(RuleBasedStateMachine):
         if not m.drafts:
             return
         invoice_id = sorted(m.drafts)[pick % len(m.drafts)]
-        self.attempt(None, lambda l: l.approve_invoice(invoice_id))
+        self.attempt(None, lambda l: l.handle(ApproveInvoice(invoice_id)))
         m.issue(*m.drafts.pop(invoice_id))
-        self.attempt("invoice_not_draft", lambda l: l.void_invoice(invoice_id))
+        self.attempt("invoice_not_draft", lambda l: l.handle(VoidInvoice(invoice_id)))
 
     @rule(pick=st.integers(0, 3))
     def void(self, pick: int) -> None:
@@ -300,7 +320,7 @@ class LedgerMachine(RuleBasedStateMachine):
         if not m.drafts:
             return
         invoice_id = sorted(m.drafts)[pick % len(m.drafts)]
-        self.attempt(None, lambda l: l.void_invoice(invoice_id))
+        self.attempt(None, lambda l: l.handle(VoidInvoice(invoice_id)))
         taxed, carried = m.drafts.pop(invoice_id)
         m.pending.append(taxed)
         m.carried += carried
@@ -309,12 +329,13 @@ class LedgerMachine(RuleBasedStateMachine):
     def payment(self, amount: Decimal) -> None:
         m = self.model
         error = "invoicing_not_available" if m.invoice == "none" else "invalid_input" if amount <= 0 else None
-        if self.attempt(error, lambda l: l.record_payment("acc", payment_id=uuid.uuid4().hex, amount=plain(amount))):
+        if self.attempt(error, lambda l: l.handle(RecordPayment("acc", payment_id=uuid.uuid4().hex,
+                                                                amount=plain(amount)))):
             m.money_in(amount)
 
     @rule(policy=st.sampled_from(["allow_overdraft", "block"]))
     def change_usage_policy(self, policy: str) -> None:
-        self.attempt(None, lambda l: l.update_account("acc", usage_policy=policy))
+        self.attempt(None, lambda l: l.handle(UpdateAccount("acc", usage_policy=policy)))
         self.model.policy = policy
 
     def _keyed_error(self, key: tuple[str, str], request: dict[str, Any]) -> str | None:

@@ -11,6 +11,7 @@ from eventsourcing.application import project_aggregate
 from ledger_core.account import Account
 from ledger_core.errors import InvalidInput
 from ledger_core.money import Money
+from ledger_core.usage import UsageLine
 
 NOW = datetime(2026, 11, 26, 9, tzinfo=timezone.utc)
 
@@ -23,8 +24,8 @@ def opened(threshold: object = "10", **settings: object) -> Account:
 
 
 def use(account: Account, amount: str, key: str) -> None:
-    account.record_usage(Money(D(amount), "SGD"), product="sms", application_id=None, app_key=None, quantity=None,
-                         unit=None, unit_price=None, occurred_at=NOW, idempotency_key=key)
+    account.record_usage(Money(D(amount), "SGD"), UsageLine("sms"), unit_price=None, occurred_at=NOW,
+                         idempotency_key=key)
 
 
 def signals(account: Account) -> list[tuple[D, D, int]]:

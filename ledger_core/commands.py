@@ -1,0 +1,288 @@
+"""Commands as values: one frozen dataclass per thing a caller may ask the ledger to do.
+
+Every edge (HTTP, Kafka, CLI, scheduler) builds one of these and hands it to the
+ledger's one dispatcher (``Ledger.handle``, or a batch's ``handle``). A command checks
+its own fields when it is built (amount grammar, currency codes, client keys), so one
+that exists is well formed; whether it may happen is the Account's decision.
+
+Amounts are Decimal; a text given for one is parsed by the same grammar as the wire's
+(ledger_core/money.py), which is what lets tests and scripts write ``amount="5"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import KW_ONLY, MISSING, dataclass, field, fields
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from ledger_core.client_key import parse_client_key
+from ledger_core.errors import InvalidInput
+from ledger_core.money import parse_amount, parse_currency, parse_unit_price
+from ledger_core.usage import UsageLine
+
+
+class _Unchanged:
+    """A setting not given (for settings where None means "off")."""
+
+    def __repr__(self) -> str:
+        return "UNCHANGED"
+
+
+UNCHANGED: Any = _Unchanged()
+
+# How each kind of field is checked and normalised when a command is built.
+_AMOUNT = "amount"
+_PRICE = "unit_price"
+_CURRENCY = "currency"
+_KEY = "key"
+_CHECKS: dict[str, Callable[[Any, str], Any]] = {
+    _AMOUNT: lambda value, name: parse_amount(value, field=name),
+    _PRICE: lambda value, name: parse_unit_price(value, field=name),
+    _CURRENCY: lambda value, name: parse_currency(value),
+    _KEY: lambda value, name: parse_client_key(value, name),
+}
+
+
+def _checked(check: str, *, default: Any = MISSING) -> Any:
+    """A field checked (and normalised) when the command is built; required unless it has a default."""
+    return field(default=default, metadata={"check": check})
+
+
+@dataclass(frozen=True)
+class Command:
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            check = f.metadata.get("check")
+            value = getattr(self, f.name)
+            if check is not None and value is not None and value is not UNCHANGED:
+                object.__setattr__(self, f.name, _CHECKS[check](value, f.name))
+
+
+@dataclass(frozen=True)
+class OpenAccount(Command):
+    account_id: str
+    _: KW_ONLY
+    currency: str
+    invoice_mode: str
+    billing_mode: str = "prepaid"
+    credit_limit: Decimal = _checked(_AMOUNT, default=Decimal(0))
+    usage_policy: str = "allow_overdraft"
+    cycle_anchor_day: int = 1
+    tax_rate: Decimal = _checked(_AMOUNT, default=Decimal(0))
+    payer: dict[str, Any] = field(default_factory=dict)
+    time_zone: str = "UTC"
+    payment_terms_days: int | None = None  # None: the ledger's default terms
+    drafts_need_approval: bool | None = None  # None: true for postpaid, false for prepaid
+    low_balance_threshold: Decimal | None = _checked(_AMOUNT, default=None)
+
+    def settings(self) -> dict[str, Any]:
+        """The Account's opening arguments (terms left out: the Account's default)."""
+        given = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: value for name, value in given.items()
+                if not (name == "payment_terms_days" and value is None)}
+
+
+@dataclass(frozen=True)
+class UpdateAccount(Command):
+    """Any subset of the settings at once: all of them or none. ``low_balance_threshold``
+    None turns the signal off, so "not given" is UNCHANGED."""
+
+    account_id: str
+    _: KW_ONLY
+    credit_limit: Decimal | None = _checked(_AMOUNT, default=None)
+    invoice_mode: str | None = None
+    usage_policy: str | None = None
+    payer: dict[str, Any] | None = None
+    tax_rate: Decimal | None = _checked(_AMOUNT, default=None)
+    low_balance_threshold: Decimal | None = _checked(_AMOUNT, default=UNCHANGED)
+    cycle_running: bool | None = None
+    cycle_anchor_day: int | None = None
+    payment_terms_days: int | None = None
+    drafts_need_approval: bool | None = None
+    time_zone: str | None = None
+
+    def recurring(self) -> dict[str, Any]:
+        names = ("cycle_running", "cycle_anchor_day", "payment_terms_days", "drafts_need_approval", "time_zone")
+        return {name: getattr(self, name) for name in names}
+
+
+@dataclass(frozen=True)
+class Recharge(Command):
+    """Money in. With an idempotency key, once per key."""
+
+    account_id: str
+    _: KW_ONLY
+    amount: Decimal = _checked(_AMOUNT)
+    reference: str = ""
+    method: str = ""
+    currency: str | None = _checked(_CURRENCY, default=None)
+    idempotency_key: str | None = _checked(_KEY, default=None)
+
+
+@dataclass(frozen=True)
+class RecordUsage(Command):
+    """A priced usage charge (a positive cost, DR): ``amount``, or ``unit_price`` x the
+    line's quantity. Once per idempotency key."""
+
+    account_id: str
+    _: KW_ONLY
+    idempotency_key: str = _checked(_KEY)
+    line: UsageLine
+    amount: Decimal | None = _checked(_AMOUNT, default=None)
+    unit_price: Decimal | None = _checked(_PRICE, default=None)
+    occurred_at: datetime | None = None  # None: when the ledger books it
+    currency: str | None = _checked(_CURRENCY, default=None)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if (self.amount is None) == (self.unit_price is None):
+            raise InvalidInput("give exactly one of amount or unit_price", field="amount")
+        if self.unit_price is not None and self.line.quantity is None:
+            raise InvalidInput("unit_price needs a quantity", field="quantity")
+
+
+@dataclass(frozen=True)
+class PostCharge(Command):
+    """A subscription, add-on, service or hardware charge. Once per idempotency key."""
+
+    account_id: str
+    _: KW_ONLY
+    idempotency_key: str = _checked(_KEY)
+    kind: str
+    description: str = ""
+    amount: Decimal = _checked(_AMOUNT)
+    currency: str | None = _checked(_CURRENCY, default=None)
+
+
+@dataclass(frozen=True)
+class Reserve(Command):
+    account_id: str
+    _: KW_ONLY
+    reservation_id: str = _checked(_KEY)
+    amount: Decimal = _checked(_AMOUNT)
+    expires_at: datetime | None = None
+    currency: str | None = _checked(_CURRENCY, default=None)
+
+
+@dataclass(frozen=True)
+class Settle(Command):
+    """The held transaction succeeded: its final amount (at most the hold) becomes usage."""
+
+    account_id: str
+    reservation_id: str
+    _: KW_ONLY
+    amount: Decimal = _checked(_AMOUNT)
+    line: UsageLine
+    currency: str | None = _checked(_CURRENCY, default=None)
+
+
+@dataclass(frozen=True)
+class Release(Command):
+    account_id: str
+    reservation_id: str
+    _: KW_ONLY
+    reason: str = "cancelled"
+
+
+@dataclass(frozen=True)
+class ExpireHolds(Command):
+    """Releases every hold of the account whose expiry has passed by ``now``."""
+
+    account_id: str
+    now: datetime | None = None
+
+
+@dataclass(frozen=True)
+class CloseCycles(Command):
+    """Closes every cycle that ended by ``as_of`` (None: now; never a time after now)."""
+
+    account_id: str
+    as_of: datetime | None = None
+
+
+@dataclass(frozen=True)
+class ApproveInvoice(Command):
+    invoice_id: str
+
+
+@dataclass(frozen=True)
+class VoidInvoice(Command):
+    invoice_id: str
+
+
+@dataclass(frozen=True)
+class PaymentReceived:
+    """The payment that came with a manual invoice ("create and claim")."""
+
+    payment_id: str
+    method: str = ""
+    reference: str = ""
+    received_at: datetime | None = None
+
+    def __post_init__(self) -> None:
+        parse_client_key(self.payment_id, "payment_id")
+
+
+@dataclass(frozen=True)
+class InvoiceUsage(Command):
+    """A manual postpaid invoice of the unbilled usage of ``date_from``..``date_to``
+    (local days, inclusive); with ``paid``, the payment is recorded in the same write."""
+
+    account_id: str
+    _: KW_ONLY
+    date_from: date
+    date_to: date
+    description: str = ""
+    terms: str = ""
+    notes: str = ""
+    paid: PaymentReceived | None = None
+    idempotency_key: str | None = _checked(_KEY, default=None)
+
+
+@dataclass(frozen=True)
+class InvoiceTopup(Command):
+    """A manual prepaid invoice for credits; with ``paid``, as InvoiceUsage."""
+
+    account_id: str
+    _: KW_ONLY
+    amount: Decimal = _checked(_AMOUNT)
+    description: str = ""
+    terms: str = ""
+    notes: str = ""
+    currency: str | None = _checked(_CURRENCY, default=None)
+    paid: PaymentReceived | None = None
+    idempotency_key: str | None = _checked(_KEY, default=None)
+
+
+@dataclass(frozen=True)
+class RecordPayment(Command):
+    """Applies a payment once per payment id; a repeat reports the first result."""
+
+    account_id: str
+    _: KW_ONLY
+    payment_id: str = _checked(_KEY)
+    amount: Decimal = _checked(_AMOUNT)
+    invoice_id: str | None = None
+    method: str = ""
+    reference: str = ""
+    received_at: datetime | None = None
+    currency: str | None = _checked(_CURRENCY, default=None)
+
+
+@dataclass(frozen=True)
+class RefundOverpayment(Command):
+    """Pays unapplied credit back. With an idempotency key, once per key."""
+
+    account_id: str
+    _: KW_ONLY
+    amount: Decimal = _checked(_AMOUNT)
+    reference: str = ""
+    currency: str | None = _checked(_CURRENCY, default=None)
+    idempotency_key: str | None = _checked(_KEY, default=None)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.reference:
+            raise InvalidInput("a refund needs a reference", field="reference")
