@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from ledger_core.cycles import local_date
 from ledger_core.invoicing import add_into
+from ledger_core.usage import UsageLine
 
 if TYPE_CHECKING:
     from projections.dialect import Dialect
@@ -88,7 +89,7 @@ class BillRow:
 
 @dataclass(frozen=True)
 class UsageSource:
-    """Where a usage came from, as its event tells (events older than a field lack it)."""
+    """Where a usage came from, as its event's usage line tells."""
 
     channel_account: str | None
     application_id: str | None
@@ -97,8 +98,8 @@ class UsageSource:
 
     @classmethod
     def of(cls, event: Any) -> UsageSource:
-        return cls(getattr(event, "channel_account", None), event.application_id,
-                   getattr(event, "application_name", None), event.app_key)
+        line = UsageLine.of_event(event)
+        return cls(line.channel_account, line.application_id, line.application_name, line.app_key)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,7 @@ rules the Account aggregate uses, so a rebuild from event 1 lands on the same nu
 
 from __future__ import annotations
 
+from dataclasses import fields
 from typing import Any
 
 from eventsourcing.dispatch import singledispatchmethod
@@ -15,9 +16,10 @@ from eventsourcing.projection import Projection
 from eventsourcing.utils import get_topic
 
 from ledger_core.account import ACCOUNT_EVENT_TYPES, Account, transaction_no
+from ledger_core.cycles import cycle_start, next_boundary
 from ledger_core.figures import ZERO, BillingMode, Figures, InvoiceMode
 from ledger_core.invoicing import payment_status
-from ledger_core.cycles import cycle_start, next_boundary
+from ledger_core.usage import UsageLine
 from projections import bills
 from projections.rows import (
     AccountRow,
@@ -90,9 +92,8 @@ class LedgerProjection(Projection[Any]):
         row = self._move(event, tracking, lambda f: f.after_usage(event.amount))
         self._bill(event, tracking, row, overdraft_before)
         self._book(event, tracking, row, MovementType.EXPENSE, event.product, -event.amount,
-                   occurred_at=event.occurred_at, product=event.product, application_id=event.application_id,
-                   app_key=event.app_key, quantity=event.quantity, unit=event.unit, unit_price=event.unit_price,
-                   reference=event.idempotency_key)
+                   occurred_at=event.occurred_at, unit_price=event.unit_price, reference=event.idempotency_key,
+                   **_shown(UsageLine.of_event(event)))
 
     @process_event.register
     def _charge(self, event: Account.ChargePosted, tracking: Tracking) -> None:
@@ -113,9 +114,7 @@ class LedgerProjection(Projection[Any]):
         self._bill(event, tracking, row, overdraft_before)
         self._batch.close_hold(row.account_id, event.reservation_id)
         self._book(event, tracking, row, MovementType.EXPENSE, event.product, -event.amount,
-                   occurred_at=event.occurred_at, product=event.product, application_id=event.application_id,
-                   app_key=event.app_key, quantity=event.quantity, unit=event.unit,
-                   reference=event.reservation_id)
+                   occurred_at=event.occurred_at, reference=event.reservation_id, **_shown(UsageLine.of_event(event)))
 
     @process_event.register
     def _released(self, event: Account.ReservationReleased, tracking: Tracking) -> None:
@@ -324,6 +323,14 @@ class LedgerProjection(Projection[Any]):
                 **fields,
             )
         )
+
+
+def _shown(line: UsageLine) -> dict[str, Any]:
+    """The usage line's fields that balance details show: those TransactionRow declares."""
+    return {name: value for name, value in line.stored().items() if name in _TRANSACTION_FIELDS}
+
+
+_TRANSACTION_FIELDS = frozenset(f.name for f in fields(TransactionRow))
 
 
 def _billing_settings(event: Any, *, cycle_running: bool) -> dict[str, Any]:
