@@ -24,9 +24,9 @@ from api.probes import blp as probes_blueprint
 from api.rate_limits import RateLimits
 from api.reminders import blp as reminders_blueprint
 from api.request_log import log_requests
-from commands.audit_log import reset_cause, set_cause
 from ledger_core.errors import UnsafeText
 from ledger_core.text import unsafe_character
+from persistence.appending import reset_cause, set_cause
 from service.ledger_service import LedgerService
 from service.settings import Settings
 from service.wire import Amount, Quantity, UnitPrice

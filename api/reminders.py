@@ -18,7 +18,7 @@ from api.schemas import DEFAULT_PAGE_ROWS, choice_field, key_field, text_field
 from ledger_core.access import Role
 from ledger_core.account import ACCOUNT_ID_PATTERN
 from ledger_core.invoicing import DueStatus
-from service.reminder_outbox import MAX_LIST_ROWS, ReminderStatus
+from persistence.reminder_outbox import MAX_LIST_ROWS, ReminderStatus
 from service.reminders import REMINDABLE, ReminderFilter, queue_reminders
 from service.wire import Amount, UtcDateTime
 

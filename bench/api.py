@@ -30,8 +30,8 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from commands.persistence import DatabaseConfig  # noqa: E402
 from ledger_core.account import Account  # noqa: E402
+from persistence.database import DatabaseConfig  # noqa: E402
 from service.ledger_service import LedgerService  # noqa: E402
 from service.settings import Settings  # noqa: E402
 

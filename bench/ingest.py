@@ -31,10 +31,10 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from commands.persistence import DatabaseConfig  # noqa: E402
 from consumer.embedded_broker import start_tansu  # noqa: E402
 from consumer.store import ConsumerStore  # noqa: E402
 from ledger_core.account import Account  # noqa: E402
+from persistence.database import DatabaseConfig  # noqa: E402
 from service.ledger_service import LedgerService  # noqa: E402
 from service.settings import Settings  # noqa: E402
 

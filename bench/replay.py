@@ -26,10 +26,10 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from commands.persistence import DatabaseConfig  # noqa: E402
 from ledger_core.account import Account, account_uuid  # noqa: E402
 from ledger_core.money import Money  # noqa: E402
 from ledger_core.usage import UsageLine  # noqa: E402
+from persistence.database import DatabaseConfig  # noqa: E402
 from projections.rows import EventFilter  # noqa: E402
 from service.history import figures_as_of  # noqa: E402
 from service.ledger_service import LedgerService  # noqa: E402

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from eventsourcing.persistence import IntegrityError
 
-from commands.audit_log import KeyClaim
 from commands.bookings import Booking
 from commands.invoicing import NumberCounters
 from commands.unit_of_work import Changed, SingleWrite, UnitOfWork, money_of
@@ -29,6 +28,7 @@ from ledger_core.commands import (
 )
 from ledger_core.errors import AccountExists, InvalidInput, InvariantViolation, ReservationExists
 from ledger_core.money import Money
+from persistence.appending import KeyClaim
 
 
 # -- accounts ------------------------------------------------------------------------

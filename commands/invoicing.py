@@ -16,7 +16,6 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 
-from commands.audit_log import KeyClaim
 from commands.bookings import Booking
 from commands.unit_of_work import Changed, UnitOfWork, money_of
 from ledger_core.account import Account
@@ -35,6 +34,7 @@ from ledger_core.errors import CloseInFuture, InvalidInput, InvariantViolation, 
 from ledger_core.invoice_numbers import InvoiceNumbers, invoice_numbers_uuid
 from ledger_core.invoicing import INVOICE_NUMBER_PREFIX, parse_invoice_id
 from ledger_core.money import Money
+from persistence.appending import KeyClaim
 
 INVOICING_ATTEMPTS = 30
 Issue = Callable[[Account, "NumberCounters"], str]

@@ -18,15 +18,15 @@ from eventsourcing.utils import get_topic
 
 from commands import handlers, invoicing
 from commands.api_keys import KeyCommands
-from commands.audit_log import RECORDER_TOPICS as AUDITED_RECORDERS
-from commands.audit_log import AppendExtras, KeyClaim, appending_with
 from commands.bookings import Clock, utc_now
-from commands.bulk_load import load_aggregates
 from commands.unit_of_work import BatchState, BatchWrite, SingleWrite, WarmAccounts, load_account
 from ledger_core import commands as c
 from ledger_core.account import Account, account_uuid
 from ledger_core.client_key import ClientKey, KeyKind
 from ledger_core.errors import InvariantViolation, UnsafeText
+from persistence.appending import AppendExtras, KeyClaim, appending_with
+from persistence.bulk_load import load_aggregates
+from persistence.recorders import RECORDER_TOPICS as AUDITED_RECORDERS
 
 SNAPSHOT_INTERVAL_EVENTS = 200
 AGGREGATE_CACHE_SIZE = 10_000

@@ -26,7 +26,6 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Recording
 
-from commands.audit_log import AppendExtras, KeyClaim, appending_with, current_appending, current_cause
 from commands.bookings import Booking, Clock, Standing
 from ledger_core.account import Account, account_uuid, parse_account_id
 from ledger_core.client_key import ClientKey, KeyKind, client_key_uuid, fingerprint, parse_client_key
@@ -40,6 +39,7 @@ from ledger_core.errors import (
     ReservationNotFound,
 )
 from ledger_core.money import Money, parse_currency
+from persistence.appending import AppendExtras, KeyClaim, appending_with, current_appending, current_cause
 
 MAX_ATTEMPTS = 5
 
@@ -192,7 +192,7 @@ class UnitOfWork:
              attempts: int = MAX_ATTEMPTS) -> Booking:
         """Books once per idempotency key; a repeat reports the first result, even when a
         concurrent twin won the race. The key is claimed by a row of the keys table
-        written with the booking's event (commands/audit_log.py)."""
+        written with the booking's event (persistence/recorders.py)."""
 
         def replay(claim: KeyClaim) -> Booking:
             if claim.fingerprint != fingerprint(request):

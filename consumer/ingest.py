@@ -21,7 +21,6 @@ from typing import Any
 
 from eventsourcing.persistence import IntegrityError
 
-from commands.audit_log import AppendExtras, OutboxMessage, appending_with, caused_by
 from commands.ledger import LedgerBatch
 from commands.unit_of_work import WarmAccounts
 from consumer.messages import AMOUNT_FIELDS, BadMessage, parse
@@ -31,6 +30,7 @@ from ledger_core.commands import Command, RecordUsage, Release, Reserve, Settle
 from ledger_core.errors import LedgerError
 from ledger_core.money import format_amount
 from ledger_core.usage import UsageLine
+from persistence.appending import AppendExtras, OutboxMessage, appending_with, caused_by
 from service.ledger_service import LedgerService
 
 # Domain errors that mean "this message is wrong", not "the ledger said no".

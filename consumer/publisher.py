@@ -34,13 +34,13 @@ from eventsourcing.utils import get_topic
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
 
-from commands.audit_log import AppendExtras
 from commands.ledger import Ledger
 from consumer import publisher_metrics as metrics
 from consumer.event_messages import encode, event_message
 from consumer.kafka_security import kafka_connection
 from consumer.store import ConsumerStore
 from ledger_core.account import ACCOUNT_EVENT_TYPES, Account
+from persistence.appending import AppendExtras
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 handled, and the outbox of messages to publish (dead letters, replies).
 
 Positions and outbox rows are written by the event recorder in the events' own
-transaction (commands/audit_log.py). When a batch appends no events at all (only
+transaction (persistence/recorders.py). When a batch appends no events at all (only
 duplicates, refusals, dead letters), ``record`` writes them in a transaction of their
 own. Either way a restart resumes exactly after the last handled message, and nothing
 the consumer promised to publish is lost: outbox rows are removed only after the broker
@@ -16,8 +16,9 @@ from typing import Any
 
 from eventsourcing.postgres import PostgresDatastore
 
-from commands.audit_log import SOURCE_POSITIONS_TABLE, AppendExtras, OutboxMessage
 from commands.ledger import Ledger
+from persistence.appending import AppendExtras, OutboxMessage
+from persistence.recorders import SOURCE_POSITIONS_TABLE
 
 MAX_OUTBOX_BATCH = 1_000
 

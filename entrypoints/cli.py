@@ -14,7 +14,6 @@ from typing import Any
 import click
 from tqdm import tqdm
 
-from commands.audit_log import caused_by
 from consumer.kafka_loop import ConsumerSettings, KafkaIngest
 from entrypoints.db_cli import db
 from entrypoints.export_cli import export
@@ -25,6 +24,7 @@ from entrypoints.publish import publish_events
 from entrypoints.reminders_cli import remind, send_reminders
 from entrypoints.tryout import produce_sample, try_out
 from ledger_core.errors import LedgerError
+from persistence.appending import caused_by
 from projections.ledger import LedgerProjection
 from service.audit import export_account, verify_file, verify_log
 from service.invoicing import close_due_cycles

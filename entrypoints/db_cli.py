@@ -1,5 +1,5 @@
 """`ledger db status|upgrade`: the database's schema version, and the migrations to it
-(commands/schema.py)."""
+(persistence/schema.py)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ import json
 
 import click
 
-from commands import schema
-from commands.audit_log import caused_by
 from entrypoints.process import open_service
+from persistence import schema
+from persistence.appending import caused_by
 from service.rebuild import rebuild
 from service.settings import Settings
 

@@ -9,9 +9,9 @@ import json
 
 import click
 
-from commands.audit_log import caused_by
 from entrypoints.process import ledger_service
 from ledger_core.access import Role
+from persistence.appending import caused_by
 
 
 @click.group()

@@ -11,8 +11,8 @@ from contextlib import contextmanager
 import click
 from prometheus_client import start_http_server
 
-from commands.persistence import DatabaseUnreachable
-from commands.schema import SchemaMismatch
+from persistence.database import DatabaseUnreachable
+from persistence.schema import SchemaMismatch
 from service.ledger_service import LedgerService
 from service.settings import Settings
 

@@ -8,7 +8,7 @@ Keeping these out of the Account aggregate keeps the account (and its snapshots)
 small however many usage records it has seen.
 
 Idempotency keys of usage and charges are rows of a keys table instead, written with
-the booking's event (commands/audit_log.py): one row, not a second aggregate and event.
+the booking's event (persistence/recorders.py): one row, not a second aggregate and event.
 Claims of usage and charge keys saved as ClientKey aggregates before that table existed
 are copied into it once, when it is created (Ledger._legacy_claims).
 """

@@ -28,7 +28,7 @@ from ledger_core.invoicing import add_into
 from ledger_core.usage import UsageLine
 
 if TYPE_CHECKING:
-    from projections.dialect import Dialect
+    from persistence.dialect import Dialect
 
 BILL_COLUMNS = (
     "bill_no", "account_id", "currency", "product", "cycle_start", "cycle_end", "quantity", "unit", "amount",

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from projections.rows import InvoiceFilter, InvoiceLineRow, InvoiceRow, PaymentRow
 
 if TYPE_CHECKING:
-    from projections.dialect import Dialect
+    from persistence.dialect import Dialect
 
 INVOICE_TABLES = ("invoices", "invoice_lines", "payments", "payment_allocations")
 INVOICE_COLUMNS = (

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import sqlite3
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
@@ -25,8 +24,9 @@ from psycopg.sql import SQL
 
 from ledger_core.errors import InvariantViolation
 from ledger_core.figures import BillingMode, Figures, InvoiceMode
+from persistence.database import sqlite_write_transaction
+from persistence.dialect import POSTGRES, SQLITE, Dialect, json_field, sign_of
 from projections.bills import BillChanges, BillCodec, BillFilter, BillRow, BillSQL
-from projections.dialect import POSTGRES, SQLITE, Dialect, json_field, sign_of
 from projections.invoice_sql import INVOICE_TABLES, InvoiceChanges, InvoiceCodec, InvoiceSQL
 from projections.rows import (
     AccountFilter,
@@ -750,21 +750,6 @@ class PostgresLedgerView(LedgerViewQueries, PostgresTrackingRecorder):
             cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (self._lock_key,))
             yield cursor
 
-
-
-@contextmanager
-def sqlite_write_transaction(datastore: SQLiteDatastore) -> Iterator[sqlite3.Cursor]:
-    """A SQLite transaction that takes the write lock up front (BEGIN IMMEDIATE), so it
-    never fails half-way on the upgrade from reader to writer."""
-    with datastore.get_connection(commit=True) as connection:
-        cursor = connection.cursor().sqlite_cursor  # the sqlite3 cursor itself: it has rowcount
-        cursor.execute("BEGIN IMMEDIATE")
-        try:
-            yield cursor
-        except BaseException:
-            connection.rollback()
-            raise
-        connection.commit()
 
 
 class SQLiteLedgerView(LedgerViewQueries, SQLiteTrackingRecorder):

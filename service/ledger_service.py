@@ -19,12 +19,13 @@ from eventsourcing.postgres import PostgresFactory
 from eventsourcing.sqlite import SQLiteFactory
 from prometheus_client import Counter
 
-from commands import schema
 from commands.bookings import Booking, Clock, utc_now
 from commands.ledger import Ledger
-from commands.persistence import DatabaseConfig, apply_connection_options, check_reachable, creation_lock
 from ledger_core.commands import Command, ExpireHolds
 from ledger_core.errors import AccountNotFound
+from persistence import schema
+from persistence.database import DatabaseConfig, apply_connection_options, check_reachable, creation_lock
+from persistence.reminder_outbox import ReminderOutbox
 from projections.catchup import Projector
 from projections.rows import AccountRow
 from projections.views import (
@@ -33,7 +34,6 @@ from projections.views import (
     PostgresLedgerView,
     SQLiteLedgerView,
 )
-from service.reminder_outbox import ReminderOutbox
 from service.settings import Settings
 
 R = TypeVar("R")
@@ -58,7 +58,7 @@ def make_view(app: Ledger, prefix: str = DEFAULT_PREFIX, *, create_tables: bool 
 
 class LedgerService:
     def __init__(self, settings: Settings, clock: Clock = utc_now, *, upgrade: bool = False) -> None:
-        """Refuses a database at another schema version (commands/schema.py) unless it is
+        """Refuses a database at another schema version (persistence/schema.py) unless it is
         empty, which is brought to this code's version; ``upgrade`` applies what is pending."""
         self.settings = settings
         database = settings.database

@@ -1,4 +1,4 @@
-"""Sends queued reminders by SMTP (standard library only) and records what happened.
+"""Sends queued reminders through the SMTP adapter (adapters/smtp.py) and records what happened.
 
 Delivery is at least once: a row is marked sent right after the server took it, so a
 sender that dies between the two sends that one reminder again once its lease ends.
@@ -10,8 +10,6 @@ from __future__ import annotations
 import email.policy
 import logging
 import os
-import smtplib
-import ssl
 import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, fields
@@ -20,9 +18,10 @@ from email.message import EmailMessage
 from email.utils import make_msgid
 from time import monotonic  # the lease is measured on it, never on the (settable) ledger clock
 
+from adapters.smtp import MailNotSent, SmtpMailer, SmtpServer
 from ledger_core.invoicing import InvoiceStatus
+from persistence.reminder_outbox import MAX_CLAIM_ROWS, ReminderRow
 from service.ledger_service import LedgerService
-from service.reminder_outbox import MAX_CLAIM_ROWS, ReminderRow
 from service.settings import int_setting
 
 log = logging.getLogger(__name__)
@@ -56,6 +55,11 @@ class SenderSettings:
             raise ValueError(f"LEDGER_REMINDER_LEASE_S must be at least {LEASE_PER_TIMEOUT} x LEDGER_SMTP_TIMEOUT_S")
         if bool(self.smtp_user) != bool(self.smtp_password):
             raise ValueError("set both LEDGER_SMTP_USER and LEDGER_SMTP_PASSWORD, or neither")
+
+    @property
+    def server(self) -> SmtpServer:
+        return SmtpServer(self.smtp_host, self.smtp_port, self.smtp_starttls, self.smtp_user, self.smtp_password,
+                          self.smtp_timeout_s)
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> SenderSettings:
@@ -113,8 +117,7 @@ def send_batch(service: LedgerService, settings: SenderSettings) -> Sent:
     rows = outbox.claim(now, now + timedelta(seconds=settings.lease_s), settings.batch_rows, settings.max_attempts)
     result = Sent(claimed=len(rows))
     started = monotonic()
-    connection: smtplib.SMTP | None = None
-    try:
+    with SmtpMailer(settings.server) as mailer:
         for index, row in enumerate(rows):
             if monotonic() - started > settings.lease_s / 2:
                 outbox.release([r.id for r in rows[index:]], service.clock())
@@ -125,22 +128,16 @@ def send_batch(service: LedgerService, settings: SenderSettings) -> Sent:
                 result.cancelled += 1
                 continue
             try:
-                message = message_of(row, settings.smtp_from)
-                connection = connection or connect(settings)
-                connection.send_message(message)
-            except (OSError, smtplib.SMTPException, ValueError) as error:  # ValueError: a header the mail can't carry
+                mailer.send(message_of(row, settings.smtp_from))
+            except (MailNotSent, ValueError) as error:  # ValueError: a header the message can't carry
                 log.warning("reminder %s to %s failed: %s", row.id, row.recipients, error)
-                outbox.mark_failed(row.id, f"{type(error).__name__}: {error}",
-                                   service.clock() + timedelta(seconds=settings.retry_delay_s),
+                reason = str(error) if isinstance(error, MailNotSent) else f"{type(error).__name__}: {error}"
+                outbox.mark_failed(row.id, reason, service.clock() + timedelta(seconds=settings.retry_delay_s),
                                    last_attempt=row.attempts + 1 >= settings.max_attempts)
                 result.failed += 1
-                _close(connection)
-                connection = None  # the next row reconnects, or fails the same way
                 continue
             outbox.mark_sent(row.id, service.clock())
             result.sent += 1
-    finally:
-        _close(connection)
     return result
 
 
@@ -159,25 +156,3 @@ def message_of(row: ReminderRow, sender: str) -> EmailMessage:
     message["X-Ledger-Reminder-Id"] = str(row.id)
     message.set_content(row.body)
     return message
-
-
-def connect(settings: SenderSettings) -> smtplib.SMTP:
-    connection = smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=settings.smtp_timeout_s)
-    try:
-        if settings.smtp_starttls:
-            connection.starttls(context=ssl.create_default_context())
-        if settings.smtp_user and settings.smtp_password:
-            connection.login(settings.smtp_user, settings.smtp_password)
-    except BaseException:
-        _close(connection)
-        raise
-    return connection
-
-
-def _close(connection: smtplib.SMTP | None) -> None:
-    if connection is None:
-        return
-    try:
-        connection.quit()
-    except (OSError, smtplib.SMTPException):
-        connection.close()

@@ -21,10 +21,10 @@ from ledger_core.cycles import local_days
 from ledger_core.errors import IdempotencyKeyReused, InvalidInput, LedgerError
 from ledger_core.invoicing import DueStatus, InvoiceStatus, PaymentStatus, due_status
 from ledger_core.money import format_amount
+from persistence.reminder_outbox import NewReminder
 from projections.rows import InvoiceFilter, InvoiceRow
 from projections.views import MAX_PAGE_ROWS
 from service.ledger_service import LedgerService
-from service.reminder_outbox import NewReminder
 
 MAX_REMINDERS_PER_REQUEST = 10_000  # one request, one bounded amount of mail and memory
 SELECT_PAGE_ROWS = MAX_PAGE_ROWS

@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from commands.audit_log import caused_by
+from persistence.appending import caused_by
 from service.invoicing import close_due_cycles
 from service.ledger_service import LedgerService
 from service.reminder_sender import SenderSettings, send_batch

@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from commands.persistence import DatabaseConfig
+from persistence.database import DatabaseConfig
 
 DEFAULT_DATABASE_URL = "sqlite:///var/ledger.db"
 

@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 import psycopg
 import pytest
 
-from commands.persistence import DatabaseConfig
+from persistence.database import DatabaseConfig
 from service.ledger_service import LedgerService
 from service.settings import Settings
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from commands.persistence import DatabaseConfig
+from persistence.database import DatabaseConfig
 from tests.loadgen import run_bank
 from tests.serverproc import create_key, free_port, running_server, server_env, start_server, wait_until_ready
 

@@ -126,10 +126,10 @@ def test_an_event_holding_nul_is_never_stored(service, acme):
 def test_an_event_stored_with_nul_before_the_check_cannot_stop_the_read_models(client, acme, service, monkeypatch):
     """Databases written before this check may hold such events: projecting, rebuilding and
     exporting go on, showing U+FFFD in place of the NUL."""
-    import commands.audit_log
+    import persistence.recorders
     from service.rebuild import rebuild
 
-    monkeypatch.setattr(commands.audit_log, "refuse_unsafe_text", lambda stored_events: None)
+    monkeypatch.setattr(persistence.recorders, "refuse_unsafe_text", lambda stored_events: None)
     service.handle(RecordUsage("acme", idempotency_key="k", amount="1", line=UsageLine(product="x\x00y\x07")))
     monkeypatch.undo()
     rows = client.get("/v1/accounts/acme/transactions").get_json()["items"]

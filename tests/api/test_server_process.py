@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from commands.persistence import DatabaseConfig
+from persistence.database import DatabaseConfig
 from tests.serverproc import Server, free_port, running_server, server_env, start_server, wait_until_ready
 
 
@@ -104,7 +104,7 @@ def test_a_wrong_database_address_fails_at_once_naming_host_and_port_but_not_the
 
 
 def test_url_options_reach_every_connection(postgres_schema: DatabaseConfig):
-    from commands.persistence import connection_options
+    from persistence.database import connection_options
 
     url = postgres_schema.url + "?application_name=ledger-test&sslmode=disable"
     options = connection_options(DatabaseConfig(url, statement_timeout_ms=1234))

@@ -18,7 +18,6 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
-from commands.persistence import DatabaseConfig
 from ledger_core.commands import (
     ApproveInvoice,
     InvoiceTopup,
@@ -36,6 +35,7 @@ from ledger_core.commands import (
     VoidInvoice,
 )
 from ledger_core.usage import UsageLine
+from persistence.database import DatabaseConfig
 from service.invoicing import close_due_cycles, issue_manual_invoice
 from service.ledger_service import LedgerService
 from service.settings import Settings

@@ -3,11 +3,14 @@ routes the service has, and the settings they set are ones it reads."""
 
 from __future__ import annotations
 
+import configparser
+import re
 from pathlib import Path
 
 import yaml
 
-DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+ROOT = Path(__file__).resolve().parents[2]
+DEPLOY = ROOT / "deploy"
 
 
 def test_kubernetes_probes_point_at_liveness_and_readiness(client):
@@ -29,3 +32,12 @@ def test_compose_parses_and_every_ledger_setting_it_sets_is_documented():
         for variable in names:
             if variable.startswith("LEDGER_"):
                 assert f"| {variable} |" in documented or variable in documented, (name, variable)
+
+
+def test_the_image_holds_every_package_the_project_installs():
+    setup = configparser.ConfigParser()
+    setup.read(ROOT / "setup.cfg")
+    packages = {p.strip().rstrip("*") for p in setup["options.packages.find"]["include"].split() if p}
+    copied = set(re.findall(r"^COPY (\w+)/ \1/$", (ROOT / "deploy" / "Dockerfile").read_text(), re.M))
+    sent = set(re.findall(r"^!(\w+)/$", (ROOT / "deploy" / "Dockerfile.dockerignore").read_text(), re.M))
+    assert copied == sent == packages

@@ -16,12 +16,12 @@ import pytest
 from kafka import KafkaConsumer, TopicPartition
 from kafka.admin import KafkaAdminClient, NewTopic
 
-from commands.audit_log import AppendExtras
 from consumer.event_messages import decode
 from consumer.store import ConsumerStore
 from ledger_core.account import ACCOUNT_EVENT_TYPES, Account
 from ledger_core.commands import Recharge, RecordUsage
 from ledger_core.usage import UsageLine
+from persistence.appending import AppendExtras
 from service.ledger_service import LedgerService
 from service.settings import Settings
 from tests.kafka.conftest import PARTITIONS

@@ -8,8 +8,8 @@ from datetime import timedelta
 
 import pytest
 
-from commands.persistence import DatabaseConfig
 from ledger_core.commands import RecordPayment
+from persistence.database import DatabaseConfig
 from service import reminder_sender
 from service.ledger_service import LedgerService
 from service.reminder_sender import PAID_BEFORE_SENDING, SenderSettings, run_sender, send_batch

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import psycopg
 
-from commands.audit_log import caused_by
 from ledger_core.account import account_uuid
 from ledger_core.commands import Recharge, RecordUsage, Reserve, Settle
 from ledger_core.usage import UsageLine
+from persistence.appending import caused_by
 from service.audit import export_account, verify_file, verify_log
 from tests.service.helpers import open_account
 

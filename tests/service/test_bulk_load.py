@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from commands.bulk_load import load_aggregates
 from commands.ledger import SNAPSHOT_INTERVAL_EVENTS
 from ledger_core.account import account_uuid
 from ledger_core.commands import Recharge, RecordUsage
 from ledger_core.usage import UsageLine
+from persistence.bulk_load import load_aggregates
 from tests.service.helpers import open_account
 
 

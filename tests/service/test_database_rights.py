@@ -11,9 +11,9 @@ from urllib.parse import urlparse
 import psycopg
 import pytest
 
-from commands.persistence import DatabaseConfig
 from ledger_core.commands import Recharge, RecordUsage
 from ledger_core.usage import UsageLine
+from persistence.database import DatabaseConfig
 from service.ledger_service import LedgerService
 from service.settings import Settings
 from tests.service.helpers import open_account

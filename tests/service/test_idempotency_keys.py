@@ -9,13 +9,13 @@ from decimal import Decimal
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from commands.audit_log import AppendExtras
 from consumer.store import ConsumerStore
 from ledger_core.client_key import ClientKey, KeyKind, KeyStatus, fingerprint
 from ledger_core.commands import RecordUsage
 from ledger_core.errors import IdempotencyKeyReused
 from ledger_core.money import Money
 from ledger_core.usage import UsageLine
+from persistence.appending import AppendExtras
 from service.ledger_service import LedgerService
 from service.settings import Settings
 from tests.service.helpers import figures, last_position, open_account

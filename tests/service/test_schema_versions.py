@@ -1,4 +1,4 @@
-"""Schema versions (commands/schema.py) and `ledger db upgrade`, on SQLite and PostgreSQL."""
+"""Schema versions (persistence/schema.py) and `ledger db upgrade`, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -8,9 +8,9 @@ import sys
 
 import pytest
 
-from commands import schema
-from commands.schema import CODE_VERSION, Migration, SchemaMismatch
 from ledger_core.commands import Recharge
+from persistence import schema
+from persistence.schema import CODE_VERSION, Migration, SchemaMismatch
 from service.ledger_service import LedgerService
 from service.rebuild import verify
 from service.settings import Settings

@@ -28,7 +28,6 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from commands.persistence import DatabaseConfig
 from ledger_core.commands import (
     ApproveInvoice,
     CloseCycles,
@@ -45,6 +44,7 @@ from ledger_core.commands import (
 )
 from ledger_core.errors import LedgerError
 from ledger_core.usage import UsageLine
+from persistence.database import DatabaseConfig
 from projections.catchup import Projector
 from projections.rows import InvoiceFilter, TransactionFilter
 from service.history import figures_as_of

@@ -5,10 +5,14 @@ types only and do not count), and no module importing another module's _private 
 from __future__ import annotations
 
 import ast
+import configparser
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("api", "commands", "consumer", "entrypoints", "exporters", "ledger_core", "projections", "service")
+_SETUP = configparser.ConfigParser()
+_SETUP.read(ROOT / "setup.cfg")
+# The packages the project installs: a new one is checked here without being named here.
+PACKAGES = tuple(sorted(p.strip().rstrip("*") for p in _SETUP["options.packages.find"]["include"].split() if p))
 
 
 def modules() -> dict[str, Path]:
@@ -127,3 +131,10 @@ def test_the_readme_map_names_every_module():
         if named not in parts.get(top, ""):
             missing.append(name)
     assert missing == []
+
+
+def test_every_package_has_its_place_in_the_layers_contract():
+    layers = _SETUP["importlinter:contract:layers"]["layers"]
+    placed = {name.strip() for line in layers.split("\n") for name in line.split("|") if name.strip()}
+    roots = set(_SETUP["importlinter"]["root_packages"].split())
+    assert placed == roots == set(PACKAGES)

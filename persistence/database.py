@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
 import psycopg
+from eventsourcing.sqlite import SQLiteDatastore
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 SQLITE_PREFIX = "sqlite:///"
@@ -171,3 +173,18 @@ def creation_lock(config: DatabaseConfig) -> Iterator[None]:
             yield
         finally:
             conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (f"ledger.ddl.{config.schema}",))
+
+
+@contextmanager
+def sqlite_write_transaction(datastore: SQLiteDatastore) -> Iterator[sqlite3.Cursor]:
+    """A SQLite transaction that takes the write lock up front (BEGIN IMMEDIATE), so it
+    never fails half-way on the upgrade from reader to writer."""
+    with datastore.get_connection(commit=True) as connection:
+        cursor = connection.cursor().sqlite_cursor  # the sqlite3 cursor itself: it has rowcount
+        cursor.execute("BEGIN IMMEDIATE")
+        try:
+            yield cursor
+        except BaseException:
+            connection.rollback()
+            raise
+        connection.commit()

@@ -9,7 +9,7 @@ version (the last migration in MIGRATIONS). On start:
 - a newer one is refused: this code would not know its tables.
 
 `ledger db upgrade` applies the pending migrations in order, each idempotent, under the
-creation lock (commands/persistence.py), so processes upgrading at once take turns and the
+creation lock (persistence/database.py), so processes upgrading at once take turns and the
 later ones find nothing to do. A migration that changes what the read models hold says so
 (``rebuilds_read_models``) and the upgrade rebuilds them.
 """
@@ -24,7 +24,7 @@ from datetime import datetime, timezone
 from enum import Enum
 from typing import Any
 
-from commands.persistence import DatabaseConfig, connect_postgres
+from persistence.database import DatabaseConfig, connect_postgres
 
 SCHEMA_TABLE = "ledger_schema"
 EVENTS_TABLES = {"postgres": "ledger_events", "sqlite": "stored_events"}  # the library's names

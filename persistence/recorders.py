@@ -6,12 +6,8 @@ There, for every event, an audit row: who or what caused it, when, and its chain
 (``ledger_core/audit.py``). An audit row that cannot be written rolls the whole append
 back, so no event is ever stored without its link.
 
-The cause comes from a context variable that each edge sets around its commands
-(``caused_by``): an HTTP request, a CLI command, a Kafka message. An edge that consumes
-a stream also hands ``AppendExtras``: the position each source (a Kafka partition) has
-reached, and messages to publish once committed (an outbox). They are written in the
-same transaction as the events, so the effect of a batch of messages, the record of
-having handled them and what they must publish are stored together or not at all.
+What an append writes besides its events (the cause, key claims, source positions, an
+outbox) arrives as ``AppendExtras`` (persistence/appending.py).
 """
 
 from __future__ import annotations
@@ -19,11 +15,7 @@ from __future__ import annotations
 import json
 from base64 import b64encode
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
-from contextvars import ContextVar, Token
-from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
@@ -37,104 +29,19 @@ from eventsourcing.sqlite import (
 from psycopg.rows import dict_row
 from psycopg.sql import SQL, Identifier
 
-from commands.safe_state import refuse_unsafe_text
 from ledger_core.audit import GENESIS_LINK, ChainEntry, canonical_bytes, next_link
+from persistence.appending import AppendExtras, KeyClaim, OutboxMessage, current_appending, current_cause
+from persistence.safe_state import refuse_unsafe_text
 
-UNSPECIFIED_CAUSE: dict[str, Any] = {"kind": "unspecified"}
-_current_cause: ContextVar[dict[str, Any]] = ContextVar("ledger_cause", default=UNSPECIFIED_CAUSE)
 STREAM_ROWS = 2_000  # rows fetched at a time when walking the whole log
 SOURCE_POSITIONS_TABLE = "source_positions"  # one row per source (e.g. a Kafka partition)
 KEYS_LOCK = "ledger.client_keys_table"  # serializes creating (and backfilling) the keys table
 
 
-@dataclass(frozen=True)
-class OutboxMessage:
-    topic: str
-    key: bytes | None
-    value: bytes
-    headers: tuple[tuple[str, bytes], ...] = ()
-
-
-@dataclass(frozen=True)
-class KeyClaim:
-    """An idempotency key (usage, charge) claimed by an account, with the first result.
-
-    One row per key, inserted in the transaction of the event it booked: the primary key
-    (account_id, kind, key) refuses a second claim, which rolls that whole append back."""
-
-    account_id: str
-    kind: str
-    key: str
-    fingerprint: str
-    transaction_no: str | None
-    amount: Decimal
-
-    def row(self) -> tuple[Any, ...]:
-        return (self.account_id, self.kind, self.key, self.fingerprint, self.transaction_no, f"{self.amount:f}")
-
-    @classmethod
-    def from_row(cls, row: Any) -> KeyClaim:
-        return cls(row["account_id"], row["kind"], row["key"], row["fingerprint"], row["transaction_no"],
-                   Decimal(row["amount"]))
-
-
-@dataclass
-class AppendExtras:
-    sources: dict[str, int] = field(default_factory=dict)  # source -> position after its last handled message
-    outbox: list[OutboxMessage] = field(default_factory=list)
-    causes: dict[tuple[UUID, int], dict[str, Any]] = field(default_factory=dict)  # per event, else the current one
-    claims: list[KeyClaim] = field(default_factory=list)  # idempotency keys the append claims
-
-    def with_claims(self, claims: list[KeyClaim]) -> AppendExtras:
-        """These extras plus ``claims``, leaving these untouched (for one attempt of a write)."""
-        return AppendExtras(self.sources, self.outbox, self.causes, [*self.claims, *claims])
-
-
-_extras: ContextVar[AppendExtras | None] = ContextVar("ledger_append_extras", default=None)
-
-
-@contextmanager
-def caused_by(**cause: Any) -> Iterator[None]:
-    """Every event appended inside this block records ``cause`` (kind=http|kafka|command, ...)."""
-    token = set_cause(**cause)
-    try:
-        yield
-    finally:
-        _current_cause.reset(token)
-
-
-def current_cause() -> dict[str, Any]:
-    return _current_cause.get()
-
-
-def set_cause(**cause: Any) -> Token[dict[str, Any]]:
-    """For edges whose request scope is not a block (Flask's before/teardown hooks)."""
-    return _current_cause.set(cause)
-
-
-def reset_cause(token: Token[dict[str, Any]]) -> None:
-    _current_cause.reset(token)
-
-
-def current_appending() -> AppendExtras | None:
-    """The extras appends write at this point, if an edge handed any."""
-    return _extras.get()
-
-
-@contextmanager
-def appending_with(extras: AppendExtras) -> Iterator[AppendExtras]:
-    """Appends inside this block also write ``extras`` in their transaction."""
-    token = _extras.set(extras)
-    try:
-        yield extras
-    finally:
-        _extras.reset(token)
-
-
 def _audit_rows(stored_events: Sequence[StoredEvent], previous: dict[UUID, str]) -> list[tuple[Any, ...]]:
     """(originator_id, version, recorded_at, cause json, link) per event; ``previous`` holds
     the last link of each aggregate before this append and is advanced here."""
-    current, extras = _current_cause.get(), _extras.get()
+    current, extras = current_cause(), current_appending()
     causes = extras.causes if extras else {}
     recorded_at = datetime.now(timezone.utc).isoformat(timespec="microseconds")
     rows = []
@@ -288,7 +195,7 @@ class PostgresAuditedRecorder(_WritesExtras, PostgresApplicationRecorder):
         previous = {a: GENESIS_LINK if v == 1 else found.get(a, "") for a, v in first.items()}
         rows = [(str(r[0]), *r[1:]) for r in _audit_rows(stored_events, previous)]
         curs.execute(self._insert_audit, (_json_rows(rows),), prepare=True)
-        self.write_extras(curs, _extras.get())
+        self.write_extras(curs, current_appending())
 
     def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         """As the library's (table lock, notify, insert returning the notification ids in
@@ -304,7 +211,7 @@ class PostgresAuditedRecorder(_WritesExtras, PostgresApplicationRecorder):
         # the pipeline: psycopg would then wrongly believe the statements skipped after it
         # prepared (the library's table lock is), and later find them missing.
         with curs.connection.cursor() as claims:
-            self.write_claims(claims, _extras.get())
+            self.write_claims(claims, current_appending())
 
     def _insert_claim_rows(self, cursor: Any, rows: list[tuple[Any, ...]]) -> None:
         cursor.execute(self._insert_claims, (_json_rows(rows),), prepare=True)
@@ -410,7 +317,7 @@ class SQLiteAuditedRecorder(_WritesExtras, SQLiteApplicationRecorder):
             previous[aggregate_id] = row["link"] if row else ""
         rows = [(r[0].hex, *r[1:]) for r in _audit_rows(stored_events, previous)]
         c.executemany(self._insert_audit, rows)
-        self.write_extras(c, _extras.get())
+        self.write_extras(c, current_appending())
         return super()._insert_events(c, stored_events, **kwargs)
 
     def audit_trail(self, aggregate_id: UUID | None = None, versions: tuple[int, int] | None = None,

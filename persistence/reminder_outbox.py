@@ -21,13 +21,14 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
+from uuid import UUID
 
+from eventsourcing.application import Application
 from eventsourcing.postgres import PostgresFactory
 from eventsourcing.sqlite import SQLiteFactory
 
-from commands.ledger import Ledger
-from projections.dialect import POSTGRES, SQLITE, Dialect
-from projections.views import sqlite_write_transaction
+from persistence.database import sqlite_write_transaction
+from persistence.dialect import POSTGRES, SQLITE, Dialect
 
 TABLE = "reminder_outbox"
 MAX_LIST_ROWS = 500
@@ -87,7 +88,7 @@ class ReminderOutbox:
         self.table = table
 
     @classmethod
-    def of(cls, app: Ledger, *, create_table: bool) -> ReminderOutbox:
+    def of(cls, app: Application[UUID], *, create_table: bool) -> ReminderOutbox:
         """The outbox in the database (and connection pool) of the app's events."""
         factory = app.factory
         if isinstance(factory, PostgresFactory):
