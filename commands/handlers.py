@@ -166,7 +166,7 @@ def release(command: Release, unit: UnitOfWork) -> Booking:
 
     def decide(account: Account) -> tuple[Booking, list[Changed]]:
         claim = unit.open_reservation(account, c.reservation_id)
-        hold = account.holds[c.reservation_id]["amount"]
+        hold = account.holds[c.reservation_id].amount
         account.release(c.reservation_id, reason=c.reason)
         claim.close(KeyStatus.RELEASED, None, hold)
         return Booking(c.account_id, None, None, hold), [claim]

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from eventsourcing.persistence import Recording
+from eventsourcing.persistence import JSONTranscoder, Recording
 from eventsourcing.utils import get_topic
 
 from commands import handlers, invoicing
@@ -24,12 +24,21 @@ from ledger_core import commands as c
 from ledger_core.account import Account, account_uuid
 from ledger_core.client_key import ClientKey, KeyKind
 from ledger_core.errors import InvariantViolation, UnsafeText
+from ledger_core.holds import Hold
+from ledger_core.invoice_book import Draft, Entry, InvoiceBook, OpenInvoice, Topup
 from persistence.appending import AppendExtras, KeyClaim, appending_with
 from persistence.bulk_load import load_aggregates
 from persistence.recorders import RECORDER_TOPICS as AUDITED_RECORDERS
+from persistence.transcodings import register_dataclasses
 
 SNAPSHOT_INTERVAL_EVENTS = 200
 AGGREGATE_CACHE_SIZE = 10_000
+
+# The typed parts of the Account's state, by the names snapshots store them under (fixed once stored).
+SNAPSHOT_TYPES: dict[str, type] = {
+    "ledger_hold": Hold, "ledger_invoice_book": InvoiceBook, "ledger_unbilled_entry": Entry,
+    "ledger_draft": Draft, "ledger_open_invoice": OpenInvoice, "ledger_topup": Topup,
+}
 
 # The one handler of each command.
 HANDLERS: dict[type[c.Command], Callable[[Any, Any], Any]] = {
@@ -92,6 +101,10 @@ class Ledger(KeyCommands):
         if module in AUDITED_RECORDERS and env.get("CREATE_TABLE", "y").lower() not in ("n", "no", "0", "false", "off"):
             self.recorder.ensure_keys_table(self._legacy_claims)  # type: ignore[attr-defined]
         self.conflicts_retried = 0  # observable count of lost races that were retried
+
+    def register_transcodings(self, transcoder: JSONTranscoder) -> None:
+        super().register_transcodings(transcoder)
+        register_dataclasses(transcoder, SNAPSHOT_TYPES)
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording]:
         """As the library's; a lone surrogate in any text cannot be encoded to UTF-8 and

@@ -4,8 +4,11 @@ Public methods validate and decide; the private ``@event`` methods only change s
 because the library runs their bodies again every time the account is rebuilt from its
 events. No clock, no I/O in them: times arrive as arguments.
 
-State is kept in plain attributes (str, Decimal, dict) so snapshots need no custom
-transcoding; ``figures`` rebuilds the value object from them on demand.
+State: settings and figures in plain attributes (``figures`` rebuilds the value object
+from them on demand), open holds as ``Hold`` values (ledger_core/holds.py) and the
+invoicing state in one typed ``InvoiceBook`` (ledger_core/invoice_book.py), which also
+makes the decisions that need nothing else. Snapshots of class version 1 held the last
+two as plain dicts: ``upcast_v1_v2`` reads them.
 """
 
 from __future__ import annotations
@@ -39,13 +42,14 @@ from ledger_core.errors import (
     TooManyOpenReservations,
 )
 from ledger_core.figures import ZERO, BillingMode, Figures, InvoiceMode, UsagePolicy
+from ledger_core.holds import MAX_OPEN_HOLDS, Hold, expired_holds
+from ledger_core.invoice_book import MAX_ENTRIES_PER_INVOICE, Draft, Entry, InvoiceBook
 from ledger_core.money import MAX_AMOUNT, Money, parse_amount, parse_currency, tax_on
 from ledger_core.usage import UsageLine, carries_usage_line
 
 # Fixed forever: account UUIDs are derived from the client's account id with it.
 LEDGER_NAMESPACE = UUID("4f1f6a52-3c0e-5b7e-9a57-2d3c6e1b0a11")
 ACCOUNT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
-MAX_OPEN_HOLDS = 10_000  # per account; a snapshot carries them all
 MAX_TAX_RATE = Decimal(1)
 MAX_CYCLES_PER_CLOSE = 36  # an account stopped for years catches up in a few calls, not one huge write
 
@@ -73,6 +77,8 @@ def parse_account_id(account_id: object) -> str:
 
 
 class Account(Aggregate):
+    class_version = 2  # of snapshots: 1 kept holds and the invoicing state as plain dicts
+
     # Usable credits below which a LowBalanceReached is recorded; None = off. A class
     # default, so accounts (and snapshots) from before the setting existed read None.
     low_balance_threshold = None
@@ -157,7 +163,7 @@ class Account(Aggregate):
         self.expecting_invoice = ZERO
         self.amount_due = ZERO
         self.reserved = ZERO
-        self.holds: dict[str, dict[str, Any]] = {}
+        self.holds: dict[str, Hold] = {}
         # -- invoicing state (see ledger_core.invoicing) --
         self.time_zone = time_zone
         self.payment_terms_days = payment_terms_days
@@ -165,12 +171,15 @@ class Account(Aggregate):
         self.cycle_running = True
         # The start of the first cycle not yet closed: the one the account opened in.
         self.closed_through = cycle_start(opened_at or self.created_on, cycle_anchor_day, time_zone)
-        self.unbilled: dict[str, dict[str, Any]] = {}  # entries not yet on an invoice
-        self.drafts: dict[str, dict[str, Any]] = {}  # invoice id -> its entries and totals
-        self.open_invoices: dict[str, dict[str, Any]] = {}  # issued, not fully paid
-        self.topups: dict[str, dict[str, Any]] = {}  # prepaid top-up invoices awaiting payment
-        self.unapplied_credit = ZERO  # money in not yet applied to an invoice
-        self.invoice_count = 0
+        self.book = InvoiceBook()
+
+    @staticmethod
+    def upcast_v1_v2(state: dict[str, Any]) -> None:
+        """A snapshot of class version 1: holds and the invoicing state were plain dicts."""
+        state["holds"] = {rid: Hold(h["amount"], h["expires_at"]) for rid, h in state["holds"].items()}
+        plain = {name: state.pop(name) for name in ("unbilled", "drafts", "open_invoices", "topups",
+                                                    "unapplied_credit", "invoice_count")}
+        state["book"] = InvoiceBook.from_plain(plain)
 
     # -- figures ---------------------------------------------------------------
     @property
@@ -206,7 +215,7 @@ class Account(Aggregate):
             raise InvalidInput("a recharge amount must be positive", field="amount")
         self._require_within_bounds(self.figures.after_money_in(amount))
         number = self.next_transaction_no
-        allocations = self._allocations(amount) if self._invoicing else []
+        allocations = self.book.allocations(amount) if self._invoicing else []
         self._recharged(amount=amount, reference=reference, method=method, allocations=allocations)
         return number
 
@@ -215,7 +224,7 @@ class Account(Aggregate):
                    allocations: list[dict[str, Any]] | None = None) -> None:
         self._set_figures(self.figures.after_money_in(amount))
         if self._invoicing:
-            self._credit(amount, allocations or [])
+            self.book.credit(amount, allocations or [])
 
     # -- money out -------------------------------------------------------------
     def record_usage(self, cost: Money, line: UsageLine, *, unit_price: Decimal | None, occurred_at: datetime,
@@ -249,7 +258,7 @@ class Account(Aggregate):
         self._charge_posted(amount=amount, kind=kind, description=description, idempotency_key=idempotency_key,
                             booked_at=now)
         if self.invoice_mode == InvoiceMode.ITEMIZED:
-            key = next(k for k, e in self.unbilled.items() if e["kind"] == "charge" and k.endswith(f"|{number}"))
+            key = next(k for k, e in self.book.unbilled.items() if e.kind == "charge" and k.endswith(f"|{number}"))
             invoice_id = self._draft(inv.InvoiceKind.CHARGE, [key], now, now, description=description)
             self.approve_invoice(invoice_id, now=now, number_for=number_for)
         return number
@@ -259,9 +268,9 @@ class Account(Aggregate):
                        booked_at: datetime | None = None) -> None:
         self._set_figures(self.figures.after_charge(amount))
         if self._invoicing:
-            inv.add_single(self.unbilled, local_date(booked_at or self.modified_on, self.time_zone), amount,
-                           kind="charge", reference=transaction_no(self.account_id, self.version + 1),
-                           description=description or kind, product=kind)
+            self.book.add_single(local_date(booked_at or self.modified_on, self.time_zone), amount, kind="charge",
+                                 reference=transaction_no(self.account_id, self.version + 1),
+                                 description=description or kind, product=kind)
 
     # -- holds -----------------------------------------------------------------
     def reserve(self, money: Money, *, reservation_id: str, expires_at: datetime | None) -> None:
@@ -276,7 +285,7 @@ class Account(Aggregate):
 
     @event("CreditsReserved")
     def _credits_reserved(self, reservation_id: str, amount: Decimal, expires_at: datetime | None) -> None:
-        self.holds[reservation_id] = {"amount": amount, "expires_at": expires_at}
+        self.holds[reservation_id] = Hold(amount, expires_at)
         self._set_figures(self.figures.after_reserve(amount))
 
     def settle(self, reservation_id: str, cost: Money, line: UsageLine, *, now: datetime) -> str:
@@ -284,16 +293,12 @@ class Account(Aggregate):
         amount = self._own(cost)
         if amount < 0:
             raise InvalidInput("a settled amount must not be negative", field="amount")
-        if amount > hold["amount"]:
-            raise SettleExceedsHold(
-                "the final amount is larger than the hold",
-                hold=hold["amount"],
-                amount=amount,
-            )
-        if hold["expires_at"] is not None and now >= hold["expires_at"]:
-            raise ReservationExpired("the hold expired before it was settled", expires_at=hold["expires_at"])
+        if amount > hold.amount:
+            raise SettleExceedsHold("the final amount is larger than the hold", hold=hold.amount, amount=amount)
+        if hold.expired(now):
+            raise ReservationExpired("the hold expired before it was settled", expires_at=hold.expires_at)
         number = self.next_transaction_no
-        self._reservation_settled(reservation_id=reservation_id, hold_amount=hold["amount"], amount=amount,
+        self._reservation_settled(reservation_id=reservation_id, hold_amount=hold.amount, amount=amount,
                                   occurred_at=now, **line.stored())
         return number
 
@@ -309,11 +314,11 @@ class Account(Aggregate):
         if reason not in RELEASE_REASONS:
             raise InvalidInput(f"reason must be one of {', '.join(RELEASE_REASONS)}", field="reason")
         hold = self._open_hold(reservation_id)
-        self._reservation_released(reservation_id=reservation_id, hold_amount=hold["amount"], reason=reason)
+        self._reservation_released(reservation_id=reservation_id, hold_amount=hold.amount, reason=reason)
 
     def expire_holds(self, now: datetime) -> list[str]:
         """Releases every hold whose expiry has passed; returns their ids."""
-        due = [rid for rid, hold in self.holds.items() if hold["expires_at"] is not None and hold["expires_at"] <= now]
+        due = expired_holds(self.holds, now)
         for reservation_id in due:
             self.release(reservation_id, reason="expired")
         return due
@@ -337,12 +342,12 @@ class Account(Aggregate):
         mode = _enum(InvoiceMode, invoice_mode, "invoice_mode")
         if mode == self.invoice_mode:
             return
-        if mode is InvoiceMode.NONE and (self.amount_due != 0 or self.drafts or self.open_invoices):
+        if mode is InvoiceMode.NONE and (self.amount_due != 0 or self.book.drafts or self.book.open_invoices):
             raise InvoiceModeChangeBlocked(
                 "amount due must be settled to 0 and no draft invoice may be open before switching to "
                 "invoice mode none",
                 amount_due=self.amount_due,
-                drafts=len(self.drafts),
+                drafts=len(self.book.drafts),
             )
         self._invoice_mode_changed(invoice_mode=mode.value)
 
@@ -351,13 +356,12 @@ class Account(Aggregate):
         was_invoicing = self._invoicing
         self._set_figures(self.figures.with_invoice_mode(InvoiceMode(invoice_mode)))
         if not self._invoicing:
-            self.unbilled.clear()  # mode none keeps every movement unbilled, for good
-            self.unapplied_credit = ZERO  # amount due is 0 and no invoice is open: there is none
+            self.book.forget_unbilled()  # amount due is 0 and no invoice is open (see change_invoice_mode)
         elif not was_invoicing and self.expecting_invoice != 0:
             # What stayed unbilled under mode none goes on the next invoice as one line.
-            inv.add_single(self.unbilled, local_date(self.closed_through, self.time_zone), -self.expecting_invoice,
-                           kind="carry_over", reference=str(self.version + 1),
-                           description="Balance carried over from invoice mode none", product="carry_over")
+            self.book.add_single(local_date(self.closed_through, self.time_zone), -self.expecting_invoice,
+                                 kind="carry_over", reference=str(self.version + 1),
+                                 description="Balance carried over from invoice mode none", product="carry_over")
 
     def change_usage_policy(self, usage_policy: str) -> None:
         policy = _enum(UsagePolicy, usage_policy, "usage_policy")
@@ -388,9 +392,7 @@ class Account(Aggregate):
 
     def _add_usage(self, occurred_at: datetime, cost: Decimal, line: UsageLine) -> None:
         if self._invoicing:
-            inv.add_usage(self.unbilled, local_date(occurred_at, self.time_zone), cost, product=line.product,
-                          application_id=line.application_id, app_key=line.app_key, unit=line.unit,
-                          quantity=line.quantity)
+            self.book.add_usage(local_date(occurred_at, self.time_zone), cost, line)
 
     def _require_invoicing(self) -> None:
         if not self._invoicing:
@@ -407,7 +409,7 @@ class Account(Aggregate):
             end = next_boundary(start, self.cycle_anchor_day, self.time_zone)
             if not self.cycle_running or end > now:
                 break
-            keys = inv.entries_due(self.unbilled, before=local_date(end, self.time_zone)) if self._invoicing else []
+            keys = self.book.due(before=local_date(end, self.time_zone)) if self._invoicing else []
             if keys:
                 invoice_id = self._draft(inv.InvoiceKind.CYCLE, keys, start, end)
                 if not self.drafts_need_approval:
@@ -428,7 +430,7 @@ class Account(Aggregate):
         self._require_invoicing()
         if date_to < date_from:
             raise InvalidInput("date_to must not be before date_from", field="date_to")
-        keys = inv.entries_due(self.unbilled, before=date.fromordinal(date_to.toordinal() + 1), since=date_from)
+        keys = self.book.due(before=date.fromordinal(date_to.toordinal() + 1), since=date_from)
         if not keys:
             raise NothingToInvoice(f"nothing unbilled from {date_from} to {date_to}")
         zone_start = local_midnight(date_from, self.time_zone)
@@ -446,10 +448,8 @@ class Account(Aggregate):
         amount = self._own(money)
         if amount <= 0:
             raise InvalidInput("a top-up amount must be positive", field="amount")
-        entry = {"date": local_date(now, self.time_zone).isoformat(), "kind": "topup", "product": "credits",
-                 "description": description or "Credits", "application_id": None, "app_key": None, "unit": None,
-                 "quantity": None, "amount": amount}
-        [line] = inv.lines_of([entry], None)
+        [line] = inv.lines_of([Entry(local_date(now, self.time_zone).isoformat(), "topup", "credits",
+                                     description or "Credits", amount)], None)
         invoice_id = self._draft(inv.InvoiceKind.TOPUP, [], now, now, topup_line=line, terms=terms, notes=notes)
         self.approve_invoice(invoice_id, now=now, number_for=number_for)
         return invoice_id
@@ -457,22 +457,15 @@ class Account(Aggregate):
     def _draft(self, kind: inv.InvoiceKind, keys: list[str], period_start: datetime, period_end: datetime, *,
                topup_line: dict[str, Any] | None = None, description: str = "", terms: str = "",
                notes: str = "") -> str:
-        if len(keys) > inv.MAX_INVOICE_LINES * 31:
+        if len(keys) > MAX_ENTRIES_PER_INVOICE:
             raise InvalidInput("too many unbilled entries for one invoice; invoice a shorter date range")
-        entries = [self.unbilled[k] for k in keys]
-        lines = [topup_line] if topup_line else inv.lines_of(entries, local_date(period_start, self.time_zone))
-        if len(lines) > inv.MAX_INVOICE_LINES:
-            raise InvariantViolation(f"an invoice has at most {inv.MAX_INVOICE_LINES} lines (entries are summed per "
-                                     f"day and product): {len(lines)}")
-        subtotal = inv.total_of(lines)
-        # A balance carried over from mode none holds money in and usage taxed nowhere else: not taxed.
-        tax = tax_on(inv.total_of(x for x in lines if x["kind"] != "carry_over"), self.tax_rate, self.currency)
-        invoice_id = inv.invoice_id(self.account_id, self.invoice_count + 1)
+        plan = self.book.plan_draft(keys, local_date(period_start, self.time_zone),
+                                    lambda taxable: tax_on(taxable, self.tax_rate, self.currency), topup_line)
+        invoice_id = inv.invoice_id(self.account_id, self.book.next_invoice_sequence())
         self._invoice_drafted(
             invoice_id=invoice_id, kind=kind.value, period_start=period_start, period_end=period_end, entry_keys=keys,
-            lines=lines, subtotal=subtotal, tax=tax, total=subtotal + tax,
-            from_unbilled=ZERO if topup_line else inv.total_of(entries),
-            description=description, terms=terms, notes=notes,
+            lines=plan.lines, subtotal=plan.subtotal, tax=plan.tax, total=plan.total,
+            from_unbilled=plan.from_unbilled, description=description, terms=terms, notes=notes,
         )
         return invoice_id
 
@@ -480,27 +473,18 @@ class Account(Aggregate):
     def _invoice_drafted(self, invoice_id: str, kind: str, period_start: datetime, period_end: datetime,
                          entry_keys: list[str], lines: list[dict[str, Any]], subtotal: Decimal, tax: Decimal,
                          total: Decimal, from_unbilled: Decimal, description: str, terms: str, notes: str) -> None:
-        self.invoice_count += 1
-        self.drafts[invoice_id] = {
-            "kind": kind, "entries": {k: self.unbilled.pop(k) for k in entry_keys}, "subtotal": subtotal,
-            "total": total, "from_unbilled": from_unbilled,
-        }
+        self.book.drafted(invoice_id, kind, entry_keys, subtotal, total, from_unbilled)
 
     def approve_invoice(self, invoice_id: str, *, now: datetime, number_for: NumberFor) -> str:
         """Issues a draft: it gets its gapless number and, but for top-ups, bills its total."""
         draft = self._draft_of(invoice_id)
         issued = local_date(now, self.time_zone)
-        allocations: list[dict[str, Any]] = []
-        if draft["kind"] != inv.InvoiceKind.TOPUP:
-            total = draft["total"]
-            new = {"issued_at": now, "number": "~", "total": max(total, ZERO), "outstanding": max(total, ZERO)}
-            open_after = {**self.open_invoices, invoice_id: new}
-            allocations, _ = inv.allocate(self.unapplied_credit + max(-total, ZERO), open_after, first=invoice_id)
+        allocations = self.book.plan_approval(invoice_id, now)
         number = number_for(issued)
         self._invoice_approved(invoice_id=invoice_id, number=number, issued_at=now,
                                due_on=inv.due_on(issued, self.payment_terms_days).isoformat(), allocations=allocations,
-                               kind=draft["kind"], from_unbilled=draft["from_unbilled"], total=draft["total"],
-                               tax=draft["total"] - draft["subtotal"])
+                               kind=draft.kind, from_unbilled=draft.from_unbilled, total=draft.total,
+                               tax=draft.total - draft.subtotal)
         return number
 
     @event("InvoiceApproved")
@@ -508,18 +492,10 @@ class Account(Aggregate):
                           allocations: list[dict[str, Any]], kind: str, from_unbilled: Decimal, total: Decimal,
                           tax: Decimal) -> None:
         # kind, from_unbilled, total and tax repeat the draft's, so readers need only this event.
-        draft = self.drafts.pop(invoice_id)
-        if (draft["total"], draft["from_unbilled"]) != (total, from_unbilled):
-            raise InvariantViolation(f"approval of {invoice_id} does not match its draft")
-        if draft["kind"] == inv.InvoiceKind.TOPUP:
-            self.topups[invoice_id] = {"number": number, "total": total, "subtotal": draft["subtotal"]}
+        draft = self.book.approved(invoice_id, number, issued_at, total, from_unbilled, allocations)
+        if draft.kind == inv.InvoiceKind.TOPUP:
             return
-        self._set_figures(self.figures.after_invoice(draft["from_unbilled"], total))
-        if total > 0:
-            self.open_invoices[invoice_id] = {"number": number, "issued_at": issued_at, "total": total,
-                                              "outstanding": total}
-        self.unapplied_credit += max(-total, ZERO)  # a credit note adds to the credit
-        self._apply(allocations)
+        self._set_figures(self.figures.after_invoice(from_unbilled, total))
         self.check_books()
 
     def void_invoice(self, invoice_id: str) -> None:
@@ -529,19 +505,19 @@ class Account(Aggregate):
 
     @event("InvoiceVoided")
     def _invoice_voided(self, invoice_id: str) -> None:
-        inv.merge_entries(self.unbilled, self.drafts.pop(invoice_id)["entries"])
+        self.book.voided(invoice_id)
 
-    def _draft_of(self, invoice_id: str) -> dict[str, Any]:
-        draft = self.drafts.get(invoice_id)
+    def _draft_of(self, invoice_id: str) -> Draft:
+        draft = self.book.drafts.get(invoice_id)
         if draft is not None:
             return draft
-        if invoice_id in self.open_invoices or invoice_id in self.topups or self._is_own_invoice(invoice_id):
+        if invoice_id in self.book.open_invoices or invoice_id in self.book.topups or self._is_own_invoice(invoice_id):
             raise InvoiceNotDraft(f"invoice {invoice_id!r} is not a draft", invoice_id=invoice_id)
         raise InvoiceNotFound(f"no invoice {invoice_id!r} on this account", invoice_id=invoice_id)
 
     def _is_own_invoice(self, invoice_id: str) -> bool:
         parsed = inv.parse_invoice_id(invoice_id)
-        return parsed is not None and parsed[0] == self.account_id and 0 < parsed[1] <= self.invoice_count
+        return parsed is not None and parsed[0] == self.account_id and 0 < parsed[1] <= self.book.invoice_count
 
     # -- payments ----------------------------------------------------------------
     def record_payment(self, money: Money, *, payment_id: str, invoice_id: str | None, method: str,
@@ -554,39 +530,35 @@ class Account(Aggregate):
         if amount <= 0:
             raise InvalidInput("a payment amount must be positive", field="amount")
         self._require_within_bounds(self.figures.after_payment(amount))
-        if invoice_id is not None and invoice_id in self.topups:
-            topup = self.topups[invoice_id]
-            if amount != topup["total"]:
-                raise InvalidInput(f"a top-up invoice is paid in full: {topup['total']}", field="amount")
+        if invoice_id is not None and invoice_id in self.book.topups:
+            topup = self.book.topups[invoice_id]
+            if amount != topup.total:
+                raise InvalidInput(f"a top-up invoice is paid in full: {topup.total}", field="amount")
             allocations = [{"invoice_id": invoice_id, "amount": amount, "outstanding_after": ZERO, "paid_after": amount}]
             self._payment_recorded(payment_id=payment_id, amount=amount, method=method, reference=reference,
                                    received_at=received_at, allocations=allocations, topup=True)
-            self.recharge(Money(topup["subtotal"], self.currency), reference=topup["number"], method=method)
+            self.recharge(Money(topup.subtotal, self.currency), reference=topup.number, method=method)
             return allocations
-        if invoice_id is not None and invoice_id not in self.open_invoices:
+        if invoice_id is not None and invoice_id not in self.book.open_invoices:
             if self._is_own_invoice(invoice_id):
                 raise InvoiceNotOpen(f"invoice {invoice_id!r} is not open for payment", invoice_id=invoice_id)
             raise InvoiceNotFound(f"no invoice {invoice_id!r} on this account", invoice_id=invoice_id)
-        allocations = self._allocations(amount, first=invoice_id)
+        allocations = self.book.allocations(amount, first=invoice_id)
         self._payment_recorded(payment_id=payment_id, amount=amount, method=method, reference=reference,
                                received_at=received_at, allocations=allocations, topup=False)
         return allocations
 
     def owed_on(self, invoice_id: str) -> Decimal:
-        """What a payment of the invoice must bring: a top-up's total (it is paid in full),
-        an open invoice's outstanding amount, else nothing."""
-        if invoice_id in self.topups:
-            return self.topups[invoice_id]["total"]
-        return self.open_invoices[invoice_id]["outstanding"] if invoice_id in self.open_invoices else ZERO
+        return self.book.owed_on(invoice_id)
 
     @event("PaymentRecorded")
     def _payment_recorded(self, payment_id: str, amount: Decimal, method: str, reference: str, received_at: datetime,
                           allocations: list[dict[str, Any]], topup: bool) -> None:
         if topup:
-            self.topups.pop(allocations[0]["invoice_id"])
+            self.book.topup_paid(allocations[0]["invoice_id"])
             return
         self._set_figures(self.figures.after_payment(amount))
-        self._credit(amount, allocations)
+        self.book.credit(amount, allocations)
         self.check_books()
 
     def refund_overpayment(self, money: Money, *, reference: str) -> str:
@@ -595,9 +567,9 @@ class Account(Aggregate):
         amount = self._own(money)
         if amount <= 0:
             raise InvalidInput("a refund amount must be positive", field="amount")
-        if amount > self.unapplied_credit:
-            raise RefundExceedsCredit(f"only {self.unapplied_credit} of credit can be refunded",
-                                      credit=self.unapplied_credit, requested=amount)
+        credit = self.book.unapplied_credit
+        if amount > credit:
+            raise RefundExceedsCredit(f"only {credit} of credit can be refunded", credit=credit, requested=amount)
         number = self.next_transaction_no
         self._overpayment_refunded(amount=amount, reference=reference)
         return number
@@ -605,24 +577,8 @@ class Account(Aggregate):
     @event("OverpaymentRefunded")
     def _overpayment_refunded(self, amount: Decimal, reference: str) -> None:
         self._set_figures(self.figures.after_refund(amount))
-        self.unapplied_credit -= amount
+        self.book.refunded(amount)
         self.check_books()
-
-    def _allocations(self, amount: Decimal, first: str | None = None) -> list[dict[str, Any]]:
-        allocations, _ = inv.allocate(amount, self.open_invoices, first=first)
-        return allocations
-
-    def _credit(self, amount: Decimal, allocations: list[dict[str, Any]]) -> None:
-        self.unapplied_credit += amount
-        self._apply(allocations)
-
-    def _apply(self, allocations: list[dict[str, Any]]) -> None:
-        for allocation in allocations:
-            invoice = self.open_invoices[allocation["invoice_id"]]
-            invoice["outstanding"] = allocation["outstanding_after"]
-            self.unapplied_credit -= allocation["amount"]
-            if invoice["outstanding"] == 0:
-                del self.open_invoices[allocation["invoice_id"]]
 
     # -- recurring settings ------------------------------------------------------
     def change_recurring(self, *, now: datetime, cycle_running: bool | None = None,
@@ -656,17 +612,9 @@ class Account(Aggregate):
         self.closed_through = closed_through
 
     def check_books(self) -> None:
-        """The invoicing invariants; cheap enough to run after every invoicing event."""
-        if not self._invoicing:
-            return
-        outstanding = sum((i["outstanding"] for i in self.open_invoices.values()), ZERO)
-        drafted = sum((d["from_unbilled"] for d in self.drafts.values()), ZERO)
-        if self.expecting_invoice != -(inv.total_of(self.unbilled.values()) + drafted):
-            raise InvariantViolation(f"unbilled {self.expecting_invoice} differs from its entries")
-        if self.amount_due != self.unapplied_credit - outstanding:
-            raise InvariantViolation(f"amount due {self.amount_due} != credit {self.unapplied_credit} - {outstanding}")
-        if self.unapplied_credit < 0 or (self.unapplied_credit > 0 and outstanding > 0):
-            raise InvariantViolation("credit must be applied to open invoices before it is kept")
+        """The invoicing invariants (InvoiceBook.check); none in invoice mode none."""
+        if self._invoicing:
+            self.book.check(self.expecting_invoice, self.amount_due)
 
     # -- low balance -----------------------------------------------------------
     def change_low_balance_threshold(self, threshold: object) -> None:
@@ -719,7 +667,7 @@ class Account(Aggregate):
                 requested=amount,
             )
 
-    def _open_hold(self, reservation_id: str) -> dict[str, Any]:
+    def _open_hold(self, reservation_id: str) -> Hold:
         hold = self.holds.get(reservation_id)
         if hold is None:
             raise ReservationNotFound(f"no open reservation {reservation_id!r}", reservation_id=reservation_id)

@@ -98,12 +98,12 @@ def predict_invoice(service: LedgerService, account_id: str, now: datetime | Non
     cycle = open_cycle(account)
     start_day, end_day = local_date(cycle.period_start, account.time_zone), cycle.cut_off
     usage = charges = ZERO
-    for entry in account.unbilled.values():
-        if start_day.isoformat() <= entry["date"] <= end_day.isoformat():
-            if entry["kind"] == "usage":
-                usage += entry["amount"]
+    for entry in account.book.unbilled.values():
+        if start_day.isoformat() <= entry.date <= end_day.isoformat():
+            if entry.kind == "usage":
+                usage += entry.amount
             else:
-                charges += entry["amount"]
+                charges += entry.amount
     elapsed = min(max(moment - cycle.period_start, timedelta(0)), cycle.period_end - cycle.period_start)
     length = cycle.period_end - cycle.period_start
     ratio = Decimal(length.total_seconds()) / Decimal(elapsed.total_seconds()) if elapsed else Decimal(0)

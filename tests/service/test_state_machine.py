@@ -357,8 +357,8 @@ class LedgerMachine(RuleBasedStateMachine):
         account = self.service.commands.account("acc")
         assert account.figures == f  # write model == read model
         account.check_books()  # unbilled == its entries + drafts; amount due == credit - outstanding
-        assert sorted(i["outstanding"] for i in account.open_invoices.values()) == sorted(m.open)
-        assert account.unapplied_credit == m.credit
+        assert sorted(i.outstanding for i in account.book.open_invoices.values()) == sorted(m.open)
+        assert account.book.unapplied_credit == m.credit
         if m.invoice == "none":
             assert f.amount_due == 0 or m.billed == f.amount_due  # carried over from an earlier mode only
 
