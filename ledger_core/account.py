@@ -23,7 +23,15 @@ from uuid import UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from ledger_core import invoicing as inv
-from ledger_core.cycles import cycle_start, local_date, local_midnight, next_boundary, parse_time_zone
+from ledger_core.account_settings import (
+    parse_anchor_day,
+    parse_choice,
+    parse_credit_limit,
+    parse_low_balance_threshold,
+    parse_tax_rate,
+    parse_terms,
+)
+from ledger_core.cycles import cycle_start, local_date, local_midnight, parse_time_zone, periods_ended
 from ledger_core.errors import (
     AmountOutOfRange,
     InsufficientCredits,
@@ -44,13 +52,12 @@ from ledger_core.errors import (
 from ledger_core.figures import ZERO, BillingMode, Figures, InvoiceMode, UsagePolicy
 from ledger_core.holds import MAX_OPEN_HOLDS, Hold, expired_holds
 from ledger_core.invoice_book import MAX_ENTRIES_PER_INVOICE, Draft, Entry, InvoiceBook
-from ledger_core.money import MAX_AMOUNT, Money, parse_amount, parse_currency, tax_on
+from ledger_core.money import MAX_AMOUNT, Money, parse_currency, tax_on
 from ledger_core.usage import UsageLine, carries_usage_line
 
 # Fixed forever: account UUIDs are derived from the client's account id with it.
 LEDGER_NAMESPACE = UUID("4f1f6a52-3c0e-5b7e-9a57-2d3c6e1b0a11")
 ACCOUNT_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$")
-MAX_TAX_RATE = Decimal(1)
 MAX_CYCLES_PER_CLOSE = 36  # an account stopped for years catches up in a few calls, not one huge write
 
 # Hands out the next gapless invoice number for an issue date; the command layer owns the counter.
@@ -108,22 +115,20 @@ class Account(Aggregate):
         low_balance_threshold: object = None,
     ) -> Account:
         threshold = parse_low_balance_threshold(low_balance_threshold)
-        rate = parse_amount(tax_rate, field="tax_rate")
-        if not ZERO <= rate < MAX_TAX_RATE:
-            raise InvalidInput("tax_rate must be a fraction from 0 up to 1 (0.09 = 9%)", field="tax_rate")
-        billing = _enum(BillingMode, billing_mode, "billing_mode")
+        rate = parse_tax_rate(tax_rate)
+        billing = parse_choice(BillingMode, billing_mode, "billing_mode")
         account = cls(
             account_id=parse_account_id(account_id),
             currency=parse_currency(currency),
             billing_mode=billing.value,
-            invoice_mode=_enum(InvoiceMode, invoice_mode, "invoice_mode").value,
-            usage_policy=_enum(UsagePolicy, usage_policy, "usage_policy").value,
-            credit_limit=_credit_limit(credit_limit),
-            cycle_anchor_day=_anchor_day(cycle_anchor_day),
+            invoice_mode=parse_choice(InvoiceMode, invoice_mode, "invoice_mode").value,
+            usage_policy=parse_choice(UsagePolicy, usage_policy, "usage_policy").value,
+            credit_limit=parse_credit_limit(credit_limit),
+            cycle_anchor_day=parse_anchor_day(cycle_anchor_day),
             tax_rate=rate,
             payer=dict(payer or {}),
             time_zone=parse_time_zone(time_zone),
-            payment_terms_days=_terms(payment_terms_days),
+            payment_terms_days=parse_terms(payment_terms_days),
             # Recurring postpaid invoices wait for approval unless told otherwise; prepaid
             # invoices only record what the funds already paid.
             drafts_need_approval=billing is BillingMode.POSTPAID if drafts_need_approval is None
@@ -330,7 +335,7 @@ class Account(Aggregate):
 
     # -- settings --------------------------------------------------------------
     def change_credit_limit(self, credit_limit: object) -> None:
-        limit = _credit_limit(credit_limit)
+        limit = parse_credit_limit(credit_limit)
         if limit != self.credit_limit:
             self._credit_limit_changed(credit_limit=limit)
 
@@ -339,7 +344,7 @@ class Account(Aggregate):
         self._set_figures(self.figures.with_credit_limit(credit_limit))
 
     def change_invoice_mode(self, invoice_mode: str) -> None:
-        mode = _enum(InvoiceMode, invoice_mode, "invoice_mode")
+        mode = parse_choice(InvoiceMode, invoice_mode, "invoice_mode")
         if mode == self.invoice_mode:
             return
         if mode is InvoiceMode.NONE and (self.amount_due != 0 or self.book.drafts or self.book.open_invoices):
@@ -364,7 +369,7 @@ class Account(Aggregate):
                                  description="Balance carried over from invoice mode none", product="carry_over")
 
     def change_usage_policy(self, usage_policy: str) -> None:
-        policy = _enum(UsagePolicy, usage_policy, "usage_policy")
+        policy = parse_choice(UsagePolicy, usage_policy, "usage_policy")
         if policy != self.usage_policy:
             self._usage_policy_changed(usage_policy=policy.value)
 
@@ -374,9 +379,7 @@ class Account(Aggregate):
 
     def change_billing_details(self, *, payer: dict[str, Any] | None = None, tax_rate: object = None) -> None:
         new_payer = self.payer if payer is None else {**self.payer, **payer}
-        new_rate = self.tax_rate if tax_rate is None else parse_amount(tax_rate, field="tax_rate")
-        if not ZERO <= new_rate < MAX_TAX_RATE:
-            raise InvalidInput("tax_rate must be a fraction from 0 up to 1 (0.09 = 9%)", field="tax_rate")
+        new_rate = self.tax_rate if tax_rate is None else parse_tax_rate(tax_rate)
         if new_payer != self.payer or new_rate != self.tax_rate:
             self._billing_details_changed(payer=new_payer, tax_rate=new_rate)
 
@@ -404,11 +407,10 @@ class Account(Aggregate):
         Each closed cycle invoices the entries dated before its end, late ones included
         (they show their own dates). Mode none closes the cycle and moves nothing."""
         made: list[str] = []
-        for _ in range(MAX_CYCLES_PER_CLOSE):
-            start = self.closed_through
-            end = next_boundary(start, self.cycle_anchor_day, self.time_zone)
-            if not self.cycle_running or end > now:
-                break
+        if not self.cycle_running:
+            return made
+        for start, end in periods_ended(self.closed_through, self.cycle_anchor_day, self.time_zone, now,
+                                        MAX_CYCLES_PER_CLOSE):
             keys = self.book.due(before=local_date(end, self.time_zone)) if self._invoicing else []
             if keys:
                 invoice_id = self._draft(inv.InvoiceKind.CYCLE, keys, start, end)
@@ -588,8 +590,8 @@ class Account(Aggregate):
         the cycle that contains ``now``; unbilled entries of the stopped months go on its invoice."""
         settings = {
             "cycle_running": self.cycle_running if cycle_running is None else bool(cycle_running),
-            "cycle_anchor_day": self.cycle_anchor_day if cycle_anchor_day is None else _anchor_day(cycle_anchor_day),
-            "payment_terms_days": self.payment_terms_days if payment_terms_days is None else _terms(payment_terms_days),
+            "cycle_anchor_day": self.cycle_anchor_day if cycle_anchor_day is None else parse_anchor_day(cycle_anchor_day),
+            "payment_terms_days": self.payment_terms_days if payment_terms_days is None else parse_terms(payment_terms_days),
             "drafts_need_approval": self.drafts_need_approval if drafts_need_approval is None
             else bool(drafts_need_approval),
             "time_zone": self.time_zone if time_zone is None else parse_time_zone(time_zone),
@@ -684,39 +686,3 @@ ACCOUNT_EVENT_TYPES = (
 )
 _NOT_MOVEMENTS = frozenset({"LowBalanceThresholdChanged", "LowBalanceReached"})
 CHARGE_KINDS = ("subscription", "addon", "service", "hardware")
-
-
-def _enum(kind: type[Any], value: object, field: str) -> Any:
-    try:
-        return kind(value)
-    except ValueError:
-        allowed = ", ".join(member.value for member in kind)
-        raise InvalidInput(f"{field} must be one of {allowed}", field=field) from None
-
-
-def _anchor_day(day: object) -> int:
-    if isinstance(day, bool) or not isinstance(day, int) or not 1 <= day <= 31:
-        raise InvalidInput("cycle_anchor_day must be 1..31", field="cycle_anchor_day")
-    return day
-
-
-def _terms(days: object) -> int:
-    if isinstance(days, bool) or not isinstance(days, int) or not 0 <= days <= inv.MAX_PAYMENT_TERMS_DAYS:
-        raise InvalidInput(f"payment_terms_days must be 0..{inv.MAX_PAYMENT_TERMS_DAYS}", field="payment_terms_days")
-    return days
-
-
-def parse_low_balance_threshold(value: object) -> Decimal | None:
-    if value is None:
-        return None
-    threshold = parse_amount(value, field="low_balance_threshold")
-    if threshold < 0:
-        raise InvalidInput("low_balance_threshold must not be negative", field="low_balance_threshold")
-    return threshold
-
-
-def _credit_limit(value: object) -> Decimal:
-    limit = parse_amount(value, field="credit_limit")
-    if limit < 0:
-        raise InvalidInput("credit_limit must not be negative", field="credit_limit")
-    return limit

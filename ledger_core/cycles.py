@@ -72,3 +72,17 @@ def next_boundary(start: datetime, anchor_day: int, time_zone: str) -> datetime:
     if boundary > start:
         return boundary
     return _boundary(*_month_after(local.year, local.month), anchor_day, time_zone)
+
+
+def periods_ended(closed_through: datetime, anchor_day: int, time_zone: str, now: datetime,
+                  limit: int) -> list[tuple[datetime, datetime]]:
+    """The cycles after ``closed_through`` that ended by ``now``, oldest first, at most ``limit``."""
+    periods: list[tuple[datetime, datetime]] = []
+    start = closed_through
+    while len(periods) < limit:
+        end = next_boundary(start, anchor_day, time_zone)
+        if end > now:
+            break
+        periods.append((start, end))
+        start = end
+    return periods
