@@ -251,5 +251,5 @@ class Prediction(MethodView):
     @allow(Role.FINANCE)
     @billing.response(200, PredictionSchema)
     def get(self, account_id: str) -> dict[str, Any]:
-        """Amount so far this cycle and a month-end estimate (method in the answer and the README)."""
+        """Amount so far this cycle and a month-end estimate (method in the answer and docs/money.md)."""
         return predict_invoice(service(), account_id)

@@ -4,7 +4,7 @@
 - ``future_invoice`` and ``predict_invoice``: what the open cycle will bill.
 - ``issue_manual_invoice``: a manual invoice, with the payment that came with it.
 
-Prediction method (documented in the README): charges posted in the open cycle count
+Prediction method (documented in docs/money.md): charges posted in the open cycle count
 as they are (a subscription is posted once per cycle, so it is not extrapolated);
 usage so far is extrapolated linearly by elapsed time to the cycle's end; tax at the
 account's rate is added the way the invoice will add it (rounded once).

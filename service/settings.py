@@ -1,4 +1,4 @@
-"""Every setting of the service, read once from the environment (the README's table lists them)."""
+"""Every setting of the service, read once from the environment (deploy/README.md's table lists them)."""
 
 from __future__ import annotations
 

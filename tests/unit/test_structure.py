@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import ast
 import configparser
+import re
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -138,3 +139,12 @@ def test_every_package_has_its_place_in_the_layers_contract():
     placed = {name.strip() for line in layers.split("\n") for name in line.split("|") if name.strip()}
     roots = set(_SETUP["importlinter"]["root_packages"].split())
     assert placed == roots == set(PACKAGES)
+
+
+def test_the_readme_links_every_document_and_every_link_resolves():
+    readme = (ROOT / "README.md").read_text()
+    linked = set(re.findall(r"\]\((docs/[\w.-]+\.md)\)", readme))
+    assert linked == {f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md")}
+    for page in [ROOT / "README.md", *(ROOT / "docs").glob("*.md")]:
+        for target in re.findall(r"\]\((?!https?:|#)([^)#]+)", page.read_text()):
+            assert (page.parent / target).exists(), f"{page.name} links {target}"
