@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import KW_ONLY, MISSING, dataclass, field, fields
+from functools import cache
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -53,11 +54,16 @@ def _checked(check: str, *, default: Any = MISSING) -> Any:
 @dataclass(frozen=True)
 class Command:
     def __post_init__(self) -> None:
-        for f in fields(self):
-            check = f.metadata.get("check")
-            value = getattr(self, f.name)
-            if check is not None and value is not None and value is not UNCHANGED:
-                object.__setattr__(self, f.name, _CHECKS[check](value, f.name))
+        for name, check in _checked_fields(type(self)):
+            value = getattr(self, name)
+            if value is not None and value is not UNCHANGED:
+                object.__setattr__(self, name, check(value, name))
+
+
+@cache
+def _checked_fields(cls: type[Command]) -> tuple[tuple[str, Callable[[Any, str], Any]], ...]:
+    """(name, check) of the fields a command class checks: worked out once per class (hot path)."""
+    return tuple((f.name, _CHECKS[f.metadata["check"]]) for f in fields(cls) if "check" in f.metadata)
 
 
 @dataclass(frozen=True)

@@ -29,6 +29,8 @@ _WORKING_PRECISION = 60
 
 
 def _to_decimal(value: object, field: str) -> Decimal:
+    if type(value) is Decimal and value.is_finite():
+        return value  # the usual case on the hot path: parsed once at the edge, checked again here
     # bool is an int subclass and float is never exact: both are refused outright.
     if isinstance(value, bool) or isinstance(value, float):
         raise InvalidAmount(f"{field} must be a decimal string, not {type(value).__name__}", field=field)
@@ -63,7 +65,9 @@ def _places(number: Decimal) -> int:
 def parse_decimal(value: object, *, field: str, places: int, limit: Decimal) -> Decimal:
     """A strict decimal: finite, at most ``places`` decimal places, ``abs() < limit``."""
     number = _to_decimal(value, field)
-    if _places(number.normalize()) > places:
+    exponent = number.as_tuple().exponent
+    # At most ``places`` written places needs no normalising; more may be trailing zeros.
+    if not (isinstance(exponent, int) and exponent >= -places) and _places(number.normalize()) > places:
         raise InvalidAmount(f"{field} has more than {places} decimal places: {value}", field=field)
     if abs(number) >= limit:
         raise InvalidAmount(f"{field} is out of range (must be below {limit:,})", field=field)

@@ -35,9 +35,8 @@ class UsageLine:
     def __post_init__(self) -> None:
         if not isinstance(self.product, str) or not self.product:
             raise InvalidInput("product must be a non-empty text", field="product")
-        for name in FIELD_NAMES:
-            value = getattr(self, name)
-            if name != "quantity" and value is not None and (not isinstance(value, str) or len(value) > MAX_LINE_TEXT):
+        for name, value in vars(self).items():
+            if name != "quantity" and value is not None and (type(value) is not str or len(value) > MAX_LINE_TEXT):
                 raise InvalidInput(f"{name} must be a text of at most {MAX_LINE_TEXT} characters", field=name)
         if self.quantity is not None:
             object.__setattr__(self, "quantity", parse_quantity(self.quantity))
@@ -52,8 +51,7 @@ class UsageLine:
         """The line as an event stored it, unchecked: history is taken as it was written
         (rules added later must not stop a replay). Fields added after it read None."""
         line = object.__new__(cls)
-        for name in FIELD_NAMES:
-            object.__setattr__(line, name, values.get(name))
+        line.__dict__.update({name: values.get(name) for name in FIELD_NAMES})  # frozen: set once, here
         return line
 
     @classmethod
@@ -62,14 +60,13 @@ class UsageLine:
 
     def stored(self) -> dict[str, Any]:
         """The fields as a stored event holds them: flat, beside the event's own."""
-        return {name: getattr(self, name) for name in FIELD_NAMES}
+        return dict(vars(self))  # a frozen dataclass's __dict__ holds exactly its fields
 
     def fingerprinted(self) -> dict[str, Any]:
         """The fields in an idempotency fingerprint. Fields added after the first release
         are left out while None, so a repeat of a request made before they existed still
         matches the claim it made then."""
-        return {name: value for name, value in self.stored().items()
-                if name in _FIRST_RELEASE or value is not None}
+        return {name: value for name, value in vars(self).items() if value is not None or name in _FIRST_RELEASE}
 
 
 FIELD_NAMES = tuple(f.name for f in fields(UsageLine))

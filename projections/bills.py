@@ -203,7 +203,7 @@ class BillChanges:
         self._read_one, self._read_pending, self._read_many = read_one, read_pending, read_many
         self._bills: dict[str, BillRow] = {}
         self._absent: set[str] = set()  # looked up in bulk and not there: new bills
-        self.numbers: dict[tuple[Any, ...], tuple[str, datetime, str]] = {}  # a usage's bill, worked out once
+        self.numbers: dict[tuple[Any, ...], str] = {}  # (account, product, cycle start) -> bill number
         self._pending_loaded: set[str] = set()
         self._changed: set[str] = set()
 

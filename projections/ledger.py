@@ -19,7 +19,7 @@ from ledger_core.account import ACCOUNT_EVENT_TYPES, Account, transaction_no
 from ledger_core.cycles import cycle_start, next_boundary
 from ledger_core.figures import ZERO, BillingMode, Figures, InvoiceMode
 from ledger_core.invoicing import payment_status
-from ledger_core.usage import UsageLine
+from ledger_core.usage import FIELD_NAMES as LINE_FIELDS
 from projections import bills
 from projections.rows import (
     AccountRow,
@@ -43,6 +43,7 @@ class LedgerProjection(Projection[Any]):
 
     def __init__(self, view: LedgerViewQueries) -> None:
         super().__init__(view)
+        self._cycles: dict[tuple[int, str], tuple[Any, Any]] = {}  # (anchor day, zone) -> the last cycle seen
 
     @property
     def _batch(self) -> Batch:
@@ -93,7 +94,7 @@ class LedgerProjection(Projection[Any]):
         self._bill(event, tracking, row, overdraft_before)
         self._book(event, tracking, row, MovementType.EXPENSE, event.product, -event.amount,
                    occurred_at=event.occurred_at, unit_price=event.unit_price, reference=event.idempotency_key,
-                   **_shown(UsageLine.of_event(event)))
+                   **_shown(event))
 
     @process_event.register
     def _charge(self, event: Account.ChargePosted, tracking: Tracking) -> None:
@@ -114,7 +115,7 @@ class LedgerProjection(Projection[Any]):
         self._bill(event, tracking, row, overdraft_before)
         self._batch.close_hold(row.account_id, event.reservation_id)
         self._book(event, tracking, row, MovementType.EXPENSE, event.product, -event.amount,
-                   occurred_at=event.occurred_at, reference=event.reservation_id, **_shown(UsageLine.of_event(event)))
+                   occurred_at=event.occurred_at, reference=event.reservation_id, **_shown(event))
 
     @process_event.register
     def _released(self, event: Account.ReservationReleased, tracking: Tracking) -> None:
@@ -254,24 +255,32 @@ class LedgerProjection(Projection[Any]):
                     numbers.add(self._bill_number(row, event)[0])
         batch.bills.prefetch(numbers)
 
-    def _bill_number(self, row: AccountRow, event: Any) -> tuple[str, Any, str]:
-        """The usage's bill, cycle start and zone; worked out once per batch (prefetch and
-        apply both ask), keyed by everything it depends on."""
-        zone = row.time_zone
-        key = (row.account_id, event.product, row.cycle_anchor_day, zone, event.occurred_at)
-        known = self._batch.bills.numbers.get(key)
-        if known is None:
-            start = cycle_start(event.occurred_at, row.cycle_anchor_day, zone)
-            number = bills.bill_number(row.account_id, event.product, start)
-            known = self._batch.bills.numbers[key] = (number, start, zone)
+    def _bill_number(self, row: AccountRow, event: Any) -> tuple[str, Any, Any]:
+        """The usage's bill, cycle start and cycle end; worked out once per batch (prefetch
+        and apply both ask), keyed by everything it depends on."""
+        start, end = self._cycle_of(event.occurred_at, row.cycle_anchor_day, row.time_zone)
+        key = (row.account_id, event.product, start)
+        number = self._batch.bills.numbers.get(key)
+        if number is None:
+            number = self._batch.bills.numbers[key] = bills.bill_number(row.account_id, event.product, start)
+        return number, start, end
+
+    def _cycle_of(self, moment: Any, anchor_day: int, zone: str) -> tuple[Any, Any]:
+        """The cycle a moment falls in. Usage arrives in time order, mostly in the cycle the
+        one before it was in: the last cycle of each anchor day and zone is kept."""
+        known = self._cycles.get((anchor_day, zone))
+        if known is not None and known[0] <= moment < known[1]:
+            return known
+        start = cycle_start(moment, anchor_day, zone)
+        known = self._cycles[(anchor_day, zone)] = (start, next_boundary(start, anchor_day, zone))
         return known
 
     def _bill(self, event: Any, tracking: Tracking, row: AccountRow, overdraft_before: Any) -> None:
         """Adds a usage to its bill: the account's, product's and cycle's."""
-        number, start, zone = self._bill_number(row, event)
+        number, start, end = self._bill_number(row, event)
         bill = self._batch.bills.get(number) or bills.BillRow(
             bill_no=number, account_id=row.account_id, currency=row.currency, product=event.product,
-            cycle_start=start, cycle_end=next_boundary(start, row.cycle_anchor_day, zone),
+            cycle_start=start, cycle_end=end,
             created_position=tracking.notification_id, updated_at=event.timestamp)
         bill.add(event.amount, event.quantity, event.unit, bills.UsageSource.of(event))
         bill.overdraft += min(event.amount, max(row.figures.overdraft - overdraft_before, 0))
@@ -325,12 +334,14 @@ class LedgerProjection(Projection[Any]):
         )
 
 
-def _shown(line: UsageLine) -> dict[str, Any]:
-    """The usage line's fields that balance details show: those TransactionRow declares."""
-    return {name: value for name, value in line.stored().items() if name in _TRANSACTION_FIELDS}
+def _shown(event: Any) -> dict[str, Any]:
+    """The event's usage line fields that balance details show: those TransactionRow declares
+    (fields added after an event was stored read None)."""
+    state = vars(event)
+    return {name: state.get(name) for name in _SHOWN_LINE_FIELDS}
 
 
-_TRANSACTION_FIELDS = frozenset(f.name for f in fields(TransactionRow))
+_SHOWN_LINE_FIELDS = tuple(f.name for f in fields(TransactionRow) if f.name in LINE_FIELDS)
 
 
 def _billing_settings(event: Any, *, cycle_running: bool) -> dict[str, Any]:
