@@ -10,6 +10,7 @@ from marshmallow import Schema, fields, validate
 from api.accounts import Blueprint, service
 from api.auth import allow
 from api.schemas import choice_field, text_field
+from ledger_core import commands
 from ledger_core.access import MAX_KEY_ACCOUNTS, MAX_KEY_NAME_LENGTH, ApiKey, Role
 from ledger_core.account import ACCOUNT_ID_PATTERN
 from service.wire import UtcDateTime
@@ -55,7 +56,7 @@ class Keys(MethodView):
     @blp.response(201, IssuedKeySchema)
     def post(self, body: dict[str, Any]) -> dict[str, Any]:
         """Issue a key: a role, and optionally the accounts it is limited to."""
-        issued = service().run(lambda ledger: ledger.issue_key(**body))
+        issued = service().handle(commands.IssueKey(**body))
         return {**key_of(issued.key), "secret": issued.secret}
 
     @allow(Role.ADMIN, all_accounts=True)
@@ -71,4 +72,4 @@ class Revoke(MethodView):
     @blp.response(200, KeySchema)
     def post(self, key_id: str) -> dict[str, Any]:
         """Revoke a key: it stops working at once."""
-        return key_of(service().run(lambda ledger: ledger.revoke_key(key_id)))
+        return key_of(service().handle(commands.RevokeKey(key_id)))

@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from ledger_core.account import Account  # noqa: E402
+from ledger_core.commands import IssueKey  # noqa: E402
 from persistence.database import DatabaseConfig  # noqa: E402
 from service.ledger_service import LedgerService  # noqa: E402
 from service.settings import Settings  # noqa: E402
@@ -52,7 +53,7 @@ def fresh_database() -> str:
 def open_accounts(url: str, count: int) -> tuple[list[str], str]:
     """The accounts, and the secret of a key wrk's scripts send (service role)."""
     service = LedgerService(Settings(database=DatabaseConfig(url)))
-    key = service.commands.issue_key(role="service", name="bench").secret
+    key = service.commands.handle(IssueKey("service", name="bench")).secret
     ids = [f"bench-{n:05d}" for n in range(count)]
     for start in range(0, count, OPEN_BATCH):
         accounts = [

@@ -1,7 +1,8 @@
-"""API key commands: issue, revoke, look up and list keys (ledger_core/access.py).
+"""API keys (ledger_core/access.py): the handlers of IssueKey, IssueBootstrapKey and
+RevokeKey, and the reads the Ledger application offers (look up, authenticate, list).
 
-The base of the ``Ledger`` application: keys are aggregates in the same log as the
-accounts, so issuing and revoking are audited with the caller that did it."""
+Keys are aggregates in the same log as the accounts, so issuing and revoking are
+audited with the caller that did it."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
-from commands.bookings import Clock
+from commands.unit_of_work import UnitOfWork
 from ledger_core.access import (
     BOOTSTRAP_KEY_ID,
     SECRET_PREFIX,
@@ -24,6 +25,7 @@ from ledger_core.access import (
     key_uuid,
     parse_key_id,
 )
+from ledger_core.commands import IssueBootstrapKey, IssueKey, RevokeKey
 from ledger_core.errors import ApiKeyNotFound, InvariantViolation, Unauthenticated
 
 MAX_LISTED_KEYS = 10_000
@@ -40,42 +42,49 @@ def new_secret(key_id: str) -> str:
     return f"{SECRET_PREFIX}_{key_id}_{secrets.token_urlsafe(32)}"
 
 
-class KeyCommands(Application[UUID]):
-    clock: Clock
+def issue_key(command: IssueKey, unit: UnitOfWork) -> IssuedKey:
+    key_id = command.key_id or f"k{secrets.token_hex(8)}"
+    secret = new_secret(key_id)
+    accounts = None if command.accounts is None else list(command.accounts)
+    key = ApiKey.issue(key_id=key_id, name=command.name, role=command.role, accounts=accounts, secret=secret,
+                       issued_at=unit.clock())
+    unit.app.save(key)
+    return IssuedKey(key, secret)
 
-    def issue_key(self, *, role: str, name: str = "", accounts: list[str] | None = None,
-                  key_id: str | None = None) -> IssuedKey:
-        key_id = key_id or f"k{secrets.token_hex(8)}"
-        secret = new_secret(key_id)
-        key = ApiKey.issue(key_id=key_id, name=name, role=role, accounts=accounts, secret=secret,
-                           issued_at=self.clock())
-        self.save(key)
-        return IssuedKey(key, secret)
 
-    def issue_bootstrap_key(self) -> IssuedKey | None:
-        """The first admin key of an empty ledger; None once any key exists. Servers started
-        at once all try the same key id: one wins, the others collide and print nothing."""
-        if self.recorder.select_notifications(start=1, limit=1, topics=[_ISSUED_TOPIC]):
-            return None
-        try:
-            return self.issue_key(role=Role.ADMIN.value, name="bootstrap admin", key_id=BOOTSTRAP_KEY_ID)
-        except IntegrityError:
-            return None
+def issue_bootstrap_key(command: IssueBootstrapKey, unit: UnitOfWork) -> IssuedKey | None:
+    """Servers started at once all try the same key id: one wins, the others collide and
+    print nothing."""
+    if unit.app.recorder.select_notifications(start=1, limit=1, topics=[_ISSUED_TOPIC]):
+        return None
+    try:
+        return issue_key(IssueKey(Role.ADMIN.value, name="bootstrap admin", key_id=BOOTSTRAP_KEY_ID), unit)
+    except IntegrityError:
+        return None
 
-    def revoke_key(self, key_id: str) -> ApiKey:
-        key = self.api_key(key_id)
-        key.revoke(self.clock())
-        self.save(key)
-        return key
+
+def revoke_key(command: RevokeKey, unit: UnitOfWork) -> ApiKey:
+    key = load_key(unit.app, command.key_id)
+    key.revoke(unit.clock())
+    unit.app.save(key)
+    return key
+
+
+def load_key(app: Application[UUID], key_id: str) -> ApiKey:
+    try:
+        key = app.repository.get(key_uuid(parse_key_id(key_id)))
+    except AggregateNotFoundError:
+        raise ApiKeyNotFound(f"no API key {key_id}", key_id=key_id) from None
+    if not isinstance(key, ApiKey):
+        raise InvariantViolation(f"the id of key {key_id} belongs to a {type(key).__name__}")
+    return key
+
+
+class KeyQueries(Application[UUID]):
+    """Reads of keys, on the Ledger application: look one up, authenticate a secret, list them."""
 
     def api_key(self, key_id: str) -> ApiKey:
-        try:
-            key = self.repository.get(key_uuid(parse_key_id(key_id)))
-        except AggregateNotFoundError:
-            raise ApiKeyNotFound(f"no API key {key_id}", key_id=key_id) from None
-        if not isinstance(key, ApiKey):
-            raise InvariantViolation(f"the id of key {key_id} belongs to a {type(key).__name__}")
-        return key
+        return load_key(self, key_id)
 
     def authenticate(self, secret: str) -> Caller:
         key_id = key_id_of_secret(secret)

@@ -16,8 +16,8 @@ from typing import Any
 from eventsourcing.persistence import JSONTranscoder, Recording
 from eventsourcing.utils import get_topic
 
-from commands import handlers, invoicing
-from commands.api_keys import KeyCommands
+from commands import api_keys, handlers, invoicing
+from commands.api_keys import KeyQueries
 from commands.bookings import Clock, utc_now
 from commands.unit_of_work import BatchState, BatchWrite, SingleWrite, WarmAccounts, load_account
 from ledger_core import commands as c
@@ -58,6 +58,9 @@ HANDLERS: dict[type[c.Command], Callable[[Any, Any], Any]] = {
     c.InvoiceTopup: invoicing.invoice_topup,
     c.RecordPayment: invoicing.record_payment,
     c.RefundOverpayment: invoicing.refund_overpayment,
+    c.IssueKey: api_keys.issue_key,
+    c.IssueBootstrapKey: api_keys.issue_bootstrap_key,
+    c.RevokeKey: api_keys.revoke_key,
 }
 
 
@@ -86,7 +89,7 @@ class LedgerBatch:
         return handler_of(command)(command, self.unit)
 
 
-class Ledger(KeyCommands):
+class Ledger(KeyQueries):
     name = "Ledger"
     snapshotting_intervals = {Account: SNAPSHOT_INTERVAL_EVENTS}
     env = {"AGGREGATE_CACHE_MAXSIZE": str(AGGREGATE_CACHE_SIZE)}

@@ -23,6 +23,7 @@ from entrypoints.process import METRICS_PORT_OPTION, ledger_service, open_servic
 from entrypoints.publish import publish_events
 from entrypoints.reminders_cli import remind, send_reminders
 from entrypoints.tryout import produce_sample, try_out
+from ledger_core.commands import IssueBootstrapKey
 from ledger_core.errors import LedgerError
 from persistence.appending import caused_by
 from projections.ledger import LedgerProjection
@@ -71,7 +72,7 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     service = open_service(settings)
     try:
         with caused_by(kind="command", command="serve"):
-            bootstrap = service.run(lambda ledger: ledger.issue_bootstrap_key())
+            bootstrap = service.handle(IssueBootstrapKey())
     finally:
         service.close()
     if bootstrap is not None:

@@ -11,6 +11,7 @@ import click
 
 from entrypoints.process import ledger_service
 from ledger_core.access import Role
+from ledger_core.commands import IssueKey, RevokeKey
 from persistence.appending import caused_by
 
 
@@ -26,7 +27,7 @@ def keys() -> None:
 def create(role: str, accounts: tuple[str, ...], name: str) -> None:
     """Create a key. The secret is the last line printed, alone, and shown only this once."""
     with ledger_service() as service, caused_by(kind="command", command="keys create"):
-        issued = service.commands.issue_key(role=role, name=name, accounts=list(accounts) or None)
+        issued = service.handle(IssueKey(role, name=name, accounts=accounts or None))
     scope = ", ".join(issued.key.accounts) if issued.key.accounts else "every account"
     click.echo(f"key {issued.key.key_id}: role {role}, {scope}. Its secret (shown once):")
     click.echo(issued.secret)
@@ -49,5 +50,5 @@ def list_keys() -> None:
 def revoke(key_id: str) -> None:
     """Revoke a key: it stops working at once."""
     with ledger_service() as service, caused_by(kind="command", command="keys revoke"):
-        service.commands.revoke_key(key_id)
+        service.handle(RevokeKey(key_id))
     click.echo(f"revoked {key_id}")

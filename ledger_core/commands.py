@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import KW_ONLY, MISSING, dataclass, field, fields
-from functools import cache
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
 from ledger_core.client_key import parse_client_key
@@ -292,3 +292,29 @@ class RefundOverpayment(Command):
         super().__post_init__()
         if not self.reference:
             raise InvalidInput("a refund needs a reference", field="reference")
+
+
+@dataclass(frozen=True)
+class IssueKey(Command):
+    """A new API key of ``role``; scoped to ``accounts`` when given. Its secret is answered once."""
+
+    role: str
+    _: KW_ONLY
+    name: str = ""
+    accounts: tuple[str, ...] | None = None
+    key_id: str | None = None  # None: a random one
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.accounts is not None:
+            object.__setattr__(self, "accounts", tuple(self.accounts))
+
+
+@dataclass(frozen=True)
+class IssueBootstrapKey(Command):
+    """The first admin key of an empty ledger; nothing once any key exists."""
+
+
+@dataclass(frozen=True)
+class RevokeKey(Command):
+    key_id: str

@@ -24,6 +24,7 @@ from urllib.parse import urlparse
 import psycopg
 import pytest
 
+from ledger_core.commands import IssueKey
 from persistence.database import DatabaseConfig
 from service.ledger_service import LedgerService
 from service.settings import Settings
@@ -158,7 +159,7 @@ def client_with_key(app: Any, secret: str | None) -> Any:
 @pytest.fixture
 def key_for(service: LedgerService) -> Callable[..., str]:
     """Issues a key: key_for("finance", "acme") -> its secret."""
-    return lambda role, *accounts: service.commands.issue_key(role=role, accounts=list(accounts) or None).secret
+    return lambda role, *accounts: service.commands.handle(IssueKey(role, accounts=accounts or None)).secret
 
 
 @pytest.fixture

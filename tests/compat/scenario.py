@@ -21,6 +21,7 @@ from typing import Any
 from ledger_core.commands import (
     ApproveInvoice,
     InvoiceTopup,
+    IssueKey,
     OpenAccount,
     PaymentReceived,
     PostCharge,
@@ -30,6 +31,7 @@ from ledger_core.commands import (
     RefundOverpayment,
     Release,
     Reserve,
+    RevokeKey,
     Settle,
     UpdateAccount,
     VoidInvoice,
@@ -62,8 +64,8 @@ def play(service: LedgerService, clock: Clock) -> None:
     and expired, every setting, invoices drafted, approved, voided and paid, refunds, low
     balance, keys."""
     run = service.run
-    key = run(lambda l: l.issue_key(role="finance", name="fixture", accounts=["pre"])).key
-    run(lambda l: l.revoke_key(key.key_id))
+    key = service.handle(IssueKey("finance", name="fixture", accounts=["pre"])).key
+    service.handle(RevokeKey(key.key_id))
     run(lambda l: l.handle(OpenAccount(account_id="pre", billing_mode="prepaid", invoice_mode="consolidated",
                                        currency="SGD", tax_rate="0.09", low_balance_threshold="20",
                                        payer={"name": "Prepaid Pte", "emails": ["a@pre.test"],
