@@ -21,5 +21,7 @@ function request()
   local account = string.format("bench-%05d", math.random(0, accounts - 1))
   local body = string.format(
     '{"idempotency_key":"%s-%d-%d","product":"sms","quantity":"1","unit_price":"0.0042"}', run_id, lane, sent)
-  return wrk.format("POST", "/v1/accounts/" .. account .. "/usage", {["Content-Type"] = "application/json"}, body)
+  -- headers given here replace wrk.headers: the key goes in again
+  return wrk.format("POST", "/v1/accounts/" .. account .. "/usage",
+                    {["Content-Type"] = "application/json", ["Authorization"] = wrk.headers["Authorization"]}, body)
 end
