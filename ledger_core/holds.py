@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 MAX_OPEN_HOLDS = 10_000  # per account; a snapshot carries them all
 
@@ -14,6 +15,9 @@ MAX_OPEN_HOLDS = 10_000  # per account; a snapshot carries them all
 class Hold:
     amount: Decimal
     expires_at: datetime | None  # None: held until settled or released
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Hold:
+        return self  # frozen, of immutable values
 
     def expired(self, now: datetime) -> bool:
         return self.expires_at is not None and now >= self.expires_at

@@ -15,6 +15,7 @@ Invoice lines and allocations stay plain dicts: they are what events carry.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
@@ -44,6 +45,9 @@ class Entry:
     unit: str | None = None
     quantity: Decimal | None = None
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Entry:
+        return replace(self)  # every field is an immutable value
+
     def add(self, amount: Decimal, quantity: Decimal | None) -> None:
         self.amount += amount
         if quantity is not None:
@@ -58,6 +62,9 @@ class Draft:
     total: Decimal
     from_unbilled: Decimal  # what approving it moves from expecting invoice
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> Draft:
+        return replace(self, entries={k: replace(e) for k, e in self.entries.items()})
+
 
 @dataclass
 class OpenInvoice:
@@ -68,6 +75,9 @@ class OpenInvoice:
     total: Decimal
     outstanding: Decimal
 
+    def __deepcopy__(self, memo: dict[int, Any]) -> OpenInvoice:
+        return replace(self)  # every field is an immutable value
+
 
 @dataclass(frozen=True)
 class Topup:
@@ -76,6 +86,9 @@ class Topup:
     number: str
     total: Decimal
     subtotal: Decimal  # becomes a recharge once paid
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> Topup:
+        return self  # frozen, of immutable values
 
 
 @dataclass(frozen=True)
@@ -98,6 +111,14 @@ class InvoiceBook:
     topups: dict[str, Topup] = field(default_factory=dict)
     unapplied_credit: Decimal = ZERO  # money in not yet applied to an invoice
     invoice_count: int = 0  # invoices drafted so far: the next one's id
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> InvoiceBook:
+        """The library copies an aggregate out of its cache for every command: this copy
+        knows which parts are immutable values, which the generic deepcopy would walk."""
+        return InvoiceBook({k: replace(e) for k, e in self.unbilled.items()},
+                           {k: copy.deepcopy(d, memo) for k, d in self.drafts.items()},
+                           {k: replace(i) for k, i in self.open_invoices.items()},
+                           dict(self.topups), self.unapplied_credit, self.invoice_count)
 
     # -- unbilled entries --------------------------------------------------------
     def add_usage(self, day: date, cost: Decimal, line: UsageLine) -> None:
