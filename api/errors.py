@@ -55,6 +55,20 @@ class LedgerParser(FlaskParser):
     # are a 400, on lists as on exports (webargs would drop them silently).
     DEFAULT_UNKNOWN_BY_LOCATION = {**FlaskParser.DEFAULT_UNKNOWN_BY_LOCATION, "query": RAISE, "querystring": RAISE}
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._schemas: dict[type[Schema], Schema] = {}
+
+    def _get_schema(self, argmap: Any, req: Any) -> Schema:
+        """One instance per schema class, not one per request: making one deep-copies every
+        field, and a schema keeps no state between loads."""
+        if isinstance(argmap, type) and issubclass(argmap, Schema):
+            schema = self._schemas.get(argmap)
+            if schema is None:
+                schema = self._schemas[argmap] = argmap()
+            return schema
+        return super()._get_schema(argmap, req)
+
     def _raw_load_json(self, req: Any) -> Any:
         if not is_json_request(req):
             if req.get_data(cache=True):

@@ -70,9 +70,10 @@ def revoke_key(command: RevokeKey, unit: UnitOfWork) -> ApiKey:
     return key
 
 
-def load_key(app: Application[UUID], key_id: str) -> ApiKey:
+def load_key(app: Application[UUID], key_id: str, *, to_change: bool = True) -> ApiKey:
+    """The key; ``to_change=False`` reads the cached aggregate itself (no copy): for reads only."""
     try:
-        key = app.repository.get(key_uuid(parse_key_id(key_id)))
+        key = app.repository.get(key_uuid(parse_key_id(key_id)), deepcopy_from_cache=to_change)
     except AggregateNotFoundError:
         raise ApiKeyNotFound(f"no API key {key_id}", key_id=key_id) from None
     if not isinstance(key, ApiKey):
@@ -89,7 +90,7 @@ class KeyQueries(Application[UUID]):
     def authenticate(self, secret: str) -> Caller:
         key_id = key_id_of_secret(secret)
         try:
-            key = self.api_key(key_id)
+            key = load_key(self, key_id, to_change=False)  # every request: no copy of the key
         except ApiKeyNotFound:
             raise Unauthenticated("the API key is not valid") from None
         return key.verify(secret)
