@@ -10,11 +10,11 @@ import secrets
 from dataclasses import dataclass
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
-from commands.unit_of_work import UnitOfWork
+from commands.unit_of_work import UnitOfWork, load
 from ledger_core.access import (
     BOOTSTRAP_KEY_ID,
     SECRET_PREFIX,
@@ -26,7 +26,7 @@ from ledger_core.access import (
     parse_key_id,
 )
 from ledger_core.commands import IssueBootstrapKey, IssueKey, RevokeKey
-from ledger_core.errors import ApiKeyNotFound, InvariantViolation, Unauthenticated
+from ledger_core.errors import ApiKeyNotFound, Unauthenticated
 
 MAX_LISTED_KEYS = 10_000
 _ISSUED_TOPIC = get_topic(ApiKey.Issued)  # type: ignore[attr-defined]
@@ -48,7 +48,7 @@ def issue_key(command: IssueKey, unit: UnitOfWork) -> IssuedKey:
     accounts = None if command.accounts is None else list(command.accounts)
     key = ApiKey.issue(key_id=key_id, name=command.name, role=command.role, accounts=accounts, secret=secret,
                        issued_at=unit.clock())
-    unit.app.save(key)
+    unit.save_alone(key)
     return IssuedKey(key, secret)
 
 
@@ -66,19 +66,15 @@ def issue_bootstrap_key(command: IssueBootstrapKey, unit: UnitOfWork) -> IssuedK
 def revoke_key(command: RevokeKey, unit: UnitOfWork) -> ApiKey:
     key = load_key(unit.app, command.key_id)
     key.revoke(unit.clock())
-    unit.app.save(key)
+    unit.save_alone(key)
     return key
 
 
 def load_key(app: Application[UUID], key_id: str, *, to_change: bool = True) -> ApiKey:
-    """The key; ``to_change=False`` reads the cached aggregate itself (no copy): for reads only."""
-    try:
-        key = app.repository.get(key_uuid(parse_key_id(key_id)), deepcopy_from_cache=to_change)
-    except AggregateNotFoundError:
-        raise ApiKeyNotFound(f"no API key {key_id}", key_id=key_id) from None
-    if not isinstance(key, ApiKey):
-        raise InvariantViolation(f"the id of key {key_id} belongs to a {type(key).__name__}")
-    return key
+    def not_found() -> ApiKeyNotFound:
+        return ApiKeyNotFound(f"no API key {key_id}", key_id=key_id)
+
+    return load(app, key_uuid(parse_key_id(key_id)), ApiKey, not_found, to_change=to_change)
 
 
 class KeyQueries(Application[UUID]):

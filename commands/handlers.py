@@ -11,7 +11,7 @@ from eventsourcing.persistence import IntegrityError
 
 from commands.bookings import Booking
 from commands.invoicing import NumberCounters
-from commands.unit_of_work import Changed, SingleWrite, UnitOfWork, money_of
+from commands.unit_of_work import Changed, UnitOfWork, money_of
 from ledger_core.account import CHARGE_KINDS, Account
 from ledger_core.client_key import ClientKey, KeyKind, KeyStatus, fingerprint
 from ledger_core.commands import (
@@ -26,7 +26,7 @@ from ledger_core.commands import (
     Settle,
     UpdateAccount,
 )
-from ledger_core.errors import AccountExists, InvalidInput, InvariantViolation, ReservationExists
+from ledger_core.errors import AccountExists, InvalidInput, ReservationExists
 from ledger_core.money import Money
 from persistence.appending import KeyClaim
 
@@ -37,10 +37,8 @@ def open_account(command: OpenAccount, unit: UnitOfWork) -> Booking:
     exists = AccountExists(f"account {account.account_id!r} already exists", account_id=account.account_id)
     if account.id in unit.app.repository:
         raise exists
-    if not isinstance(unit, SingleWrite):
-        raise InvariantViolation("an account is opened on its own, not in a batch")
     try:
-        recordings = unit.app.save(account)
+        recordings = unit.save_alone(account)
     except IntegrityError:
         raise exists from None
     return Booking(account.account_id, recordings[-1].notification.id)

@@ -44,18 +44,27 @@ from persistence.appending import AppendExtras, KeyClaim, appending_with, curren
 MAX_ATTEMPTS = 5
 
 T = TypeVar("T")
+A = TypeVar("A", bound=Aggregate)
 Changed = Aggregate | KeyClaim  # what a decision changes besides the account: other aggregates, claimed keys
 Decide = Callable[[Account], tuple[T, list[Changed]]]
 
 
-def load_account(app: Application[UUID], account_id: str) -> Account:
+def load(app: Application[UUID], aggregate_id: UUID, kind: type[A], not_found: Callable[[], LedgerError], *,
+         to_change: bool = True) -> A:
+    """The aggregate, of ``kind``; ``to_change=False`` reads the cached one itself (no copy):
+    for reads only."""
     try:
-        account = app.repository.get(account_uuid(parse_account_id(account_id)))
+        aggregate = app.repository.get(aggregate_id, deepcopy_from_cache=to_change)
     except AggregateNotFoundError:
-        raise AccountNotFound(f"no account {account_id!r}", account_id=account_id) from None
-    if not isinstance(account, Account):
-        raise InvariantViolation(f"{account_id!r} names a {type(account).__name__}, not an account")
-    return account
+        raise not_found() from None
+    if not isinstance(aggregate, kind):
+        raise InvariantViolation(f"{aggregate_id} is a {type(aggregate).__name__}, not a {kind.__name__}")
+    return aggregate
+
+
+def load_account(app: Application[UUID], account_id: str) -> Account:
+    return load(app, account_uuid(parse_account_id(account_id)), Account,
+                lambda: AccountNotFound(f"no account {account_id!r}", account_id=account_id))
 
 
 def money_of(amount: Decimal, currency: str | None, account: Account) -> Money:
@@ -127,6 +136,10 @@ class UnitOfWork:
               attempts: int = MAX_ATTEMPTS) -> tuple[T, int | None]:
         """The answer of ``decide`` and the log position of the write (None: nothing written yet)."""
         raise NotImplementedError
+
+    def save_alone(self, *aggregates: Aggregate) -> list[Recording]:
+        """Saves aggregates that are written on their own, never in a batch (a new account, a key)."""
+        raise InvariantViolation(f"{type(aggregates[0]).__name__} is written on its own, not in a batch")
 
     def _known_key(self, account_id: str, kind: KeyKind, key: str) -> tuple[KeyClaim | None, bool]:
         """A key claim known without a read, and whether every claimed key is known so."""
@@ -264,6 +277,9 @@ class SingleWrite(UnitOfWork):
     def __init__(self, app: Application[UUID], clock: Clock, on_retry: Callable[[], None]) -> None:
         super().__init__(app, clock)
         self.on_retry = on_retry
+
+    def save_alone(self, *aggregates: Aggregate) -> list[Recording]:
+        return self.app.save(*aggregates)
 
     def write(self, account_id: str, decide: Decide[T], *, on_conflict: Callable[[], None] | None = None,
               attempts: int = MAX_ATTEMPTS) -> tuple[T, int | None]:

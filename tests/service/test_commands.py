@@ -3,7 +3,17 @@ from decimal import Decimal as D
 
 import pytest
 
-from ledger_core.commands import PostCharge, Recharge, RecordUsage, Release, Reserve, Settle, UpdateAccount
+from ledger_core.commands import (
+    IssueKey,
+    OpenAccount,
+    PostCharge,
+    Recharge,
+    RecordUsage,
+    Release,
+    Reserve,
+    Settle,
+    UpdateAccount,
+)
 from ledger_core.errors import (
     AccountExists,
     AccountNotFound,
@@ -11,6 +21,7 @@ from ledger_core.errors import (
     IdempotencyKeyReused,
     InsufficientCredits,
     InvalidInput,
+    InvariantViolation,
     InvoiceModeChangeBlocked,
     ReservationClosed,
     ReservationExists,
@@ -19,6 +30,7 @@ from ledger_core.errors import (
     SettleExceedsHold,
 )
 from ledger_core.usage import UsageLine
+from persistence.appending import AppendExtras
 from projections.rows import TransactionFilter
 from tests.service.helpers import figures, last_position, open_account
 
@@ -170,3 +182,13 @@ def test_balance_details_rows_carry_balance_after_and_filters(service):
     page = service.view.transactions(TransactionFilter("acme"), limit=2)
     rest = service.view.transactions(TransactionFilter("acme", before_position=page.next_before_position), limit=2)
     assert [r.item for r in page.rows + rest.rows] == ["voice", "sms", "Recharge"] and rest.next_before_position is None
+
+
+def test_an_account_or_a_key_is_written_on_its_own_never_in_a_batch(service):
+    for command in (OpenAccount("solo", currency="SGD", invoice_mode="none"), IssueKey("finance")):
+        with pytest.raises(InvariantViolation):
+            with service.commands.batch(AppendExtras()) as batch:
+                batch.handle(command)
+    with pytest.raises(AccountNotFound):
+        service.commands.account("solo")
+    assert service.commands.api_keys() == []
