@@ -13,7 +13,7 @@ from commands.bookings import Booking
 from commands.invoicing import NumberCounters
 from commands.unit_of_work import Changed, UnitOfWork, money_of
 from ledger_core.account import CHARGE_KINDS, Account
-from ledger_core.client_key import ClientKey, KeyKind, KeyStatus, fingerprint
+from ledger_core.client_key import ClientKey, KeyKind, KeyStatus
 from ledger_core.commands import (
     UNCHANGED,
     ExpireHolds,
@@ -28,7 +28,6 @@ from ledger_core.commands import (
 )
 from ledger_core.errors import AccountExists, InvalidInput, ReservationExists
 from ledger_core.money import Money
-from persistence.appending import KeyClaim
 
 
 # -- accounts ------------------------------------------------------------------------
@@ -98,9 +97,8 @@ def record_usage(command: RecordUsage, unit: UnitOfWork) -> Booking:
             cost = Money.priced(c.line.quantity, c.unit_price, currency)  # type: ignore[arg-type]
         number = account.record_usage(cost, c.line, unit_price=c.unit_price, occurred_at=c.occurred_at or unit.clock(),
                                       idempotency_key=c.idempotency_key)
-        claim = KeyClaim(c.account_id, KeyKind.USAGE.value, c.idempotency_key, fingerprint(request), number,
-                         cost.amount)
-        return Booking(c.account_id, None, number, cost.amount), [claim]
+        claims = unit.claim(KeyKind.USAGE, c.account_id, c.idempotency_key, request, number, cost.amount)
+        return Booking(c.account_id, None, number, cost.amount), claims
 
     return unit.once(c.account_id, KeyKind.USAGE, c.idempotency_key, request, decide)
 
@@ -116,9 +114,8 @@ def post_charge(command: PostCharge, unit: UnitOfWork) -> Booking:
         numbers = NumberCounters(unit.app)  # itemized mode invoices the charge at once
         number = account.post_charge(money, kind=c.kind, description=c.description, idempotency_key=c.idempotency_key,
                                      now=unit.clock(), number_for=numbers)
-        claim = KeyClaim(c.account_id, KeyKind.CHARGE.value, c.idempotency_key, fingerprint(request), number,
-                         money.amount)
-        return Booking(c.account_id, None, number, money.amount), [claim, *numbers.changed]
+        claims = unit.claim(KeyKind.CHARGE, c.account_id, c.idempotency_key, request, number, money.amount)
+        return Booking(c.account_id, None, number, money.amount), [*claims, *numbers.changed]
 
     return unit.once(c.account_id, KeyKind.CHARGE, c.idempotency_key, request, decide)
 

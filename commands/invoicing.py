@@ -19,7 +19,7 @@ from eventsourcing.domain import Aggregate
 from commands.bookings import Booking
 from commands.unit_of_work import Changed, UnitOfWork, money_of
 from ledger_core.account import Account
-from ledger_core.client_key import KeyKind, fingerprint, parse_client_key
+from ledger_core.client_key import KeyKind, parse_client_key
 from ledger_core.commands import (
     ApproveInvoice,
     CloseCycles,
@@ -34,7 +34,6 @@ from ledger_core.errors import CloseInFuture, InvalidInput, InvariantViolation, 
 from ledger_core.invoice_numbers import InvoiceNumbers, invoice_numbers_uuid
 from ledger_core.invoicing import INVOICE_NUMBER_PREFIX, parse_invoice_id
 from ledger_core.money import Money
-from persistence.appending import KeyClaim
 
 INVOICING_ATTEMPTS = 30
 Issue = Callable[[Account, "NumberCounters"], str]
@@ -157,8 +156,8 @@ def _manual_invoice(unit: UnitOfWork, account_id: str, request: dict[str, Any], 
         account.record_payment(Money(owed, account.currency), payment_id=key, invoice_id=invoice_id,
                                method=paid.method, reference=paid.reference,
                                received_at=paid.received_at or unit.clock())
-        claim = KeyClaim(account_id, KeyKind.PAYMENT.value, key, fingerprint(request), number, owed)
-        return Booking(account_id, None, number, owed, invoice_id=invoice_id), [*numbers.changed, claim]
+        claims = unit.claim(KeyKind.PAYMENT, account_id, key, request, number, owed)
+        return Booking(account_id, None, number, owed, invoice_id=invoice_id), [*numbers.changed, *claims]
 
     return unit.once(account_id, KeyKind.PAYMENT, key, request, decide, attempts=INVOICING_ATTEMPTS)
 
@@ -173,9 +172,8 @@ def _unpaid_manual_invoice(unit: UnitOfWork, account_id: str, request: dict[str,
     def decide(account: Account) -> tuple[Booking, list[Changed]]:
         numbers = NumberCounters(unit.app)
         invoice_id = issue(account, numbers)
-        claim = KeyClaim(account_id, KeyKind.INVOICE.value, key, fingerprint(request), invoice_id,
-                         account.owed_on(invoice_id))
-        return Booking(account_id, None, invoice_id=invoice_id), [*numbers.changed, claim]
+        claims = unit.claim(KeyKind.INVOICE, account_id, key, request, invoice_id, account.owed_on(invoice_id))
+        return Booking(account_id, None, invoice_id=invoice_id), [*numbers.changed, *claims]
 
     booking = unit.once(account_id, KeyKind.INVOICE, key, request, decide, attempts=INVOICING_ATTEMPTS)
     if booking.replayed:  # the claim keeps the invoice id where other keys keep a transaction number
@@ -194,9 +192,8 @@ def record_payment(command: RecordPayment, unit: UnitOfWork) -> Booking:
         number = account.next_transaction_no
         account.record_payment(money, payment_id=c.payment_id, invoice_id=c.invoice_id, method=c.method,
                                reference=c.reference, received_at=c.received_at or unit.clock())
-        claim = KeyClaim(c.account_id, KeyKind.PAYMENT.value, c.payment_id, fingerprint(request), number,
-                         money.amount)
-        return Booking(c.account_id, None, number, money.amount), [claim]
+        claims = unit.claim(KeyKind.PAYMENT, c.account_id, c.payment_id, request, number, money.amount)
+        return Booking(c.account_id, None, number, money.amount), claims
 
     return unit.once(c.account_id, KeyKind.PAYMENT, c.payment_id, request, decide)
 
