@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, ROUND_HALF_UP, Decimal, InvalidOperation, localcontext
 
 from ledger_core.currencies import MINOR_UNITS
-from ledger_core.errors import CurrencyMismatch, InvalidAmount, InvalidCurrency
+from ledger_core.errors import CurrencyMismatch, InvalidAmount, InvalidCurrency, InvariantViolation
 
 AMOUNT_PLACES = 6
 AMOUNT_QUANTUM = Decimal(1).scaleb(-AMOUNT_PLACES)  # 0.000001
@@ -57,17 +57,18 @@ def _to_decimal(value: object, field: str) -> Decimal:
 
 
 def _places(number: Decimal) -> int:
+    """Decimal places as written (trailing zeros count)."""
     exponent = number.as_tuple().exponent
-    assert isinstance(exponent, int)  # finite numbers only reach here
+    if not isinstance(exponent, int):
+        raise InvariantViolation(f"only finite numbers have decimal places: {number}")
     return max(0, -exponent)
 
 
 def parse_decimal(value: object, *, field: str, places: int, limit: Decimal) -> Decimal:
     """A strict decimal: finite, at most ``places`` decimal places, ``abs() < limit``."""
     number = _to_decimal(value, field)
-    exponent = number.as_tuple().exponent
     # At most ``places`` written places needs no normalising; more may be trailing zeros.
-    if not (isinstance(exponent, int) and exponent >= -places) and _places(number.normalize()) > places:
+    if _places(number) > places and _places(number.normalize()) > places:
         raise InvalidAmount(f"{field} has more than {places} decimal places: {value}", field=field)
     if abs(number) >= limit:
         raise InvalidAmount(f"{field} is out of range (must be below {limit:,})", field=field)
