@@ -17,6 +17,9 @@ import tempfile
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import StoredEvent
 
 from ledger_core.commands import (
     ApproveInvoice,
@@ -157,6 +160,19 @@ def outcome(service: LedgerService) -> dict[str, Any]:
         "bills": sorted([b.bill_no, b.account_id, b.product, f"{b.amount:f}", f"{b.overdraft:f}", b.status]
                         for b in bills),
     }
+
+
+def stored_event(row: dict[str, Any]) -> StoredEvent:
+    """A fixture line (events.jsonl, snapshots.jsonl) as the recorder stores it."""
+    return StoredEvent(originator_id=UUID(row["originator_id"]), originator_version=row["originator_version"],
+                       topic=row["topic"], state=base64.b64decode(row["state"]))
+
+
+def load_fixture(service: LedgerService) -> int:
+    """Inserts the fixture's stored events, as they are; returns how many."""
+    lines = (FIXTURE / "events.jsonl").read_text().splitlines()
+    service.commands.recorder.insert_events([stored_event(json.loads(line)) for line in lines])
+    return len(lines)
 
 
 def stored_events(database_path: Path) -> list[dict[str, Any]]:

@@ -16,23 +16,14 @@ import tempfile
 from pathlib import Path
 
 from eventsourcing.domain import Snapshot
-from eventsourcing.persistence import StoredEvent
 
 from ledger_core.account import account_uuid
 from persistence.database import DatabaseConfig
 from service.ledger_service import LedgerService
 from service.settings import Settings
-from tests.compat.scenario import FIXTURE
+from tests.compat.scenario import FIXTURE, load_fixture
 
 SNAPSHOTS = FIXTURE / "snapshots.jsonl"
-
-
-def load_events(service: LedgerService) -> list[dict]:
-    events = [json.loads(line) for line in (FIXTURE / "events.jsonl").read_text().splitlines()]
-    service.commands.recorder.insert_events([StoredEvent(
-        originator_id=e["originator_id"], originator_version=e["originator_version"], topic=e["topic"],
-        state=base64.b64decode(e["state"])) for e in events])
-    return events
 
 
 def account_ids() -> list[str]:
@@ -43,7 +34,7 @@ def main() -> None:
     folder = Path(tempfile.mkdtemp(prefix="ledger-snapshots-"))
     service = LedgerService(Settings(database=DatabaseConfig(f"sqlite:///{folder}/ledger.db")))
     try:
-        load_events(service)
+        load_fixture(service)
         rows = []
         ledger = service.commands
         for account_id in account_ids():

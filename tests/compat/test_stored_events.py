@@ -6,26 +6,14 @@ events cannot follow fails here. Only a deliberate change of what the read model
 
 from __future__ import annotations
 
-import base64
 import json
 from pathlib import Path
-from uuid import UUID
 
 from eventsourcing.domain import Snapshot
-from eventsourcing.persistence import StoredEvent
 
 from service.audit import verify_log
-from tests.compat.scenario import FIXTURE, outcome
+from tests.compat.scenario import FIXTURE, load_fixture, outcome, stored_event
 from tests.compat.snapshots import SNAPSHOTS
-
-
-def load_fixture(service) -> int:
-    lines = (FIXTURE / "events.jsonl").read_text().splitlines()
-    events = [json.loads(line) for line in lines]
-    service.commands.recorder.insert_events([
-        StoredEvent(originator_id=UUID(e["originator_id"]), originator_version=e["originator_version"],
-                    topic=e["topic"], state=base64.b64decode(e["state"])) for e in events])
-    return len(events)
 
 
 def test_events_of_every_kind_stored_by_earlier_code_give_the_same_figures_invoices_and_bills(service):
@@ -46,9 +34,7 @@ def test_snapshots_taken_by_earlier_code_load_into_the_state_replaying_the_event
     rows = [json.loads(line) for line in SNAPSHOTS.read_text().splitlines()]
     assert len(rows) >= 50
     for row in rows:
-        stored = StoredEvent(originator_id=UUID(row["originator_id"]), originator_version=row["originator_version"],
-                             topic=row["topic"], state=base64.b64decode(row["state"]))
-        from_snapshot = ledger.mapper.to_domain_event(stored).mutate(None)
+        from_snapshot = ledger.mapper.to_domain_event(stored_event(row)).mutate(None)
         replayed = ledger.repository.get(from_snapshot.id, version=row["originator_version"])
         assert vars(from_snapshot) == vars(replayed), (row["account_id"], row["originator_version"])
         from_snapshot.check_books()
