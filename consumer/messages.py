@@ -76,12 +76,10 @@ _SCHEMA = UsageMessageSchema()
 # The fast path: the common fields checked in plain code, with the schema's own rules.
 # Whatever it is unsure of (a wrong value, an unusual field) goes to the schema, which
 # decides, and words any error, exactly as before.
-_TEXT = {  # field: (min length, max length, null allowed), as declared above
-    "event_id": (1, MAX_KEY_LENGTH, False), "product": (1, 128, False), "application_id": (0, 128, True),
-    "app_key": (0, 128, True), "application_name": (0, 128, True), "channel_account": (0, 128, True),
-    "unit": (0, 32, True), "reservation_id": (1, MAX_KEY_LENGTH, False),
-    "currency": (3, 3, False),
-}
+# field: (min length, max length, null allowed), read off the schema's one-line Text fields
+_TEXT = {name: (f.min_length, f.max_length, f.allow_none) for name, f in _SCHEMA.fields.items()
+         if isinstance(f, Text) and not f.free_text}
+_TEXT["currency"] = (3, 3, False)
 _EXACT = {"amount": (parse_amount, False), "quantity": (parse_quantity, True), "unit_price": (parse_unit_price, False)}
 _HEADER = ("event_id", "type", "account_id", "schema_version")
 

@@ -109,7 +109,7 @@ class Text(fields.String):
     def __init__(self, max_length: int, *, min_length: int = 0, free_text: bool = False, **kwargs: Any) -> None:
         validators = [validate.Length(min=min_length or None, max=max_length), *kwargs.pop("validate", [])]
         super().__init__(validate=validators, **kwargs)
-        self.free_text = free_text
+        self.min_length, self.max_length, self.free_text = min_length, max_length, free_text
 
     def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> str:
         text: str = super()._deserialize(value, attr, data, **kwargs)
