@@ -7,7 +7,7 @@ from typing import Any
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
 from api.schemas import DEFAULT_PAGE_ROWS, BalanceSchema, choice_field, key_field, text_field
-from ledger_core.invoicing import DueStatus, InvoiceStatus, PaymentStatus
+from ledger_core.invoicing import MAX_WORDING_CHARS, DueStatus, InvoiceStatus, PaymentStatus
 from projections.views import MAX_PAGE_ROWS
 from service.wire import Amount, Quantity, UtcDateTime
 
@@ -53,8 +53,13 @@ class ManualInvoiceSchema(Schema):
     description = text_field(500, load_default="", free_text=True)
     date_from = fields.Date(metadata={"description": "usage: first local day (inclusive)"})
     date_to = fields.Date(metadata={"description": "usage: last local day (inclusive)"})
-    terms = text_field(2000, load_default="", free_text=True)
-    notes = text_field(2000, load_default="", free_text=True)
+    invoice_date = fields.Date(metadata={"description": "the invoice's date, a local day (default today): not in "
+                                                        "the future, nor before date_to (or today, if sooner)"})
+    due_date = fields.Date(metadata={"description": "default: invoice date + the account's payment terms"})
+    terms = text_field(MAX_WORDING_CHARS, free_text=True,
+                       metadata={"description": "default: the issuer's (GET /v1/invoices/defaults)"})
+    notes = text_field(MAX_WORDING_CHARS, free_text=True,
+                       metadata={"description": "default: the issuer's (GET /v1/invoices/defaults)"})
     claim = fields.Nested(ClaimSchema)
     idempotency_key = key_field(metadata={"description": "makes a repeat of this request return the same invoice; "
                                                     "with a claim, its payment_id does that"})
@@ -68,6 +73,16 @@ class ManualInvoiceSchema(Schema):
             raise ValidationError("a top-up invoice needs an amount", field_name="amount")
         if data["type"] == "usage" and not ("date_from" in data and "date_to" in data):
             raise ValidationError("a usage invoice needs date_from and date_to", field_name="date_from")
+
+
+class UsagePreviewQuerySchema(Schema):
+    date_from = fields.Date(required=True, metadata={"description": "first local day (inclusive)"})
+    date_to = fields.Date(required=True, metadata={"description": "last local day (inclusive)"})
+
+
+class InvoiceDefaultsSchema(Schema):
+    terms = text_field(MAX_WORDING_CHARS, free_text=True, metadata={"description": "terms & conditions"})
+    notes = text_field(MAX_WORDING_CHARS, free_text=True, metadata={"description": "customer notes"})
 
 
 class PaymentSchema(Schema):
@@ -138,6 +153,7 @@ class InvoiceSchema(Schema):
     period_end = UtcDateTime()
     created_at = UtcDateTime()
     issued_at = UtcDateTime(allow_none=True)
+    issue_date = fields.Date(allow_none=True, metadata={"description": "the invoice date: the local day of issued_at"})
     period_first_day = fields.Date(metadata={"description": "first local day of the period (account time zone)"})
     period_last_day = fields.Date(metadata={"description": "last local day, inclusive: as every document shows it"})
     due_on = fields.String(allow_none=True)
@@ -220,6 +236,35 @@ class FutureInvoiceSchema(Schema):
     expected_status = fields.String(metadata={"description": "draft, approved, or none (mode none or cycle stopped)"})
     invoice_mode = fields.String()
     cycle_running = fields.Boolean()
+
+
+class UsageRecordSchema(Schema):
+    date = fields.Date(metadata={"description": "the local day"})
+    kind = fields.String(metadata={"description": "usage, charge or carry_over"})
+    product = fields.String()
+    description = fields.String()
+    application_id = fields.String(allow_none=True)
+    app_key = fields.String(allow_none=True)
+    unit = fields.String(allow_none=True)
+    quantity = Quantity(allow_none=True)
+    amount = Amount()
+
+
+class UsagePreviewSchema(Schema):
+    account_id = fields.String()
+    currency = fields.String()
+    date_from = fields.Date()
+    date_to = fields.Date()
+    period_start = UtcDateTime()
+    period_end = UtcDateTime()
+    invoice_date = fields.Date(metadata={"description": "if issued now, with the default dates"})
+    due_date = fields.Date()
+    records = fields.List(fields.Nested(UsageRecordSchema),
+                          metadata={"description": "what it bills: per local day, product, application and unit"})
+    lines = fields.List(fields.Nested(InvoiceLineSchema), metadata={"description": "the invoice's lines"})
+    subtotal = Amount()
+    tax = Amount()
+    total = Amount()
 
 
 class PredictionSchema(Schema):

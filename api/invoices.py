@@ -21,6 +21,7 @@ from api.invoice_schemas import (
     DashboardQuerySchema,
     DashboardSchema,
     FutureInvoiceSchema,
+    InvoiceDefaultsSchema,
     InvoiceDetailSchema,
     InvoiceIdsSchema,
     InvoicePageSchema,
@@ -32,14 +33,22 @@ from api.invoice_schemas import (
     PaymentSchema,
     PredictionSchema,
     RefundSchema,
+    UsagePreviewQuerySchema,
+    UsagePreviewSchema,
 )
 from ledger_core import commands
 from ledger_core.access import Role
-from ledger_core.cycles import local_days
+from ledger_core.cycles import local_date, local_days
 from ledger_core.errors import InvoiceNotFound
 from projections.rows import InvoiceFilter, InvoiceRow
 from service.documents import account_rows, account_zones, invoice_due_status
-from service.invoicing import future_invoice, issue_manual_invoice, predict_invoice
+from service.invoicing import (
+    future_invoice,
+    invoice_defaults,
+    issue_manual_invoice,
+    predict_invoice,
+    preview_usage_invoice,
+)
 
 invoices = Blueprint("invoices", __name__, url_prefix="/v1/invoices", description="Invoices")
 payments = Blueprint("payments", __name__, url_prefix="/v1/payments", description="Payments received")
@@ -52,9 +61,11 @@ def _today() -> date:
 
 def invoice_of(row: InvoiceRow, zone_of: Callable[[str], str]) -> dict[str, Any]:
     """The invoice's JSON; its period also as the local days it covers, as every document shows it."""
-    first_day, last_day = local_days(row.period_start, row.period_end, zone_of(row.account_id))
+    zone = zone_of(row.account_id)
+    first_day, last_day = local_days(row.period_start, row.period_end, zone)
     return {**{name: getattr(row, name) for name in row.__slots__}, "due_status": invoice_due_status(row, _today()),
-            "period_first_day": first_day, "period_last_day": last_day}
+            "period_first_day": first_day, "period_last_day": last_day,
+            "issue_date": None if row.issued_at is None else local_date(row.issued_at, zone)}
 
 
 def invoice_filter(query: dict[str, Any]) -> InvoiceFilter:
@@ -129,6 +140,25 @@ def _dashboard_sums(groups: list[dict[str, Any]]) -> dict[str, Decimal]:
             "outstanding": sum((g["outstanding"] for g in approved), Decimal(0))}
 
 
+@invoices.route("/defaults")
+class Defaults(MethodView):
+    @allow(Role.FINANCE)
+    @invoices.response(200, InvoiceDefaultsSchema)
+    def get(self) -> dict[str, Any]:
+        """The issuer's terms & conditions and customer notes: every invoice issued
+        prints them unless its request gives its own."""
+        wording = invoice_defaults(service())
+        return {"terms": wording.terms, "notes": wording.notes}
+
+    @allow(Role.ADMIN)
+    @invoices.arguments(InvoiceDefaultsSchema)
+    @invoices.response(200, InvoiceDefaultsSchema)
+    def put(self, body: dict[str, Any]) -> dict[str, Any]:
+        """Set either or both texts ("" clears one); invoices already made keep theirs."""
+        wording = service().handle(commands.SetInvoiceDefaults(**body))
+        return {"terms": wording.terms, "notes": wording.notes}
+
+
 @invoices.route("/<invoice_id>")
 class InvoiceResource(MethodView):
     @allow(Role.FINANCE)
@@ -189,7 +219,8 @@ class ManualInvoice(MethodView):
         and claim), and its payment_id makes a repeat of the request harmless."""
         if "claim" not in body:  # with a claim, its payment_id is the key
             body = keyed(body)
-        fields = {k: body[k] for k in ("terms", "notes", "idempotency_key", "description") if k in body}
+        given = ("terms", "notes", "idempotency_key", "description", "invoice_date", "due_date")
+        fields = {k: body[k] for k in given if k in body}
         paid = commands.PaymentReceived(**body["claim"]) if "claim" in body else None
         if body["type"] == "topup":
             command = commands.InvoiceTopup(account_id, amount=body["amount"], paid=paid, **fields)
@@ -253,3 +284,14 @@ class Prediction(MethodView):
     def get(self, account_id: str) -> dict[str, Any]:
         """Amount so far this cycle and a month-end estimate (method in the answer and docs/money.md)."""
         return predict_invoice(service(), account_id)
+
+
+@billing.route("/<account_id>/invoices/preview")
+class UsagePreview(MethodView):
+    @allow(Role.FINANCE)
+    @billing.arguments(UsagePreviewQuerySchema, location="query")
+    @billing.response(200, UsagePreviewSchema)
+    def get(self, query: dict[str, Any], account_id: str) -> dict[str, Any]:
+        """What a manual usage invoice of the date range would bill: its records per local
+        day, product and application, its lines and totals; nothing is written."""
+        return preview_usage_invoice(service(), account_id, query["date_from"], query["date_to"])

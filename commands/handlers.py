@@ -10,7 +10,7 @@ from __future__ import annotations
 from eventsourcing.persistence import IntegrityError
 
 from commands.bookings import Booking
-from commands.invoicing import NumberCounters
+from commands.invoicing import NumberCounters, default_wording
 from commands.unit_of_work import Changed, UnitOfWork, money_of
 from ledger_core.account import CHARGE_KINDS, Account
 from ledger_core.client_key import ClientKey, KeyKind, KeyStatus
@@ -27,6 +27,8 @@ from ledger_core.commands import (
     UpdateAccount,
 )
 from ledger_core.errors import AccountExists, InvalidInput, ReservationExists
+from ledger_core.figures import InvoiceMode
+from ledger_core.invoicing import Wording
 from ledger_core.money import Money
 
 
@@ -112,8 +114,9 @@ def post_charge(command: PostCharge, unit: UnitOfWork) -> Booking:
     def decide(account: Account) -> tuple[Booking, list[Changed]]:
         money = money_of(c.amount, c.currency, account)
         numbers = NumberCounters(unit.app)  # itemized mode invoices the charge at once
+        wording = default_wording(unit.app) if account.invoice_mode == InvoiceMode.ITEMIZED else Wording()
         number = account.post_charge(money, kind=c.kind, description=c.description, idempotency_key=c.idempotency_key,
-                                     now=unit.clock(), number_for=numbers)
+                                     now=unit.clock(), number_for=numbers, wording=wording)
         claims = unit.claim(KeyKind.CHARGE, c.account_id, c.idempotency_key, request, number, money.amount)
         return Booking(c.account_id, None, number, money.amount), [*claims, *numbers.changed]
 

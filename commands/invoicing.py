@@ -15,6 +15,7 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
+from eventsourcing.persistence import IntegrityError
 
 from commands.bookings import Booking
 from commands.unit_of_work import Changed, UnitOfWork, money_of
@@ -28,14 +29,17 @@ from ledger_core.commands import (
     PaymentReceived,
     RecordPayment,
     RefundOverpayment,
+    SetInvoiceDefaults,
     VoidInvoice,
 )
-from ledger_core.errors import CloseInFuture, InvalidInput, InvariantViolation, InvoiceNotFound
+from ledger_core.errors import CloseInFuture, ConcurrentModification, InvalidInput, InvariantViolation, InvoiceNotFound
+from ledger_core.invoice_defaults import INVOICE_DEFAULTS_ID, InvoiceDefaults
 from ledger_core.invoice_numbers import InvoiceNumbers, invoice_numbers_uuid
-from ledger_core.invoicing import INVOICE_NUMBER_PREFIX, parse_invoice_id
+from ledger_core.invoicing import INVOICE_NUMBER_PREFIX, Wording, parse_invoice_id
 from ledger_core.money import Money
 
 INVOICING_ATTEMPTS = 30
+DEFAULTS_ATTEMPTS = 5
 Issue = Callable[[Account, "NumberCounters"], str]
 
 
@@ -62,6 +66,42 @@ class NumberCounters:
     @property
     def changed(self) -> list[Aggregate]:
         return [c for c in self.by_year.values() if c.pending_events]
+
+
+def invoice_defaults(app: Application[UUID]) -> InvoiceDefaults | None:
+    """The issuer's wording as last set, or None if an admin never set it (read only)."""
+    try:
+        found = app.repository.get(INVOICE_DEFAULTS_ID, deepcopy_from_cache=False)
+    except AggregateNotFoundError:
+        return None
+    if not isinstance(found, InvoiceDefaults):
+        raise InvariantViolation(f"the invoice defaults are a {type(found).__name__}")
+    return found
+
+
+def default_wording(app: Application[UUID]) -> Wording:
+    defaults = invoice_defaults(app)
+    return Wording() if defaults is None else defaults.wording
+
+
+def set_invoice_defaults(command: SetInvoiceDefaults, unit: UnitOfWork) -> Wording:
+    """Two admins who change the wording at once: the second write loads the first's and retries."""
+    for _ in range(DEFAULTS_ATTEMPTS):
+        try:
+            defaults = unit.app.repository.get(INVOICE_DEFAULTS_ID)
+        except AggregateNotFoundError:
+            defaults = InvoiceDefaults()
+        if not isinstance(defaults, InvoiceDefaults):
+            raise InvariantViolation(f"the invoice defaults are a {type(defaults).__name__}")
+        defaults.change(command.terms, command.notes)
+        if not defaults.pending_events:
+            return defaults.wording
+        try:
+            unit.save_alone(defaults)
+        except IntegrityError:
+            continue
+        return defaults.wording
+    raise ConcurrentModification("the invoice defaults changed under every attempt; try again")
 
 
 def account_of_invoice(invoice_id: str) -> str:
@@ -92,7 +132,9 @@ def close_cycles(command: CloseCycles, unit: UnitOfWork) -> list[str]:
     if moment > clock_now:
         raise CloseInFuture(f"cycles are closed up to now at the latest, not {moment.isoformat()}",
                             as_of=moment, now=clock_now)
-    made, _ = _invoicing_write(unit, command.account_id, lambda a, n: a.close_cycles(now=moment, number_for=n))
+    wording = default_wording(unit.app)
+    made, _ = _invoicing_write(unit, command.account_id,
+                               lambda a, n: a.close_cycles(now=moment, number_for=n, wording=wording))
     return made
 
 
@@ -115,22 +157,41 @@ def invoice_usage(command: InvoiceUsage, unit: UnitOfWork) -> Booking:
     """A manual postpaid invoice of the unbilled usage of a date range; with ``paid``,
     the payment received for it is recorded in the same write (create and claim)."""
     c, now = command, unit.clock()
-    request: dict[str, Any] = {"type": "usage", "date_from": c.date_from, "date_to": c.date_to, "terms": c.terms,
-                               "notes": c.notes}
-    if c.description:  # only when given: a repeat of a request made before it was kept still matches
-        request["description"] = c.description
-    return _manual_invoice(unit, c.account_id, request, c.paid, c.idempotency_key, lambda a, n: a.invoice_usage(
-        c.date_from, c.date_to, now=now, number_for=n, terms=c.terms, notes=c.notes, description=c.description))
+    wording = _wording(unit, c)
+    return _manual_invoice(unit, c.account_id, _as_requested(c, type="usage", date_from=c.date_from,
+                                                             date_to=c.date_to), c.paid, c.idempotency_key,
+                           lambda a, n: a.invoice_usage(c.date_from, c.date_to, now=now, number_for=n, wording=wording,
+                                                        description=c.description, invoice_date=c.invoice_date,
+                                                        due_date=c.due_date))
 
 
 def invoice_topup(command: InvoiceTopup, unit: UnitOfWork) -> Booking:
     """A manual prepaid invoice for credits; with ``paid``, as ``invoice_usage``."""
     c, now = command, unit.clock()
-    request = {"type": "topup", "amount": c.amount, "description": c.description, "terms": c.terms,
-               "notes": c.notes, "currency": c.currency}
+    wording = _wording(unit, c)
+    request = _as_requested(c, type="topup", amount=c.amount, currency=c.currency)
     return _manual_invoice(unit, c.account_id, request, c.paid, c.idempotency_key, lambda a, n: a.invoice_topup(
-        money_of(c.amount, c.currency, a), description=c.description, now=now, number_for=n, terms=c.terms,
-        notes=c.notes))
+        money_of(c.amount, c.currency, a), description=c.description, now=now, number_for=n, wording=wording,
+        invoice_date=c.invoice_date, due_date=c.due_date))
+
+
+def _wording(unit: UnitOfWork, command: InvoiceUsage | InvoiceTopup) -> Wording:
+    if command.terms is not None and command.notes is not None:
+        return Wording(command.terms, command.notes)
+    return default_wording(unit.app).overridden(command.terms, command.notes)
+
+
+def _as_requested(command: InvoiceUsage | InvoiceTopup, **fields: Any) -> dict[str, Any]:
+    """The request an idempotency key stands for, as it was first kept: terms and notes
+    not given as "", and the fields added later (description of a usage invoice, the
+    dates) only when given, so a repeat of a request made before them still matches."""
+    c = command
+    request = {**fields, "terms": c.terms or "", "notes": c.notes or ""}
+    if c.description or fields["type"] == "topup":
+        request["description"] = c.description
+    request.update({name: value for name, value in (("invoice_date", c.invoice_date), ("due_date", c.due_date))
+                    if value is not None})
+    return request
 
 
 def _manual_invoice(unit: UnitOfWork, account_id: str, request: dict[str, Any], paid: PaymentReceived | None,

@@ -58,6 +58,7 @@ HANDLERS: dict[type[c.Command], Callable[[Any, Any], Any]] = {
     c.InvoiceTopup: invoicing.invoice_topup,
     c.RecordPayment: invoicing.record_payment,
     c.RefundOverpayment: invoicing.refund_overpayment,
+    c.SetInvoiceDefaults: invoicing.set_invoice_defaults,
     c.IssueKey: api_keys.issue_key,
     c.IssueBootstrapKey: api_keys.issue_bootstrap_key,
     c.RevokeKey: api_keys.revoke_key,

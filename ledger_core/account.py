@@ -51,7 +51,7 @@ from ledger_core.errors import (
 )
 from ledger_core.figures import ZERO, BillingMode, Figures, InvoiceMode, UsagePolicy
 from ledger_core.holds import MAX_OPEN_HOLDS, Hold, expired_holds
-from ledger_core.invoice_book import MAX_ENTRIES_PER_INVOICE, Draft, Entry, InvoiceBook
+from ledger_core.invoice_book import MAX_ENTRIES_PER_INVOICE, Draft, DraftPlan, Entry, InvoiceBook
 from ledger_core.money import MAX_AMOUNT, Money, parse_currency, tax_on
 from ledger_core.usage import UsageLine, carries_usage_line
 
@@ -253,7 +253,7 @@ class Account(Aggregate):
         self._add_usage(occurred_at, amount, UsageLine.restored(line))
 
     def post_charge(self, cost: Money, *, kind: str, description: str, idempotency_key: str, now: datetime,
-                    number_for: NumberFor) -> str:
+                    number_for: NumberFor, wording: inv.Wording = inv.Wording()) -> str:
         """Books a charge; itemized mode invoices it at once, on an invoice of its own."""
         amount = self._own(cost)
         if amount < 0:
@@ -264,7 +264,7 @@ class Account(Aggregate):
                             booked_at=now)
         if self.invoice_mode == InvoiceMode.ITEMIZED:
             key = next(k for k, e in self.book.unbilled.items() if e.kind == "charge" and k.endswith(f"|{number}"))
-            invoice_id = self._draft(inv.InvoiceKind.CHARGE, [key], now, now, description=description)
+            invoice_id = self._draft(inv.InvoiceKind.CHARGE, [key], now, now, description=description, wording=wording)
             self.approve_invoice(invoice_id, now=now, number_for=number_for)
         return number
 
@@ -401,7 +401,7 @@ class Account(Aggregate):
         if not self._invoicing:
             raise InvoicingNotAvailable("invoice mode none issues no invoices and takes no payments; use a recharge")
 
-    def close_cycles(self, *, now: datetime, number_for: NumberFor) -> list[str]:
+    def close_cycles(self, *, now: datetime, number_for: NumberFor, wording: inv.Wording = inv.Wording()) -> list[str]:
         """Closes every cycle that ended by ``now``; returns the ids of the invoices it made.
 
         Each closed cycle invoices the entries dated before its end, late ones included
@@ -413,7 +413,7 @@ class Account(Aggregate):
                                         MAX_CYCLES_PER_CLOSE):
             keys = self.book.due(before=local_date(end, self.time_zone)) if self._invoicing else []
             if keys:
-                invoice_id = self._draft(inv.InvoiceKind.CYCLE, keys, start, end)
+                invoice_id = self._draft(inv.InvoiceKind.CYCLE, keys, start, end, wording=wording)
                 if not self.drafts_need_approval:
                     self.approve_invoice(invoice_id, now=now, number_for=number_for)
                 made.append(invoice_id)
@@ -427,49 +427,74 @@ class Account(Aggregate):
         self.closed_through = period_end
 
     def invoice_usage(self, date_from: date, date_to: date, *, now: datetime, number_for: NumberFor,
-                      terms: str = "", notes: str = "", description: str = "") -> str:
-        """A manual postpaid invoice of the unbilled entries dated ``date_from``..``date_to``."""
+                      wording: inv.Wording = inv.Wording(), description: str = "", invoice_date: date | None = None,
+                      due_date: date | None = None) -> str:
+        """A manual postpaid invoice of the unbilled entries dated ``date_from``..``date_to``,
+        dated ``invoice_date`` (not before the range's last day, or today if that is later)."""
+        keys = self._usage_to_invoice(date_from, date_to)
+        dates = inv.issue_dates(local_date(now, self.time_zone), self.payment_terms_days, invoice_date, due_date,
+                                not_before=date_to)
+        invoice_id = self._draft(inv.InvoiceKind.MANUAL, keys, *self.days_as_period(date_from, date_to),
+                                 description=description, wording=wording)
+        self.approve_invoice(invoice_id, now=now, number_for=number_for, dates=dates)
+        return invoice_id
+
+    def preview_usage_invoice(self, date_from: date, date_to: date) -> tuple[list[Entry], DraftPlan]:
+        """What ``invoice_usage`` of the range would bill, deciding nothing: the unbilled
+        entries (per day, product, application, AppKey and unit) and the invoice's plan."""
+        keys = self._usage_to_invoice(date_from, date_to)
+        period_start, _ = self.days_as_period(date_from, date_to)
+        return [self.book.unbilled[k] for k in keys], self._plan(keys, period_start)
+
+    def _usage_to_invoice(self, date_from: date, date_to: date) -> list[str]:
         self._require_invoicing()
         if date_to < date_from:
             raise InvalidInput("date_to must not be before date_from", field="date_to")
         keys = self.book.due(before=date.fromordinal(date_to.toordinal() + 1), since=date_from)
         if not keys:
             raise NothingToInvoice(f"nothing unbilled from {date_from} to {date_to}")
-        zone_start = local_midnight(date_from, self.time_zone)
-        zone_end = local_midnight(date.fromordinal(date_to.toordinal() + 1), self.time_zone)
-        invoice_id = self._draft(inv.InvoiceKind.MANUAL, keys, zone_start, zone_end, description=description,
-                                 terms=terms, notes=notes)
-        self.approve_invoice(invoice_id, now=now, number_for=number_for)
-        return invoice_id
+        if len(keys) > MAX_ENTRIES_PER_INVOICE:
+            raise InvalidInput("too many unbilled entries for one invoice; invoice a shorter date range")
+        return keys
+
+    def days_as_period(self, first: date, last: date) -> tuple[datetime, datetime]:
+        """The local days ``first``..``last`` (inclusive) as the period of an invoice: UTC start and end."""
+        return local_midnight(first, self.time_zone), local_midnight(date.fromordinal(last.toordinal() + 1),
+                                                                     self.time_zone)
 
     def invoice_topup(self, money: Money, *, description: str, now: datetime, number_for: NumberFor,
-                      terms: str = "", notes: str = "") -> str:
+                      wording: inv.Wording = inv.Wording(), invoice_date: date | None = None,
+                      due_date: date | None = None) -> str:
         """A prepaid invoice for credits: it moves no money until it is paid in full,
         then its amount before tax becomes a recharge."""
         self._require_invoicing()
         amount = self._own(money)
         if amount <= 0:
             raise InvalidInput("a top-up amount must be positive", field="amount")
-        [line] = inv.lines_of([Entry(local_date(now, self.time_zone).isoformat(), "topup", "credits",
-                                     description or "Credits", amount)], None)
-        invoice_id = self._draft(inv.InvoiceKind.TOPUP, [], now, now, topup_line=line, terms=terms, notes=notes)
-        self.approve_invoice(invoice_id, now=now, number_for=number_for)
+        dates = inv.issue_dates(local_date(now, self.time_zone), self.payment_terms_days, invoice_date, due_date)
+        [line] = inv.lines_of([Entry(dates.issued.isoformat(), "topup", "credits", description or "Credits", amount)],
+                              None)
+        invoice_id = self._draft(inv.InvoiceKind.TOPUP, [], now, now, topup_line=line, wording=wording)
+        self.approve_invoice(invoice_id, now=now, number_for=number_for, dates=dates)
         return invoice_id
 
     def _draft(self, kind: inv.InvoiceKind, keys: list[str], period_start: datetime, period_end: datetime, *,
-               topup_line: dict[str, Any] | None = None, description: str = "", terms: str = "",
-               notes: str = "") -> str:
+               topup_line: dict[str, Any] | None = None, description: str = "",
+               wording: inv.Wording = inv.Wording()) -> str:
         if len(keys) > MAX_ENTRIES_PER_INVOICE:
             raise InvalidInput("too many unbilled entries for one invoice; invoice a shorter date range")
-        plan = self.book.plan_draft(keys, local_date(period_start, self.time_zone),
-                                    lambda taxable: tax_on(taxable, self.tax_rate, self.currency), topup_line)
+        plan = self._plan(keys, period_start, topup_line)
         invoice_id = inv.invoice_id(self.account_id, self.book.next_invoice_sequence())
         self._invoice_drafted(
             invoice_id=invoice_id, kind=kind.value, period_start=period_start, period_end=period_end, entry_keys=keys,
             lines=plan.lines, subtotal=plan.subtotal, tax=plan.tax, total=plan.total,
-            from_unbilled=plan.from_unbilled, description=description, terms=terms, notes=notes,
+            from_unbilled=plan.from_unbilled, description=description, terms=wording.terms, notes=wording.notes,
         )
         return invoice_id
+
+    def _plan(self, keys: list[str], period_start: datetime, topup_line: dict[str, Any] | None = None) -> DraftPlan:
+        return self.book.plan_draft(keys, local_date(period_start, self.time_zone),
+                                    lambda taxable: tax_on(taxable, self.tax_rate, self.currency), topup_line)
 
     @event("InvoiceDrafted")
     def _invoice_drafted(self, invoice_id: str, kind: str, period_start: datetime, period_end: datetime,
@@ -477,16 +502,20 @@ class Account(Aggregate):
                          total: Decimal, from_unbilled: Decimal, description: str, terms: str, notes: str) -> None:
         self.book.drafted(invoice_id, kind, entry_keys, subtotal, total, from_unbilled)
 
-    def approve_invoice(self, invoice_id: str, *, now: datetime, number_for: NumberFor) -> str:
-        """Issues a draft: it gets its gapless number and, but for top-ups, bills its total."""
+    def approve_invoice(self, invoice_id: str, *, now: datetime, number_for: NumberFor,
+                        dates: inv.IssueDates | None = None) -> str:
+        """Issues a draft: it gets its gapless number (of its invoice date's year) and, but
+        for top-ups, bills its total. An invoice dated before today takes effect at the
+        start of that local day, so it is owed (and paid) before those issued later."""
         draft = self._draft_of(invoice_id)
-        issued = local_date(now, self.time_zone)
-        allocations = self.book.plan_approval(invoice_id, now)
-        number = number_for(issued)
-        self._invoice_approved(invoice_id=invoice_id, number=number, issued_at=now,
-                               due_on=inv.due_on(issued, self.payment_terms_days).isoformat(), allocations=allocations,
-                               kind=draft.kind, from_unbilled=draft.from_unbilled, total=draft.total,
-                               tax=draft.total - draft.subtotal)
+        today = local_date(now, self.time_zone)
+        dates = dates or inv.issue_dates(today, self.payment_terms_days)
+        issued_at = now if dates.issued == today else local_midnight(dates.issued, self.time_zone)
+        allocations = self.book.plan_approval(invoice_id, issued_at)
+        number = number_for(dates.issued)
+        self._invoice_approved(invoice_id=invoice_id, number=number, issued_at=issued_at, due_on=dates.due.isoformat(),
+                               allocations=allocations, kind=draft.kind, from_unbilled=draft.from_unbilled,
+                               total=draft.total, tax=draft.total - draft.subtotal)
         return number
 
     @event("InvoiceApproved")

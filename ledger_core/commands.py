@@ -234,32 +234,47 @@ class PaymentReceived:
 @dataclass(frozen=True)
 class InvoiceUsage(Command):
     """A manual postpaid invoice of the unbilled usage of ``date_from``..``date_to``
-    (local days, inclusive); with ``paid``, the payment is recorded in the same write."""
+    (local days, inclusive); with ``paid``, the payment is recorded in the same write.
+    ``terms`` and ``notes`` None take the issuer's defaults; ``invoice_date`` None is
+    today, ``due_date`` None follows the account's payment terms."""
 
     account_id: str
     _: KW_ONLY
     date_from: date
     date_to: date
     description: str = ""
-    terms: str = ""
-    notes: str = ""
+    terms: str | None = None
+    notes: str | None = None
+    invoice_date: date | None = None
+    due_date: date | None = None
     paid: PaymentReceived | None = None
     idempotency_key: str | None = _checked(_KEY, default=None)
 
 
 @dataclass(frozen=True)
 class InvoiceTopup(Command):
-    """A manual prepaid invoice for credits; with ``paid``, as InvoiceUsage."""
+    """A manual prepaid invoice for credits; with ``paid``, and the other fields, as InvoiceUsage."""
 
     account_id: str
     _: KW_ONLY
     amount: Decimal = _checked(_AMOUNT)
     description: str = ""
-    terms: str = ""
-    notes: str = ""
+    terms: str | None = None
+    notes: str | None = None
+    invoice_date: date | None = None
+    due_date: date | None = None
     currency: str | None = _checked(_CURRENCY, default=None)
     paid: PaymentReceived | None = None
     idempotency_key: str | None = _checked(_KEY, default=None)
+
+
+@dataclass(frozen=True)
+class SetInvoiceDefaults(Command):
+    """The issuer's terms & conditions and customer notes, printed on every invoice
+    issued afterwards whose request does not give its own. None keeps one."""
+
+    terms: str | None = None
+    notes: str | None = None
 
 
 @dataclass(frozen=True)

@@ -208,3 +208,10 @@ class CloseInFuture(LedgerError):
 
     code = "close_in_future"
     category = "rule"
+
+
+class InvoiceDateOutOfRange(LedgerError):
+    """An invoice dated in the future, too far back, before what it bills, or due before it is issued."""
+
+    code = "invoice_date_out_of_range"
+    category = "rule"

@@ -7,17 +7,21 @@ events carry them. The account's invoicing state is ledger_core/invoice_book.py.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from ledger_core.errors import InvoiceDateOutOfRange
 from ledger_core.figures import ZERO
 
 INVOICE_NUMBER_PREFIX = "INV"
 MAX_INVOICE_LINES = 5_000  # usage is summed per day and product, so real invoices stay far below
 MAX_PAYMENT_TERMS_DAYS = 365
 DEFAULT_PAYMENT_TERMS_DAYS = 14
+MAX_BACKDATE_DAYS = 366  # a manual invoice may be dated back into the last year, no further
+MAX_WORDING_CHARS = 2_000  # terms & conditions, customer notes
 
 
 class InvoiceKind(StrEnum):
@@ -64,6 +68,48 @@ def invoice_number(prefix: str, year: int, sequence: int) -> str:
 
 def due_on(issued: date, terms_days: int) -> date:
     return issued + timedelta(days=terms_days)
+
+
+@dataclass(frozen=True)
+class IssueDates:
+    """An invoice's date and due date (local days)."""
+
+    issued: date
+    due: date
+
+
+def issue_dates(today: date, terms_days: int, invoice_date: date | None = None, due_date: date | None = None, *,
+                not_before: date | None = None) -> IssueDates:
+    """The dates of an invoice issued ``today``, or dated ``invoice_date`` by whoever
+    issues it: never after today (an invoice is not issued ahead of time), nor before
+    ``not_before`` (the last day it bills) or ``MAX_BACKDATE_DAYS`` ago. The due date
+    defaults to the account's terms and falls between the invoice date and the longest
+    terms the ledger allows."""
+    issued = today if invoice_date is None else invoice_date
+    earliest = today - timedelta(days=MAX_BACKDATE_DAYS)
+    if not_before is not None:
+        earliest = max(earliest, min(not_before, today))
+    if not earliest <= issued <= today:
+        raise InvoiceDateOutOfRange(f"invoice_date must fall from {earliest} to {today}, not {issued}",
+                                    field="invoice_date", earliest=earliest.isoformat(), latest=today.isoformat())
+    due = due_on(issued, terms_days) if due_date is None else due_date
+    latest_due = due_on(issued, MAX_PAYMENT_TERMS_DAYS)
+    if not issued <= due <= latest_due:
+        raise InvoiceDateOutOfRange(f"due_date must fall from the invoice date {issued} to {latest_due}, not {due}",
+                                    field="due_date", earliest=issued.isoformat(), latest=latest_due.isoformat())
+    return IssueDates(issued, due)
+
+
+@dataclass(frozen=True)
+class Wording:
+    """Terms & conditions and customer notes an invoice prints."""
+
+    terms: str = ""
+    notes: str = ""
+
+    def overridden(self, terms: str | None, notes: str | None) -> Wording:
+        """This wording with a request's own texts where it gives them (None: not given)."""
+        return Wording(self.terms if terms is None else terms, self.notes if notes is None else notes)
 
 
 def payment_status(total: Decimal, outstanding: Decimal) -> PaymentStatus:

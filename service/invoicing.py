@@ -3,6 +3,7 @@
 - ``close_due_cycles``: the scheduler's job: every account, every cycle ended by then.
 - ``future_invoice`` and ``predict_invoice``: what the open cycle will bill.
 - ``issue_manual_invoice``: a manual invoice, with the payment that came with it.
+- ``preview_usage_invoice``: what a manual usage invoice of a date range would bill.
 
 Prediction method (documented in docs/money.md): charges posted in the open cycle count
 as they are (a subscription is posted once per cycle, so it is not extrapolated);
@@ -19,11 +20,13 @@ from decimal import Decimal
 from typing import Any
 
 from commands.bookings import Booking
+from commands.invoicing import default_wording
 from ledger_core.account import Account
 from ledger_core.commands import CloseCycles, InvoiceTopup, InvoiceUsage
 from ledger_core.cycles import local_date, local_days, next_boundary
 from ledger_core.errors import InvariantViolation
 from ledger_core.figures import ZERO
+from ledger_core.invoicing import Wording, issue_dates
 from ledger_core.money import AMOUNT_QUANTUM, tax_on
 from service.ledger_service import LedgerService
 
@@ -46,6 +49,29 @@ def issue_manual_invoice(service: LedgerService, command: InvoiceTopup | Invoice
     if payment is None or not payment.allocations:
         raise InvariantViolation("a claim is written with its invoice's payment")
     return payment.allocations[0]["invoice_id"], False
+
+
+def invoice_defaults(service: LedgerService) -> Wording:
+    """The issuer's wording as every invoice issued now would take it."""
+    return default_wording(service.commands)
+
+
+def preview_usage_invoice(service: LedgerService, account_id: str, date_from: date, date_to: date
+                          ) -> dict[str, Any]:
+    """The records and lines a manual usage invoice of the range would bill now, and its
+    totals, from the same decision the invoice takes (so what POST then issues equals it,
+    unless usage arrives in between)."""
+    account = service.commands.account(account_id)
+    records, plan = account.preview_usage_invoice(date_from, date_to)
+    dates = issue_dates(local_date(service.clock(), account.time_zone), account.payment_terms_days)
+    period_start, period_end = account.days_as_period(date_from, date_to)
+    return {
+        "account_id": account_id, "currency": account.currency, "date_from": date_from, "date_to": date_to,
+        "period_start": period_start, "period_end": period_end, "invoice_date": dates.issued, "due_date": dates.due,
+        "records": [{**vars(r), "date": date.fromisoformat(r.date)} for r in records],
+        "lines": [{**line, "line_no": n} for n, line in enumerate(plan.lines, start=1)],
+        "subtotal": plan.subtotal, "tax": plan.tax, "total": plan.total,
+    }
 
 
 @dataclass(frozen=True)
