@@ -309,12 +309,23 @@ class Transactions(MethodView):
 def transaction_filter(account_id: str, query: dict[str, Any]) -> TransactionFilter:
     """The read-model filter of a TransactionQuerySchema query (the list and its exports)."""
     as_of_kind, as_of_point = query.get("as_of", ("", None))
+    zone = service().account_row(account_id).time_zone  # a day or a month means the account's local days
+
+    def start(name: str) -> datetime | None:
+        return query[name].start(zone) if name in query else None
+
+    def end(name: str) -> datetime | None:
+        return query[name].end(zone) if name in query else None
+
     return TransactionFilter(
         account_id=account_id,
         type=query.get("type"),
         product=query.get("product"),
-        booked_from=query.get("from_"),
-        booked_to=query.get("to"),
+        booked_from=start("from_"),
+        booked_to=end("to"),
+        occurred_from=start("occurred_from"),
+        occurred_to=end("occurred_to"),
+        application_id=query.get("application_id"),
         text=query.get("q"),
         before_position=decode_cursor(query["cursor"]) if "cursor" in query else None,
         as_of_position=as_of_point if as_of_kind == "position" else None,

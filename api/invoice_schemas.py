@@ -9,7 +9,7 @@ from marshmallow import Schema, ValidationError, fields, validate, validates_sch
 from api.schemas import DEFAULT_PAGE_ROWS, BalanceSchema, choice_field, key_field, text_field
 from ledger_core.invoicing import MAX_WORDING_CHARS, DueStatus, InvoiceStatus, PaymentStatus
 from projections.views import MAX_PAGE_ROWS
-from service.wire import Amount, Quantity, UtcDateTime
+from service.wire import Amount, DayOrTime, Quantity, UtcDateTime
 
 
 # -- requests ------------------------------------------------------------------------
@@ -19,16 +19,18 @@ class InvoiceQuerySchema(Schema):
     status = choice_field(InvoiceStatus)
     payment_status = choice_field(PaymentStatus)
     due_status = choice_field(DueStatus)
-    period_from = UtcDateTime(metadata={"description": "invoices whose period ends after this"})
-    period_to = UtcDateTime(metadata={"description": "invoices whose period starts before this"})
+    period_from = DayOrTime(metadata={"description": "invoices whose period ends after this time, or that cover "
+                                                     "a local day on or after this day or month (2026-11, 2026-11-01)"})
+    period_to = DayOrTime(metadata={"description": "invoices whose period starts before this time, or on or "
+                                                   "before the last day of this day or month"})
     cursor = text_field(64)
     limit = fields.Integer(load_default=DEFAULT_PAGE_ROWS, validate=validate.Range(1, MAX_PAGE_ROWS))
 
 
 class DashboardQuerySchema(Schema):
     account_id = text_field(64)
-    period_from = UtcDateTime()
-    period_to = UtcDateTime()
+    period_from = DayOrTime()
+    period_to = DayOrTime()
 
 
 class PaymentQuerySchema(Schema):

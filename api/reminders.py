@@ -20,7 +20,7 @@ from ledger_core.account import ACCOUNT_ID_PATTERN
 from ledger_core.invoicing import DueStatus
 from persistence.reminder_outbox import MAX_LIST_ROWS, ReminderStatus
 from service.reminders import REMINDABLE, ReminderFilter, queue_reminders
-from service.wire import Amount, UtcDateTime
+from service.wire import Amount, DayOrTime, UtcDateTime
 
 blp = Blueprint("reminders", __name__, url_prefix="/v1/invoices/reminders",
                 description="Payment reminders for unpaid and partially paid invoices")
@@ -33,8 +33,10 @@ class QueueRemindersSchema(Schema):
     payment_status = choice_field(REMINDABLE)
     due_status = choice_field(DueStatus)
     today = fields.Date(metadata={"description": "the day that decides due_status; default: today (UTC)"})
-    period_from = UtcDateTime()
-    period_to = UtcDateTime()
+    period_from = DayOrTime(metadata={"description": "invoices whose period ends after: a time, or a day or month "
+                                                      "(the account's local days)"})
+    period_to = DayOrTime(metadata={"description": "invoices whose period starts before: a time, or up to the "
+                                                    "last day of a day or month"})
 
 
 class QueuedSchema(Schema):

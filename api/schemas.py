@@ -18,7 +18,7 @@ from ledger_core.figures import ZERO, BillingMode, InvoiceMode, UsagePolicy
 from ledger_core.invoicing import DEFAULT_PAYMENT_TERMS_DAYS, MAX_PAYMENT_TERMS_DAYS
 from projections.rows import MovementType
 from projections.views import MAX_PAGE_ROWS
-from service.wire import Amount, AsOf, Quantity, Text, UnitPrice, UsageLineSchema, UtcDateTime
+from service.wire import Amount, AsOf, DayOrTime, Quantity, Text, UnitPrice, UsageLineSchema, UtcDateTime
 
 DEFAULT_PAGE_ROWS = 50
 LOW_BALANCE_HELP = {"description": "LowBalance on ledger.events when usable credits fall below it; null = off"}
@@ -80,6 +80,9 @@ class OpenAccountSchema(Schema):
 
 class UpdateAccountSchema(Schema):
     credit_limit = Amount()
+    billing_mode = choice_field(BillingMode, metadata={
+        "description": "prepaid <-> postpaid: no money moves; usable credits and overdraft follow the new "
+                       "formula (docs/money.md); a prepaid account in overdraft settles it first"})
     invoice_mode = choice_field(InvoiceMode)
     usage_policy = choice_field(UsagePolicy)
     tax_rate = Amount()
@@ -170,9 +173,16 @@ class AsOfQuerySchema(Schema):
 class TransactionQuerySchema(AsOfQuerySchema):
     type = choice_field(MovementType)
     product = text_field(128)
-    from_ = UtcDateTime(data_key="from")
-    to = UtcDateTime()
-    q = text_field(128)
+    application_id = text_field(128, metadata={"description": "one application's rows (a cloud phone's, say)"})
+    from_ = DayOrTime(data_key="from", metadata={
+        "description": "booked (by the ledger) at or after this time, or on or after this local day or month "
+                       "(2026-11-01, 2026-11) of the account"})
+    to = DayOrTime(metadata={"description": "booked before this time, or on or before the last local day of "
+                                            "this day or month"})
+    occurred_from = DayOrTime(metadata={"description": "as `from`, by when the usage happened (its occurred_at); "
+                                                      "rows without usage carry their booking time"})
+    occurred_to = DayOrTime(metadata={"description": "as `to`, by when the usage happened"})
+    q = text_field(128, metadata={"description": "in the reference, product, application name or transaction no"})
     cursor = text_field(64)
     limit = fields.Integer(load_default=DEFAULT_PAGE_ROWS, validate=validate.Range(1, MAX_PAGE_ROWS))
 
@@ -241,6 +251,7 @@ class TransactionSchema(Schema):
     item = fields.String()
     product = fields.String(allow_none=True)
     application_id = fields.String(allow_none=True)
+    application_name = fields.String(allow_none=True)
     app_key = fields.String(allow_none=True)
     quantity = Quantity(allow_none=True)
     unit = fields.String(allow_none=True)

@@ -53,6 +53,8 @@ def update_account(command: UpdateAccount, unit: UnitOfWork) -> Booking:
     def decide(account: Account) -> tuple[None, list[Changed]]:
         if c.credit_limit is not None:
             account.change_credit_limit(c.credit_limit)
+        if c.billing_mode is not None:
+            account.change_billing_mode(c.billing_mode)
         if c.invoice_mode is not None:
             account.change_invoice_mode(c.invoice_mode)
         if c.usage_policy is not None:

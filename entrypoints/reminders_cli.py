@@ -11,7 +11,8 @@ from datetime import date, datetime, timezone
 import click
 
 from entrypoints.process import ledger_service, stop_on_signals
-from ledger_core.errors import LedgerError
+from ledger_core.cycles import Bound
+from ledger_core.errors import InvalidInput, LedgerError
 from ledger_core.invoicing import DueStatus
 from service.reminder_sender import SenderSettings, run_sender
 from service.reminders import REMINDABLE, ReminderFilter, queue_reminders
@@ -19,9 +20,25 @@ from service.reminders import REMINDABLE, ReminderFilter, queue_reminders
 DAY = click.DateTime(formats=["%Y-%m-%d"])
 
 
+class DayOrTime(click.ParamType):
+    """As the API's filters take them: a month, a day (the account's local days) or a time with an offset."""
 
-def _utc_day(value: datetime | None) -> datetime | None:
-    return None if value is None else value.replace(tzinfo=timezone.utc)
+    name = "month|day|time"
+
+    def convert(self, value: object, param: click.Parameter | None, ctx: click.Context | None) -> Bound:
+        if isinstance(value, Bound):
+            return value
+        text = str(value).strip()
+        try:
+            days = Bound.of_days(text)
+            if days is not None:
+                return days
+            moment = datetime.fromisoformat(text)
+        except (InvalidInput, ValueError):
+            self.fail(f"{text!r} is neither 2026-11, 2026-11-01 nor a time like 2026-11-01T00:00:00+00:00", param, ctx)
+        if moment.tzinfo is None:
+            self.fail(f"{text!r} needs a time zone offset", param, ctx)
+        return Bound(moment=moment.astimezone(timezone.utc))
 
 
 @click.command("remind")
@@ -29,17 +46,20 @@ def _utc_day(value: datetime | None) -> datetime | None:
 @click.option("--number", default=None, help="Only this invoice number.")
 @click.option("--payment-status", type=click.Choice(REMINDABLE), default=None, help="Default: both.")
 @click.option("--due-status", type=click.Choice([s.value for s in DueStatus]), default=None)
-@click.option("--period-from", type=DAY, default=None, help="Invoices whose period ends after this day (UTC).")
-@click.option("--period-to", type=DAY, default=None, help="... and starts before this day (UTC).")
+@click.option("--period-from", type=DayOrTime(), default=None,
+              help="Invoices whose period ends after this time, or covers this day or month or later "
+                   "(the account's local days).")
+@click.option("--period-to", type=DayOrTime(), default=None,
+              help="... and starts before this time, or by the last day of this day or month.")
 @click.option("--today", type=DAY, default=None, help="The day that decides --due-status [default: today, UTC].")
 @click.option("--idempotency-key", default=None,
               help="Default: derived from the filters and the day, so a rerun that day queues nothing twice.")
 def remind(account_id: str | None, number: str | None, payment_status: str | None, due_status: str | None,
-           period_from: datetime | None, period_to: datetime | None, today: datetime | None,
+           period_from: Bound | None, period_to: Bound | None, today: datetime | None,
            idempotency_key: str | None) -> None:
     """Queue a payment reminder for every approved, unpaid or partially paid invoice the filters pick."""
     filters = ReminderFilter(account_id=account_id, number=number, payment_status=payment_status,
-                             due_status=due_status, period_from=_utc_day(period_from), period_to=_utc_day(period_to))
+                             due_status=due_status, period_from=period_from, period_to=period_to)
     day = today.date() if today else None
     with ledger_service() as service:
         key = idempotency_key or derived_key(filters, day or service.clock().date())
@@ -51,7 +71,7 @@ def remind(account_id: str | None, number: str | None, payment_status: str | Non
 
 
 def derived_key(filters: ReminderFilter, day: date) -> str:
-    digest = hashlib.sha256(json.dumps(asdict(filters), sort_keys=True, default=str).encode()).hexdigest()
+    digest = hashlib.sha256(json.dumps(filters.as_requested(), sort_keys=True, default=str).encode()).hexdigest()
     return f"remind:{day.isoformat()}:{digest[:16]}"
 
 

@@ -34,6 +34,7 @@ from ledger_core.account_settings import (
 from ledger_core.cycles import cycle_start, local_date, local_midnight, parse_time_zone, periods_ended
 from ledger_core.errors import (
     AmountOutOfRange,
+    BillingModeChangeBlocked,
     InsufficientCredits,
     InvalidInput,
     InvariantViolation,
@@ -205,6 +206,7 @@ class Account(Aggregate):
         self.reserved = figures.reserved
         self.credit_limit = figures.credit_limit
         self.invoice_mode = figures.invoice_mode.value
+        self.billing_mode = figures.billing_mode.value
 
     @property
     def next_transaction_no(self) -> str:
@@ -367,6 +369,26 @@ class Account(Aggregate):
             self.book.add_single(local_date(self.closed_through, self.time_zone), -self.expecting_invoice,
                                  kind="carry_over", reference=str(self.version + 1),
                                  description="Balance carried over from invoice mode none", product="carry_over")
+
+    def change_billing_mode(self, billing_mode: str) -> None:
+        """Prepaid <-> postpaid, effective from its event: no money moves (expecting invoice,
+        amount due, current balance and reserved credits stay); usable credits and overdraft
+        follow the new mode's formula and the credit limit its meaning (an overdraft
+        allowance when prepaid, a borrowing limit on unbilled usage when postpaid). A prepaid
+        account settles its overdraft first: its pending bills wait for funds, which
+        postpaid bills do not know how to wait for."""
+        mode = parse_choice(BillingMode, billing_mode, "billing_mode")
+        if mode.value == self.billing_mode:
+            return
+        if mode is BillingMode.POSTPAID and self.figures.overdraft > 0:
+            raise BillingModeChangeBlocked(
+                f"a prepaid account in overdraft ({self.figures.overdraft}) settles it before it moves to postpaid",
+                overdraft=self.figures.overdraft)
+        self._billing_mode_changed(billing_mode=mode.value)
+
+    @event("BillingModeChanged")
+    def _billing_mode_changed(self, billing_mode: str) -> None:
+        self._set_figures(self.figures.with_billing_mode(BillingMode(billing_mode)))
 
     def change_usage_policy(self, usage_policy: str) -> None:
         policy = parse_choice(UsagePolicy, usage_policy, "usage_policy")
@@ -711,7 +733,7 @@ ACCOUNT_EVENT_TYPES = (
     "ReservationReleased", "CreditLimitChanged", "InvoiceModeChanged", "UsagePolicyChanged", "BillingDetailsChanged",
     "InvoiceDrafted", "InvoiceApproved", "InvoiceVoided", "CycleClosed", "PaymentRecorded", "OverpaymentRefunded",
     "RecurringSettingsChanged",
-    "LowBalanceThresholdChanged", "LowBalanceReached",
+    "LowBalanceThresholdChanged", "LowBalanceReached", "BillingModeChanged",
 )
 _NOT_MOVEMENTS = frozenset({"LowBalanceThresholdChanged", "LowBalanceReached"})
 CHARGE_KINDS = ("subscription", "addon", "service", "hardware")

@@ -98,6 +98,7 @@ class UpdateAccount(Command):
     account_id: str
     _: KW_ONLY
     credit_limit: Decimal | None = _checked(_AMOUNT, default=None)
+    billing_mode: str | None = None
     invoice_mode: str | None = None
     usage_policy: str | None = None
     payer: dict[str, Any] | None = None

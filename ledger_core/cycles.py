@@ -8,10 +8,12 @@ month has exactly one boundary. Boundaries are returned in UTC.
 from __future__ import annotations
 
 import calendar
+import re
+from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta, timezone
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from ledger_core.errors import InvalidInput
+from ledger_core.errors import InvalidInput, InvariantViolation
 
 
 def parse_time_zone(name: object) -> str:
@@ -42,6 +44,60 @@ def local_days(start: datetime, end: datetime, time_zone: str) -> tuple[date, da
 def local_midnight(day: date, time_zone: str) -> datetime:
     """The moment ``day`` starts in the time zone, in UTC."""
     return datetime.combine(day, time.min, tzinfo=ZoneInfo(time_zone)).astimezone(timezone.utc)
+
+
+_MONTH = re.compile(r"(\d{4})-(\d{2})")
+_DAY = re.compile(r"(\d{4})-(\d{2})-(\d{2})")
+
+
+@dataclass(frozen=True)
+class Bound:
+    """A filter's bound as people type it: a moment (a full time), or a month (``2026-11``)
+    or a day (``2026-11-01``) that means local days of the account it is applied to.
+    As a lower bound it takes its start; as an upper bound everything up to its end, so
+    ``to=2026-11`` includes November 30 and ``to=2026-11-30T00:00:00Z`` excludes it."""
+
+    moment: datetime | None = None
+    first_day: date | None = None
+    last_day: date | None = None
+
+    @classmethod
+    def of_days(cls, text: str) -> Bound | None:
+        """The bound of a month or a day, or None if ``text`` names neither (InvalidInput
+        if it looks like one but is no date)."""
+        try:
+            if day := _DAY.fullmatch(text):
+                first = date(int(day[1]), int(day[2]), int(day[3]))
+                return cls(first_day=first, last_day=first)
+            if month := _MONTH.fullmatch(text):
+                year, number = int(month[1]), int(month[2])
+                first = date(year, number, 1)
+                return cls(first_day=first, last_day=first.replace(day=calendar.monthrange(year, number)[1]))
+        except ValueError:
+            raise InvalidInput(f"{text!r} is no date") from None
+        return None
+
+    def __post_init__(self) -> None:
+        days = self.first_day is not None and self.last_day is not None and self.first_day <= self.last_day
+        if (self.moment is None) != days:
+            raise InvariantViolation(f"a bound is a moment or a span of days, not {self}")
+
+    def start(self, time_zone: str) -> datetime:
+        if self.first_day is None:
+            return self._moment
+        return local_midnight(self.first_day, time_zone)
+
+    def end(self, time_zone: str) -> datetime:
+        """Exclusive: the moment after the bound's last day, or the moment itself."""
+        if self.last_day is None:
+            return self._moment
+        return local_midnight(self.last_day + timedelta(days=1), time_zone)
+
+    @property
+    def _moment(self) -> datetime:
+        if self.moment is None:
+            raise InvariantViolation("a bound of days has no moment")
+        return self.moment
 
 
 def _boundary(year: int, month: int, anchor_day: int, time_zone: str) -> datetime:

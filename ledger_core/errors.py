@@ -106,6 +106,11 @@ class InvoiceModeChangeBlocked(LedgerError):
     category = "rule"
 
 
+class BillingModeChangeBlocked(LedgerError):
+    code = "billing_mode_change_blocked"
+    category = "rule"
+
+
 class InvariantViolation(LedgerError):
     """A ledger invariant failed: a bug, never a user error. Raised, not asserted,
     so that ``python -O`` keeps the check."""

@@ -113,6 +113,10 @@ class Figures:
     def with_invoice_mode(self, invoice_mode: InvoiceMode) -> Figures:
         return replace(self, invoice_mode=invoice_mode)
 
+    def with_billing_mode(self, billing_mode: BillingMode) -> Figures:
+        """No money moves: the stored figures stay, usable credits and overdraft follow the new formula."""
+        return replace(self, billing_mode=billing_mode)
+
     # -- invariants ------------------------------------------------------------
     def checked(self) -> Figures:
         if self.reserved < 0:

@@ -7,6 +7,8 @@ from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 
+from ledger_core.cycles import Bound
+
 
 @dataclass(frozen=True)
 class Dialect:
@@ -50,3 +52,22 @@ def json_field(dialect: Dialect, column: str, key: str) -> str:
     if dialect.text_amounts:
         return f"COALESCE(json_extract({column}, '$.{key}'), '')"
     return f"COALESCE(({column}::jsonb ->> '{key}'), '')"
+
+
+def lower_bound(dialect: Dialect, bound: Bound | None, by_moment: str, by_day: str) -> list[tuple[str, Any]]:
+    """The condition of a filter's lower bound: on the UTC column for a moment, on the
+    column of ISO local days for a day or month (the account's days, whatever its zone)."""
+    if bound is None:
+        return []
+    if bound.first_day is None:
+        return [(by_moment, dialect.time_in(bound.moment))]
+    return [(by_day, bound.first_day.isoformat())]
+
+
+def upper_bound(dialect: Dialect, bound: Bound | None, by_moment: str, by_day: str) -> list[tuple[str, Any]]:
+    """As lower_bound, with the bound's last day."""
+    if bound is None:
+        return []
+    if bound.last_day is None:
+        return [(by_moment, dialect.time_in(bound.moment))]
+    return [(by_day, bound.last_day.isoformat())]

@@ -46,6 +46,8 @@ MIGRATIONS: tuple[Migration, ...] = (
               postgres=('CREATE INDEX IF NOT EXISTS rm_accounts_opened ON "{schema}".rm_accounts (opened_at, account_id)',),
               sqlite=("CREATE INDEX IF NOT EXISTS rm_accounts_opened ON rm_accounts (opened_at, account_id)",)),
     Migration(3, "payments received include the recharges that paid invoices", rebuilds_read_models=True),
+    Migration(4, "local days of bill cycles and invoice periods, application names in balance details, "
+                 "balance details by application", rebuilds_read_models=True),
 )
 CODE_VERSION = MIGRATIONS[-1].version
 

@@ -23,16 +23,17 @@ from datetime import datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from ledger_core.cycles import local_date
+from ledger_core.cycles import Bound, local_date
 from ledger_core.invoicing import add_into
 from ledger_core.usage import UsageLine
+from persistence.dialect import lower_bound, upper_bound
 
 if TYPE_CHECKING:
     from persistence.dialect import Dialect
 
 BILL_COLUMNS = (
     "bill_no", "account_id", "currency", "product", "cycle_start", "cycle_end", "quantity", "unit", "amount",
-    "overdraft", "status", "invoice_id", "lines", "created_position", "updated_at",
+    "overdraft", "status", "invoice_id", "lines", "created_position", "updated_at", "cycle_first_day",
 )
 MAX_LINES_PER_BILL = 1_000  # applications x AppKeys x units of one product in one cycle
 MAX_PREFETCH = 1_000  # bill numbers per bulk read
@@ -55,6 +56,7 @@ class BillRow:
     cycle_end: datetime
     created_position: int
     updated_at: datetime
+    cycle_first_day: str  # ISO: the cycle's first local day, which day and month filters compare
     quantity: Decimal | None = None
     unit: str | None = None  # None when the product was measured in several units
     amount: Decimal = Decimal("0.000000")
@@ -107,8 +109,8 @@ class BillFilter:
     account_id: str | None = None
     product: str | None = None
     status: str | None = None
-    cycle_from: datetime | None = None  # cycles starting at or after
-    cycle_to: datetime | None = None  # cycles starting before
+    cycle_from: Bound | None = None  # cycles starting at or after (a day or month: on or after its first day)
+    cycle_to: Bound | None = None  # cycles starting before (a day or month: on or before its last day)
     before_position: int | None = None  # the page cursor
 
 
@@ -125,7 +127,7 @@ class BillSQL:
             "bill_no TEXT PRIMARY KEY, account_id TEXT NOT NULL, currency TEXT NOT NULL, product TEXT NOT NULL, "
             f"cycle_start {t} NOT NULL, cycle_end {t} NOT NULL, quantity {a}, unit TEXT, amount {a} NOT NULL, "
             f"overdraft {a} NOT NULL, status TEXT NOT NULL, invoice_id TEXT, lines TEXT NOT NULL, "
-            f"created_position BIGINT NOT NULL UNIQUE, updated_at {t} NOT NULL)",
+            f"created_position BIGINT NOT NULL UNIQUE, updated_at {t} NOT NULL, cycle_first_day TEXT NOT NULL)",
             # Lists page by created_position under one filter: an index for each that pages.
             f"CREATE INDEX IF NOT EXISTS {p}_bills_account ON {self.bills} (account_id, status, created_position)",
             f"CREATE INDEX IF NOT EXISTS {p}_bills_account_age ON {self.bills} (account_id, created_position)",
@@ -159,8 +161,8 @@ class BillSQL:
             ("account_id = ?", f.account_id),
             ("product = ?", f.product),
             ("status = ?", f.status),
-            ("cycle_start >= ?", self.d.time_in(f.cycle_from)),
-            ("cycle_start < ?", self.d.time_in(f.cycle_to)),
+            *lower_bound(self.d, f.cycle_from, "cycle_start >= ?", "cycle_first_day >= ?"),
+            *upper_bound(self.d, f.cycle_to, "cycle_start < ?", "cycle_first_day <= ?"),
             ("created_position < ?", f.before_position),
         ]
 
@@ -175,7 +177,7 @@ class BillCodec:
                            sort_keys=True)
         return (r.bill_no, r.account_id, r.currency, r.product, d.time_in(r.cycle_start), d.time_in(r.cycle_end),
                 d.amount_in(r.quantity), r.unit, d.amount_in(r.amount), d.amount_in(r.overdraft), r.status,
-                r.invoice_id, lines, r.created_position, d.time_in(r.updated_at))
+                r.invoice_id, lines, r.created_position, d.time_in(r.updated_at), r.cycle_first_day)
 
     def row(self, r: Any) -> BillRow:
         d = self.d
@@ -189,7 +191,7 @@ class BillCodec:
             bill_no=r["bill_no"], account_id=r["account_id"], currency=r["currency"], product=r["product"],
             cycle_start=d.time_out(r["cycle_start"]), cycle_end=d.time_out(r["cycle_end"]),
             created_position=r["created_position"], updated_at=d.time_out(r["updated_at"]),
-            quantity=d.amount_out(r["quantity"]), unit=r["unit"], amount=d.amount_out(r["amount"]),
+            cycle_first_day=r["cycle_first_day"], quantity=d.amount_out(r["quantity"]), unit=r["unit"], amount=d.amount_out(r["amount"]),
             overdraft=d.amount_out(r["overdraft"]), status=r["status"], invoice_id=r["invoice_id"], lines=lines,
         )
 

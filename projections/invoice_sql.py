@@ -12,6 +12,7 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from persistence.dialect import lower_bound, upper_bound
 from projections.rows import InvoiceFilter, InvoiceLineRow, InvoiceRow, PaymentRow
 
 if TYPE_CHECKING:
@@ -21,7 +22,7 @@ INVOICE_TABLES = ("invoices", "invoice_lines", "payments", "payment_allocations"
 INVOICE_COLUMNS = (
     "invoice_id", "account_id", "kind", "status", "currency", "period_start", "period_end", "created_at", "subtotal",
     "tax", "total", "description", "terms", "notes", "created_position", "number", "issued_at", "due_on", "paid",
-    "outstanding", "payment_status", "updated_at",
+    "outstanding", "payment_status", "updated_at", "period_first_day", "period_last_day",
 )
 LINE_COLUMNS = (
     "invoice_id", "line_no", "kind", "product", "description", "application_id", "app_key", "quantity", "unit",
@@ -51,7 +52,7 @@ class InvoiceSQL:
             f"subtotal {a} NOT NULL, tax {a} NOT NULL, total {a} NOT NULL, description TEXT NOT NULL, "
             "terms TEXT NOT NULL, notes TEXT NOT NULL, created_position BIGINT NOT NULL UNIQUE, number TEXT UNIQUE, "
             f"issued_at {t}, due_on TEXT, paid {a} NOT NULL, outstanding {a} NOT NULL, payment_status TEXT NOT NULL, "
-            f"updated_at {t})",
+            f"updated_at {t}, period_first_day TEXT NOT NULL, period_last_day TEXT NOT NULL)",
             f"CREATE INDEX IF NOT EXISTS {p}_invoices_account ON {self.invoices} (account_id, created_position)",
             # Lists and reminders page newest first under status filters.
             f"CREATE INDEX IF NOT EXISTS {p}_invoices_status ON {self.invoices} "
@@ -125,8 +126,8 @@ class InvoiceSQL:
              overdue if f.due_status == "overdue" else None),
             ("NOT (status = 'approved' AND payment_status <> 'paid' AND due_on < ?)",
              overdue if f.due_status == "not_due" else None),
-            ("period_end > ?", self.d.time_in(f.period_from)),
-            ("period_start < ?", self.d.time_in(f.period_to)),
+            *lower_bound(self.d, f.period_from, "period_end > ?", "period_last_day >= ?"),
+            *upper_bound(self.d, f.period_to, "period_start < ?", "period_first_day <= ?"),
             ("created_position < ?", f.before_position),
         ]
 
@@ -150,7 +151,8 @@ class InvoiceCodec:
             r.invoice_id, r.account_id, r.kind, r.status, r.currency, d.time_in(r.period_start), d.time_in(r.period_end),
             d.time_in(r.created_at), d.amount_in(r.subtotal), d.amount_in(r.tax), d.amount_in(r.total), r.description,
             r.terms, r.notes, r.created_position, r.number, d.time_in(r.issued_at), r.due_on, d.amount_in(r.paid),
-            d.amount_in(r.outstanding), r.payment_status, d.time_in(r.updated_at),
+            d.amount_in(r.outstanding), r.payment_status, d.time_in(r.updated_at), r.period_first_day,
+            r.period_last_day,
         )
 
     def invoice(self, r: Any) -> InvoiceRow:

@@ -16,7 +16,7 @@ from eventsourcing.projection import Projection
 from eventsourcing.utils import get_topic
 
 from ledger_core.account import ACCOUNT_EVENT_TYPES, Account, transaction_no
-from ledger_core.cycles import cycle_start, next_boundary
+from ledger_core.cycles import cycle_start, local_date, local_days, next_boundary
 from ledger_core.figures import ZERO, BillingMode, Figures, InvoiceMode
 from ledger_core.invoicing import payment_status
 from ledger_core.usage import FIELD_NAMES as LINE_FIELDS
@@ -131,6 +131,16 @@ class LedgerProjection(Projection[Any]):
         self._move(event, tracking, lambda f: f.with_invoice_mode(InvoiceMode(event.invoice_mode)))
 
     @process_event.register
+    def _billing_mode(self, event: Account.BillingModeChanged, tracking: Tracking) -> None:
+        """Pending bills follow the new mode's rule from here: a postpaid account's wait for
+        the invoice that takes their usage (a prepaid one moves to postpaid only without
+        overdraft, so with no pending bill); a prepaid account's clear once its funds cover
+        everything, which may be at once."""
+        row = self._move(event, tracking, lambda f: f.with_billing_mode(BillingMode(event.billing_mode)))
+        if row.figures.billing_mode is BillingMode.PREPAID and row.figures.overdraft == 0:
+            self._clear_pending_bills(row.account_id)
+
+    @process_event.register
     def _usage_policy(self, event: Account.UsagePolicyChanged, tracking: Tracking) -> None:
         row = self._move(event, tracking, lambda f: f)
         row.usage_policy = event.usage_policy
@@ -146,12 +156,14 @@ class LedgerProjection(Projection[Any]):
     def _drafted(self, event: Account.InvoiceDrafted, tracking: Tracking) -> None:
         row = self._move(event, tracking, lambda f: f)
         changes = self._batch.invoicing
+        first_day, last_day = local_days(event.period_start, event.period_end, row.time_zone)
         changes.invoices.append(InvoiceRow(
             invoice_id=event.invoice_id, account_id=row.account_id, kind=event.kind, status="draft",
             currency=row.currency, period_start=event.period_start, period_end=event.period_end,
             created_at=event.timestamp, subtotal=event.subtotal, tax=event.tax, total=event.total,
             description=event.description, terms=event.terms, notes=event.notes,
             created_position=tracking.notification_id, updated_at=event.timestamp,
+            period_first_day=first_day.isoformat(), period_last_day=last_day.isoformat(),
         ))
         changes.lines.extend(
             InvoiceLineRow(event.invoice_id, n, line["kind"], line["product"], line["description"],
@@ -281,7 +293,8 @@ class LedgerProjection(Projection[Any]):
         bill = self._batch.bills.get(number) or bills.BillRow(
             bill_no=number, account_id=row.account_id, currency=row.currency, product=event.product,
             cycle_start=start, cycle_end=end,
-            created_position=tracking.notification_id, updated_at=event.timestamp)
+            created_position=tracking.notification_id, updated_at=event.timestamp,
+            cycle_first_day=local_date(start, row.time_zone).isoformat())
         bill.add(event.amount, event.quantity, event.unit, bills.UsageSource.of(event))
         bill.overdraft += min(event.amount, max(row.figures.overdraft - overdraft_before, 0))
         bill.updated_at = event.timestamp
@@ -292,6 +305,11 @@ class LedgerProjection(Projection[Any]):
         self._batch.bills.put(bill)
 
     # -- helpers -----------------------------------------------------------------
+    def _clear_pending_bills(self, account_id: str) -> None:
+        for bill in self._batch.bills.pending(account_id):
+            bill.status = bills.CLEARED
+            self._batch.bills.changed(bill)
+
     def _move(self, event: Any, tracking: Tracking, change: Any) -> AccountRow:
         """Applies a figures change to the event's account row and tracks the event.
         A prepaid account whose funds cover everything again clears its pending bills."""
@@ -300,9 +318,7 @@ class LedgerProjection(Projection[Any]):
         overdraft_before = row.figures.overdraft
         row.figures = change(row.figures).checked()
         if overdraft_before > 0 and row.figures.overdraft == 0 and row.figures.billing_mode is BillingMode.PREPAID:
-            for bill in batch.bills.pending(row.account_id):
-                bill.status = bills.CLEARED
-                batch.bills.changed(bill)
+            self._clear_pending_bills(row.account_id)
         row.updated_at = event.timestamp
         row.version = event.originator_version
         row.position = tracking.notification_id

@@ -8,6 +8,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
+from ledger_core.cycles import Bound
 from ledger_core.figures import Figures
 
 
@@ -64,6 +65,7 @@ class TransactionRow:
     unit_price: Decimal | None = None
     reference: str = ""
     description: str = ""
+    application_name: str | None = None
 
 
 @dataclass(slots=True)
@@ -116,9 +118,12 @@ class TransactionFilter:
     account_id: str
     type: str | None = None
     product: str | None = None
-    booked_from: datetime | None = None  # inclusive
+    booked_from: datetime | None = None  # inclusive: when the ledger booked it
     booked_to: datetime | None = None  # exclusive
-    text: str | None = None  # substring of reference, product or transaction no
+    occurred_from: datetime | None = None  # inclusive: when the usage happened, as its sender said
+    occurred_to: datetime | None = None  # exclusive
+    application_id: str | None = None
+    text: str | None = None  # substring of reference, product, application name or transaction no
     before_position: int | None = None  # the page cursor: rows older than this
     as_of_position: int | None = None  # only rows up to this log position ...
     as_of_time: datetime | None = None  # ... or booked up to this moment
@@ -154,6 +159,8 @@ class InvoiceRow:
     outstanding: Decimal = Decimal("0.000000")
     payment_status: str = "unpaid"
     updated_at: datetime | None = None
+    period_first_day: str = ""  # ISO local days of the period (ledger_core/cycles.py local_days), which
+    period_last_day: str = ""  # day and month filters compare
 
 
 @dataclass(slots=True)
@@ -192,7 +199,7 @@ class InvoiceFilter:
     status: str | None = None
     payment_status: str | None = None
     due_status: str | None = None  # needs ``today``
-    period_from: datetime | None = None  # invoices whose period ends after this
-    period_to: datetime | None = None  # ... and starts before this
+    period_from: Bound | None = None  # invoices whose period ends after this (a day or month: on or after it)
+    period_to: Bound | None = None  # ... and starts before this (a day or month: on or before its last day)
     today: str | None = None  # ISO date deciding overdue
     before_position: int | None = None  # the page cursor

@@ -65,7 +65,7 @@ ACCOUNT_COLUMNS = (
 TRANSACTION_COLUMNS = (
     "position", "account_id", "transaction_no", "booked_at", "occurred_at", "type", "item", "amount",
     "balance_after", "product", "application_id", "app_key", "quantity", "unit", "unit_price", "reference",
-    "description",
+    "description", "application_name",
 )
 HOLD_COLUMNS = ("account_id", "reservation_id", "amount", "reserved_at", "expires_at")
 EVENT_COLUMNS = ("position", "account_id", "version", "type", "time")
@@ -109,10 +109,14 @@ class ReadModelSQL:
             "position BIGINT PRIMARY KEY, account_id TEXT NOT NULL, transaction_no TEXT NOT NULL UNIQUE, "
             f"booked_at {t} NOT NULL, occurred_at {t} NOT NULL, type TEXT NOT NULL, item TEXT NOT NULL, "
             f"amount {a} NOT NULL, balance_after {a} NOT NULL, product TEXT, application_id TEXT, app_key TEXT, "
-            f"quantity {a}, unit TEXT, unit_price TEXT, reference TEXT NOT NULL, description TEXT NOT NULL)",
+            f"quantity {a}, unit TEXT, unit_price TEXT, reference TEXT NOT NULL, description TEXT NOT NULL, "
+            "application_name TEXT)",
             f"CREATE INDEX IF NOT EXISTS {p}_transactions_account ON {self.transactions} (account_id, position)",
             # A type filter (the recharges among millions of usage rows) pages without a walk.
             f"CREATE INDEX IF NOT EXISTS {p}_transactions_type ON {self.transactions} (account_id, type, position)",
+            # The "cloud phone" filter: one application's rows of an account (schema version 4).
+            f"CREATE INDEX IF NOT EXISTS {p}_transactions_application ON {self.transactions} "
+            "(account_id, application_id, position)",
             f"CREATE TABLE IF NOT EXISTS {self.holds} ("
             f"account_id TEXT NOT NULL, reservation_id TEXT NOT NULL, amount {a} NOT NULL, "
             f"reserved_at {t} NOT NULL, expires_at {t}, PRIMARY KEY (account_id, reservation_id))",
@@ -206,7 +210,7 @@ class ReadModelSQL:
         text = None
         if f.text:
             pattern = contains_pattern(f.text)
-            text = (pattern, pattern, pattern)
+            text = (pattern, pattern, pattern, pattern)
         return self._select(
             self.transactions, "position DESC", limit,
             ("account_id = ?", f.account_id),
@@ -214,8 +218,12 @@ class ReadModelSQL:
             ("product = ?", f.product),
             ("booked_at >= ?", self.d.time_in(f.booked_from)),
             ("booked_at < ?", self.d.time_in(f.booked_to)),
+            ("occurred_at >= ?", self.d.time_in(f.occurred_from)),
+            ("occurred_at < ?", self.d.time_in(f.occurred_to)),
+            ("application_id = ?", f.application_id),
             ("(LOWER(reference) LIKE ? ESCAPE '\\' OR LOWER(COALESCE(product, '')) LIKE ? ESCAPE '\\' "
-             "OR LOWER(transaction_no) LIKE ? ESCAPE '\\')", text),
+             "OR LOWER(COALESCE(application_name, '')) LIKE ? ESCAPE '\\' OR LOWER(transaction_no) LIKE ? ESCAPE '\\')",
+             text),
             ("position < ?", f.before_position),
             ("position <= ?", f.as_of_position),
             ("booked_at <= ?", self.d.time_in(f.as_of_time)),
@@ -311,6 +319,7 @@ class RowCodec:
             row.type.value, row.item, d.amount_in(row.amount), d.amount_in(row.balance_after), row.product,
             row.application_id, row.app_key, d.amount_in(row.quantity), row.unit,
             None if row.unit_price is None else f"{row.unit_price:f}", row.reference, row.description,
+            row.application_name,
         )
 
     def transaction(self, r: Any) -> TransactionRow:
@@ -322,7 +331,7 @@ class RowCodec:
             balance_after=d.amount_out(r["balance_after"]), product=r["product"],
             application_id=r["application_id"], app_key=r["app_key"], quantity=d.amount_out(r["quantity"]),
             unit=r["unit"], unit_price=None if r["unit_price"] is None else Decimal(r["unit_price"]),
-            reference=r["reference"], description=r["description"],
+            reference=r["reference"], description=r["description"], application_name=r["application_name"],
         )
 
     def event_params(self, row: EventRow) -> tuple[Any, ...]:

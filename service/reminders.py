@@ -13,11 +13,11 @@ written once, when queued, and says as of which day its figures are.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from ledger_core.client_key import fingerprint, parse_client_key
-from ledger_core.cycles import local_days
+from ledger_core.cycles import Bound, local_days
 from ledger_core.errors import IdempotencyKeyReused, InvalidInput, LedgerError
 from ledger_core.invoicing import DueStatus, InvoiceStatus, PaymentStatus, due_status
 from ledger_core.money import format_amount
@@ -47,8 +47,8 @@ class ReminderFilter:
     number: str | None = None
     payment_status: str | None = None  # unpaid or partially_paid; None: both
     due_status: str | None = None  # decided against ``today``
-    period_from: datetime | None = None
-    period_to: datetime | None = None
+    period_from: Bound | None = None
+    period_to: Bound | None = None
 
     def checked(self) -> ReminderFilter:
         if self.payment_status is not None and self.payment_status not in REMINDABLE:
@@ -57,9 +57,21 @@ class ReminderFilter:
         if self.due_status is not None and self.due_status not in {s.value for s in DueStatus}:
             raise InvalidInput(f"due_status must be one of {', '.join(s.value for s in DueStatus)}",
                                field="due_status")
-        if self.period_from and self.period_to and self.period_from >= self.period_to:
+        low, high = self.period_from, self.period_to
+        if low and high and ((low.moment and high.moment and low.moment >= high.moment) or
+                             (low.first_day and high.last_day and low.first_day > high.last_day)):
             raise InvalidInput("period_from must be before period_to", field="period_from")
         return self
+
+    def as_requested(self) -> dict[str, Any]:
+        """The filters as an idempotency key keeps them: a moment as the time it was before
+        days were accepted, so a repeat of an earlier request still matches."""
+        def plain(bound: Bound | None) -> Any:
+            if bound is None or bound.moment is not None:
+                return bound and bound.moment
+            return f"{bound.first_day}..{bound.last_day}"
+
+        return {**asdict(self), "period_from": plain(self.period_from), "period_to": plain(self.period_to)}
 
 
 @dataclass(frozen=True)
@@ -76,7 +88,7 @@ def queue_reminders(service: LedgerService, filters: ReminderFilter, idempotency
     key = parse_client_key(idempotency_key, "idempotency_key")
     filters = filters.checked()
     # ``today`` is part of what was asked only when the caller named it.
-    request_fingerprint = fingerprint({**asdict(filters), "today": today})
+    request_fingerprint = fingerprint({**filters.as_requested(), "today": today})
     first = service.reminder_outbox.fingerprint_of(key)
     if first is not None and first != request_fingerprint:
         raise IdempotencyKeyReused("this idempotency_key was used with other filters", idempotency_key=key)

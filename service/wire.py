@@ -15,7 +15,8 @@ from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate
 
-from ledger_core.errors import InvalidAmount
+from ledger_core.cycles import Bound
+from ledger_core.errors import InvalidAmount, InvalidInput
 from ledger_core.money import (
     format_amount,
     parse_amount,
@@ -168,6 +169,24 @@ class UtcDateTime(fields.DateTime):
         if value is None:
             return None
         return value.astimezone(timezone.utc).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+class DayOrTime(UtcDateTime):
+    """A filter bound as people type it: ``2026-11`` (a month), ``2026-11-01`` (a day), both
+    meaning the account's local days, or a full time with an offset (ledger_core/cycles.py Bound)."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Bound:
+        text = value.strip() if isinstance(value, str) else value
+        if isinstance(text, str):
+            try:
+                days = Bound.of_days(text)
+            except InvalidInput as error:
+                raise ValidationError(error.message) from None
+            if days is not None:
+                if not EARLIEST.date() <= days.first_day <= days.last_day < LATEST.date():  # type: ignore[operator]
+                    raise ValidationError(f"must lie from {EARLIEST:%Y-%m-%d} to before {LATEST:%Y-%m-%d}")
+                return days
+        return Bound(moment=super()._deserialize(value, attr, data, **kwargs))
 
 
 class AsOf(fields.Field):

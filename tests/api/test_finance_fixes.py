@@ -64,7 +64,7 @@ def test_charge_lines_print_no_quantity_the_data_does_not_hold(client, clock):
     assert " 0 " not in f" {row} " and "0.00 " not in row.split("12.34")[0], row
 
 
-@pytest.mark.parametrize("path", ["/v1/accounts/acme/transactions?application_id=x", "/v1/bills?foo=bar",
+@pytest.mark.parametrize("path", ["/v1/accounts/acme/transactions?app_id=x", "/v1/bills?foo=bar",
                                   "/v1/invoices?acount_id=acme", "/v1/payments?since=2026-01-01",
                                   "/v1/accounts/acme/events?kind=x", "/v1/invoices/dashboard?currency=SGD"])
 def test_lists_refuse_a_filter_they_do_not_know(client, path):

@@ -4,7 +4,8 @@ through HTTP on SQLite and PostgreSQL; documents are read back and compared with
 from __future__ import annotations
 
 import io
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
+from zoneinfo import ZoneInfo
 
 from openpyxl import load_workbook
 
@@ -139,3 +140,100 @@ def test_a_usage_invoice_is_previewed_and_then_issued_exactly_as_previewed(clien
     scoped = client_with_key(app, key_for("finance", "other"))
     hidden = scoped.get("/v1/accounts/post/invoices/preview?date_from=2026-11-01&date_to=2026-11-30")
     assert hidden.status_code == 404
+
+
+def figures(client, account_id, **query):
+    answer = client.get(f"/v1/accounts/{account_id}/balance", query_string=query)
+    assert answer.status_code == 200, answer.get_json()
+    return answer.get_json()
+
+
+def test_the_billing_mode_changes_both_ways_moving_no_money(client, clock):
+    open_account(client, "acct", "SGD", billing_mode="postpaid", credit_limit="100")
+    usage(client, "acct", "u1", "30", "2026-11-10T08:00:00Z")
+    client.post("/v1/accounts/acct/reservations", json={"reservation_id": "h1", "amount": "10"})
+    before = figures(client, "acct")
+    assert (before["usable_credits"], before["overdraft"]) == ("60.00", "0.00")  # 100 - 30 - 10
+    changed = client.patch("/v1/accounts/acct", json={"billing_mode": "prepaid", "credit_limit": "50"})
+    assert changed.status_code == 200, changed.get_json()
+    assert changed.get_json()["billing_mode"] == "prepaid"
+    after = figures(client, "acct")
+    for name in ("expecting_invoice", "amount_due", "current_balance", "reserved_credits"):
+        assert after[name] == before[name], name  # no money moved
+    assert (after["usable_credits"], after["overdraft"]) == ("10.00", "30.00")  # -30 + 50 - 10; 30 beyond funds
+    [bill] = client.get("/v1/bills?account_id=acct").get_json()["items"]
+    assert bill["status"] == "Pending"  # prepaid: pending until funds cover the usage
+    events = client.get("/v1/accounts/acct/events").get_json()["items"]
+    first = min(e["position"] for e in events if e["type"] in ("BillingModeChanged", "CreditLimitChanged"))
+    assert figures(client, "acct", as_of=first - 1)["usable_credits"] == "60.00"  # as it stood before
+
+    blocked = client.patch("/v1/accounts/acct", json={"billing_mode": "postpaid"})
+    assert error_of(blocked)[:2] == (422, "billing_mode_change_blocked")  # in overdraft: -30 balance
+    client.post("/v1/accounts/acct/recharges", json={"amount": "30"})
+    [bill] = client.get("/v1/bills?account_id=acct").get_json()["items"]
+    assert bill["status"] == "Cleared"
+    assert client.patch("/v1/accounts/acct", json={"billing_mode": "postpaid", "credit_limit": "200"}).status_code == 200
+    back = figures(client, "acct")
+    assert (back["current_balance"], back["usable_credits"]) == ("0.00", "160.00")  # 200 + (-30) - 10
+    events = client.get("/v1/accounts/acct/events").get_json()["items"]
+    assert [e["type"] for e in events].count("BillingModeChanged") == 2
+
+
+def test_filters_take_months_and_days_as_the_accounts_local_days(client, clock):
+    open_account(client, "kol", "INR", billing_mode="postpaid", credit_limit="500", time_zone="Asia/Kolkata",
+                 drafts_need_approval=False)
+    open_account(client, "utc", "SGD", billing_mode="postpaid", credit_limit="500")
+    usage(client, "kol", "u1", "1", "2026-11-10T10:00:00+05:30", application_id="phone-1",
+          application_name="Cloud phone Mumbai")
+    usage(client, "utc", "u1", "5", "2026-11-10T10:00:00Z")
+    clock.now = datetime(2026, 11, 30, 19, 0, tzinfo=timezone.utc)  # December 1, 00:30 in Kolkata
+    usage(client, "kol", "u2", "2", "2026-11-30T23:30:00+05:30", application_id="phone-2",
+          application_name="Cloud phone Delhi")
+    usage(client, "kol", "u3", "4", "2026-12-01T00:10:00+05:30", application_id="phone-2")
+
+    def refs(query: str) -> list[str]:
+        answer = client.get(f"/v1/accounts/kol/transactions?{query}")
+        assert answer.status_code == 200, answer.get_json()
+        return sorted(r["reference"] for r in answer.get_json()["items"])
+
+    # booked: when the ledger wrote the event (the real clock), by the account's local day
+    rows = client.get("/v1/accounts/kol/transactions").get_json()["items"]
+    booked = datetime.fromisoformat(rows[-1]["time"].replace("Z", "+00:00"))
+    day = booked.astimezone(ZoneInfo("Asia/Kolkata")).date()
+    assert refs(f"from={day}") == refs(f"from={day:%Y-%m}") == refs(f"to={day}") == ["u1", "u2", "u3"]
+    assert refs(f"to={day - timedelta(days=1)}") == [] and refs(f"from={day + timedelta(days=1)}") == []
+    assert refs(f"from={rows[-1]['time']}")[:1] == ["u1"]  # a full time is that moment
+    # occurred: u2 on November 30, u3 on December 1 (local)
+    assert refs("occurred_from=2026-11-30&occurred_to=2026-11-30") == ["u2"]
+    assert refs("occurred_to=2026-11") == ["u1", "u2"] and refs("occurred_from=2026-12") == ["u3"]
+    assert refs("application_id=phone-2") == ["u2", "u3"] and refs("q=DELHI") == ["u2"]
+    assert refs("type=EXPENSE&application_id=phone-1") == ["u1"]
+    names = [r["application_name"] for r in client.get("/v1/accounts/kol/transactions?q=mumbai").get_json()["items"]]
+    assert names == ["Cloud phone Mumbai"]
+    for bad in ("from=2026-13", "from=2026-11-31", "occurred_to=11/2026"):
+        assert error_of(client.get(f"/v1/accounts/kol/transactions?{bad}"))[:2] == (400, "invalid_input"), bad
+
+    def bills(query: str) -> list[tuple[str, str]]:
+        answer = client.get(f"/v1/bills?{query}")
+        assert answer.status_code == 200, answer.get_json()
+        return sorted((b["account_id"], b["amount"]) for b in answer.get_json()["items"])
+
+    # the Kolkata November cycle starts on October 31 at 18:30 UTC: still a November cycle
+    assert bills("cycle=2026-11") == [("kol", "3.00"), ("utc", "5.00")]
+    assert bills("cycle=2026-12") == [("kol", "4.00")]
+    assert bills("cycle_from=2026-11-01&cycle_to=2026-11-30&account_id=kol") == [("kol", "3.00")]
+    assert bills("cycle_from=2026-10-31T18:30:00Z&cycle_to=2026-10-31T18:30:00.000001Z") == [("kol", "3.00")]
+    assert error_of(client.get("/v1/bills?cycle=2026-11&cycle_from=2026-10"))[:2] == (400, "invalid_input")
+
+    [invoice_id] = client.post("/v1/accounts/kol/cycles/close", json={}).get_json()["invoice_ids"]
+
+    def invoices(query: str) -> list[str]:
+        answer = client.get(f"/v1/invoices?{query}")
+        assert answer.status_code == 200, answer.get_json()
+        return [i["invoice_id"] for i in answer.get_json()["items"]]
+
+    assert invoices("period_from=2026-11&period_to=2026-11") == [invoice_id]
+    assert invoices("period_from=2026-12") == [] and invoices("period_to=2026-10") == []
+    assert invoices("period_from=2026-11-30T18:00:00Z") == [invoice_id]
+    dashboard = client.get("/v1/invoices/dashboard?period_from=2026-11&period_to=2026-11").get_json()
+    assert [(c["currency"], c["approved"]) for c in dashboard["currencies"]] == [("INR", 1)]

@@ -97,7 +97,7 @@ BAD_REQUESTS = [
     ("post", "/v1/accounts/acme/reservations/none/release", {"reason": "bored"}, 400, "invalid_input", "reason"),
     ("patch", "/v1/accounts/acme", {}, 400, "invalid_input", "_schema"),
     ("patch", "/v1/accounts/acme", {"credit_limit": "-1"}, 400, "invalid_input", None),
-    ("patch", "/v1/accounts/acme", {"billing_mode": "postpaid"}, 400, "invalid_input", "billing_mode"),
+    ("patch", "/v1/accounts/acme", {"billing_mode": "weekly"}, 400, "invalid_input", "billing_mode"),
     ("get", "/v1/accounts/acme/transactions?limit=501", None, 400, "invalid_input", "limit"),
     ("get", "/v1/accounts/acme/transactions?cursor=%21%21", None, 400, "invalid_input", None),
     ("get", "/v1/accounts/acme/transactions?type=Bogus", None, 400, "invalid_input", "type"),

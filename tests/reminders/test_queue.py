@@ -7,6 +7,7 @@ from decimal import Decimal
 
 import pytest
 
+from ledger_core.cycles import Bound
 from ledger_core.errors import IdempotencyKeyReused, InvalidInput
 from service import reminders
 from service.reminders import ReminderFilter, TooManyReminders, queue_reminders
@@ -44,8 +45,12 @@ def test_only_approved_unpaid_or_partially_paid_invoices_get_one(service, invoic
     (ReminderFilter(payment_status="unpaid"), None, {"unpaid"}),
     (ReminderFilter(account_id="gamma"), None, {"unpaid"}),
     (ReminderFilter(account_id="beta"), None, set()),
-    (ReminderFilter(period_to=datetime(2026, 10, 1, tzinfo=timezone.utc)), None, set()),
-    (ReminderFilter(period_from=datetime(2026, 11, 15, tzinfo=timezone.utc)), None, {"partly_paid", "unpaid"}),
+    (ReminderFilter(period_to=Bound(moment=datetime(2026, 10, 1, tzinfo=timezone.utc))), None, set()),
+    (ReminderFilter(period_from=Bound(moment=datetime(2026, 11, 15, tzinfo=timezone.utc))), None,
+     {"partly_paid", "unpaid"}),
+    (ReminderFilter(period_from=Bound.of_days("2026-11"), period_to=Bound.of_days("2026-11")), None,
+     {"partly_paid", "unpaid"}),
+    (ReminderFilter(period_to=Bound.of_days("2026-10-31")), None, set()),
 ])
 def test_filters_pick_like_the_invoice_list(service, invoices, filters, today, expected):
     queue_reminders(service, filters, "run-1", today)
@@ -88,8 +93,9 @@ def test_the_same_key_with_other_filters_is_refused(service, invoices):
 @pytest.mark.parametrize("filters", [
     ReminderFilter(payment_status="paid"),
     ReminderFilter(due_status="late"),
-    ReminderFilter(period_from=datetime(2026, 12, 1, tzinfo=timezone.utc),
-                   period_to=datetime(2026, 11, 1, tzinfo=timezone.utc)),
+    ReminderFilter(period_from=Bound(moment=datetime(2026, 12, 1, tzinfo=timezone.utc)),
+                   period_to=Bound(moment=datetime(2026, 11, 1, tzinfo=timezone.utc))),
+    ReminderFilter(period_from=Bound.of_days("2026-12"), period_to=Bound.of_days("2026-11")),
 ])
 def test_bad_filters_are_refused(service, invoices, filters):
     with pytest.raises(InvalidInput):

@@ -67,6 +67,7 @@ class Model:
 
     def __init__(self, billing: str, invoice: str, limit: Decimal, policy: str, rate: Decimal) -> None:
         self.billing, self.invoice, self.limit, self.policy, self.rate = billing, invoice, limit, policy, rate
+        self.approval = billing == "postpaid"  # set when opened; a billing mode change keeps it
         self.unbilled = Decimal(0)
         self.billed = Decimal(0)
         self.holds: dict[str, tuple[Decimal, Any]] = {}
@@ -286,6 +287,16 @@ class LedgerMachine(RuleBasedStateMachine):
             m.carried = -m.unbilled
         m.invoice = mode
 
+    @rule(mode=st.sampled_from(["prepaid", "postpaid"]))
+    def change_billing_mode(self, mode: str) -> None:
+        """No money moves; a prepaid account in overdraft settles it before moving to postpaid."""
+        m = self.model
+        in_overdraft = m.billing == "prepaid" and m.unbilled + m.billed < 0
+        error = "billing_mode_change_blocked" if mode == "postpaid" and in_overdraft else None
+        self.attempt(error, lambda l: l.handle(UpdateAccount("acc", billing_mode=mode)))
+        if not error:
+            m.billing = mode
+
     # -- invoicing -----------------------------------------------------------------------
     @rule()
     def close_cycle(self) -> None:
@@ -299,7 +310,7 @@ class LedgerMachine(RuleBasedStateMachine):
         [invoice_id] = made
         taxed, carried = sum(m.pending, Decimal(0)), m.carried
         m.pending, m.carried = [], Decimal(0)
-        if m.billing == "postpaid":  # recurring postpaid invoices wait for approval
+        if m.approval:  # recurring postpaid invoices wait for approval
             m.drafts[invoice_id] = (taxed, carried)
         else:
             m.issue(taxed, carried)
