@@ -96,6 +96,7 @@ def account_of(row: AccountRow) -> dict[str, Any]:
         "tax_rate": row.tax_rate,
         "payer": row.payer,
         **row.billing_settings,
+        "test_clock_id": row.test_clock_id,
         "opened_at": row.opened_at,
         "balance": balance_of(row),
         "low_balance_threshold": row.low_balance_threshold,

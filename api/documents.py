@@ -23,6 +23,7 @@ from exporters.pdf import render_bill_pdf, render_invoice_pdf, render_receipt_pd
 from ledger_core.access import Role
 from ledger_core.errors import TransactionNotFound
 from service.documents import (
+    account_days,
     account_zones,
     bill_detail_rows,
     bill_document,
@@ -59,7 +60,7 @@ class BillPdf(MethodView):
         """A bill: payer tax details, cycle, product, application, AppKey, usage lines, status, overdraft."""
         svc = service()
         find_bill(bill_no)
-        document = bill_document(svc, bill_no, svc.clock().date())
+        document = bill_document(svc, bill_no)
         return _pdf(render_bill_pdf(document, issuer_of(svc.settings)), safe_file_name(bill_no, "pdf"))
 
 
@@ -71,7 +72,7 @@ class InvoicePdf(MethodView):
         """An invoice (by id or number) with its lines, tax, totals, payments, due date, terms and notes."""
         svc = service()
         find_invoice(invoice_id)
-        document = invoice_document(svc, invoice_id, svc.clock().date())
+        document = invoice_document(svc, invoice_id)
         return _pdf(render_invoice_pdf(document, issuer_of(svc.settings)), safe_file_name(document.number, "pdf"))
 
 
@@ -120,8 +121,7 @@ class InvoicesXlsx(MethodView):
     def get(self, query: dict[str, Any]) -> Response:
         """Invoice report: number, account, dates, totals, tax, paid, outstanding, statuses."""
         svc = service()
-        rows = invoice_report_rows(iter_invoices(svc, invoice_filter(query)), svc.clock().date(),
-                                   account_zones(svc))
+        rows = invoice_report_rows(iter_invoices(svc, invoice_filter(query)), account_days(svc), account_zones(svc))
         return xlsx_response(INVOICE_REPORT_COLUMNS, rows, "invoices.xlsx", "Invoices")
 
 
@@ -133,6 +133,5 @@ class InvoicesCsv(MethodView):
     def get(self, query: dict[str, Any]) -> Response:
         """Invoice report as .csv, streamed."""
         svc = service()
-        rows = invoice_report_rows(iter_invoices(svc, invoice_filter(query)), svc.clock().date(),
-                                   account_zones(svc))
+        rows = invoice_report_rows(iter_invoices(svc, invoice_filter(query)), account_days(svc), account_zones(svc))
         return csv_response(INVOICE_REPORT_COLUMNS, rows, "invoices.csv")

@@ -41,7 +41,7 @@ from ledger_core.access import Role
 from ledger_core.cycles import local_date, local_days
 from ledger_core.errors import InvoiceNotFound
 from projections.rows import InvoiceFilter, InvoiceRow
-from service.documents import account_rows, account_zones, invoice_due_status
+from service.documents import account_days, account_rows, account_zones, invoice_due_status
 from service.invoicing import (
     future_invoice,
     invoice_defaults,
@@ -55,24 +55,26 @@ payments = Blueprint("payments", __name__, url_prefix="/v1/payments", descriptio
 billing = Blueprint("billing", __name__, url_prefix="/v1/accounts", description="An account's invoicing")
 
 
-def _today() -> date:
-    return service().clock().date()  # due dates are compared in UTC days
-
-
-def invoice_of(row: InvoiceRow, zone_of: Callable[[str], str]) -> dict[str, Any]:
-    """The invoice's JSON; its period also as the local days it covers, as every document shows it."""
+def invoice_of(row: InvoiceRow, zone_of: Callable[[str], str], today_of: Callable[[str], date]) -> dict[str, Any]:
+    """The invoice's JSON; its period also as the local days it covers, as every document
+    shows it; due status by its account's today (UTC days; a test clock's, if attached)."""
     zone = zone_of(row.account_id)
     first_day, last_day = local_days(row.period_start, row.period_end, zone)
-    return {**{name: getattr(row, name) for name in row.__slots__}, "due_status": invoice_due_status(row, _today()),
+    return {**{name: getattr(row, name) for name in row.__slots__},
+            "due_status": invoice_due_status(row, today_of(row.account_id)),
             "period_first_day": first_day, "period_last_day": last_day,
             "issue_date": None if row.issued_at is None else local_date(row.issued_at, zone)}
 
 
 def invoice_filter(query: dict[str, Any]) -> InvoiceFilter:
+    """The read-model filter; a due status filter is decided by the named account's today,
+    across accounts by the real one (an attached account's invoices then by real time)."""
+    account_id = visible_account(query.get("account_id"))
+    today = (service().now_for(account_id) if account_id else service().clock()).date()
     return InvoiceFilter(
-        account_id=visible_account(query.get("account_id")), number=query.get("number"), status=query.get("status"),
+        account_id=account_id, number=query.get("number"), status=query.get("status"),
         payment_status=query.get("payment_status"), due_status=query.get("due_status"),
-        period_from=query.get("period_from"), period_to=query.get("period_to"), today=_today().isoformat(),
+        period_from=query.get("period_from"), period_to=query.get("period_to"), today=today.isoformat(),
         before_position=decode_cursor(query["cursor"]) if "cursor" in query else None,
     )
 
@@ -86,7 +88,8 @@ def find_invoice(invoice_id: str) -> InvoiceRow:
 def _detail(invoice_id: str) -> dict[str, Any]:
     view = service().view
     row = find_invoice(invoice_id)
-    return {**invoice_of(row, account_zones(service())), "lines": view.invoice_lines(row.invoice_id),
+    return {**invoice_of(row, account_zones(service()), account_days(service())),
+            "lines": view.invoice_lines(row.invoice_id),
             "payments": view.invoice_payments(row.invoice_id)}
 
 
@@ -98,8 +101,8 @@ class InvoiceList(MethodView):
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """Invoices, newest first, with filters and cursor pagination."""
         rows, next_position = service().view.invoices(invoice_filter(query), query["limit"])
-        zone_of = account_zones(service())
-        return {"items": [invoice_of(r, zone_of) for r in rows],
+        zone_of, today_of = account_zones(service()), account_days(service())
+        return {"items": [invoice_of(r, zone_of, today_of) for r in rows],
                 "next_cursor": None if next_position is None else encode_cursor(next_position)}
 
 

@@ -16,6 +16,7 @@ from ledger_core.client_key import MAX_KEY_LENGTH
 from ledger_core.currencies import MINOR_UNITS
 from ledger_core.figures import ZERO, BillingMode, InvoiceMode, UsagePolicy
 from ledger_core.invoicing import DEFAULT_PAYMENT_TERMS_DAYS, MAX_PAYMENT_TERMS_DAYS
+from ledger_core.test_clocks import TEST_CLOCK_ID_PATTERN
 from projections.rows import MovementType
 from projections.views import MAX_PAGE_ROWS
 from service.wire import Amount, AsOf, DayOrTime, Quantity, Text, UnitPrice, UsageLineSchema, UtcDateTime
@@ -76,6 +77,9 @@ class OpenAccountSchema(Schema):
                                         validate=validate.Range(0, MAX_PAYMENT_TERMS_DAYS))
     drafts_need_approval = fields.Boolean(metadata={"description": "default: true for postpaid, false for prepaid"})
     low_balance_threshold = Amount(allow_none=True, metadata=LOW_BALANCE_HELP)
+    test_clock_id = fields.String(validate=validate.Regexp(TEST_CLOCK_ID_PATTERN), metadata={
+        "description": "open the account on this test clock (POST /v1/test-clocks): its time is the account's "
+                       "now, for good"})
 
 
 class UpdateAccountSchema(Schema):
@@ -224,6 +228,7 @@ class AccountSchema(Schema):
     payment_terms_days = fields.Integer()
     drafts_need_approval = fields.Boolean()
     cycle_running = fields.Boolean()
+    test_clock_id = fields.String(allow_none=True, metadata={"description": "the test clock it runs on; null: real time"})
     opened_at = UtcDateTime()
     balance = fields.Nested(BalanceSchema)
     low_balance_threshold = Amount(allow_none=True)

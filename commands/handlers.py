@@ -11,6 +11,7 @@ from eventsourcing.persistence import IntegrityError
 
 from commands.bookings import Booking
 from commands.invoicing import NumberCounters, default_wording
+from commands.test_clocks import load_test_clock
 from commands.unit_of_work import Changed, UnitOfWork, money_of
 from ledger_core.account import CHARGE_KINDS, Account
 from ledger_core.client_key import ClientKey, KeyKind, KeyStatus
@@ -26,7 +27,7 @@ from ledger_core.commands import (
     Settle,
     UpdateAccount,
 )
-from ledger_core.errors import AccountExists, InvalidInput, ReservationExists
+from ledger_core.errors import AccountExists, ConcurrentModification, InvalidInput, ReservationExists
 from ledger_core.figures import InvoiceMode
 from ledger_core.invoicing import Wording
 from ledger_core.money import Money
@@ -34,14 +35,20 @@ from ledger_core.money import Money
 
 # -- accounts ------------------------------------------------------------------------
 def open_account(command: OpenAccount, unit: UnitOfWork) -> Booking:
-    account = Account.open(**command.settings(), opened_at=unit.clock())
+    """Opens the account; on a test clock, at the clock's time and attached to it in the same write."""
+    clock = None if command.test_clock_id is None else load_test_clock(unit.app, command.test_clock_id)
+    account = Account.open(**command.settings(), opened_at=clock.frozen_time if clock else unit.clock())
     exists = AccountExists(f"account {account.account_id!r} already exists", account_id=account.account_id)
     if account.id in unit.app.repository:
         raise exists
+    if clock is not None:
+        clock.attach(account.account_id)
     try:
-        recordings = unit.save_alone(account)
+        recordings = unit.save_alone(account, *([clock] if clock else []))
     except IntegrityError:
-        raise exists from None
+        if account.id in unit.app.repository:
+            raise exists from None
+        raise ConcurrentModification("the test clock changed meanwhile; try again") from None
     return Booking(account.account_id, recordings[-1].notification.id)
 
 

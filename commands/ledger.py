@@ -16,7 +16,7 @@ from typing import Any
 from eventsourcing.persistence import JSONTranscoder, Recording
 from eventsourcing.utils import get_topic
 
-from commands import api_keys, handlers, invoicing
+from commands import api_keys, handlers, invoicing, test_clocks
 from commands.api_keys import KeyQueries
 from commands.bookings import Clock, utc_now
 from commands.unit_of_work import BatchState, BatchWrite, SingleWrite, WarmAccounts, load_account
@@ -26,6 +26,7 @@ from ledger_core.client_key import ClientKey, KeyKind
 from ledger_core.errors import InvariantViolation, UnsafeText
 from ledger_core.holds import Hold
 from ledger_core.invoice_book import Draft, Entry, InvoiceBook, OpenInvoice, Topup
+from ledger_core.test_clocks import TestClock
 from persistence.appending import AppendExtras, KeyClaim, appending_with
 from persistence.bulk_load import load_aggregates
 from persistence.recorders import RECORDER_TOPICS as AUDITED_RECORDERS
@@ -59,6 +60,8 @@ HANDLERS: dict[type[c.Command], Callable[[Any, Any], Any]] = {
     c.RecordPayment: invoicing.record_payment,
     c.RefundOverpayment: invoicing.refund_overpayment,
     c.SetInvoiceDefaults: invoicing.set_invoice_defaults,
+    c.CreateTestClock: test_clocks.create_test_clock,
+    c.AdvanceTestClock: test_clocks.advance_test_clock,
     c.IssueKey: api_keys.issue_key,
     c.IssueBootstrapKey: api_keys.issue_bootstrap_key,
     c.RevokeKey: api_keys.revoke_key,
@@ -76,6 +79,7 @@ class LedgerBatch:
     """Commands decided against aggregates held in memory, saved together when the batch ends."""
 
     def __init__(self, ledger: Ledger, state: BatchState) -> None:
+        self.ledger = ledger
         self.state = state
         self.unit = BatchWrite(ledger, ledger.clock, state)
         self.position: int | None = None  # of the last event written, once saved; None if nothing was
@@ -87,7 +91,10 @@ class LedgerBatch:
 
     def handle(self, command: c.Command) -> Any:
         """Decides the command in this batch: a refusal raises and changes nothing of it."""
-        return handler_of(command)(command, self.unit)
+        handler, real = handler_of(command), self.ledger.clock
+        self.unit.clock = clock = test_clocks.clock_of(self.ledger, command, real, self.state.accounts)
+        with test_clocks.running_at(clock, real):
+            return handler(command, self.unit)
 
 
 class Ledger(KeyQueries):
@@ -121,10 +128,17 @@ class Ledger(KeyQueries):
     def account(self, account_id: str) -> Account:
         return load_account(self, account_id)
 
+    def test_clock(self, clock_id: str) -> TestClock:
+        return test_clocks.load_test_clock(self, clock_id, to_change=False)
+
     # -- the dispatcher ------------------------------------------------------------
     def handle(self, command: c.Command) -> Any:
-        """Runs the command's handler in a write of its own (retried on a lost race)."""
-        return handler_of(command)(command, SingleWrite(self, self.clock, self._retried))
+        """Runs the command's handler in a write of its own (retried on a lost race), at
+        the time of its account: the test clock's, if it has one."""
+        handler = handler_of(command)
+        clock = test_clocks.clock_of(self, command, self.clock, {})
+        with test_clocks.running_at(clock, self.clock):
+            return handler(command, SingleWrite(self, clock, self._retried))
 
     @contextmanager
     def batch(self, extras: AppendExtras, accounts: Iterable[str] = (),

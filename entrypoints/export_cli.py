@@ -23,7 +23,13 @@ from ledger_core.errors import LedgerError
 from ledger_core.invoicing import DueStatus, InvoiceStatus, PaymentStatus
 from projections.bills import CLEARED, PENDING, BillFilter
 from projections.rows import InvoiceFilter, MovementType, TransactionFilter
-from service.documents import account_zones, balance_detail_rows, bill_detail_rows, invoice_report_rows
+from service.documents import (
+    account_days,
+    account_zones,
+    balance_detail_rows,
+    bill_detail_rows,
+    invoice_report_rows,
+)
 from service.exports import iter_invoices, iter_transactions
 from service.settings import Settings
 
@@ -142,12 +148,12 @@ def export_invoices(out_path: Path, file_format: str | None, account_id: str | N
                     payment_status: str | None, due_status: str | None) -> None:
     """The invoice report to an .xlsx or .csv file."""
     service = open_service(Settings.from_env())
-    today = service.clock().date()
+    today = (service.now_for(account_id) if account_id else service.clock()).date()
     query = InvoiceFilter(account_id=account_id, status=status, payment_status=payment_status,
                           due_status=due_status, today=today.isoformat())
     try:
-        count, chosen = write_export(INVOICE_REPORT_COLUMNS, invoice_report_rows(iter_invoices(service, query), today,
-                                                                            account_zones(service)),
+        rows = invoice_report_rows(iter_invoices(service, query), account_days(service), account_zones(service))
+        count, chosen = write_export(INVOICE_REPORT_COLUMNS, rows,
                                      out_path, file_format, sheet_title="Invoices", description="exporting invoices")
     finally:
         service.close()

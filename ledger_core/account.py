@@ -90,6 +90,9 @@ class Account(Aggregate):
     # Usable credits below which a LowBalanceReached is recorded; None = off. A class
     # default, so accounts (and snapshots) from before the setting existed read None.
     low_balance_threshold = None
+    # The test clock whose time is this account's "now" (ledger_core/test_clocks.py); None:
+    # real time, for good. A class default for the same reason as the threshold's.
+    test_clock_id = None
 
     @staticmethod
     def create_id(account_id: str) -> UUID:
@@ -114,6 +117,7 @@ class Account(Aggregate):
         drafts_need_approval: bool | None = None,
         opened_at: datetime | None = None,
         low_balance_threshold: object = None,
+        test_clock_id: str | None = None,
     ) -> Account:
         threshold = parse_low_balance_threshold(low_balance_threshold)
         rate = parse_tax_rate(tax_rate)
@@ -138,7 +142,13 @@ class Account(Aggregate):
         )
         if threshold is not None:  # its own event: AccountOpened keeps the shape stored events have
             account.change_low_balance_threshold(threshold)
+        if test_clock_id is not None:  # only when opened: an account's time never changes kind
+            account._attached_to_test_clock(test_clock_id=test_clock_id)
         return account
+
+    @event("TestClockAttached")
+    def _attached_to_test_clock(self, test_clock_id: str) -> None:
+        self.test_clock_id = test_clock_id
 
     @event("AccountOpened")
     def __init__(
@@ -733,7 +743,7 @@ ACCOUNT_EVENT_TYPES = (
     "ReservationReleased", "CreditLimitChanged", "InvoiceModeChanged", "UsagePolicyChanged", "BillingDetailsChanged",
     "InvoiceDrafted", "InvoiceApproved", "InvoiceVoided", "CycleClosed", "PaymentRecorded", "OverpaymentRefunded",
     "RecurringSettingsChanged",
-    "LowBalanceThresholdChanged", "LowBalanceReached", "BillingModeChanged",
+    "LowBalanceThresholdChanged", "LowBalanceReached", "BillingModeChanged", "TestClockAttached",
 )
-_NOT_MOVEMENTS = frozenset({"LowBalanceThresholdChanged", "LowBalanceReached"})
+_NOT_MOVEMENTS = frozenset({"LowBalanceThresholdChanged", "LowBalanceReached", "TestClockAttached"})
 CHARGE_KINDS = ("subscription", "addon", "service", "hardware")

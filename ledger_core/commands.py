@@ -82,6 +82,7 @@ class OpenAccount(Command):
     payment_terms_days: int | None = None  # None: the ledger's default terms
     drafts_need_approval: bool | None = None  # None: true for postpaid, false for prepaid
     low_balance_threshold: Decimal | None = _checked(_AMOUNT, default=None)
+    test_clock_id: str | None = None  # sandbox time, for good (ledger_core/test_clocks.py)
 
     def settings(self) -> dict[str, Any]:
         """The Account's opening arguments (terms left out: the Account's default)."""
@@ -334,3 +335,19 @@ class IssueBootstrapKey(Command):
 @dataclass(frozen=True)
 class RevokeKey(Command):
     key_id: str
+
+
+@dataclass(frozen=True)
+class CreateTestClock(Command):
+    """A sandbox clock frozen at ``frozen_time``; ``clock_id`` None: one is made up."""
+
+    frozen_time: datetime
+    clock_id: str | None = None
+
+
+@dataclass(frozen=True)
+class AdvanceTestClock(Command):
+    """Moves a test clock to ``frozen_time`` (one step: service/test_clocks.py runs the chores between)."""
+
+    clock_id: str
+    frozen_time: datetime

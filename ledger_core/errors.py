@@ -220,3 +220,17 @@ class InvoiceDateOutOfRange(LedgerError):
 
     code = "invoice_date_out_of_range"
     category = "rule"
+
+
+class TestClockNotFound(LedgerError):
+    __test__ = False
+    code = "test_clock_not_found"
+    category = "not_found"
+
+
+class TestClockRule(LedgerError):
+    """A test clock only moves forward, a bounded step at a time, and holds a bounded number of accounts."""
+
+    __test__ = False
+    code = "test_clock_refused"
+    category = "rule"

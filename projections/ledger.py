@@ -68,7 +68,7 @@ class LedgerProjection(Projection[Any]):
             AccountRow(
                 aggregate_id=str(event.originator_id), account_id=event.account_id, currency=event.currency, usage_policy=event.usage_policy,
                 cycle_anchor_day=event.cycle_anchor_day, tax_rate=event.tax_rate, payer=event.payer,
-                figures=figures, opened_at=event.timestamp, updated_at=event.timestamp,
+                figures=figures, opened_at=getattr(event, "opened_at", None) or event.timestamp, updated_at=event.timestamp,
                 version=event.originator_version, position=tracking.notification_id,
                 billing_settings=_billing_settings(event, cycle_running=True),
             )
@@ -139,6 +139,11 @@ class LedgerProjection(Projection[Any]):
         row = self._move(event, tracking, lambda f: f.with_billing_mode(BillingMode(event.billing_mode)))
         if row.figures.billing_mode is BillingMode.PREPAID and row.figures.overdraft == 0:
             self._clear_pending_bills(row.account_id)
+
+    @process_event.register
+    def _attached_to_test_clock(self, event: Account.TestClockAttached, tracking: Tracking) -> None:
+        row = self._move(event, tracking, lambda f: f)
+        row.billing_settings = {**row.billing_settings, "test_clock_id": event.test_clock_id}
 
     @process_event.register
     def _usage_policy(self, event: Account.UsagePolicyChanged, tracking: Tracking) -> None:
@@ -229,7 +234,7 @@ class LedgerProjection(Projection[Any]):
     def _recurring(self, event: Account.RecurringSettingsChanged, tracking: Tracking) -> None:
         row = self._move(event, tracking, lambda f: f)
         row.cycle_anchor_day = event.cycle_anchor_day
-        row.billing_settings = _billing_settings(event, cycle_running=event.cycle_running)
+        row.billing_settings = {**row.billing_settings, **_billing_settings(event, cycle_running=event.cycle_running)}
 
     def _allocate(self, event: Any, allocations: list[dict[str, Any]]) -> None:
         d = self.view.sql.d

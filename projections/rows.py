@@ -36,7 +36,7 @@ class AccountRow:
     updated_at: datetime
     version: int
     position: int  # notification id of the last event applied to this account
-    # time_zone, payment_terms_days, drafts_need_approval, cycle_running
+    # time_zone, payment_terms_days, drafts_need_approval, cycle_running, test_clock_id (if attached)
     billing_settings: dict[str, Any] = field(default_factory=dict)
     low_balance_threshold: Decimal | None = None  # None: no LowBalance signal
 
@@ -44,6 +44,11 @@ class AccountRow:
     def time_zone(self) -> str:
         """The IANA zone the account's days and cycles are counted in."""
         return str(self.billing_settings.get("time_zone", "UTC"))
+
+    @property
+    def test_clock_id(self) -> str | None:
+        """The test clock whose time is the account's "now"; None: real time."""
+        return self.billing_settings.get("test_clock_id")
 
 
 @dataclass(slots=True)  # made for every money movement in a replay: no frozen-init cost

@@ -49,10 +49,12 @@ def payer_of(account: AccountRow) -> Party:
 
 
 # -- bills -------------------------------------------------------------------------
-def bill_document(service: LedgerService, bill_no: str, today: date) -> BillDocument:
+def bill_document(service: LedgerService, bill_no: str, today: date | None = None) -> BillDocument:
+    """``today`` None: the account's (its test clock's, if it has one)."""
     bill = service.view.bill(bill_no)
     if bill is None:
         raise BillNotFound(f"no bill {bill_no!r}", bill_no=bill_no)
+    today = today or service.now_for(bill.account_id).date()
     account = service.account_row(bill.account_id)
     zone = account.time_zone
     first, end = local_date(bill.cycle_start, zone), local_date(bill.cycle_end, zone)
@@ -104,11 +106,13 @@ def bill_detail_rows(service: LedgerService, query: BillFilter) -> Iterator[Bill
 
 
 # -- invoices ----------------------------------------------------------------------
-def invoice_document(service: LedgerService, invoice_id: str, today: date) -> InvoiceDocument:
+def invoice_document(service: LedgerService, invoice_id: str, today: date | None = None) -> InvoiceDocument:
+    """``today`` (deciding overdue) None: the account's (its test clock's, if it has one)."""
     view = service.view
     invoice = view.invoice(invoice_id)
     if invoice is None:
         raise InvoiceNotFound(f"no invoice {invoice_id!r}", invoice_id=invoice_id)
+    today = today or service.now_for(invoice.account_id).date()
     account = service.account_row(invoice.account_id)
     zone = account.time_zone
     payments = [
@@ -151,10 +155,11 @@ def _invoice_status(invoice: InvoiceRow, today: date) -> str:
     return STATUS_TEXT[invoice.payment_status]
 
 
-def invoice_report_rows(invoices: Iterable[InvoiceRow], today: date,
+def invoice_report_rows(invoices: Iterable[InvoiceRow], today_of: Callable[[str], date],
                         zone_of: Callable[[str], str]) -> Iterator[InvoiceReportRow]:
     """The invoice report's rows: the figures, dates and statuses of each invoice's JSON,
-    its period in its account's time zone (``zone_of(account_id)``)."""
+    its period in its account's time zone (``zone_of(account_id)``), overdue by its
+    account's today (``today_of(account_id)``)."""
     for invoice in invoices:
         zone = zone_of(invoice.account_id)
         first_day, last_day = local_days(invoice.period_start, invoice.period_end, zone)
@@ -165,7 +170,7 @@ def invoice_report_rows(invoices: Iterable[InvoiceRow], today: date,
             period_start=first_day, period_end=last_day,
             currency=invoice.currency, subtotal=invoice.subtotal, tax=invoice.tax, total=invoice.total,
             paid=invoice.paid, outstanding=invoice.outstanding, payment_status=STATUS_TEXT[invoice.payment_status],
-            due_status=DUE_TEXT[invoice_due_status(invoice, today)],
+            due_status=DUE_TEXT[invoice_due_status(invoice, today_of(invoice.account_id))],
         )
 
 
@@ -192,6 +197,24 @@ def account_zones(service: LedgerService) -> Callable[[str], str]:
     """account id -> its time zone, each account read once."""
     row_of = account_rows(service)
     return lambda account_id: row_of(account_id).time_zone
+
+
+def account_days(service: LedgerService) -> Callable[[str], date]:
+    """account id -> its today, which decides due status: the UTC day of its now (its test
+    clock's, if it has one), each account and clock read once."""
+    row_of = account_rows(service)
+    real = service.clock().date()
+    clocks: dict[str, date] = {}
+
+    def today_of(account_id: str) -> date:
+        clock_id = row_of(account_id).test_clock_id
+        if clock_id is None:
+            return real
+        if clock_id not in clocks:
+            clocks[clock_id] = service.test_clock_time(clock_id).date()
+        return clocks[clock_id]
+
+    return today_of
 
 
 # -- receipts ----------------------------------------------------------------------

@@ -29,7 +29,9 @@ def world(client, service) -> dict[str, str]:
     invoice = client.post("/v1/accounts/acme/invoices", json={
         "type": "topup", "amount": "10", "description": "credits"}).get_json()
     bill = client.get("/v1/bills?account_id=acme").get_json()["items"][0]
-    return {"account_id": "acme", "invoice_id": invoice["invoice_id"], "bill_no": bill["bill_no"],
+    assert client.post("/v1/test-clocks", json={"frozen_time": "2027-01-01T00:00:00Z", "id": "clock_w"}
+                       ).status_code == 201
+    return {"clock_id": "clock_w", "account_id": "acme", "invoice_id": invoice["invoice_id"], "bill_no": bill["bill_no"],
             "transaction_no": recharge["transaction_no"], "reservation_id": "h1",
             "key_id": service.commands.api_keys()[0].key_id}
 
