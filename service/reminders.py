@@ -24,6 +24,7 @@ from ledger_core.money import format_amount
 from persistence.reminder_outbox import NewReminder
 from projections.rows import InvoiceFilter, InvoiceRow
 from projections.views import MAX_PAGE_ROWS
+from service.documents import account_days
 from service.ledger_service import LedgerService
 
 MAX_REMINDERS_PER_REQUEST = 10_000  # one request, one bounded amount of mail and memory
@@ -93,9 +94,10 @@ def queue_reminders(service: LedgerService, filters: ReminderFilter, idempotency
     if first is not None and first != request_fingerprint:
         raise IdempotencyKeyReused("this idempotency_key was used with other filters", idempotency_key=key)
     now = service.clock()
-    day = today or now.date()
+    # due status by the named account's today (a test clock's, if attached), else the real one
+    day = today or (service.now_for(filters.account_id) if filters.account_id else now).date()
     invoices = select_invoices(service, filters, day)
-    accounts = _Accounts(service)
+    accounts, today_of = _Accounts(service), account_days(service)
     queued = skipped = 0
     for start in range(0, len(invoices), WRITE_PAGE_ROWS):
         page: list[NewReminder] = []
@@ -105,7 +107,7 @@ def queue_reminders(service: LedgerService, filters: ReminderFilter, idempotency
             if not recipients:
                 skipped += 1
                 continue
-            subject, body = compose(invoice, payer, time_zone, day)
+            subject, body = compose(invoice, payer, time_zone, today or today_of(invoice.account_id))
             assert invoice.number is not None and invoice.due_on is not None, "approved invoices have both"
             page.append(NewReminder(
                 batch_key=key, request_fingerprint=request_fingerprint, invoice_id=invoice.invoice_id,
