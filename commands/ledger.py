@@ -16,7 +16,7 @@ from typing import Any
 from eventsourcing.persistence import JSONTranscoder, Recording
 from eventsourcing.utils import get_topic
 
-from commands import api_keys, handlers, invoicing, test_clocks
+from commands import api_keys, handlers, invoicing, subscriptions, test_clocks
 from commands.api_keys import KeyQueries
 from commands.bookings import Clock, utc_now
 from commands.unit_of_work import BatchState, BatchWrite, SingleWrite, WarmAccounts, load_account
@@ -26,11 +26,12 @@ from ledger_core.client_key import ClientKey, KeyKind
 from ledger_core.errors import InvariantViolation, UnsafeText
 from ledger_core.holds import Hold
 from ledger_core.invoice_book import Draft, Entry, InvoiceBook, OpenInvoice, Topup
+from ledger_core.subscription import Subscription
 from ledger_core.test_clocks import TestClock
 from persistence.appending import AppendExtras, KeyClaim, appending_with
 from persistence.bulk_load import load_aggregates
 from persistence.recorders import RECORDER_TOPICS as AUDITED_RECORDERS
-from persistence.transcodings import register_dataclasses
+from persistence.transcodings import DateAsISO, register_dataclasses
 
 SNAPSHOT_INTERVAL_EVENTS = 200
 AGGREGATE_CACHE_SIZE = 10_000
@@ -62,6 +63,18 @@ HANDLERS: dict[type[c.Command], Callable[[Any, Any], Any]] = {
     c.SetInvoiceDefaults: invoicing.set_invoice_defaults,
     c.CreateTestClock: test_clocks.create_test_clock,
     c.AdvanceTestClock: test_clocks.advance_test_clock,
+    c.CreatePlan: subscriptions.create_plan,
+    c.RepricePlan: subscriptions.reprice_plan,
+    c.RetirePlan: subscriptions.retire_plan,
+    c.Subscribe: subscriptions.subscribe,
+    c.AddAddon: subscriptions.add_addon,
+    c.RemoveAddon: subscriptions.remove_addon,
+    c.ChangePackage: subscriptions.change_package,
+    c.CancelSubscription: subscriptions.cancel_subscription,
+    c.ReactivateSubscription: subscriptions.reactivate_subscription,
+    c.DeleteSubscription: subscriptions.delete_subscription,
+    c.RenewSubscription: subscriptions.renew_subscription,
+    c.PreviewSubscriptionChange: subscriptions.preview_subscription_change,
     c.IssueKey: api_keys.issue_key,
     c.IssueBootstrapKey: api_keys.issue_bootstrap_key,
     c.RevokeKey: api_keys.revoke_key,
@@ -116,6 +129,7 @@ class Ledger(KeyQueries):
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)
         register_dataclasses(transcoder, SNAPSHOT_TYPES)
+        transcoder.register(DateAsISO())
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording]:
         """As the library's; a lone surrogate in any text cannot be encoded to UTF-8 and
@@ -127,6 +141,9 @@ class Ledger(KeyQueries):
 
     def account(self, account_id: str) -> Account:
         return load_account(self, account_id)
+
+    def subscription(self, account_id: str, subscription_id: str) -> Subscription:
+        return subscriptions.load_subscription(self, subscription_id, account_id, to_change=False)
 
     def test_clock(self, clock_id: str) -> TestClock:
         return test_clocks.load_test_clock(self, clock_id, to_change=False)

@@ -31,7 +31,7 @@ from ledger_core.account_settings import (
     parse_tax_rate,
     parse_terms,
 )
-from ledger_core.cycles import cycle_start, local_date, local_midnight, parse_time_zone, periods_ended
+from ledger_core.cycles import cycle_start, local_date, local_midnight, next_boundary, parse_time_zone, periods_ended
 from ledger_core.errors import (
     AmountOutOfRange,
     BillingModeChangeBlocked,
@@ -289,6 +289,34 @@ class Account(Aggregate):
                                  reference=transaction_no(self.account_id, self.version + 1),
                                  description=description or kind, product=kind)
 
+    def post_credit(self, credit: Money, *, kind: str, description: str, idempotency_key: str, now: datetime,
+                    number_for: NumberFor, wording: inv.Wording = inv.Wording()) -> str:
+        """Gives back part of a charge (a subscription's unused days): a System movement in the
+        customer's favour; itemized mode issues it as a credit note of its own at once."""
+        amount = self._own(credit)
+        if amount <= 0:
+            raise InvalidInput("a credit must be positive", field="amount")
+        if kind not in CHARGE_KINDS:
+            raise InvariantViolation(f"no charge kind {kind!r}")
+        self._require_within_bounds(self.figures.after_credit(amount))
+        number = self.next_transaction_no
+        self._credit_posted(amount=amount, kind=kind, description=description, idempotency_key=idempotency_key,
+                            booked_at=now)
+        if self.invoice_mode == InvoiceMode.ITEMIZED:
+            key = next(k for k, e in self.book.unbilled.items() if e.kind == "credit" and k.endswith(f"|{number}"))
+            invoice_id = self._draft(inv.InvoiceKind.CHARGE, [key], now, now, description=description, wording=wording)
+            self.approve_invoice(invoice_id, now=now, number_for=number_for)
+        return number
+
+    @event("CreditPosted")
+    def _credit_posted(self, amount: Decimal, kind: str, description: str, idempotency_key: str,
+                       booked_at: datetime) -> None:
+        self._set_figures(self.figures.after_credit(amount))
+        if self._invoicing:
+            self.book.add_single(local_date(booked_at, self.time_zone), -amount, kind="credit",
+                                 reference=transaction_no(self.account_id, self.version + 1),
+                                 description=description or kind, product=kind)
+
     # -- holds -----------------------------------------------------------------
     def reserve(self, money: Money, *, reservation_id: str, expires_at: datetime | None) -> None:
         amount = self._own(money)
@@ -477,6 +505,12 @@ class Account(Aggregate):
         keys = self._usage_to_invoice(date_from, date_to)
         period_start, _ = self.days_as_period(date_from, date_to)
         return [self.book.unbilled[k] for k in keys], self._plan(keys, period_start)
+
+    def next_invoice_plan(self) -> DraftPlan:
+        """What the open cycle's invoice would bill as things stand, deciding nothing."""
+        end = next_boundary(self.closed_through, self.cycle_anchor_day, self.time_zone)
+        keys = self.book.due(before=local_date(end, self.time_zone)) if self._invoicing else []
+        return self._plan(keys, self.closed_through)
 
     def _usage_to_invoice(self, date_from: date, date_to: date) -> list[str]:
         self._require_invoicing()
@@ -743,7 +777,7 @@ ACCOUNT_EVENT_TYPES = (
     "ReservationReleased", "CreditLimitChanged", "InvoiceModeChanged", "UsagePolicyChanged", "BillingDetailsChanged",
     "InvoiceDrafted", "InvoiceApproved", "InvoiceVoided", "CycleClosed", "PaymentRecorded", "OverpaymentRefunded",
     "RecurringSettingsChanged",
-    "LowBalanceThresholdChanged", "LowBalanceReached", "BillingModeChanged", "TestClockAttached",
+    "LowBalanceThresholdChanged", "LowBalanceReached", "BillingModeChanged", "TestClockAttached", "CreditPosted",
 )
 _NOT_MOVEMENTS = frozenset({"LowBalanceThresholdChanged", "LowBalanceReached", "TestClockAttached"})
 CHARGE_KINDS = ("subscription", "addon", "service", "hardware")

@@ -38,6 +38,7 @@ class KeyKind(StrEnum):
     INVOICE = "invoice"  # a manual invoice; its claim's transaction_no holds the invoice id
     RECHARGE = "recharge"
     REFUND = "refund"
+    SUBSCRIPTION = "subscription"  # a subscription change; its claim's transaction_no holds the subscription id
 
 
 class KeyStatus(StrEnum):

@@ -351,3 +351,112 @@ class AdvanceTestClock(Command):
 
     clock_id: str
     frozen_time: datetime
+
+
+# -- catalog and subscriptions (ledger_core/catalog.py, ledger_core/subscription.py) ----------
+@dataclass(frozen=True)
+class CreatePlan(Command):
+    plan_id: str
+    _: KW_ONLY
+    kind: str
+    name: str
+    period: str
+    currency: str = _checked(_CURRENCY)
+    price: Decimal = _checked(_AMOUNT)
+    allowances: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RepricePlan(Command):
+    """A new version of the plan; running subscriptions take it at their next renewal."""
+
+    plan_id: str
+    _: KW_ONLY
+    price: Decimal = _checked(_AMOUNT)
+    allowances: dict[str, Any] | None = None  # None: the current ones
+
+
+@dataclass(frozen=True)
+class RetirePlan(Command):
+    plan_id: str
+
+
+@dataclass(frozen=True)
+class Subscribe(Command):
+    """A new subscription to a package, its first period charged in full from today."""
+
+    account_id: str
+    _: KW_ONLY
+    plan_id: str
+    subscription_id: str | None = None  # None: made from the idempotency key, else at random
+    idempotency_key: str | None = _checked(_KEY, default=None)
+
+
+@dataclass(frozen=True)
+class AddAddon(Command):
+    account_id: str
+    subscription_id: str
+    _: KW_ONLY
+    plan_id: str
+    quantity: int = 1
+    idempotency_key: str | None = _checked(_KEY, default=None)
+
+
+@dataclass(frozen=True)
+class RemoveAddon(Command):
+    account_id: str
+    subscription_id: str
+    _: KW_ONLY
+    plan_id: str
+    idempotency_key: str | None = _checked(_KEY, default=None)
+
+
+@dataclass(frozen=True)
+class ChangePackage(Command):
+    """Upgrade or downgrade, now (prorated) or at the next renewal."""
+
+    account_id: str
+    subscription_id: str
+    _: KW_ONLY
+    plan_id: str
+    at_renewal: bool = False
+    idempotency_key: str | None = _checked(_KEY, default=None)
+
+
+@dataclass(frozen=True)
+class CancelSubscription(Command):
+    account_id: str
+    subscription_id: str
+    _: KW_ONLY
+    at_period_end: bool = True
+    idempotency_key: str | None = _checked(_KEY, default=None)
+
+
+@dataclass(frozen=True)
+class ReactivateSubscription(Command):
+    account_id: str
+    subscription_id: str
+    _: KW_ONLY
+    idempotency_key: str | None = _checked(_KEY, default=None)
+
+
+@dataclass(frozen=True)
+class DeleteSubscription(Command):
+    account_id: str
+    subscription_id: str
+
+
+@dataclass(frozen=True)
+class RenewSubscription(Command):
+    """Renews (or ends, if set to cancel) every period of the subscription that ended by now."""
+
+    account_id: str
+    subscription_id: str
+
+
+@dataclass(frozen=True)
+class PreviewSubscriptionChange(Command):
+    """What ``change`` would post and do to the next invoice; nothing is written."""
+
+    account_id: str
+    change: AddAddon | RemoveAddon | ChangePackage | CancelSubscription | ReactivateSubscription

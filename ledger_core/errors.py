@@ -234,3 +234,36 @@ class TestClockRule(LedgerError):
     __test__ = False
     code = "test_clock_refused"
     category = "rule"
+
+
+# -- catalog and subscriptions ----------------------------------------------------
+class PlanNotFound(LedgerError):
+    code = "plan_not_found"
+    category = "not_found"
+
+
+class PlanExists(LedgerError):
+    code = "plan_exists"
+    category = "conflict"
+
+
+class PlanRetired(LedgerError):
+    code = "plan_retired"
+    category = "rule"
+
+
+class SubscriptionNotFound(LedgerError):
+    code = "subscription_not_found"
+    category = "not_found"
+
+
+class SubscriptionNotActive(LedgerError):
+    """The change needs an active subscription (or, to delete or reactivate, a cancelled one)."""
+
+    code = "subscription_not_active"
+    category = "rule"
+
+
+class SubscriptionExists(LedgerError):
+    code = "subscription_exists"
+    category = "conflict"

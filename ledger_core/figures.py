@@ -87,6 +87,11 @@ class Figures:
         """A charge lands unbilled; in itemized mode its own invoice bills it in the same write."""
         return self._moved(unbilled=-cost)
 
+    def after_credit(self, amount: Decimal) -> Figures:
+        """A credit (unused subscription days) lands unbilled in the customer's favour: the
+        next invoice takes it off; in itemized mode its own credit note does at once."""
+        return self._moved(unbilled=amount)
+
     def after_reserve(self, amount: Decimal) -> Figures:
         return self._moved(reserved=amount)
 

@@ -4,6 +4,7 @@ in snapshots: as a dict of their fields, tagged with a name that stays fixed onc
 from __future__ import annotations
 
 from dataclasses import fields, is_dataclass
+from datetime import date
 from typing import Any
 
 from eventsourcing.persistence import JSONTranscoder, Transcoding
@@ -29,3 +30,16 @@ class DataclassAsDict(Transcoding):
 def register_dataclasses(transcoder: JSONTranscoder, named: dict[str, type]) -> None:
     for name, cls in named.items():
         transcoder.register(DataclassAsDict(cls, name))
+
+
+class DateAsISO(Transcoding):
+    """A day (subscription periods), as its ISO text. A datetime has its own transcoding."""
+
+    type = date
+    name = "date_iso"
+
+    def encode(self, obj: date) -> str:
+        return obj.isoformat()
+
+    def decode(self, data: str) -> date:
+        return date.fromisoformat(data)

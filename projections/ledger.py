@@ -103,6 +103,12 @@ class LedgerProjection(Projection[Any]):
                    reference=event.idempotency_key, description=event.description)
 
     @process_event.register
+    def _credit(self, event: Account.CreditPosted, tracking: Tracking) -> None:
+        row = self._move(event, tracking, lambda f: f.after_credit(event.amount))
+        self._book(event, tracking, row, MovementType.SYSTEM, CHARGE_ITEMS[event.kind], event.amount,
+                   reference=event.idempotency_key, description=event.description)
+
+    @process_event.register
     def _reserved(self, event: Account.CreditsReserved, tracking: Tracking) -> None:
         account_id = self._move(event, tracking, lambda f: f.after_reserve(event.amount)).account_id
         self._batch.open_hold(HoldRow(account_id, event.reservation_id, event.amount, event.timestamp,

@@ -1,0 +1,101 @@
+"""Subscriptions at the service layer: the money each change moves, to the last digit."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import pytest
+
+from ledger_core.commands import (
+    AddAddon,
+    CancelSubscription,
+    ChangePackage,
+    CreatePlan,
+    DeleteSubscription,
+    ReactivateSubscription,
+    RemoveAddon,
+    RenewSubscription,
+    RepricePlan,
+    Subscribe,
+)
+from ledger_core.errors import CurrencyMismatch, SubscriptionNotActive
+from projections.rows import TransactionFilter
+from tests.service.helpers import open_account
+
+
+@pytest.fixture
+def catalog(service):
+    for plan_id, kind, price in (("basic", "package", "31"), ("pro", "package", "62"), ("ai", "addon", "9.30")):
+        service.handle(CreatePlan(plan_id, kind=kind, name=plan_id.title(), period="monthly", currency="SGD",
+                                  price=price, allowances={"seats": 3} if kind == "package" else {}))
+    return service
+
+
+def moves(service, account_id="acme"):
+    rows = service.view.transactions(TransactionFilter(account_id), 100).rows
+    return [(r.type.value, f"{r.amount:f}") for r in reversed(rows)]
+
+
+def test_a_month_of_changes_costs_each_item_its_active_days(catalog, clock):
+    service = catalog
+    open_account(service, "acme", billing_mode="postpaid", credit_limit="1000")
+    clock.now = datetime(2027, 1, 1, 9, tzinfo=timezone.utc)  # a 31-day period: Jan 1 - Jan 31
+    sub = service.handle(Subscribe("acme", plan_id="basic", idempotency_key="s1")).transaction_no
+    assert service.handle(Subscribe("acme", plan_id="basic", idempotency_key="s1")).replayed
+    clock.now = datetime(2027, 1, 11, 9, tzinfo=timezone.utc)  # 21 days left
+    service.handle(AddAddon("acme", sub, plan_id="ai", idempotency_key="a1"))
+    clock.now = datetime(2027, 1, 21, 9, tzinfo=timezone.utc)  # 11 days left
+    service.handle(ChangePackage("acme", sub, plan_id="pro", idempotency_key="c1"))
+    clock.now = datetime(2027, 1, 26, 9, tzinfo=timezone.utc)  # 6 days left
+    service.handle(RemoveAddon("acme", sub, plan_id="ai", idempotency_key="r1"))
+    assert moves(service) == [
+        ("Expense", "-31.000000"),  # basic, the whole period
+        ("Expense", "-6.300000"),  # ai: 9.30 x 21 / 31
+        ("System", "11.000000"),  # basic: 11 unused days back (31 - 31 x 20 / 31)
+        ("Expense", "-22.000000"),  # pro: 62 x 11 / 31
+        ("System", "1.800000"),  # ai: 6 unused days back (6.30 - 9.30 x 15 / 31)
+    ]
+    # basic 20 days + pro 11 days + ai 15 days
+    assert service.account_row("acme").figures.expecting_invoice == -(Decimal(20) + Decimal(22) + Decimal("4.5"))
+
+    clock.now = datetime(2027, 2, 1, 0, 30, tzinfo=timezone.utc)
+    renewed = service.handle(RenewSubscription("acme", sub))
+    assert renewed.amount == Decimal(62)  # pro for February, in full
+    assert service.handle(RenewSubscription("acme", sub)).amount == 0  # nothing due twice
+
+
+def test_cancel_now_credits_reactivate_charges_the_rest_and_delete_hides(catalog, clock):
+    service = catalog
+    open_account(service, "acme", billing_mode="postpaid", credit_limit="1000")
+    clock.now = datetime(2027, 2, 1, 9, tzinfo=timezone.utc)  # a 28-day period
+    sub = service.handle(Subscribe("acme", plan_id="basic", idempotency_key="s1")).transaction_no
+    clock.now = datetime(2027, 2, 8, 9, tzinfo=timezone.utc)
+    assert service.handle(CancelSubscription("acme", sub, at_period_end=False, idempotency_key="x")).amount == \
+        Decimal("-23.25")  # 21 of 28 days back
+    with pytest.raises(SubscriptionNotActive):
+        service.handle(CancelSubscription("acme", sub, at_period_end=False, idempotency_key="x2"))
+    clock.now = datetime(2027, 2, 15, 9, tzinfo=timezone.utc)
+    assert service.handle(ReactivateSubscription("acme", sub, idempotency_key="re")).amount == Decimal("15.50")
+    # 7 + 14 active days: 31 x 21 / 28 = 23.25
+    assert service.account_row("acme").figures.expecting_invoice == Decimal("-23.25")
+    with pytest.raises(SubscriptionNotActive):
+        service.handle(DeleteSubscription("acme", sub))  # active
+    service.handle(CancelSubscription("acme", sub, at_period_end=True, idempotency_key="y"))
+    clock.now = datetime(2027, 3, 1, 9, tzinfo=timezone.utc)
+    assert service.handle(RenewSubscription("acme", sub)).amount == 0  # ended with its period
+    service.handle(DeleteSubscription("acme", sub))
+    assert service.commands.subscription("acme", sub).deleted
+
+
+def test_a_renewal_takes_the_new_price_and_a_plan_in_another_currency_is_refused(catalog, clock):
+    service = catalog
+    open_account(service, "acme", billing_mode="postpaid", credit_limit="1000")
+    open_account(service, "inr", currency="INR")
+    clock.now = datetime(2027, 1, 1, 9, tzinfo=timezone.utc)
+    sub = service.handle(Subscribe("acme", plan_id="basic")).transaction_no
+    service.handle(RepricePlan("basic", price="40"))
+    clock.now = datetime(2027, 2, 1, 9, tzinfo=timezone.utc)
+    assert service.handle(RenewSubscription("acme", sub)).amount == Decimal(40)
+    with pytest.raises(CurrencyMismatch):
+        service.handle(Subscribe("inr", plan_id="basic"))
