@@ -81,6 +81,11 @@ def parse_subscription_id(subscription_id: object) -> str:
     return subscription_id
 
 
+def _moving(movements: list[Movement | None]) -> list[Movement]:
+    """The movements that move money: a free plan or a stretch too short to cost a unit posts nothing."""
+    return [m for m in movements if m is not None and m.amount > 0]
+
+
 def _kind(offer: Offer) -> str:
     return "subscription" if offer.kind == PlanKind.PACKAGE else "addon"
 
@@ -101,7 +106,7 @@ class Subscription(Aggregate):
         sub = cls(subscription_id=parse_subscription_id(subscription_id), account_id=account_id,
                   period=package.period, anchor_day=today.day, period_start=today, period_end=end,
                   package=item.plain())
-        return sub, [Movement(False, item.amount, "subscription", sub._text(item, "for", today, end))]
+        return sub, _moving([Movement(False, item.amount, "subscription", sub._text(item, "for", today, end))])
 
     @event("Started")
     def __init__(self, subscription_id: str, account_id: str, period: str, anchor_day: int, period_start: date,
@@ -147,7 +152,7 @@ class Subscription(Aggregate):
             raise InvalidInput(f"quantity is 1-{MAX_QUANTITY}", field="quantity")
         item = self._started(addon, quantity, today)
         self._addon_added(item=item.plain())
-        return [Movement(False, item.charged, "addon", self._text(item, "for", today, self.period_end))]
+        return _moving([Movement(False, item.charged, "addon", self._text(item, "for", today, self.period_end))])
 
     @event("AddonAdded")
     def _addon_added(self, item: dict[str, Any]) -> None:
@@ -181,7 +186,7 @@ class Subscription(Aggregate):
         new = self._started(package, 1, today)
         self._package_changed(item=new.plain(), on=today)
         charge = Movement(False, new.charged, "subscription", self._text(new, "for", today, self.period_end))
-        return [m for m in (credit, charge) if m and m.amount > 0]
+        return _moving([credit, charge])
 
     @event("PackageChangeScheduled")
     def _package_change_scheduled(self, offer: dict[str, Any] | None) -> None:
@@ -232,8 +237,8 @@ class Subscription(Aggregate):
             items = [replace(item, since=today, active_before=0, charged=item.amount) for item in self.items]
             self._reactivated(on=today, period_start=today, period_end=end, anchor_day=today.day,
                               items=[item.plain() for item in items])
-            return [Movement(False, item.amount, _kind(item.offer), self._text(item, "for", today, end))
-                    for item in items if item.amount > 0]
+            return _moving([Movement(False, item.amount, _kind(item.offer), self._text(item, "for", today, end))
+                            for item in items])
         movements, items = [], []
         for item in self.items:
             running = self._restarted(item, today)
@@ -243,7 +248,7 @@ class Subscription(Aggregate):
                                           self._text(item, "again for", today, self.period_end)))
         self._reactivated(on=today, period_start=self.period_start, period_end=self.period_end,
                           anchor_day=self.anchor_day, items=[item.plain() for item in items])
-        return movements
+        return _moving(movements)
 
     @event("Reactivated")
     def _reactivated(self, on: date, period_start: date, period_end: date, anchor_day: int,
@@ -283,8 +288,8 @@ class Subscription(Aggregate):
             items = [Item(offer, quantity, start, 0, offer.price * quantity) for offer, quantity in offered]
             self._renewed(period_start=start, period_end=end, items=[item.plain() for item in items])
             movements.extend(Movement(False, item.amount, _kind(item.offer), self._text(item, "for", start, end))
-                             for item in items if item.amount > 0)
-        return movements
+                             for item in items)
+        return _moving(movements)
 
     @event("Renewed")
     def _renewed(self, period_start: date, period_end: date, items: list[dict[str, Any]]) -> None:
