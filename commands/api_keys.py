@@ -14,7 +14,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
-from commands.unit_of_work import UnitOfWork, load
+from commands.unit_of_work import UnitOfWork, created, load
 from ledger_core.access import (
     BOOTSTRAP_KEY_ID,
     SECRET_PREFIX,
@@ -93,11 +93,5 @@ class KeyQueries(Application[UUID]):
 
     def api_keys(self) -> list[ApiKey]:
         """Every key ever issued, oldest first (revoked ones too: an auditor wants them)."""
-        ids, position = [], 0
-        while len(ids) < MAX_LISTED_KEYS:
-            found = self.recorder.select_notifications(start=position + 1, limit=500, topics=[_ISSUED_TOPIC])
-            if not found:
-                break
-            ids.extend(self.mapper.to_domain_event(n).originator_id for n in found)
-            position = found[-1].id
-        return [key for key in (self.repository.get(i) for i in ids) if isinstance(key, ApiKey)]
+        return [key for key in created(self, ApiKey.Issued, MAX_LISTED_KEYS)  # type: ignore[attr-defined]
+                if isinstance(key, ApiKey)]

@@ -19,9 +19,10 @@ from eventsourcing.utils import get_topic
 from commands import api_keys, handlers, invoicing, subscriptions, test_clocks
 from commands.api_keys import KeyQueries
 from commands.bookings import Clock, utc_now
-from commands.unit_of_work import BatchState, BatchWrite, SingleWrite, WarmAccounts, load_account
+from commands.unit_of_work import BatchState, BatchWrite, SingleWrite, WarmAccounts, created, load_account
 from ledger_core import commands as c
 from ledger_core.account import Account, account_uuid
+from ledger_core.catalog import Plan
 from ledger_core.client_key import ClientKey, KeyKind
 from ledger_core.errors import InvariantViolation, UnsafeText
 from ledger_core.holds import Hold
@@ -35,6 +36,7 @@ from persistence.transcodings import DateAsISO, register_dataclasses
 
 SNAPSHOT_INTERVAL_EVENTS = 200
 AGGREGATE_CACHE_SIZE = 10_000
+MAX_PLANS = 10_000
 
 # The typed parts of the Account's state, by the names snapshots store them under (fixed once stored).
 SNAPSHOT_TYPES: dict[str, type] = {
@@ -141,6 +143,13 @@ class Ledger(KeyQueries):
 
     def account(self, account_id: str) -> Account:
         return load_account(self, account_id)
+
+    def plan(self, plan_id: str) -> Plan:
+        return subscriptions.load_plan(self, plan_id, to_change=False)
+
+    def plans(self) -> list[Plan]:
+        """Every plan, oldest first (a catalog is small: at most MAX_PLANS are listed)."""
+        return [p for p in created(self, Plan.Created, MAX_PLANS) if isinstance(p, Plan)]  # type: ignore[attr-defined]
 
     def subscription(self, account_id: str, subscription_id: str) -> Subscription:
         return subscriptions.load_subscription(self, subscription_id, account_id, to_change=False)

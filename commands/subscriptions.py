@@ -221,10 +221,11 @@ def preview_subscription_change(command: PreviewSubscriptionChange, unit: UnitOf
     act = _act(change, unit)
     account = load_account(unit.app, command.account_id)
     sub = load_subscription(unit.app, change.subscription_id, command.account_id)
-    before = account.next_invoice_plan()
+    now = unit.clock()
+    before = account.cycle_invoice_plan(now)
     movements = act(sub, _today(unit, account))
     _posted(unit, account, sub, movements, None, {})
-    after = account.next_invoice_plan()
+    after = account.cycle_invoice_plan(now)
     return {"movements": movements, "before": before, "after": after,
             "invoiced_at_once": account.invoice_mode == InvoiceMode.ITEMIZED}
 

@@ -25,6 +25,7 @@ from uuid import UUID
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import Aggregate
 from eventsourcing.persistence import IntegrityError, Recording
+from eventsourcing.utils import get_topic
 
 from commands.bookings import Booking, Clock, Standing
 from ledger_core.account import Account, account_uuid, parse_account_id
@@ -60,6 +61,19 @@ def load(app: Application[UUID], aggregate_id: UUID, kind: type[A], not_found: C
     if not isinstance(aggregate, kind):
         raise InvariantViolation(f"{aggregate_id} is a {type(aggregate).__name__}, not a {kind.__name__}")
     return aggregate
+
+
+def created(app: Application[UUID], first_event: type, limit: int) -> list[Aggregate]:
+    """The aggregates whose first event is of class ``first_event``, oldest first, at most
+    ``limit``: found through the log's topics (for small sets: keys, plans, a sweep)."""
+    topic, ids, position = get_topic(first_event), [], 0
+    while len(ids) < limit:
+        found = app.recorder.select_notifications(start=position + 1, limit=500, topics=[topic])
+        if not found:
+            break
+        ids.extend(app.mapper.to_domain_event(n).originator_id for n in found)
+        position = found[-1].id
+    return [app.repository.get(i) for i in ids[:limit]]
 
 
 def load_account(app: Application[UUID], account_id: str) -> Account:

@@ -506,11 +506,14 @@ class Account(Aggregate):
         period_start, _ = self.days_as_period(date_from, date_to)
         return [self.book.unbilled[k] for k in keys], self._plan(keys, period_start)
 
-    def next_invoice_plan(self) -> DraftPlan:
-        """What the open cycle's invoice would bill as things stand, deciding nothing."""
-        end = next_boundary(self.closed_through, self.cycle_anchor_day, self.time_zone)
-        keys = self.book.due(before=local_date(end, self.time_zone)) if self._invoicing else []
-        return self._plan(keys, self.closed_through)
+    def cycle_invoice_plan(self, now: datetime) -> DraftPlan:
+        """What the invoice of the cycle that contains ``now`` would bill of what is unbilled
+        and dated in that cycle, as things stand; decides nothing."""
+        start = cycle_start(now, self.cycle_anchor_day, self.time_zone)
+        end = next_boundary(start, self.cycle_anchor_day, self.time_zone)
+        keys = self.book.due(before=local_date(end, self.time_zone), since=local_date(start, self.time_zone)) \
+            if self._invoicing else []
+        return self._plan(keys, start)
 
     def _usage_to_invoice(self, date_from: date, date_to: date) -> list[str]:
         self._require_invoicing()
