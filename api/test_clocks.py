@@ -12,7 +12,7 @@ from api.auth import allow
 from ledger_core.access import Role
 from ledger_core.test_clocks import TEST_CLOCK_ID_PATTERN, TestClock
 from service.test_clocks import advance_test_clock, create_test_clock
-from service.wire import UtcDateTime
+from service.wire import Amount, UtcDateTime
 
 blp = Blueprint("test_clocks", __name__, url_prefix="/v1/test-clocks",
                 description="Test clocks: sandbox time for accounts opened on them (admins)")
@@ -40,6 +40,8 @@ class AdvancedSchema(TestClockSchema):
                            metadata={"description": "per account, the invoices the cycles closed on the way made"})
     expired = fields.Dict(keys=fields.String(), values=fields.List(fields.String()),
                           metadata={"description": "per account, the holds that expired on the way"})
+    renewed = fields.Dict(keys=fields.String(), values=Amount(),
+                          metadata={"description": "per subscription, what its renewals on the way charged"})
 
 
 def _clock(clock: TestClock) -> dict[str, Any]:
@@ -73,4 +75,4 @@ class Advance(MethodView):
         """Move the clock forward; the chores of its accounts that fall due on the way (cycle
         closes, hold expiry) run at their times, in order, before this answers."""
         done = advance_test_clock(service(), clock_id, body["frozen_time"])
-        return {**_clock(done.clock), "invoices": done.invoices, "expired": done.expired}
+        return {**_clock(done.clock), "invoices": done.invoices, "expired": done.expired, "renewed": done.renewed}

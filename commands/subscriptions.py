@@ -42,6 +42,7 @@ from ledger_core.commands import (
 )
 from ledger_core.cycles import local_date
 from ledger_core.errors import (
+    CloseInFuture,
     ConcurrentModification,
     CurrencyMismatch,
     PlanExists,
@@ -207,9 +208,15 @@ def renew_subscription(command: RenewSubscription, unit: UnitOfWork) -> Booking:
         plan_ids.add(current.scheduled_package.plan_id)
     offers = {plan_id: load_plan(unit.app, plan_id, to_change=False).offer() for plan_id in plan_ids}
 
+    now = unit.clock()
+    moment = c.as_of or now
+    if moment > now:
+        raise CloseInFuture(f"subscriptions renew up to now at the latest, not {moment.isoformat()}",
+                            as_of=moment, now=now)
+
     def decide(account: Account) -> tuple[Booking, list[Changed]]:
         sub = load_subscription(unit.app, c.subscription_id, c.account_id)
-        return _posted(unit, account, sub, sub.renew(_today(unit, account), offers), None, {})
+        return _posted(unit, account, sub, sub.renew(local_date(moment, account.time_zone), offers), None, {})
 
     return unit.booked(c.account_id, decide)
 

@@ -34,6 +34,7 @@ from service.rebuild import rebuild, verify
 from service.reminder_sender import SenderSettings
 from service.scheduler import Schedule, chores, run_scheduler
 from service.settings import Settings
+from service.subscriptions import renew_due_subscriptions
 
 
 class LedgerGroup(click.Group):
@@ -112,6 +113,19 @@ def close_cycles(as_of: datetime | None) -> None:
             made = close_due_cycles(service, moment)
     click.echo(json.dumps({"as_of": moment.isoformat(), "invoices": made,
                            "count": sum(len(v) for v in made.values())}))
+
+
+@main.command("renew-subscriptions")
+@click.option("--as-of", "as_of", default=None, type=click.DateTime(formats=["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d"]),
+              help="Renew the periods that ended by then (ISO time with offset, or a UTC date; default now).")
+def renew_subscriptions(as_of: datetime | None) -> None:
+    """Charge the next period of every subscription whose period ended (or end those set to cancel)."""
+    with ledger_service() as service:
+        moment = service.clock() if as_of is None else as_of if as_of.tzinfo else as_of.replace(tzinfo=timezone.utc)
+        with caused_by(kind="command", command="renew-subscriptions"):
+            charged = renew_due_subscriptions(service, moment)
+    click.echo(json.dumps({"as_of": moment.isoformat(), "renewed": {k: f"{v:f}" for k, v in charged.items()},
+                           "count": len(charged)}))
 
 
 @main.command()

@@ -448,10 +448,12 @@ class DeleteSubscription(Command):
 
 @dataclass(frozen=True)
 class RenewSubscription(Command):
-    """Renews (or ends, if set to cancel) every period of the subscription that ended by now."""
+    """Renews (or ends, if set to cancel) every period of the subscription that ended by
+    ``as_of`` (None: now; never a time after now)."""
 
     account_id: str
     subscription_id: str
+    as_of: datetime | None = None
 
 
 @dataclass(frozen=True)

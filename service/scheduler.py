@@ -1,5 +1,6 @@
 """The ledger's chores on their schedules, in one loop, for a deployment without a cron:
-release expired holds, close the billing cycles that ended, send queued reminders.
+release expired holds, close the billing cycles that ended, renew subscriptions, send queued
+reminders.
 
 Each chore is safe to run at any time and from several places at once (closing a cycle
 twice closes nothing twice; an expired hold is released once; a reminder is claimed before
@@ -20,6 +21,7 @@ from service.invoicing import close_due_cycles
 from service.ledger_service import LedgerService
 from service.reminder_sender import SenderSettings, send_batch
 from service.settings import int_setting
+from service.subscriptions import renew_due_subscriptions
 
 log = logging.getLogger(__name__)
 MAX_INTERVAL_S = 7 * 24 * 3600
@@ -32,6 +34,7 @@ class Schedule:
     expire_reservations_s: int = 60
     close_cycles_s: int = 900
     send_reminders_s: int = 300
+    renew_subscriptions_s: int = 900
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Schedule:
@@ -39,6 +42,7 @@ class Schedule:
             expire_reservations_s=int_setting(env, "LEDGER_SCHEDULE_EXPIRE_RESERVATIONS_S", 60, 0, MAX_INTERVAL_S),
             close_cycles_s=int_setting(env, "LEDGER_SCHEDULE_CLOSE_CYCLES_S", 900, 0, MAX_INTERVAL_S),
             send_reminders_s=int_setting(env, "LEDGER_SCHEDULE_SEND_REMINDERS_S", 300, 0, MAX_INTERVAL_S),
+            renew_subscriptions_s=int_setting(env, "LEDGER_SCHEDULE_RENEW_SUBSCRIPTIONS_S", 900, 0, MAX_INTERVAL_S),
         )
 
 
@@ -57,6 +61,9 @@ def chores(service: LedgerService, schedule: Schedule, sender: SenderSettings | 
     found = [
         Chore("expire-reservations", schedule.expire_reservations_s, service.expire_due_reservations),
         Chore("close-cycles", schedule.close_cycles_s, lambda: close_due_cycles(service, service.clock())),
+        # after close-cycles: a renewal's charge belongs to the cycle its new period starts in
+        Chore("renew-subscriptions", schedule.renew_subscriptions_s,
+              lambda: renew_due_subscriptions(service, service.clock())),
     ]
     if sender is not None:
         found.append(Chore("send-reminders", schedule.send_reminders_s, lambda: send_batch(service, sender)))

@@ -1,7 +1,8 @@
 """Advancing a test clock: the chores that fall due on the way run for its accounts, in order.
 
 The chores of an attached account are those the scheduler runs for real accounts:
-closing the cycles that ended and expiring the holds whose time passed. The clock stops
+closing the cycles that ended, expiring the holds whose time passed, renewing the
+subscriptions whose period ended. The clock stops
 at each moment one of them falls due (a cycle boundary, a hold's expiry), the chores due
 then run at that time, and it moves on; the answer comes once it reached the new time.
 So an invoice is issued on the day its cycle ended, and a hold that expired before a
@@ -13,15 +14,19 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from decimal import Decimal
 
-from ledger_core.commands import AdvanceTestClock, CloseCycles, CreateTestClock, ExpireHolds
-from ledger_core.cycles import next_boundary
+from ledger_core.commands import AdvanceTestClock, CloseCycles, CreateTestClock, ExpireHolds, RenewSubscription
+from ledger_core.cycles import local_midnight, next_boundary
 from ledger_core.errors import TestClockRule
+from ledger_core.proration import next_period_start
+from ledger_core.subscription import SubscriptionStatus
 from ledger_core.test_clocks import TestClock
 from service.ledger_service import LedgerService
+from service.subscriptions import all_subscriptions
 
 MAX_STOPS_PER_ADVANCE = 2_000  # moments at which chores fall due, over all the clock's accounts
-CLOSE, EXPIRE = "close_cycles", "expire_holds"
+CLOSE, EXPIRE, RENEW = "close_cycles", "expire_holds", "renew:"
 
 
 @dataclass
@@ -29,6 +34,7 @@ class Advanced:
     clock: TestClock
     invoices: dict[str, list[str]] = field(default_factory=dict)  # account -> invoice ids made
     expired: dict[str, list[str]] = field(default_factory=dict)  # account -> reservation ids released
+    renewed: dict[str, Decimal] = field(default_factory=dict)  # subscription -> what its renewals charged
 
 
 def create_test_clock(service: LedgerService, frozen_time: datetime, clock_id: str | None = None) -> TestClock:
@@ -48,6 +54,10 @@ def advance_test_clock(service: LedgerService, clock_id: str, to: datetime) -> A
                 done.invoices.setdefault(account_id, []).extend(made)
             if chore == EXPIRE and (released := service.handle(ExpireHolds(account_id))):
                 done.expired.setdefault(account_id, []).extend(released)
+            if chore.startswith(RENEW):
+                subscription_id = chore[len(RENEW):]
+                charged = service.handle(RenewSubscription(account_id, subscription_id)).amount
+                done.renewed[subscription_id] = done.renewed.get(subscription_id, Decimal(0)) + charged
     return done
 
 
@@ -67,6 +77,17 @@ def _stops(service: LedgerService, clock: TestClock, to: datetime) -> dict[datet
             if hold.expires_at is not None and hold.expires_at <= to:
                 stops[max(hold.expires_at, soonest)].add((account_id, EXPIRE))
                 _require_few(stops)
+    attached = set(clock.account_ids)
+    for sub in all_subscriptions(service):
+        if sub.account_id not in attached or sub.status != SubscriptionStatus.ACTIVE:
+            continue
+        zone, end = service.commands.account(sub.account_id).time_zone, sub.period_end
+        while (moment := local_midnight(end, zone)) <= to:
+            stops[max(moment, soonest)].add((sub.account_id, RENEW + sub.subscription_id))
+            _require_few(stops)
+            if sub.cancel_at_period_end:
+                break
+            end = next_period_start(end, sub.period, sub.anchor_day)
     return stops
 
 

@@ -23,9 +23,10 @@ def test_one_round_expires_holds_closes_ended_cycles_and_sends_reminders(service
     service.handle(RecordUsage(post, idempotency_key="u", amount="2", line=UsageLine(product="sms")))
     clock.now = datetime(2027, 1, 1, 0, 10, tzinfo=timezone.utc)  # the hold expired, December ended
     planned = chores(service, Schedule(), sender_settings)
-    assert [c.name for c in planned] == ["expire-reservations", "close-cycles", "send-reminders"]
+    assert [c.name for c in planned] == ["expire-reservations", "close-cycles", "renew-subscriptions",
+                                         "send-reminders"]
     run_scheduler(planned, threading.Event(), max_rounds=1)
-    assert [(c.runs, c.failures) for c in planned] == [(1, 0), (1, 0), (1, 0)]
+    assert [(c.runs, c.failures) for c in planned] == [(1, 0), (1, 0), (1, 0), (1, 0)]
     assert service.view.holds("holder") == []
     assert service.handle(CloseCycles(post)) == []  # closed by the scheduler already
     assert len(smtp.received) == queued.queued
@@ -42,4 +43,7 @@ def test_a_failing_chore_is_retried_at_its_turn_and_the_others_go_on(service):
     assert failing.failures >= 2 and failing.runs == 0
     assert len(done) >= 2
     assert Schedule.from_env({"LEDGER_SCHEDULE_CLOSE_CYCLES_S": "0"}).close_cycles_s == 0
-    assert [c.name for c in chores(service, Schedule(close_cycles_s=0), None)] == ["expire-reservations"]
+    assert [c.name for c in chores(service, Schedule(close_cycles_s=0), None)] == ["expire-reservations",
+                                                                                   "renew-subscriptions"]
+    assert [c.name for c in chores(service, Schedule(renew_subscriptions_s=0), None)] == ["expire-reservations",
+                                                                                          "close-cycles"]

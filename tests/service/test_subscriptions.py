@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from decimal import Decimal
 
@@ -21,6 +22,7 @@ from ledger_core.commands import (
 )
 from ledger_core.errors import CurrencyMismatch, SubscriptionNotActive
 from projections.rows import TransactionFilter
+from service.test_clocks import advance_test_clock, create_test_clock
 from tests.service.helpers import open_account
 
 
@@ -99,3 +101,24 @@ def test_a_renewal_takes_the_new_price_and_a_plan_in_another_currency_is_refused
     assert service.handle(RenewSubscription("acme", sub)).amount == Decimal(40)
     with pytest.raises(CurrencyMismatch):
         service.handle(Subscribe("inr", plan_id="basic"))
+
+
+def test_renewals_run_from_the_cli_once_and_on_a_test_clock_when_it_is_advanced(catalog, clock, run_cli):
+    service = catalog
+    open_account(service, "acme", billing_mode="postpaid", credit_limit="1000")
+    create_test_clock(service, datetime(2027, 1, 15, 12, tzinfo=timezone.utc), "clock_r")
+    open_account(service, "sandbox", billing_mode="postpaid", credit_limit="1000", test_clock_id="clock_r")
+    clock.now = datetime(2026, 10, 20, 9, tzinfo=timezone.utc)  # the CLI reads the real clock: before it
+    real = service.handle(Subscribe("acme", plan_id="basic")).transaction_no
+    sandbox = service.handle(Subscribe("sandbox", plan_id="pro")).transaction_no
+    assert service.commands.subscription("sandbox", sandbox).period_start.isoformat() == "2027-01-15"
+
+    first = run_cli("renew-subscriptions", "--as-of", "2026-11-21T00:00:00+0000")
+    assert first.exit_code == 0, first.output
+    assert json.loads(first.stdout)["renewed"] == {real: "31.000000"}  # the sandbox waits for its clock
+    again = run_cli("renew-subscriptions", "--as-of", "2026-11-21T00:00:00+0000")
+    assert json.loads(again.stdout)["count"] == 0
+
+    done = advance_test_clock(service, "clock_r", datetime(2027, 3, 20, tzinfo=timezone.utc))
+    assert done.renewed == {sandbox: Decimal(124)}  # February 15 and March 15
+    assert service.commands.subscription("sandbox", sandbox).period_start.isoformat() == "2027-03-15"
