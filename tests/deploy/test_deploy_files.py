@@ -41,3 +41,17 @@ def test_the_image_holds_every_package_the_project_installs():
     copied = set(re.findall(r"^COPY (\w+)/ \1/$", (ROOT / "deploy" / "Dockerfile").read_text(), re.M))
     sent = set(re.findall(r"^!(\w+)/$", (ROOT / "deploy" / "Dockerfile.dockerignore").read_text(), re.M))
     assert copied == sent == packages
+
+
+def test_every_cronjob_runs_a_command_the_cli_has():
+    from entrypoints.cli import main
+
+    jobs = sorted((DEPLOY / "k8s").glob("cronjob-*.yaml"))
+    assert {j.stem for j in jobs} >= {"cronjob-expire-reservations", "cronjob-close-cycles",
+                                      "cronjob-renew-subscriptions"}
+    for job in jobs:
+        spec = yaml.safe_load(job.read_text())["spec"]
+        [container] = spec["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+        program, command = container["args"][:2]
+        assert program == "ledger" and command in main.commands, (job.name, container["args"])
+        assert spec["concurrencyPolicy"] == "Forbid", job.name
