@@ -24,6 +24,7 @@ from api.probes import blp as probes_blueprint
 from api.rate_limits import RateLimits
 from api.reminders import blp as reminders_blueprint
 from api.request_log import log_requests
+from api.subscriptions import all_subscriptions as all_subscriptions_blueprint
 from api.subscriptions import plans as plans_blueprint
 from api.subscriptions import subscriptions as subscriptions_blueprint
 from api.test_clocks import blp as test_clocks_blueprint
@@ -54,7 +55,7 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
     for blueprint in (accounts_blueprint, invoices_blueprint, payments_blueprint, billing_blueprint, bills_blueprint,
                       exports_blueprint, documents_blueprint,
                       reminders_blueprint, keys_blueprint, test_clocks_blueprint, plans_blueprint,
-                      subscriptions_blueprint):
+                      subscriptions_blueprint, all_subscriptions_blueprint):
         api.register_blueprint(blueprint)
     register_error_handlers(app)  # after Api(): replaces flask-smorest's error shape with ours
     ledger: LedgerService = app.extensions["ledger"]

@@ -13,19 +13,23 @@ from typing import Any
 from flask.views import MethodView
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from api.accounts import Blueprint, balance_of, keyed, service
-from api.auth import allow
-from api.schemas import BalanceSchema, key_field, text_field
+from api.accounts import Blueprint, balance_of, decode_cursor, encode_cursor, keyed, service
+from api.auth import allow, visible_account
+from api.schemas import DEFAULT_PAGE_ROWS, BalanceSchema, choice_field, key_field, text_field
 from ledger_core import commands
 from ledger_core.access import Role
 from ledger_core.catalog import MAX_PLAN_NAME, PLAN_ID_PATTERN, Period, Plan, PlanKind
 from ledger_core.figures import ZERO
 from ledger_core.subscription import MAX_QUANTITY, Item, Subscription
-from service.wire import Amount, Quantity
+from projections.subscriptions import SubscriptionFilter
+from projections.views import MAX_PAGE_ROWS
+from service.wire import Amount, Quantity, UtcDateTime
 
 plans = Blueprint("plans", __name__, url_prefix="/v1/plans", description="The catalog: packages and add-ons")
 subscriptions = Blueprint("subscriptions", __name__, url_prefix="/v1/accounts",
                           description="An account's subscriptions")
+all_subscriptions = Blueprint("subscription_list", __name__, url_prefix="/v1/subscriptions",
+                              description="Subscriptions across accounts")
 
 PLAN_ID = fields.String(required=True, validate=validate.Regexp(PLAN_ID_PATTERN))
 CHANGES = ("add_addon", "remove_addon", "change_package", "cancel", "reactivate")
@@ -68,6 +72,42 @@ class PlanSchema(Schema):
 
 class PlanListSchema(Schema):
     items = fields.List(fields.Nested(PlanSchema))
+
+
+class SubscriptionQuerySchema(Schema):
+    account_id = text_field(64)
+    status = choice_field(("active", "cancelled"))
+    plan_id = fields.String(validate=validate.Regexp(PLAN_ID_PATTERN), metadata={"description": "the package"})
+    period = choice_field([p.value for p in Period], metadata={"description": "billing cycle: monthly or yearly"})
+    q = text_field(128, metadata={"description": "in the subscription id and its plans' ids and names"})
+    cursor = text_field(64)
+    limit = fields.Integer(load_default=DEFAULT_PAGE_ROWS, validate=validate.Range(1, MAX_PAGE_ROWS))
+
+
+class AccountSubscriptionQuerySchema(SubscriptionQuerySchema):
+    class Meta:
+        exclude = ("account_id",)  # in the path
+
+
+class SubscriptionRowSchema(Schema):
+    subscription_id = fields.String()
+    account_id = fields.String()
+    status = fields.String()
+    plan_id = fields.String()
+    plan_name = fields.String()
+    period = fields.String()
+    currency = fields.String()
+    amount_per_period = Amount()
+    period_start = fields.String(metadata={"description": "first local day of the current period"})
+    next_payment_date = fields.String(allow_none=True)
+    cancel_at_period_end = fields.Boolean()
+    addons = fields.List(fields.String(), metadata={"description": "the add-ons' plan ids"})
+    created_at = UtcDateTime()
+
+
+class SubscriptionPageSchema(Schema):
+    items = fields.List(fields.Nested(SubscriptionRowSchema))
+    next_cursor = fields.String(allow_none=True)
 
 
 class SubscribeSchema(Schema):
@@ -176,6 +216,19 @@ def subscription_of(sub: Subscription) -> dict[str, Any]:
     }
 
 
+def subscription_page(query: dict[str, Any], account_id: str | None) -> dict[str, Any]:
+    found = SubscriptionFilter(account_id=account_id, status=query.get("status"), plan_id=query.get("plan_id"),
+                               period=query.get("period"), text=query.get("q"),
+                               before_position=decode_cursor(query["cursor"]) if "cursor" in query else None)
+    rows, next_position = service().view.subscriptions(found, query["limit"])
+    items = [{**{name: getattr(r, name) for name in ("subscription_id", "account_id", "status", "plan_id",
+                                                      "plan_name", "period", "currency", "amount_per_period",
+                                                      "period_start", "next_payment_date", "cancel_at_period_end",
+                                                      "created_at")},
+              "addons": [x["plan_id"] for x in r.items[1:]]} for r in rows]
+    return {"items": items, "next_cursor": None if next_position is None else encode_cursor(next_position)}
+
+
 def _change_command(account_id: str, subscription_id: str, body: dict[str, Any]) -> Any:
     change, key = body["change"], body.get("idempotency_key")
     if change == "add_addon":
@@ -241,8 +294,26 @@ class PlanRetire(MethodView):
         return plan_of(service().handle(commands.RetirePlan(plan_id)))
 
 
+@all_subscriptions.route("")
+class AllSubscriptions(MethodView):
+    @allow(Role.FINANCE, Role.SERVICE, Role.AUDITOR)
+    @all_subscriptions.arguments(SubscriptionQuerySchema, location="query")
+    @all_subscriptions.response(200, SubscriptionPageSchema)
+    def get(self, query: dict[str, Any]) -> dict[str, Any]:
+        """Subscriptions, newest first, deleted ones left out: filters, search and a cursor."""
+        return subscription_page(query, visible_account(query.get("account_id")))
+
+
 @subscriptions.route("/<account_id>/subscriptions")
 class Subscriptions(MethodView):
+    @allow(Role.FINANCE, Role.SERVICE, Role.AUDITOR)
+    @subscriptions.arguments(AccountSubscriptionQuerySchema, location="query")
+    @subscriptions.response(200, SubscriptionPageSchema)
+    def get(self, query: dict[str, Any], account_id: str) -> dict[str, Any]:
+        """The account's subscriptions, as /v1/subscriptions lists them."""
+        service().account_row(account_id)
+        return subscription_page(query, account_id)
+
     @allow(Role.FINANCE, Role.SERVICE)
     @subscriptions.arguments(SubscribeSchema)
     @subscriptions.response(201, ChangedSchema)

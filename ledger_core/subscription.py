@@ -34,6 +34,12 @@ MAX_ADDONS = 50
 MAX_QUANTITY = 10_000
 
 
+SUBSCRIPTION_EVENT_TYPES = (
+    "Started", "AddonAdded", "AddonRemoved", "PackageChangeScheduled", "PackageChanged", "CancellationScheduled",
+    "Cancelled", "Reactivated", "Renewed", "Deleted",
+)
+
+
 class SubscriptionStatus(StrEnum):
     ACTIVE = "active"
     CANCELLED = "cancelled"

@@ -19,8 +19,9 @@ from ledger_core.account import ACCOUNT_EVENT_TYPES, Account, transaction_no
 from ledger_core.cycles import cycle_start, local_date, local_days, next_boundary
 from ledger_core.figures import ZERO, BillingMode, Figures, InvoiceMode
 from ledger_core.invoicing import payment_status
+from ledger_core.subscription import SUBSCRIPTION_EVENT_TYPES, Subscription
 from ledger_core.usage import FIELD_NAMES as LINE_FIELDS
-from projections import bills
+from projections import bills, subscriptions
 from projections.rows import (
     AccountRow,
     EventRow,
@@ -38,8 +39,9 @@ CHARGE_ITEMS = {"subscription": "Subscription", "addon": "Add-on", "service": "S
 
 class LedgerProjection(Projection[Any]):
     name = "ledger_read_model"
-    # Only Account events change this read model; others are tracked without being decoded.
-    topics = tuple(get_topic(getattr(Account, event_type)) for event_type in ACCOUNT_EVENT_TYPES)
+    # Only Account and Subscription events change this read model; others are tracked without being decoded.
+    topics = (*(get_topic(getattr(Account, event_type)) for event_type in ACCOUNT_EVENT_TYPES),
+              *(get_topic(getattr(Subscription, event_type)) for event_type in SUBSCRIPTION_EVENT_TYPES))
 
     def __init__(self, view: LedgerViewQueries) -> None:
         super().__init__(view)
@@ -150,6 +152,14 @@ class LedgerProjection(Projection[Any]):
     def _attached_to_test_clock(self, event: Account.TestClockAttached, tracking: Tracking) -> None:
         row = self._move(event, tracking, lambda f: f)
         row.billing_settings = {**row.billing_settings, "test_clock_id": event.test_clock_id}
+
+    @process_event.register
+    def _subscription(self, event: Subscription.Event, tracking: Tracking) -> None:
+        """A subscription's row (projections/subscriptions.py); its events stay out of the
+        account's event index, which counts the account's own versions."""
+        changes = self._batch.subscriptions
+        changes.put(subscriptions.applied(changes.get(str(event.originator_id)), event, tracking.notification_id))
+        self._batch.track(tracking)
 
     @process_event.register
     def _usage_policy(self, event: Account.UsagePolicyChanged, tracking: Tracking) -> None:

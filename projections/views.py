@@ -43,10 +43,17 @@ from projections.rows import (
     TransactionFilter,
     TransactionRow,
 )
+from projections.subscriptions import (
+    SubscriptionChanges,
+    SubscriptionCodec,
+    SubscriptionFilter,
+    SubscriptionRow,
+    SubscriptionSQL,
+)
 
 DEFAULT_PREFIX = "rm"
 # One set of tables; "tracking" is the library's.
-TABLES = ("accounts", "transactions", "holds", "events", *INVOICE_TABLES, "bills", "tracking")
+TABLES = ("accounts", "transactions", "holds", "events", *INVOICE_TABLES, "bills", "subscriptions", "tracking")
 MAX_PAGE_ROWS = 500
 MAX_FETCH_ROWS = MAX_PAGE_ROWS + 1  # a full page and one row more, which tells whether another page follows
 MAX_DUE_HOLDS = 1_000
@@ -89,6 +96,7 @@ class ReadModelSQL:
         self.index_prefix = prefix
         self.invoicing = InvoiceSQL(dialect, qualify, prefix)
         self.billing = BillSQL(dialect, qualify, prefix)
+        self.subscribing = SubscriptionSQL(dialect, qualify, prefix)
 
     def ddl(self) -> list[str]:
         a, t = self.d.amount_type, self.d.time_type
@@ -128,6 +136,7 @@ class ReadModelSQL:
             f"CREATE INDEX IF NOT EXISTS {p}_events_account_time ON {self.events} (account_id, time, version)",
             *self.invoicing.ddl(),
             *self.billing.ddl(),
+            *self.subscribing.ddl(),
         ]
 
     def _params(self, count: int) -> str:
@@ -273,6 +282,7 @@ class ReadModelSQL:
             ("events", f"SELECT * FROM {self.events} ORDER BY position"),
             *self.invoicing.dump(),
             *self.billing.dump(),
+            *self.subscribing.dump(),
         ]
 
 
@@ -357,7 +367,8 @@ class RowCodec:
 class Batch:
     """Read-model changes computed in memory from the rows as they stood at ``position``."""
 
-    def __init__(self, position: int, accounts: dict[str, AccountRow], bills: BillChanges) -> None:
+    def __init__(self, position: int, accounts: dict[str, AccountRow], bills: BillChanges,
+                 subscriptions: SubscriptionChanges) -> None:
         self.position = position
         self._accounts = accounts  # by aggregate id, prefetched
         self._changed: set[str] = set()
@@ -368,6 +379,7 @@ class Batch:
         self._tracking: Tracking | None = None
         self.invoicing = InvoiceChanges()
         self.bills = bills
+        self.subscriptions = subscriptions
 
     def account(self, aggregate_id: UUID) -> AccountRow:
         """The (mutable) row of the account an event belongs to."""
@@ -434,6 +446,7 @@ class Batch:
                 cursor.executemany(insert, rows)
         self.invoicing.flush(sql.invoicing, InvoiceCodec(sql.d), cursor)
         self.bills.flush(sql.billing, BillCodec(sql.d), cursor)
+        self.subscriptions.flush(sql.subscribing, SubscriptionCodec(sql.d), cursor)
         if self._tracking is not None:
             insert_tracking(cursor, self._tracking)
 
@@ -485,7 +498,8 @@ class LedgerViewQueries:
         newer = [row.position for row in rows.values() if row.position > position]
         if newer:
             raise StalePosition(f"rows read at position {max(newer)}, after the batch's {position}")
-        self.batch = Batch(position, rows, BillChanges(self.bill, self._pending_bills, self._bills_by_number))
+        self.batch = Batch(position, rows, BillChanges(self.bill, self._pending_bills, self._bills_by_number),
+                           SubscriptionChanges(self._subscription_by_aggregate))
         try:
             yield self.batch
             with self._locked_write() as cursor:
@@ -620,6 +634,27 @@ class LedgerViewQueries:
             conditions.append(("created_position > ?", query.before_position))
         order = "created_position" + ("" if oldest_first else " DESC")
         return self._page(self.sql.billing.bills, order, limit, conditions, BillCodec(self.sql.d).row)
+
+    # -- subscriptions -------------------------------------------------------------
+    def subscription(self, subscription_id: str) -> SubscriptionRow | None:
+        with self._read() as cursor:
+            cursor.execute(self.sql.subscribing.select_one(), (subscription_id,))
+            row = cursor.fetchone()
+        return None if row is None else SubscriptionCodec(self.sql.d).row(row)
+
+    def _subscription_by_aggregate(self, aggregate_id: str) -> SubscriptionRow | None:
+        with self._read() as cursor:
+            cursor.execute(self.sql.subscribing.select_by_aggregate(), (aggregate_id,))
+            row = cursor.fetchone()
+        return None if row is None else SubscriptionCodec(self.sql.d).row(row)
+
+    def subscriptions(self, query: SubscriptionFilter, limit: int) -> tuple[list[SubscriptionRow], int | None]:
+        """A page of subscriptions, newest first, deleted ones left out, and the next page's cursor."""
+        if not 1 <= limit <= MAX_FETCH_ROWS:
+            raise ValueError(f"limit must be 1..{MAX_FETCH_ROWS}")
+        pattern = contains_pattern(query.text) if query.text else None
+        return self._page(self.sql.subscribing.subscriptions, "created_position DESC", limit,
+                          self.sql.subscribing.conditions(query, pattern), SubscriptionCodec(self.sql.d).row)
 
     # -- invoices ----------------------------------------------------------------
     def invoice(self, invoice_id_or_number: str) -> InvoiceRow | None:

@@ -13,7 +13,8 @@ from ledger_core.access import Role
 from tests.conftest import client_with_key
 
 NON_ADMIN = [Role.SERVICE.value, Role.FINANCE.value, Role.AUDITOR.value]
-OBJECT_PARAMETERS = {"account_id", "invoice_id", "bill_no", "transaction_no", "reservation_id", "key_id"}
+OBJECT_PARAMETERS = {"account_id", "invoice_id", "bill_no", "transaction_no", "reservation_id", "key_id",
+                     "subscription_id"}
 
 
 @pytest.fixture
@@ -31,7 +32,11 @@ def world(client, service) -> dict[str, str]:
     bill = client.get("/v1/bills?account_id=acme").get_json()["items"][0]
     assert client.post("/v1/test-clocks", json={"frozen_time": "2027-01-01T00:00:00Z", "id": "clock_w"}
                        ).status_code == 201
-    return {"clock_id": "clock_w", "account_id": "acme", "invoice_id": invoice["invoice_id"], "bill_no": bill["bill_no"],
+    assert client.post("/v1/plans", json={"plan_id": "basic", "kind": "package", "name": "Basic", "period": "monthly",
+                                          "currency": "SGD", "price": "5"}).status_code == 201
+    subscribed = client.post("/v1/accounts/acme/subscriptions", json={"plan_id": "basic"}).get_json()
+    return {"clock_id": "clock_w", "plan_id": "basic",
+            "subscription_id": subscribed["subscription"]["subscription_id"], "account_id": "acme", "invoice_id": invoice["invoice_id"], "bill_no": bill["bill_no"],
             "transaction_no": recharge["transaction_no"], "reservation_id": "h1",
             "key_id": service.commands.api_keys()[0].key_id}
 

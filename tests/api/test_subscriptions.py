@@ -95,3 +95,46 @@ def test_bad_subscription_requests_get_their_codes_and_write_nothing(client, app
     assert scoped.get(f"/v1/accounts/acme/subscriptions/{sub}").status_code == 404
     assert client.get(f"/v1/accounts/other/subscriptions/{sub}").status_code == 404  # not that account's
     assert client.delete(f"/v1/accounts/acme/subscriptions/{sub}").get_json()["deleted"] is True
+
+
+def test_subscriptions_list_with_filters_search_and_a_cursor_and_deleted_ones_hidden(client, app, key_for, clock):
+    plan(client, "chat-basic", "package", "10")
+    plan(client, "chat-pro", "package", "30")
+    plan(client, "chat-yearly", "package", "100", period="yearly")
+    plan(client, "telegram", "addon", "2")
+    open_account(client, "acme", "SGD", billing_mode="postpaid", credit_limit="1000")
+    open_account(client, "beta", "SGD", billing_mode="postpaid", credit_limit="1000")
+
+    def subscribe(account_id, plan_id):
+        made = client.post(f"/v1/accounts/{account_id}/subscriptions", json={"plan_id": plan_id})
+        assert made.status_code == 201, made.get_json()
+        return made.get_json()["subscription"]["subscription_id"]
+
+    first = subscribe("acme", "chat-basic")
+    second = subscribe("acme", "chat-yearly")
+    third = subscribe("beta", "chat-pro")
+    change(client, first, {"change": "add_addon", "plan_id": "telegram"})
+
+    def ids(path):
+        answer = client.get(path)
+        assert answer.status_code == 200, answer.get_json()
+        return [s["subscription_id"] for s in answer.get_json()["items"]]
+
+    assert ids("/v1/subscriptions") == [third, second, first]  # newest first
+    assert ids("/v1/subscriptions?account_id=acme") == ids("/v1/accounts/acme/subscriptions") == [second, first]
+    assert ids("/v1/subscriptions?period=YEARLY") == [second] and ids("/v1/subscriptions?plan_id=chat-pro") == [third]
+    assert ids("/v1/subscriptions?q=TELEGRAM") == [first]  # an add-on's name
+    row = client.get("/v1/subscriptions?q=telegram").get_json()["items"][0]
+    assert (row["amount_per_period"], row["addons"], row["next_payment_date"]) == ("12.00", ["telegram"],
+                                                                                  "2026-12-26")
+    page = client.get("/v1/subscriptions?limit=2").get_json()
+    rest = client.get(f"/v1/subscriptions?limit=2&cursor={page['next_cursor']}").get_json()
+    assert [s["subscription_id"] for s in page["items"] + rest["items"]] == [third, second, first]
+    change(client, second, {"change": "cancel", "at_period_end": False})
+    assert ids("/v1/subscriptions?status=cancelled") == [second]
+    client.delete(f"/v1/accounts/acme/subscriptions/{second}")
+    assert ids("/v1/subscriptions") == [third, first]  # deleted: hidden, kept in history
+    assert client.get(f"/v1/accounts/acme/subscriptions/{second}").get_json()["deleted"] is True
+    scoped = client_with_key(app, key_for("finance", "beta"))
+    assert [s["subscription_id"] for s in scoped.get("/v1/subscriptions").get_json()["items"]] == [third]
+    assert client.get("/v1/subscriptions?status=paused").status_code == 400
