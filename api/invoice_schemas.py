@@ -278,6 +278,7 @@ class PredictionSchema(Schema):
     usage_so_far = Amount()
     charges_so_far = Amount()
     amount_so_far = Amount()
+    subscription_renewals = Amount(metadata={"description": "renewals due in the cycle, at current prices"})
     estimated_subtotal = Amount()
     estimated_tax = Amount()
     estimated_total = Amount()

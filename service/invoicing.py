@@ -26,11 +26,14 @@ from ledger_core.commands import CloseCycles, InvoiceTopup, InvoiceUsage
 from ledger_core.cycles import local_date, local_days, next_boundary
 from ledger_core.errors import InvariantViolation
 from ledger_core.figures import ZERO
+from projections.subscriptions import SubscriptionFilter
+from projections.views import MAX_PAGE_ROWS
 from ledger_core.invoicing import Wording, issue_dates
 from ledger_core.money import AMOUNT_QUANTUM, tax_on
 from service.ledger_service import LedgerService
 
 ACCOUNTS_PER_PAGE = 500
+MAX_SUBSCRIPTION_PAGES = 20  # an account's subscriptions a prediction reads, MAX_PAGE_ROWS a page
 
 
 def issue_manual_invoice(service: LedgerService, command: InvoiceTopup | InvoiceUsage) -> tuple[str, bool]:
@@ -136,12 +139,31 @@ def predict_invoice(service: LedgerService, account_id: str, now: datetime | Non
     length = cycle.period_end - cycle.period_start
     ratio = Decimal(length.total_seconds()) / Decimal(elapsed.total_seconds()) if elapsed else Decimal(0)
     usage_estimate = (usage * ratio).quantize(AMOUNT_QUANTUM) if elapsed else ZERO
-    subtotal = charges + usage_estimate
+    renewals = _renewals_in(service, account_id, start_day, end_day)
+    subtotal = charges + usage_estimate + renewals
     tax = tax_on(subtotal, account.tax_rate, account.currency)
     return {
         "account_id": account_id, "currency": account.currency, "period_start": cycle.period_start,
         "period_end": cycle.period_end, "as_of": moment, "usage_so_far": usage, "charges_so_far": charges,
-        "amount_so_far": usage + charges, "estimated_subtotal": subtotal, "estimated_tax": tax,
-        "estimated_total": subtotal + tax,
-        "method": "charges as posted + usage so far x (cycle length / elapsed time) + tax at the account's rate",
+        "amount_so_far": usage + charges, "subscription_renewals": renewals, "estimated_subtotal": subtotal,
+        "estimated_tax": tax, "estimated_total": subtotal + tax,
+        "method": "charges as posted + usage so far x (cycle length / elapsed time) + subscription renewals due "
+                  "in the cycle at their plans' current prices + tax at the account's rate",
     }
+
+
+def _renewals_in(service: LedgerService, account_id: str, first_day: date, last_day: date) -> Decimal:
+    """What the account's active subscriptions renewing from ``first_day`` to ``last_day``
+    (local days) will charge: each item at its plan's current price, as a renewal takes it."""
+    total, before = ZERO, None
+    for _ in range(MAX_SUBSCRIPTION_PAGES):
+        rows, before = service.view.subscriptions(
+            SubscriptionFilter(account_id=account_id, status="active", before_position=before), MAX_PAGE_ROWS)
+        for row in rows:
+            due = row.next_payment_date
+            if due is not None and first_day.isoformat() <= due <= last_day.isoformat():
+                total += sum((service.commands.plan(x["plan_id"]).current.price * x["quantity"] for x in row.items),
+                             ZERO)
+        if before is None:
+            break
+    return total

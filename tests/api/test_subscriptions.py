@@ -138,3 +138,17 @@ def test_subscriptions_list_with_filters_search_and_a_cursor_and_deleted_ones_hi
     scoped = client_with_key(app, key_for("finance", "beta"))
     assert [s["subscription_id"] for s in scoped.get("/v1/subscriptions").get_json()["items"]] == [third]
     assert client.get("/v1/subscriptions?status=paused").status_code == 400
+
+
+def test_the_prediction_counts_renewals_due_in_the_cycle_at_current_prices(client, clock):
+    plan(client, "basic", "package", "10")
+    open_account(client, "acme", "SGD", billing_mode="postpaid", credit_limit="1000", tax_rate="0.1")
+    client.post("/v1/accounts/acme/subscriptions", json={"plan_id": "basic"})  # Nov 26: renews Dec 26
+    before = client.get("/v1/accounts/acme/invoices/prediction").get_json()
+    assert before["subscription_renewals"] == "0.00"  # November's cycle: no renewal in it
+    client.post("/v1/plans/basic/prices", json={"price": "12"})
+    clock.now = datetime(2026, 12, 1, 0, 30, tzinfo=timezone.utc)
+    client.post("/v1/accounts/acme/cycles/close", json={})
+    after = client.get("/v1/accounts/acme/invoices/prediction").get_json()
+    assert (after["subscription_renewals"], after["estimated_subtotal"], after["estimated_total"]) == (
+        "12.00", "12.00", "13.20")
