@@ -16,7 +16,7 @@ from typing import Any
 from eventsourcing.persistence import JSONTranscoder, Recording
 from eventsourcing.utils import get_topic
 
-from commands import api_keys, handlers, invoicing, subscriptions, test_clocks
+from commands import api_keys, handlers, invoicing, payer_profiles, subscriptions, test_clocks
 from commands.api_keys import KeyQueries
 from commands.bookings import Clock, utc_now
 from commands.unit_of_work import BatchState, BatchWrite, SingleWrite, WarmAccounts, created, load_account
@@ -27,6 +27,7 @@ from ledger_core.client_key import ClientKey, KeyKind
 from ledger_core.errors import InvariantViolation, UnsafeText
 from ledger_core.holds import Hold
 from ledger_core.invoice_book import Draft, Entry, InvoiceBook, OpenInvoice, Topup
+from ledger_core.payer_profile import PayerProfile
 from ledger_core.subscription import Subscription
 from ledger_core.test_clocks import TestClock
 from persistence.appending import AppendExtras, KeyClaim, appending_with
@@ -77,6 +78,10 @@ HANDLERS: dict[type[c.Command], Callable[[Any, Any], Any]] = {
     c.DeleteSubscription: subscriptions.delete_subscription,
     c.RenewSubscription: subscriptions.renew_subscription,
     c.PreviewSubscriptionChange: subscriptions.preview_subscription_change,
+    c.SaveAddress: payer_profiles.save_address,
+    c.RemoveAddress: payer_profiles.remove_address,
+    c.SavePaymentMethod: payer_profiles.save_payment_method,
+    c.RemovePaymentMethod: payer_profiles.remove_payment_method,
     c.IssueKey: api_keys.issue_key,
     c.IssueBootstrapKey: api_keys.issue_bootstrap_key,
     c.RevokeKey: api_keys.revoke_key,
@@ -143,6 +148,10 @@ class Ledger(KeyQueries):
 
     def account(self, account_id: str) -> Account:
         return load_account(self, account_id)
+
+    def payer_profile(self, account_id: str) -> PayerProfile:
+        load_account(self, account_id)  # an unknown account has no profile either
+        return payer_profiles.load_profile(self, account_id, to_change=False)
 
     def plan(self, plan_id: str) -> Plan:
         return subscriptions.load_plan(self, plan_id, to_change=False)

@@ -54,6 +54,7 @@ from ledger_core.figures import ZERO, BillingMode, Figures, InvoiceMode, UsagePo
 from ledger_core.holds import MAX_OPEN_HOLDS, Hold, expired_holds
 from ledger_core.invoice_book import MAX_ENTRIES_PER_INVOICE, Draft, DraftPlan, Entry, InvoiceBook
 from ledger_core.money import MAX_AMOUNT, Money, parse_currency, tax_on
+from ledger_core.text import refuse_card_numbers
 from ledger_core.usage import UsageLine, carries_usage_line
 
 # Fixed forever: account UUIDs are derived from the client's account id with it.
@@ -131,7 +132,7 @@ class Account(Aggregate):
             credit_limit=parse_credit_limit(credit_limit),
             cycle_anchor_day=parse_anchor_day(cycle_anchor_day),
             tax_rate=rate,
-            payer=dict(payer or {}),
+            payer=_checked_payer(dict(payer or {})),
             time_zone=parse_time_zone(time_zone),
             payment_terms_days=parse_terms(payment_terms_days),
             # Recurring postpaid invoices wait for approval unless told otherwise; prepaid
@@ -438,7 +439,7 @@ class Account(Aggregate):
         self.usage_policy = usage_policy
 
     def change_billing_details(self, *, payer: dict[str, Any] | None = None, tax_rate: object = None) -> None:
-        new_payer = self.payer if payer is None else {**self.payer, **payer}
+        new_payer = self.payer if payer is None else {**self.payer, **_checked_payer(payer)}
         new_rate = self.tax_rate if tax_rate is None else parse_tax_rate(tax_rate)
         if new_payer != self.payer or new_rate != self.tax_rate:
             self._billing_details_changed(payer=new_payer, tax_rate=new_rate)
@@ -772,6 +773,11 @@ class Account(Aggregate):
         if hold is None:
             raise ReservationNotFound(f"no open reservation {reservation_id!r}", reservation_id=reservation_id)
         return hold
+
+
+def _checked_payer(payer: dict[str, Any]) -> dict[str, Any]:
+    refuse_card_numbers(payer, "payer")  # an address or a name is no place for a card number
+    return payer
 
 
 RELEASE_REASONS = ("failed", "expired", "cancelled")

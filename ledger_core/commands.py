@@ -462,3 +462,38 @@ class PreviewSubscriptionChange(Command):
 
     account_id: str
     change: AddAddon | RemoveAddon | ChangePackage | CancelSubscription | ReactivateSubscription
+
+
+# -- payer profile (ledger_core/payer_profile.py) -------------------------------------------
+@dataclass(frozen=True)
+class SaveAddress(Command):
+    """Adds the address, or changes the fields given of the one of that id."""
+
+    account_id: str
+    address_id: str
+    _: KW_ONLY
+    address: dict[str, Any] = field(default_factory=dict)
+    make_default: bool = False
+
+
+@dataclass(frozen=True)
+class RemoveAddress(Command):
+    account_id: str
+    address_id: str
+
+
+@dataclass(frozen=True)
+class SavePaymentMethod(Command):
+    """Adds the payment method (provider and token needed), or changes the fields given."""
+
+    account_id: str
+    payment_method_id: str
+    _: KW_ONLY
+    changes: dict[str, Any] = field(default_factory=dict)  # provider, token, brand, last4, exp_month, exp_year
+    make_default: bool = False
+
+
+@dataclass(frozen=True)
+class RemovePaymentMethod(Command):
+    account_id: str
+    payment_method_id: str

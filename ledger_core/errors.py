@@ -267,3 +267,9 @@ class SubscriptionNotActive(LedgerError):
 class SubscriptionExists(LedgerError):
     code = "subscription_exists"
     category = "conflict"
+
+
+class CardNumberRefused(InvalidInput):
+    """A text that looks like a payment card number: the ledger never stores one."""
+
+    code = "card_number_refused"

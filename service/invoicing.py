@@ -26,10 +26,10 @@ from ledger_core.commands import CloseCycles, InvoiceTopup, InvoiceUsage
 from ledger_core.cycles import local_date, local_days, next_boundary
 from ledger_core.errors import InvariantViolation
 from ledger_core.figures import ZERO
-from projections.subscriptions import SubscriptionFilter
-from projections.views import MAX_PAGE_ROWS
 from ledger_core.invoicing import Wording, issue_dates
 from ledger_core.money import AMOUNT_QUANTUM, tax_on
+from projections.subscriptions import SubscriptionFilter
+from projections.views import MAX_PAGE_ROWS
 from service.ledger_service import LedgerService
 
 ACCOUNTS_PER_PAGE = 500

@@ -35,7 +35,7 @@ def world(client, service) -> dict[str, str]:
     assert client.post("/v1/plans", json={"plan_id": "basic", "kind": "package", "name": "Basic", "period": "monthly",
                                           "currency": "SGD", "price": "5"}).status_code == 201
     subscribed = client.post("/v1/accounts/acme/subscriptions", json={"plan_id": "basic"}).get_json()
-    return {"clock_id": "clock_w", "plan_id": "basic",
+    return {"clock_id": "clock_w", "plan_id": "basic", "address_id": "hq", "payment_method_id": "card-1",
             "subscription_id": subscribed["subscription"]["subscription_id"], "account_id": "acme", "invoice_id": invoice["invoice_id"], "bill_no": bill["bill_no"],
             "transaction_no": recharge["transaction_no"], "reservation_id": "h1",
             "key_id": service.commands.api_keys()[0].key_id}
