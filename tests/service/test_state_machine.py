@@ -29,16 +29,24 @@ from hypothesis.stateful import (
 )
 
 from ledger_core.commands import (
+    AddAddon,
     ApproveInvoice,
+    CancelSubscription,
+    ChangePackage,
     CloseCycles,
+    CreatePlan,
     OpenAccount,
     PostCharge,
+    ReactivateSubscription,
     Recharge,
     RecordPayment,
     RecordUsage,
     Release,
+    RemoveAddon,
+    RenewSubscription,
     Reserve,
     Settle,
+    Subscribe,
     UpdateAccount,
     VoidInvoice,
 )
@@ -155,6 +163,12 @@ class LedgerMachine(RuleBasedStateMachine):
         self.attempt(None, lambda l: l.handle(OpenAccount(account_id="acc", currency="SGD", billing_mode=billing,
                                                           invoice_mode=invoice, credit_limit=plain(limit),
                                                           usage_policy=policy, tax_rate=plain(rate))))
+        for plan_id, kind, price in (("basic", "package", "31"), ("pro", "package", "62.000007"),
+                                     ("ai", "addon", "9.333333")):
+            self.attempt(None, lambda l: l.handle(CreatePlan(plan_id, kind=kind, name=plan_id, period="monthly",
+                                                             currency="SGD", price=price)))
+        self.subscription: str | None = None
+        self.seen_rows = 0
 
     @rule(amount=amounts)
     def recharge(self, amount: Decimal) -> None:
@@ -296,6 +310,52 @@ class LedgerMachine(RuleBasedStateMachine):
         self.attempt(error, lambda l: l.handle(UpdateAccount("acc", billing_mode=mode)))
         if not error:
             m.billing = mode
+
+    # -- subscriptions -------------------------------------------------------------------
+    # What each change costs is proration's (tests/unit/test_proration.py proves it against its
+    # own model); here the money it posts must keep every invariant of the books, so the
+    # model books the movements the ledger listed, by the money model's rules.
+    @rule(plan=st.sampled_from(["basic", "pro"]))
+    def subscribe_or_change_package(self, plan: str) -> None:
+        sub = self.subscription
+        self._subscription_step(Subscribe("acc", plan_id=plan) if sub is None else ChangePackage("acc", sub,
+                                                                                                  plan_id=plan))
+
+    @rule(add=st.booleans())
+    def add_or_remove_addon(self, add: bool) -> None:
+        if self.subscription is not None:
+            kind = AddAddon if add else RemoveAddon
+            self._subscription_step(kind("acc", self.subscription, plan_id="ai"))
+
+    @rule(step=st.sampled_from(["cancel", "reactivate", "renew"]))
+    def cancel_reactivate_or_renew(self, step: str) -> None:
+        sub = self.subscription
+        if sub is not None:
+            self._subscription_step({"cancel": CancelSubscription("acc", sub, at_period_end=False),
+                                     "reactivate": ReactivateSubscription("acc", sub),
+                                     "renew": RenewSubscription("acc", sub)}[step])
+
+    def _subscription_step(self, command: Any) -> None:
+        try:
+            booking = self.service.run(lambda l: l.handle(command))
+        except LedgerError as error:  # a change the subscription's state refuses changes nothing
+            assert error.code in ("subscription_not_active", "invalid_input"), error.message
+            return
+        self.subscription = booking.transaction_no
+        rows = self.service.view.transactions(TransactionFilter("acc"), limit=500).rows
+        for row in reversed(rows[: len(rows) - self.seen_rows]):
+            if row.reference.startswith(f"{self.subscription}:"):
+                self._book_subscription_movement(-row.amount)
+        self.seen_rows = len(rows)
+
+    def _book_subscription_movement(self, cost: Decimal) -> None:
+        """A charge (cost > 0) or a credit (cost < 0), by the rules of charges."""
+        m = self.model
+        if m.invoice == "itemized":  # on an invoice (or credit note) of its own, at once
+            m.unbilled -= cost
+            m.issue(cost, Decimal(0))
+        else:
+            m.book_cost(cost)
 
     # -- invoicing -----------------------------------------------------------------------
     @rule()
