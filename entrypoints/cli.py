@@ -21,7 +21,7 @@ from entrypoints.keys_cli import keys
 from entrypoints.logs import configure_logging
 from entrypoints.process import METRICS_PORT_OPTION, ledger_service, open_service, serve_metrics, stop_on_signals
 from entrypoints.publish import publish_events
-from entrypoints.reminders_cli import remind, send_reminders
+from entrypoints.reminders_cli import remind, send_receipts_command, send_reminders
 from entrypoints.tryout import produce_sample, try_out
 from ledger_core.commands import IssueBootstrapKey
 from ledger_core.errors import LedgerError
@@ -132,7 +132,8 @@ def renew_subscriptions(as_of: datetime | None) -> None:
 @click.option("--once", is_flag=True, help="Run every chore once, then stop.")
 def scheduler(once: bool) -> None:
     """Run the chores on their schedules until SIGTERM: release expired holds, close the cycles
-    that ended, send queued reminders (LEDGER_SCHEDULE_*; reminders only with LEDGER_SMTP_HOST)."""
+    that ended, renew subscriptions, send queued reminders and receipts (LEDGER_SCHEDULE_*; mail only with
+    LEDGER_SMTP_HOST)."""
     stop = threading.Event() if once else stop_on_signals()
     sender = SenderSettings.from_env() if os.environ.get("LEDGER_SMTP_HOST") else None
     with ledger_service() as service:
@@ -256,6 +257,7 @@ main.add_command(publish_events)
 main.add_command(export)
 main.add_command(remind)
 main.add_command(send_reminders)
+main.add_command(send_receipts_command)
 main.add_command(keys)
 main.add_command(db)
 

@@ -14,7 +14,7 @@ from entrypoints.process import ledger_service, stop_on_signals
 from ledger_core.cycles import Bound
 from ledger_core.errors import InvalidInput, LedgerError
 from ledger_core.invoicing import DueStatus
-from service.reminder_sender import SenderSettings, run_sender
+from service.reminder_sender import SenderSettings, run_sender, send_receipts
 from service.reminders import REMINDABLE, ReminderFilter, queue_reminders
 
 DAY = click.DateTime(formats=["%Y-%m-%d"])
@@ -85,4 +85,15 @@ def send_reminders(once: bool) -> None:
         click.echo(f"ledger: sending reminders via {settings.smtp_host}:{settings.smtp_port}", err=True)
     with ledger_service() as service:
         sent = run_sender(service, settings, stop, once=once)
+    click.echo(json.dumps(asdict(sent)))
+
+
+@click.command("send-receipts")
+@click.option("--once", is_flag=True, help="Send what is due now, then exit (else poll until SIGTERM).")
+def send_receipts_command(once: bool) -> None:
+    """E-mail queued receipts (recharges, payments) with their PDF, by SMTP (LEDGER_SMTP_*, LEDGER_REMINDER_*)."""
+    settings = SenderSettings.from_env()
+    stop = threading.Event() if once else stop_on_signals()
+    with ledger_service() as service:
+        sent = run_sender(service, settings, stop, once=once, send=send_receipts)
     click.echo(json.dumps(asdict(sent)))

@@ -21,6 +21,7 @@ from ledger_core.figures import ZERO, BillingMode, Figures, InvoiceMode
 from ledger_core.invoicing import payment_status
 from ledger_core.subscription import SUBSCRIPTION_EVENT_TYPES, Subscription
 from ledger_core.usage import FIELD_NAMES as LINE_FIELDS
+from persistence.receipt_outbox import NewReceipt
 from projections import bills, subscriptions
 from projections.rows import (
     AccountRow,
@@ -34,6 +35,7 @@ from projections.rows import (
 )
 from projections.views import Batch, LedgerViewQueries
 
+RECEIPTED = (MovementType.RECHARGE, MovementType.PAYMENT)  # movements that get a receipt e-mailed
 CHARGE_ITEMS = {"subscription": "Subscription", "addon": "Add-on", "service": "Service", "hardware": "Hardware"}
 
 
@@ -355,11 +357,17 @@ class LedgerProjection(Projection[Any]):
 
     def _book(self, event: Any, tracking: Tracking, row: AccountRow, kind: MovementType, item: str,
               signed_amount: Any, **fields: Any) -> None:
+        number = transaction_no(row.account_id, event.originator_version)
+        recipients = row.payer.get("emails") or []
+        if kind in RECEIPTED and recipients:  # money received: its receipt goes to the billing contacts
+            self._batch.receipts.append(NewReceipt(receipt_no=number, account_id=row.account_id,
+                                                   recipients=list(recipients), currency=row.currency,
+                                                   amount=signed_amount))
         self._batch.add_transaction(
             TransactionRow(
                 position=tracking.notification_id,
                 account_id=row.account_id,
-                transaction_no=transaction_no(row.account_id, event.originator_version),
+                transaction_no=number,
                 booked_at=event.timestamp,
                 occurred_at=fields.pop("occurred_at", None) or event.timestamp,
                 type=kind,

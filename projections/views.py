@@ -12,7 +12,7 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
+from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
@@ -26,6 +26,7 @@ from ledger_core.errors import InvariantViolation
 from ledger_core.figures import BillingMode, Figures, InvoiceMode
 from persistence.database import sqlite_write_transaction
 from persistence.dialect import POSTGRES, SQLITE, Dialect, json_field, sign_of
+from persistence.receipt_outbox import NewReceipt, ReceiptOutbox
 from projections.bills import BillChanges, BillCodec, BillFilter, BillRow, BillSQL
 from projections.invoice_sql import INVOICE_TABLES, InvoiceChanges, InvoiceCodec, InvoiceSQL
 from projections.rows import (
@@ -380,6 +381,7 @@ class Batch:
         self.invoicing = InvoiceChanges()
         self.bills = bills
         self.subscriptions = subscriptions
+        self.receipts: list[NewReceipt] = []  # queued by the live read model only (LedgerViewQueries.receipts)
 
     def account(self, aggregate_id: UUID) -> AccountRow:
         """The (mutable) row of the account an event belongs to."""
@@ -456,6 +458,9 @@ class LedgerViewQueries:
 
     sql: ReadModelSQL
     codec: RowCodec
+    # The live view queues receipts in the transaction that books the money; a rebuild's
+    # view (another prefix) queues none: what was e-mailed once is not e-mailed again.
+    receipts: ReceiptOutbox | None = None
     batch: Batch | None = None
     # Account rows as this view's last batch wrote them: current as long as the position
     # is still that batch's and the tables are the same ones (a rebuild swaps them).
@@ -510,6 +515,8 @@ class LedgerViewQueries:
                 if kept_at is not None and identity != kept_at[1]:
                     raise StalePosition("the read-model tables were replaced")
                 self.batch.flush(self.sql, self.codec, cursor, self._insert_tracking)  # type: ignore[attr-defined]
+                if self.receipts is not None and self.batch.receipts:
+                    self.receipts.enqueue(cursor, self.batch.receipts, datetime.now(timezone.utc))
             kept.update(self.batch.rows())  # most recently used last
             while len(kept) > MAX_KEPT_ACCOUNT_ROWS:
                 kept.pop(next(iter(kept)))

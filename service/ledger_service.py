@@ -26,6 +26,7 @@ from ledger_core.commands import Command, ExpireHolds
 from ledger_core.errors import AccountNotFound
 from persistence import schema
 from persistence.database import DatabaseConfig, apply_connection_options, check_reachable, creation_lock
+from persistence.receipt_outbox import ReceiptOutbox
 from persistence.reminder_outbox import ReminderOutbox
 from projections.catchup import Projector
 from projections.rows import AccountRow
@@ -78,6 +79,8 @@ class LedgerService:
             self.commands = Ledger(env=env, clock=clock)
             self.view = make_view(self.commands, create_tables=settings.create_tables)
             self.reminder_outbox = ReminderOutbox.of(self.commands, create_table=settings.create_tables)
+            self.receipt_outbox = ReceiptOutbox.of(self.commands, create_table=settings.create_tables)
+            self.view.receipts = self.receipt_outbox  # the live view queues receipts
             if versioned:
                 self.migrations_applied = schema.pending(database)
                 schema.apply(database, self.migrations_applied)

@@ -1,8 +1,11 @@
-"""Sends queued reminders through the SMTP adapter (adapters/smtp.py) and records what happened.
+"""Sends queued mail (payment reminders, receipts) through the SMTP adapter
+(adapters/smtp.py) and records what happened.
 
-Delivery is at least once: a row is marked sent right after the server took it, so a
-sender that dies between the two sends that one reminder again once its lease ends.
-Every message carries ``X-Ledger-Reminder-Id`` so a mailbox rule can drop such a repeat.
+Each reminder and each receipt is queued once (its outbox row is unique). Delivery is at
+least once: a row is marked sent right after the server took it, so a sender that dies
+between the two sends that one message again once its lease ends. A repeat carries the
+same Message-ID (a receipt's is its transaction number's), which mail systems use to drop
+duplicates, and ``X-Ledger-Reminder-Id`` or ``X-Ledger-Receipt`` for a mailbox rule.
 """
 
 from __future__ import annotations
@@ -11,16 +14,22 @@ import email.policy
 import logging
 import os
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from datetime import timedelta
 from email.message import EmailMessage
 from email.utils import make_msgid
 from time import monotonic  # the lease is measured on it, never on the (settable) ledger clock
+from typing import Any
 
 from adapters.smtp import MailNotSent, SmtpMailer, SmtpServer
+from exporters.pdf import render_receipt_pdf
 from ledger_core.invoicing import InvoiceStatus
+from ledger_core.money import format_amount
+from persistence.mail_outbox import LeasedOutbox
+from persistence.receipt_outbox import ReceiptRow
 from persistence.reminder_outbox import MAX_CLAIM_ROWS, ReminderRow
+from service.documents import issuer_of, receipt_document
 from service.ledger_service import LedgerService
 from service.settings import int_setting
 
@@ -97,11 +106,13 @@ class Sent:
         return self
 
 
-def run_sender(service: LedgerService, settings: SenderSettings, stop: threading.Event, *, once: bool) -> Sent:
-    """Sends batch after batch; with ``once``, until nothing is due, else until ``stop``."""
+def run_sender(service: LedgerService, settings: SenderSettings, stop: threading.Event, *, once: bool,
+               send: Callable[[LedgerService, SenderSettings], Sent] | None = None) -> Sent:
+    """Sends batch after batch (of reminders, unless ``send`` says otherwise); with
+    ``once``, until nothing is due, else until ``stop``."""
     total = Sent()
     while not stop.is_set():
-        batch = send_batch(service, settings)
+        batch = (send or send_batch)(service, settings)
         total += batch
         if batch.claimed == 0:
             if once:
@@ -111,8 +122,20 @@ def run_sender(service: LedgerService, settings: SenderSettings, stop: threading
 
 
 def send_batch(service: LedgerService, settings: SenderSettings) -> Sent:
-    """Claims up to one batch of due reminders and sends them over one SMTP connection."""
-    outbox = service.reminder_outbox
+    """Claims up to one batch of due reminders and sends them over one SMTP connection; a
+    reminder whose invoice was paid meanwhile is cancelled instead."""
+    return _send(service, settings, service.reminder_outbox, lambda row: message_of(row, settings.smtp_from),
+                 lambda row: None if still_owed(service, row) else PAID_BEFORE_SENDING)
+
+
+def send_receipts(service: LedgerService, settings: SenderSettings) -> Sent:
+    """Claims up to one batch of due receipts and e-mails each with its PDF."""
+    return _send(service, settings, service.receipt_outbox,
+                 lambda row: receipt_message(service, row, settings.smtp_from), lambda row: None)
+
+
+def _send(service: LedgerService, settings: SenderSettings, outbox: LeasedOutbox[Any],
+          message: Callable[[Any], EmailMessage], unwanted: Callable[[Any], str | None]) -> Sent:
     now = service.clock()
     rows = outbox.claim(now, now + timedelta(seconds=settings.lease_s), settings.batch_rows, settings.max_attempts)
     result = Sent(claimed=len(rows))
@@ -123,14 +146,15 @@ def send_batch(service: LedgerService, settings: SenderSettings) -> Sent:
                 outbox.release([r.id for r in rows[index:]], service.clock())
                 result.released += len(rows) - index
                 break
-            if not still_owed(service, row):
-                outbox.mark_cancelled(row.id, PAID_BEFORE_SENDING)
+            reason = unwanted(row)
+            if reason is not None:
+                outbox.mark_cancelled(row.id, reason)
                 result.cancelled += 1
                 continue
             try:
-                mailer.send(message_of(row, settings.smtp_from))
+                mailer.send(message(row))
             except (MailNotSent, ValueError) as error:  # ValueError: a header the message can't carry
-                log.warning("reminder %s to %s failed: %s", row.id, row.recipients, error)
+                log.warning("%s %s to %s failed: %s", outbox.TABLE, row.id, row.recipients, error)
                 reason = str(error) if isinstance(error, MailNotSent) else f"{type(error).__name__}: {error}"
                 outbox.mark_failed(row.id, reason, service.clock() + timedelta(seconds=settings.retry_delay_s),
                                    last_attempt=row.attempts + 1 >= settings.max_attempts)
@@ -155,4 +179,24 @@ def message_of(row: ReminderRow, sender: str) -> EmailMessage:
     message["Message-ID"] = make_msgid(idstring=f"reminder-{row.id}")
     message["X-Ledger-Reminder-Id"] = str(row.id)
     message.set_content(row.body)
+    return message
+
+
+def receipt_message(service: LedgerService, row: ReceiptRow, sender: str) -> EmailMessage:
+    """The receipt's e-mail: what it is for, and the same PDF `GET /v1/receipts/{no}.pdf` gives."""
+    document = receipt_document(service, row.receipt_no)
+    amount = format_amount(document.amount)
+    message = EmailMessage(policy=HEADER_POLICY)
+    message["Subject"] = f"Receipt {document.number}: {amount} {document.currency} received"
+    message["From"] = sender
+    message["To"] = ", ".join(row.recipients)
+    domain = sender.rpartition("@")[2] or "ledger"
+    message["Message-ID"] = f"<receipt.{document.number.replace(':', '.')}@{domain}>"  # the same on a repeat
+    message["X-Ledger-Receipt"] = document.number
+    message.set_content(
+        f"Thank you for your {document.kind} of {amount} {document.currency} to account {document.account_id}, "
+        f"received {document.received_at:%Y-%m-%d %H:%M} UTC.\n\nThe receipt is attached.\n")
+    pdf = render_receipt_pdf(document, issuer_of(service.settings))
+    message.add_attachment(pdf, maintype="application", subtype="pdf",
+                           filename=f"receipt-{document.number.replace(':', '-')}.pdf")
     return message

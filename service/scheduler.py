@@ -1,6 +1,6 @@
 """The ledger's chores on their schedules, in one loop, for a deployment without a cron:
 release expired holds, close the billing cycles that ended, renew subscriptions, send queued
-reminders.
+reminders and receipts.
 
 Each chore is safe to run at any time and from several places at once (closing a cycle
 twice closes nothing twice; an expired hold is released once; a reminder is claimed before
@@ -19,7 +19,7 @@ from typing import Any
 from persistence.appending import caused_by
 from service.invoicing import close_due_cycles
 from service.ledger_service import LedgerService
-from service.reminder_sender import SenderSettings, send_batch
+from service.reminder_sender import SenderSettings, send_batch, send_receipts
 from service.settings import int_setting
 from service.subscriptions import renew_due_subscriptions
 
@@ -35,6 +35,7 @@ class Schedule:
     close_cycles_s: int = 900
     send_reminders_s: int = 300
     renew_subscriptions_s: int = 900
+    send_receipts_s: int = 60
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> Schedule:
@@ -43,6 +44,7 @@ class Schedule:
             close_cycles_s=int_setting(env, "LEDGER_SCHEDULE_CLOSE_CYCLES_S", 900, 0, MAX_INTERVAL_S),
             send_reminders_s=int_setting(env, "LEDGER_SCHEDULE_SEND_REMINDERS_S", 300, 0, MAX_INTERVAL_S),
             renew_subscriptions_s=int_setting(env, "LEDGER_SCHEDULE_RENEW_SUBSCRIPTIONS_S", 900, 0, MAX_INTERVAL_S),
+            send_receipts_s=int_setting(env, "LEDGER_SCHEDULE_SEND_RECEIPTS_S", 60, 0, MAX_INTERVAL_S),
         )
 
 
@@ -67,6 +69,7 @@ def chores(service: LedgerService, schedule: Schedule, sender: SenderSettings | 
     ]
     if sender is not None:
         found.append(Chore("send-reminders", schedule.send_reminders_s, lambda: send_batch(service, sender)))
+        found.append(Chore("send-receipts", schedule.send_receipts_s, lambda: send_receipts(service, sender)))
     return [chore for chore in found if chore.interval_s > 0]
 
 

@@ -24,12 +24,15 @@ def test_one_round_expires_holds_closes_ended_cycles_and_sends_reminders(service
     clock.now = datetime(2027, 1, 1, 0, 10, tzinfo=timezone.utc)  # the hold expired, December ended
     planned = chores(service, Schedule(), sender_settings)
     assert [c.name for c in planned] == ["expire-reservations", "close-cycles", "renew-subscriptions",
-                                         "send-reminders"]
+                                         "send-reminders", "send-receipts"]
     run_scheduler(planned, threading.Event(), max_rounds=1)
-    assert [(c.runs, c.failures) for c in planned] == [(1, 0), (1, 0), (1, 0), (1, 0)]
+    assert [(c.runs, c.failures) for c in planned] == [(1, 0), (1, 0), (1, 0), (1, 0), (1, 0)]
     assert service.view.holds("holder") == []
     assert service.handle(CloseCycles(post)) == []  # closed by the scheduler already
-    assert len(smtp.received) == queued.queued
+    reminders = [m for m in smtp.received if m.message["X-Ledger-Reminder-Id"]]
+    assert len(reminders) == queued.queued
+    receipts = [m for m in smtp.received if m.message["X-Ledger-Receipt"]]
+    assert len(receipts) == len(smtp.received) - len(reminders) > 0  # the scenario's payments' receipts
 
 
 def test_a_failing_chore_is_retried_at_its_turn_and_the_others_go_on(service):

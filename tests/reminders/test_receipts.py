@@ -1,0 +1,78 @@
+"""Receipts by e-mail (issue 12, item 6): every recharge and payment received queues one
+receipt for the account's billing contacts, sent with its PDF through a real SMTP server
+in the test process, exactly once, also when the sender dies midway."""
+
+from __future__ import annotations
+
+import io
+from datetime import timedelta
+from decimal import Decimal
+
+import pytest
+from pypdf import PdfReader
+
+from adapters.smtp import SmtpMailer
+from ledger_core.commands import Recharge, RecordPayment
+from service.reminder_sender import send_receipts
+from tests.service.helpers import open_account
+
+
+def attachment_text(message) -> str:
+    [part] = [p for p in message.iter_attachments() if p.get_content_type() == "application/pdf"]
+    return "\n".join(page.extract_text() for page in PdfReader(io.BytesIO(part.get_content())).pages)
+
+
+def test_a_recharge_and_a_payment_each_send_one_receipt_with_its_pdf(service, smtp, sender_settings):
+    open_account(service, "acme", payer={"name": "Acme", "emails": ["billing@acme.test", "boss@acme.test"]})
+    open_account(service, "quiet")  # no billing contact: nothing to send
+    recharge = service.handle(Recharge("acme", amount="65.98", reference="PAY-1", method="card"))
+    service.handle(Recharge("quiet", amount="5"))
+    payment = service.handle(RecordPayment("acme", payment_id="p-1", amount="10"))
+    sent = send_receipts(service, sender_settings)
+    assert (sent.claimed, sent.sent) == (2, 2)
+    assert send_receipts(service, sender_settings).claimed == 0  # each once
+    by_receipt = {m.message["X-Ledger-Receipt"]: m for m in smtp.received}
+    assert set(by_receipt) == {recharge.transaction_no, payment.transaction_no}
+    mail = by_receipt[recharge.transaction_no]
+    assert mail.recipients == ["billing@acme.test", "boss@acme.test"]
+    assert mail.message["Subject"] == f"Receipt {recharge.transaction_no}: 65.98 SGD received"
+    text = attachment_text(mail.message)
+    assert "65.98" in text and "PAY-1" in text and recharge.transaction_no in text
+    assert service.receipt_outbox.of_receipt(recharge.transaction_no).status == "sent"
+
+
+def test_a_sender_that_dies_midway_leaves_each_receipt_sent_exactly_once(service, clock, smtp, sender_settings,
+                                                                        monkeypatch):
+    open_account(service, "acme", payer={"emails": ["billing@acme.test"]})
+    numbers = [service.handle(Recharge("acme", amount=str(n))).transaction_no for n in (1, 2, 3)]
+    real_send = SmtpMailer.send
+    calls = []
+
+    def dies_after_the_first(self, message):
+        if calls:
+            raise KeyboardInterrupt("the sender process is killed")
+        calls.append(1)
+        real_send(self, message)
+
+    monkeypatch.setattr(SmtpMailer, "send", dies_after_the_first)
+    with pytest.raises(KeyboardInterrupt):
+        send_receipts(service, sender_settings)  # claimed all three, sent and marked one
+    monkeypatch.setattr(SmtpMailer, "send", real_send)
+    assert send_receipts(service, sender_settings).claimed == 0  # the dead sender's lease holds the others
+    clock.now += timedelta(seconds=sender_settings.lease_s + 1)
+    assert send_receipts(service, sender_settings).sent == 2  # restarted after the lease: the rest
+    received = sorted(m.message["X-Ledger-Receipt"] for m in smtp.received)
+    assert received == sorted(numbers)  # one each
+    assert {m.message["Message-ID"] for m in smtp.received} == {
+        f"<receipt.{n.replace(':', '.')}@ledger.test>" for n in numbers}
+    assert sum(Decimal(str(m.message["Subject"]).split(": ")[1].split()[0]) for m in smtp.received) == 6
+
+
+def test_ledger_send_receipts_delivers_them(service, smtp, sender_settings, run_cli, monkeypatch):
+    open_account(service, "acme", payer={"emails": ["billing@acme.test"]})
+    service.handle(Recharge("acme", amount="7"))
+    monkeypatch.setenv("LEDGER_SMTP_HOST", "127.0.0.1")
+    monkeypatch.setenv("LEDGER_SMTP_PORT", str(smtp.port))
+    result = run_cli("send-receipts", "--once")
+    assert result.exit_code == 0, result.output
+    assert '"sent": 1' in result.stdout and len(smtp.received) == 1
