@@ -20,6 +20,8 @@ from api.invoices import payments as payments_blueprint
 from api.keys import blp as keys_blueprint
 from api.metrics import blp as metrics_blueprint
 from api.metrics import instrument
+from api.orders import all_orders as all_orders_blueprint
+from api.orders import blp as orders_blueprint
 from api.payer_profiles import blp as payer_profiles_blueprint
 from api.probes import blp as probes_blueprint
 from api.rate_limits import RateLimits
@@ -56,7 +58,8 @@ def create_app(settings: Settings | None = None, service: LedgerService | None =
     for blueprint in (accounts_blueprint, invoices_blueprint, payments_blueprint, billing_blueprint, bills_blueprint,
                       exports_blueprint, documents_blueprint,
                       reminders_blueprint, keys_blueprint, test_clocks_blueprint, plans_blueprint,
-                      subscriptions_blueprint, all_subscriptions_blueprint, payer_profiles_blueprint):
+                      subscriptions_blueprint, all_subscriptions_blueprint, payer_profiles_blueprint,
+                      orders_blueprint, all_orders_blueprint):
         api.register_blueprint(blueprint)
     register_error_handlers(app)  # after Api(): replaces flask-smorest's error shape with ours
     ledger: LedgerService = app.extensions["ledger"]

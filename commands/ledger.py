@@ -16,7 +16,7 @@ from typing import Any
 from eventsourcing.persistence import JSONTranscoder, Recording
 from eventsourcing.utils import get_topic
 
-from commands import api_keys, handlers, invoicing, payer_profiles, subscriptions, test_clocks
+from commands import api_keys, handlers, invoicing, orders, payer_profiles, subscriptions, test_clocks
 from commands.api_keys import KeyQueries
 from commands.bookings import Clock, utc_now
 from commands.unit_of_work import BatchState, BatchWrite, SingleWrite, WarmAccounts, created, load_account
@@ -27,6 +27,7 @@ from ledger_core.client_key import ClientKey, KeyKind
 from ledger_core.errors import InvariantViolation, UnsafeText
 from ledger_core.holds import Hold
 from ledger_core.invoice_book import Draft, Entry, InvoiceBook, OpenInvoice, Topup
+from ledger_core.order import Order
 from ledger_core.payer_profile import PayerProfile
 from ledger_core.subscription import Subscription
 from ledger_core.test_clocks import TestClock
@@ -78,6 +79,9 @@ HANDLERS: dict[type[c.Command], Callable[[Any, Any], Any]] = {
     c.DeleteSubscription: subscriptions.delete_subscription,
     c.RenewSubscription: subscriptions.renew_subscription,
     c.PreviewSubscriptionChange: subscriptions.preview_subscription_change,
+    c.PlaceOrder: orders.place_order,
+    c.PayOrder: orders.pay_order,
+    c.CancelOrder: orders.cancel_order,
     c.SaveAddress: payer_profiles.save_address,
     c.RemoveAddress: payer_profiles.remove_address,
     c.SavePaymentMethod: payer_profiles.save_payment_method,
@@ -152,6 +156,9 @@ class Ledger(KeyQueries):
     def payer_profile(self, account_id: str) -> PayerProfile:
         load_account(self, account_id)  # an unknown account has no profile either
         return payer_profiles.load_profile(self, account_id, to_change=False)
+
+    def order(self, account_id: str, order_id: str) -> Order:
+        return orders.load_order(self, order_id, account_id, to_change=False)
 
     def plan(self, plan_id: str) -> Plan:
         return subscriptions.load_plan(self, plan_id, to_change=False)

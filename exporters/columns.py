@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any, Generic, TypeVar
 
-from exporters.rows import BalanceDetailRow, BillDetailRow, InvoiceReportRow
+from exporters.rows import BalanceDetailRow, BillDetailRow, InvoiceReportRow, OrderReportRow
 
 Row = TypeVar("Row")
 
@@ -83,4 +83,20 @@ INVOICE_REPORT_COLUMNS: tuple[Column[InvoiceReportRow], ...] = (
     _of(Kind.AMOUNT, "Outstanding", 16, "outstanding"),
     _text("Payment status", 15, "payment_status"),
     _text("Due status", 12, "due_status"),
+)
+
+ORDER_REPORT_COLUMNS: tuple[Column[OrderReportRow], ...] = (
+    _text("Order no.", 30, "order_no"),
+    _text("Account", 16, "account_id"),
+    _text("Type", 12, "kind"),
+    _text("Product", 24, "product"),
+    _text("Status", 16, "status"),
+    _of(Kind.QUANTITY, "Quantity", 10, "quantity"),
+    _of(Kind.AMOUNT, "Amount", 16, "amount"),
+    _text("Currency", 9, "currency"),
+    _of(Kind.DATETIME, "Created (UTC)", 20, "created_at"),
+    _of(Kind.DATETIME, "Paid (UTC)", 20, "paid_at"),
+    _text("Payment method", 14, "payment_method"),
+    _text("Paying user", 18, "paid_by"),
+    _text("Cloud phone", 18, "resource_id"),
 )

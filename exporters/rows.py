@@ -58,3 +58,22 @@ class InvoiceReportRow:
     outstanding: Decimal
     payment_status: str  # e.g. Paid, Partially paid, Unpaid
     due_status: str  # e.g. Not due, Due today, Overdue
+
+
+@dataclass(frozen=True, slots=True)
+class OrderReportRow:
+    """One order, as the order list shows it."""
+
+    order_no: str
+    account_id: str
+    kind: str
+    product: str
+    status: str
+    quantity: Decimal
+    amount: Decimal
+    currency: str
+    created_at: datetime
+    paid_at: datetime | None
+    payment_method: str
+    paid_by: str
+    resource_id: str

@@ -39,6 +39,7 @@ class KeyKind(StrEnum):
     RECHARGE = "recharge"
     REFUND = "refund"
     SUBSCRIPTION = "subscription"  # a subscription change; its claim's transaction_no holds the subscription id
+    ORDER = "order"  # an order placed; its claim's transaction_no holds the order id
 
 
 class KeyStatus(StrEnum):

@@ -497,3 +497,37 @@ class SavePaymentMethod(Command):
 class RemovePaymentMethod(Command):
     account_id: str
     payment_method_id: str
+
+
+# -- orders (ledger_core/order.py) ------------------------------------------------------------
+@dataclass(frozen=True)
+class PlaceOrder(Command):
+    account_id: str
+    _: KW_ONLY
+    kind: str
+    product: str
+    quantity: Decimal = _checked(_AMOUNT)
+    unit_price: Decimal = _checked(_PRICE)
+    order_id: str | None = None  # None: made from the idempotency key, else at random
+    details: str = ""
+    ordered_by: str = ""
+    resource_id: str | None = None
+    idempotency_key: str | None = _checked(_KEY, default=None)
+
+
+@dataclass(frozen=True)
+class PayOrder(Command):
+    """Completes a pending order: ``method`` balance or external (with its reference)."""
+
+    account_id: str
+    order_id: str
+    _: KW_ONLY
+    method: str
+    reference: str = ""
+    paid_by: str = ""
+
+
+@dataclass(frozen=True)
+class CancelOrder(Command):
+    account_id: str
+    order_id: str

@@ -273,3 +273,20 @@ class CardNumberRefused(InvalidInput):
     """A text that looks like a payment card number: the ledger never stores one."""
 
     code = "card_number_refused"
+
+
+class OrderNotFound(LedgerError):
+    code = "order_not_found"
+    category = "not_found"
+
+
+class OrderExists(LedgerError):
+    code = "order_exists"
+    category = "conflict"
+
+
+class OrderNotPending(LedgerError):
+    """Paying or cancelling an order that is completed or cancelled already."""
+
+    code = "order_not_pending"
+    category = "conflict"

@@ -48,7 +48,7 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration(3, "payments received include the recharges that paid invoices", rebuilds_read_models=True),
     Migration(4, "local days of bill cycles and invoice periods, application names in balance details, "
                  "balance details by application", rebuilds_read_models=True),
-    Migration(5, "subscriptions read model; the receipt outbox", rebuilds_read_models=True),
+    Migration(5, "subscriptions and orders read models; the receipt outbox", rebuilds_read_models=True),
 )
 CODE_VERSION = MIGRATIONS[-1].version
 

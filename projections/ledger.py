@@ -19,10 +19,11 @@ from ledger_core.account import ACCOUNT_EVENT_TYPES, Account, transaction_no
 from ledger_core.cycles import cycle_start, local_date, local_days, next_boundary
 from ledger_core.figures import ZERO, BillingMode, Figures, InvoiceMode
 from ledger_core.invoicing import payment_status
+from ledger_core.order import ORDER_EVENT_TYPES, Order
 from ledger_core.subscription import SUBSCRIPTION_EVENT_TYPES, Subscription
 from ledger_core.usage import FIELD_NAMES as LINE_FIELDS
 from persistence.receipt_outbox import NewReceipt
-from projections import bills, subscriptions
+from projections import bills, orders, subscriptions
 from projections.rows import (
     AccountRow,
     EventRow,
@@ -43,7 +44,8 @@ class LedgerProjection(Projection[Any]):
     name = "ledger_read_model"
     # Only Account and Subscription events change this read model; others are tracked without being decoded.
     topics = (*(get_topic(getattr(Account, event_type)) for event_type in ACCOUNT_EVENT_TYPES),
-              *(get_topic(getattr(Subscription, event_type)) for event_type in SUBSCRIPTION_EVENT_TYPES))
+              *(get_topic(getattr(Subscription, event_type)) for event_type in SUBSCRIPTION_EVENT_TYPES),
+              *(get_topic(getattr(Order, event_type)) for event_type in ORDER_EVENT_TYPES))
 
     def __init__(self, view: LedgerViewQueries) -> None:
         super().__init__(view)
@@ -161,6 +163,12 @@ class LedgerProjection(Projection[Any]):
         account's event index, which counts the account's own versions."""
         changes = self._batch.subscriptions
         changes.put(subscriptions.applied(changes.get(str(event.originator_id)), event, tracking.notification_id))
+        self._batch.track(tracking)
+
+    @process_event.register
+    def _order(self, event: Order.Event, tracking: Tracking) -> None:
+        changes = self._batch.orders
+        changes.put(orders.applied(changes.get(str(event.originator_id)), event, tracking.notification_id))
         self._batch.track(tracking)
 
     @process_event.register

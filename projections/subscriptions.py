@@ -184,29 +184,3 @@ class SubscriptionCodec:
             updated_at=d.time_out(r["updated_at"]), aggregate_id=r["aggregate_id"], status=r["status"], deleted=bool(r["deleted"]),
             period_start=r["period_start"], period_end=r["period_end"],
             cancel_at_period_end=bool(r["cancel_at_period_end"]), items=json.loads(r["items"]))
-
-
-class SubscriptionChanges:
-    """The subscriptions one batch touches, by aggregate id: read on first use, written
-    back whole at flush."""
-
-    def __init__(self, read_one: Callable[[str], SubscriptionRow | None]) -> None:
-        self._read_one = read_one
-        self._rows: dict[str, SubscriptionRow] = {}
-        self._changed: set[str] = set()
-
-    def get(self, aggregate_id: str) -> SubscriptionRow | None:
-        if aggregate_id not in self._rows:
-            row = self._read_one(aggregate_id)
-            if row is None:
-                return None
-            self._rows[aggregate_id] = row
-        return self._rows[aggregate_id]
-
-    def put(self, row: SubscriptionRow) -> None:
-        self._rows[row.aggregate_id] = row
-        self._changed.add(row.aggregate_id)
-
-    def flush(self, sql: SubscriptionSQL, codec: SubscriptionCodec, cursor: Any) -> None:
-        if self._changed:
-            cursor.executemany(sql.upsert(), [codec.params(self._rows[s]) for s in sorted(self._changed)])

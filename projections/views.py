@@ -29,6 +29,8 @@ from persistence.dialect import POSTGRES, SQLITE, Dialect, json_field, sign_of
 from persistence.receipt_outbox import NewReceipt, ReceiptOutbox
 from projections.bills import BillChanges, BillCodec, BillFilter, BillRow, BillSQL
 from projections.invoice_sql import INVOICE_TABLES, InvoiceChanges, InvoiceCodec, InvoiceSQL
+from projections.orders import OrderCodec, OrderFilter, OrderRow, OrderSQL
+from projections.row_changes import RowChanges
 from projections.rows import (
     AccountFilter,
     AccountRow,
@@ -45,7 +47,6 @@ from projections.rows import (
     TransactionRow,
 )
 from projections.subscriptions import (
-    SubscriptionChanges,
     SubscriptionCodec,
     SubscriptionFilter,
     SubscriptionRow,
@@ -54,7 +55,8 @@ from projections.subscriptions import (
 
 DEFAULT_PREFIX = "rm"
 # One set of tables; "tracking" is the library's.
-TABLES = ("accounts", "transactions", "holds", "events", *INVOICE_TABLES, "bills", "subscriptions", "tracking")
+TABLES = ("accounts", "transactions", "holds", "events", *INVOICE_TABLES, "bills", "subscriptions", "orders",
+          "tracking")
 MAX_PAGE_ROWS = 500
 MAX_FETCH_ROWS = MAX_PAGE_ROWS + 1  # a full page and one row more, which tells whether another page follows
 MAX_DUE_HOLDS = 1_000
@@ -98,6 +100,7 @@ class ReadModelSQL:
         self.invoicing = InvoiceSQL(dialect, qualify, prefix)
         self.billing = BillSQL(dialect, qualify, prefix)
         self.subscribing = SubscriptionSQL(dialect, qualify, prefix)
+        self.ordering = OrderSQL(dialect, qualify, prefix)
 
     def ddl(self) -> list[str]:
         a, t = self.d.amount_type, self.d.time_type
@@ -138,6 +141,7 @@ class ReadModelSQL:
             *self.invoicing.ddl(),
             *self.billing.ddl(),
             *self.subscribing.ddl(),
+            *self.ordering.ddl(),
         ]
 
     def _params(self, count: int) -> str:
@@ -284,6 +288,7 @@ class ReadModelSQL:
             *self.invoicing.dump(),
             *self.billing.dump(),
             *self.subscribing.dump(),
+            *self.ordering.dump(),
         ]
 
 
@@ -369,7 +374,7 @@ class Batch:
     """Read-model changes computed in memory from the rows as they stood at ``position``."""
 
     def __init__(self, position: int, accounts: dict[str, AccountRow], bills: BillChanges,
-                 subscriptions: SubscriptionChanges) -> None:
+                 subscriptions: RowChanges[SubscriptionRow], orders: RowChanges[OrderRow]) -> None:
         self.position = position
         self._accounts = accounts  # by aggregate id, prefetched
         self._changed: set[str] = set()
@@ -381,6 +386,7 @@ class Batch:
         self.invoicing = InvoiceChanges()
         self.bills = bills
         self.subscriptions = subscriptions
+        self.orders = orders
         self.receipts: list[NewReceipt] = []  # queued by the live read model only (LedgerViewQueries.receipts)
 
     def account(self, aggregate_id: UUID) -> AccountRow:
@@ -448,7 +454,8 @@ class Batch:
                 cursor.executemany(insert, rows)
         self.invoicing.flush(sql.invoicing, InvoiceCodec(sql.d), cursor)
         self.bills.flush(sql.billing, BillCodec(sql.d), cursor)
-        self.subscriptions.flush(sql.subscribing, SubscriptionCodec(sql.d), cursor)
+        self.subscriptions.flush(sql.subscribing.upsert(), SubscriptionCodec(sql.d).params, cursor)
+        self.orders.flush(sql.ordering.upsert(), OrderCodec(sql.d).params, cursor)
         if self._tracking is not None:
             insert_tracking(cursor, self._tracking)
 
@@ -504,7 +511,7 @@ class LedgerViewQueries:
         if newer:
             raise StalePosition(f"rows read at position {max(newer)}, after the batch's {position}")
         self.batch = Batch(position, rows, BillChanges(self.bill, self._pending_bills, self._bills_by_number),
-                           SubscriptionChanges(self._subscription_by_aggregate))
+                           RowChanges(self._subscription_by_aggregate), RowChanges(self._order_by_aggregate))
         try:
             yield self.batch
             with self._locked_write() as cursor:
@@ -662,6 +669,27 @@ class LedgerViewQueries:
         pattern = contains_pattern(query.text) if query.text else None
         return self._page(self.sql.subscribing.subscriptions, "created_position DESC", limit,
                           self.sql.subscribing.conditions(query, pattern), SubscriptionCodec(self.sql.d).row)
+
+    # -- orders --------------------------------------------------------------------
+    def order(self, order_id: str) -> OrderRow | None:
+        return self._one(self.sql.ordering.select_by("order_id"), order_id, OrderCodec(self.sql.d).row)
+
+    def _order_by_aggregate(self, aggregate_id: str) -> OrderRow | None:
+        return self._one(self.sql.ordering.select_by("aggregate_id"), aggregate_id, OrderCodec(self.sql.d).row)
+
+    def orders(self, query: OrderFilter, limit: int) -> tuple[list[OrderRow], int | None]:
+        """A page of orders, newest first, and the next page's cursor."""
+        if not 1 <= limit <= MAX_FETCH_ROWS:
+            raise ValueError(f"limit must be 1..{MAX_FETCH_ROWS}")
+        pattern = contains_pattern(query.text) if query.text else None
+        return self._page(self.sql.ordering.orders, "created_position DESC", limit,
+                          self.sql.ordering.conditions(query, pattern), OrderCodec(self.sql.d).row)
+
+    def _one(self, statement: str, key: str, decode: Any) -> Any:
+        with self._read() as cursor:
+            cursor.execute(statement, (key,))
+            row = cursor.fetchone()
+        return None if row is None else decode(row)
 
     # -- invoices ----------------------------------------------------------------
     def invoice(self, invoice_id_or_number: str) -> InvoiceRow | None:

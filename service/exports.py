@@ -11,6 +11,7 @@ from dataclasses import replace
 from typing import TypeVar
 
 from projections.bills import BillFilter, BillRow
+from projections.orders import OrderFilter, OrderRow
 from projections.rows import InvoiceFilter, InvoiceRow, TransactionFilter, TransactionRow
 from projections.views import MAX_PAGE_ROWS
 from service.ledger_service import LedgerService
@@ -18,7 +19,7 @@ from service.ledger_service import LedgerService
 EXPORT_PAGE_ROWS = MAX_PAGE_ROWS  # rows per read: the largest page the read model serves
 
 
-Q = TypeVar("Q", TransactionFilter, BillFilter, InvoiceFilter)
+Q = TypeVar("Q", TransactionFilter, BillFilter, InvoiceFilter, OrderFilter)
 R = TypeVar("R")
 
 
@@ -59,3 +60,8 @@ def iter_invoices(service: LedgerService, query: InvoiceFilter,
                   page_rows: int = EXPORT_PAGE_ROWS) -> Iterator[InvoiceRow]:
     """Every invoice matching ``query``, newest first."""
     return _pages(service.view.invoices, query, page_rows)
+
+
+def iter_orders(service: LedgerService, query: OrderFilter, page_rows: int = EXPORT_PAGE_ROWS) -> Iterator[OrderRow]:
+    """Every order matching ``query``, newest first."""
+    return _pages(service.view.orders, query, page_rows)

@@ -14,7 +14,7 @@ from tests.conftest import client_with_key
 
 NON_ADMIN = [Role.SERVICE.value, Role.FINANCE.value, Role.AUDITOR.value]
 OBJECT_PARAMETERS = {"account_id", "invoice_id", "bill_no", "transaction_no", "reservation_id", "key_id",
-                     "subscription_id"}
+                     "subscription_id", "order_id"}
 
 
 @pytest.fixture
@@ -35,7 +35,10 @@ def world(client, service) -> dict[str, str]:
     assert client.post("/v1/plans", json={"plan_id": "basic", "kind": "package", "name": "Basic", "period": "monthly",
                                           "currency": "SGD", "price": "5"}).status_code == 201
     subscribed = client.post("/v1/accounts/acme/subscriptions", json={"plan_id": "basic"}).get_json()
+    ordered = client.post("/v1/accounts/acme/orders", json={"kind": "agent", "product": "proxy",
+                                                            "unit_price": "1"}).get_json()
     return {"clock_id": "clock_w", "plan_id": "basic", "address_id": "hq", "payment_method_id": "card-1",
+            "order_id": ordered["order"]["order_id"],
             "subscription_id": subscribed["subscription"]["subscription_id"], "account_id": "acme", "invoice_id": invoice["invoice_id"], "bill_no": bill["bill_no"],
             "transaction_no": recharge["transaction_no"], "reservation_id": "h1",
             "key_id": service.commands.api_keys()[0].key_id}

@@ -1,0 +1,97 @@
+"""Order handlers (ledger_core/order.py): placing, paying and cancelling.
+
+Paying posts the order's charge through the Account in the same write as the order's
+``Paid``: from the balance only if usable credits cover it; by an external payment as a
+recharge of the amount (its receipt goes out like any recharge's) that the charge spends.
+A second payment of the same order is refused (409 ``order_not_pending``): it never
+charges twice."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from uuid import UUID
+
+from eventsourcing.application import Application
+
+from commands.bookings import Booking
+from commands.invoicing import NumberCounters, default_wording
+from commands.unit_of_work import Changed, UnitOfWork, load
+from ledger_core.account import Account
+from ledger_core.client_key import KeyKind
+from ledger_core.commands import CancelOrder, PayOrder, PlaceOrder
+from ledger_core.errors import InsufficientCredits, OrderExists, OrderNotFound
+from ledger_core.figures import InvoiceMode
+from ledger_core.invoicing import Wording
+from ledger_core.money import Money
+from ledger_core.order import CHARGE_KIND, Order, OrderKind, PaymentMethod, order_uuid, parse_order_id
+
+
+def load_order(app: Application[UUID], order_id: str, account_id: str, *, to_change: bool = True) -> Order:
+    """The order, if it is this account's (another account's is not found either)."""
+    parse_order_id(order_id)
+    not_found = OrderNotFound(f"no order {order_id!r}", order_id=order_id)
+    order = load(app, order_uuid(order_id), Order, lambda: not_found, to_change=to_change)
+    if order.account_id != account_id:
+        raise not_found
+    return order
+
+
+def place_order(command: PlaceOrder, unit: UnitOfWork) -> Booking:
+    c = command
+    order_id = c.order_id or _new_order_id(c.account_id, c.idempotency_key)
+    request = {"kind": c.kind, "product": c.product, "quantity": c.quantity, "unit_price": c.unit_price,
+               "order_id": c.order_id, "details": c.details, "ordered_by": c.ordered_by, "resource_id": c.resource_id}
+
+    def decide(account: Account) -> tuple[Booking, list[Changed]]:
+        if order_uuid(parse_order_id(order_id)) in unit.app.repository:
+            raise OrderExists(f"order {order_id!r} exists already", order_id=order_id)
+        order = Order.place(order_id=order_id, account_id=c.account_id, kind=c.kind, product=c.product,
+                            quantity=c.quantity, unit_price=c.unit_price, currency=account.currency,
+                            details=c.details, ordered_by=c.ordered_by, resource_id=c.resource_id,
+                            placed_at=unit.clock())
+        claims = unit.claim(KeyKind.ORDER, c.account_id, c.idempotency_key, request, order_id, order.amount)
+        return Booking(c.account_id, None, order_id, order.amount), [order, *claims]
+
+    return unit.maybe_once(c.account_id, KeyKind.ORDER, c.idempotency_key, request, decide)
+
+
+def _new_order_id(account_id: str, key: str | None) -> str:
+    """From the idempotency key, so a retry names the same order; else random."""
+    if key is None:
+        return f"ord_{secrets.token_hex(12)}"
+    return f"ord_{hashlib.sha256(chr(0).join((account_id, key)).encode()).hexdigest()[:24]}"
+
+
+def pay_order(command: PayOrder, unit: UnitOfWork) -> Booking:
+    c = command
+
+    def decide(account: Account) -> tuple[Booking, list[Changed]]:
+        order = load_order(unit.app, c.order_id, c.account_id)
+        now = unit.clock()
+        amount = order.pay(c.method, reference=c.reference, paid_by=c.paid_by, paid_at=now)
+        money = Money(amount, account.currency)
+        if c.method == PaymentMethod.EXTERNAL:
+            account.recharge(money, reference=c.reference, method=f"order {order.order_id}")
+        elif account.figures.usable_credits < amount:
+            raise InsufficientCredits(f"usable credits {account.figures.usable_credits} do not cover order "
+                                      f"{order.order_id} ({amount}); pay it by an external payment",
+                                      usable_credits=account.figures.usable_credits, requested=amount)
+        numbers = NumberCounters(unit.app)  # itemized mode invoices the charge at once
+        wording = default_wording(unit.app) if account.invoice_mode == InvoiceMode.ITEMIZED else Wording()
+        number = account.post_charge(money, kind=CHARGE_KIND[OrderKind(order.kind)],
+                                     description=f"{order.product} ({order.order_id})",
+                                     idempotency_key=f"{order.order_id}:paid", now=now, number_for=numbers,
+                                     wording=wording)
+        return Booking(c.account_id, None, number, amount), [order, *numbers.changed]
+
+    return unit.booked(c.account_id, decide)
+
+
+def cancel_order(command: CancelOrder, unit: UnitOfWork) -> Booking:
+    def decide(account: Account) -> tuple[Booking, list[Changed]]:
+        order = load_order(unit.app, command.order_id, command.account_id)
+        order.cancel(unit.clock())
+        return Booking(command.account_id, None, order.order_id), [order]
+
+    return unit.booked(command.account_id, decide)
