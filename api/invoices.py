@@ -43,6 +43,7 @@ from ledger_core.errors import InvoiceNotFound
 from projections.rows import InvoiceFilter, InvoiceRow
 from service.documents import account_days, account_rows, account_zones, invoice_due_status
 from service.invoicing import (
+    close_account_cycles,
     future_invoice,
     invoice_defaults,
     issue_manual_invoice,
@@ -267,7 +268,7 @@ class CloseCycles(MethodView):
     def post(self, body: dict[str, Any], account_id: str) -> dict[str, Any]:
         """Close every cycle of the account that ended by `as_of`, issuing what its invoice mode asks for."""
         svc = service()
-        made = svc.handle(commands.CloseCycles(account_id, body.get("as_of")))
+        made = close_account_cycles(svc, account_id, body.get("as_of"))
         return {"invoice_ids": made, "balance": balance_of(svc.account_row(account_id))}
 
 

@@ -40,7 +40,15 @@ class PlaceOrderSchema(Schema):
     details = text_field(2000, load_default="", free_text=True)
     ordered_by = text_field(200, load_default="", metadata={"description": "who placed it"})
     resource_id = text_field(200, metadata={"description": "a cloud phone's id"})
+    running_price = UnitPrice(metadata={"description": "cloud_phone: its fee per running_unit while powered up"})
+    running_unit = choice_field(("minute", "hour"), metadata={"description": "billed per started minute or hour"})
     idempotency_key = key_field()
+
+
+class PowerSchema(Schema):
+    event_id = text_field(128, required=True, metadata={"description": "a repeat of an id changes nothing"})
+    state = choice_field(("on", "off"), required=True)
+    at = UtcDateTime(metadata={"description": "when it happened (default now); events arrive in time order"})
 
 
 class PayOrderSchema(Schema):
@@ -86,6 +94,10 @@ class OrderSchema(Schema):
     payment_reference = fields.String()
     paid_by = fields.String()
     paid_at = UtcDateTime(allow_none=True)
+    running_price = UnitPrice(allow_none=True)
+    running_unit = fields.String(allow_none=True)
+    running_fees = Amount(metadata={"description": "what its running time has cost so far"})
+    powered_on_since = UtcDateTime(allow_none=True)
 
 
 class OrderPageSchema(Schema):
@@ -196,6 +208,18 @@ class PayOrder(MethodView):
         """Complete the order and post its charge: from the balance, or by an external payment
         (booked as a recharge, whose receipt is e-mailed, that the charge spends)."""
         service().handle(commands.PayOrder(account_id, order_id, **body))
+        return _changed(account_id, order_id)
+
+
+@blp.route("/<account_id>/orders/<order_id>/power")
+class Power(MethodView):
+    @allow(Role.FINANCE, Role.SERVICE)
+    @blp.arguments(PowerSchema)
+    @blp.response(200, OrderChangedSchema)
+    def post(self, body: dict[str, Any], account_id: str, order_id: str) -> dict[str, Any]:
+        """A cloud phone powered up or down: a power-down posts its running fee (per started
+        unit, per billing cycle it spans) as usage of the cloud phone."""
+        service().handle(commands.ReportPower(account_id, order_id, **body))
         return _changed(account_id, order_id)
 
 

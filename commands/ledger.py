@@ -82,6 +82,8 @@ HANDLERS: dict[type[c.Command], Callable[[Any, Any], Any]] = {
     c.PlaceOrder: orders.place_order,
     c.PayOrder: orders.pay_order,
     c.CancelOrder: orders.cancel_order,
+    c.ReportPower: orders.report_power,
+    c.MeterRunningFee: orders.meter_running_fee,
     c.SaveAddress: payer_profiles.save_address,
     c.RemoveAddress: payer_profiles.remove_address,
     c.SavePaymentMethod: payer_profiles.save_payment_method,

@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
 from uuid import UUID
 
 from eventsourcing.application import Application
@@ -19,12 +22,24 @@ from commands.invoicing import NumberCounters, default_wording
 from commands.unit_of_work import Changed, UnitOfWork, load
 from ledger_core.account import Account
 from ledger_core.client_key import KeyKind
-from ledger_core.commands import CancelOrder, PayOrder, PlaceOrder
+from ledger_core.commands import CancelOrder, MeterRunningFee, PayOrder, PlaceOrder, ReportPower
+from ledger_core.cycles import split_at_boundaries
 from ledger_core.errors import InsufficientCredits, OrderExists, OrderNotFound
 from ledger_core.figures import InvoiceMode
 from ledger_core.invoicing import Wording
 from ledger_core.money import Money
-from ledger_core.order import CHARGE_KIND, Order, OrderKind, PaymentMethod, order_uuid, parse_order_id
+from ledger_core.order import (
+    CHARGE_KIND,
+    MAX_PARTS_PER_SESSION,
+    MeteredPart,
+    Order,
+    OrderKind,
+    PaymentMethod,
+    Split,
+    order_uuid,
+    parse_order_id,
+)
+from ledger_core.usage import UsageLine
 
 
 def load_order(app: Application[UUID], order_id: str, account_id: str, *, to_change: bool = True) -> Order:
@@ -41,7 +56,8 @@ def place_order(command: PlaceOrder, unit: UnitOfWork) -> Booking:
     c = command
     order_id = c.order_id or _new_order_id(c.account_id, c.idempotency_key)
     request = {"kind": c.kind, "product": c.product, "quantity": c.quantity, "unit_price": c.unit_price,
-               "order_id": c.order_id, "details": c.details, "ordered_by": c.ordered_by, "resource_id": c.resource_id}
+               "order_id": c.order_id, "details": c.details, "ordered_by": c.ordered_by, "resource_id": c.resource_id,
+               "running_price": c.running_price, "running_unit": c.running_unit}
 
     def decide(account: Account) -> tuple[Booking, list[Changed]]:
         if order_uuid(parse_order_id(order_id)) in unit.app.repository:
@@ -49,7 +65,7 @@ def place_order(command: PlaceOrder, unit: UnitOfWork) -> Booking:
         order = Order.place(order_id=order_id, account_id=c.account_id, kind=c.kind, product=c.product,
                             quantity=c.quantity, unit_price=c.unit_price, currency=account.currency,
                             details=c.details, ordered_by=c.ordered_by, resource_id=c.resource_id,
-                            placed_at=unit.clock())
+                            running_price=c.running_price, running_unit=c.running_unit, placed_at=unit.clock())
         claims = unit.claim(KeyKind.ORDER, c.account_id, c.idempotency_key, request, order_id, order.amount)
         return Booking(c.account_id, None, order_id, order.amount), [order, *claims]
 
@@ -86,6 +102,41 @@ def pay_order(command: PayOrder, unit: UnitOfWork) -> Booking:
         return Booking(c.account_id, None, number, amount), [order, *numbers.changed]
 
     return unit.booked(c.account_id, decide)
+
+
+def report_power(command: ReportPower, unit: UnitOfWork) -> Booking:
+    """A power event; a power-down posts the running fee as usage of the cloud phone."""
+    c = command
+    at = c.at or unit.clock()
+    return _metering(unit, c.account_id, c.order_id,
+                     lambda order, split: order.report_power(c.event_id, c.state, at, split))
+
+
+def meter_running_fee(command: MeterRunningFee, unit: UnitOfWork) -> Booking:
+    c = command
+    return _metering(unit, c.account_id, c.order_id, lambda order, split: order.meter_until(c.until, split))
+
+
+def _metering(unit: UnitOfWork, account_id: str, order_id: str,
+              act: Callable[[Order, Split], list[MeteredPart]]) -> Booking:
+    def decide(account: Account) -> tuple[Booking, list[Changed]]:
+        order = load_order(unit.app, order_id, account_id)
+
+        def split(start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+            return split_at_boundaries(start, end, account.cycle_anchor_day, account.time_zone,
+                                       MAX_PARTS_PER_SESSION)
+
+        parts = act(order, split)
+        total = Decimal(0)
+        for n, part in enumerate(parts, start=1):
+            line = UsageLine(f"{order.product} running fee", application_id=order.resource_id,
+                             quantity=Decimal(part.units), unit=order.running_unit)
+            account.record_usage(Money(part.amount, account.currency), line, unit_price=order.running_price,
+                                 occurred_at=part.start, idempotency_key=f"{order.order_id}:run:{order.version}:{n}")
+            total += part.amount
+        return Booking(account_id, None, order.order_id, total), [order]
+
+    return unit.booked(account_id, decide)
 
 
 def cancel_order(command: CancelOrder, unit: UnitOfWork) -> Booking:

@@ -512,6 +512,8 @@ class PlaceOrder(Command):
     details: str = ""
     ordered_by: str = ""
     resource_id: str | None = None
+    running_price: Decimal | None = _checked(_PRICE, default=None)  # a cloud phone's fee while powered up
+    running_unit: str | None = None  # minute or hour
     idempotency_key: str | None = _checked(_KEY, default=None)
 
 
@@ -531,3 +533,24 @@ class PayOrder(Command):
 class CancelOrder(Command):
     account_id: str
     order_id: str
+
+
+@dataclass(frozen=True)
+class ReportPower(Command):
+    """A cloud phone powered up or down (``state`` on or off), once per ``event_id``."""
+
+    account_id: str
+    order_id: str
+    _: KW_ONLY
+    event_id: str
+    state: str
+    at: datetime | None = None  # None: now
+
+
+@dataclass(frozen=True)
+class MeterRunningFee(Command):
+    """Meters a cloud phone still powered up to ``until`` (a cycle's end), where no power-down came."""
+
+    account_id: str
+    order_id: str
+    until: datetime

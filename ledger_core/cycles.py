@@ -142,3 +142,15 @@ def periods_ended(closed_through: datetime, anchor_day: int, time_zone: str, now
         periods.append((start, end))
         start = end
     return periods
+
+
+def split_at_boundaries(start: datetime, end: datetime, anchor_day: int, time_zone: str,
+                        limit: int) -> list[tuple[datetime, datetime]]:
+    """``start``..``end`` cut where billing cycles begin: one stretch per cycle it touches
+    (at most ``limit`` + 1, for the caller to refuse)."""
+    parts, moment = [], start
+    while moment < end and len(parts) <= limit:
+        boundary = next_boundary(cycle_start(moment, anchor_day, time_zone), anchor_day, time_zone)
+        parts.append((moment, min(boundary, end)))
+        moment = min(boundary, end)
+    return parts

@@ -9,7 +9,10 @@ a completed or cancelled one is final.
 
 from __future__ import annotations
 
+import math
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -19,7 +22,8 @@ from eventsourcing.domain import Aggregate, event
 
 from ledger_core.account import LEDGER_NAMESPACE
 from ledger_core.account_settings import parse_choice
-from ledger_core.errors import InvalidInput, OrderNotPending
+from ledger_core.errors import InvalidInput, InvariantViolation, OrderNotPending
+from ledger_core.figures import ZERO
 from ledger_core.money import parse_quantity, parse_unit_price, price
 from ledger_core.text import refuse_card_numbers, unsafe_character
 
@@ -28,7 +32,10 @@ MAX_TEXT = 200
 MAX_DETAILS = 2_000
 
 
-ORDER_EVENT_TYPES = ("Placed", "Paid", "Cancelled")
+ORDER_EVENT_TYPES = ("Placed", "Paid", "Cancelled", "PowerReported", "Metered")
+UNIT_SECONDS = {"minute": 60, "hour": 3_600}  # running fees: per started minute or hour
+MAX_POWER_EVENTS = 100_000  # power events one order remembers (a repeat of one is ignored)
+MAX_PARTS_PER_SESSION = 36  # a session is metered per billing cycle it spans
 
 
 class OrderKind(StrEnum):
@@ -50,6 +57,19 @@ class PaymentMethod(StrEnum):
 
 # The Account's charge kind an order's charge is booked as.
 CHARGE_KIND = {OrderKind.PACKAGE: "subscription", OrderKind.AGENT: "service", OrderKind.CLOUD_PHONE: "hardware"}
+
+
+@dataclass(frozen=True)
+class MeteredPart:
+    """A cloud phone's running time in one billing cycle, and what it costs."""
+
+    start: datetime
+    end: datetime
+    units: int  # started minutes or hours
+    amount: Decimal
+
+
+Split = Callable[[datetime, datetime], list[tuple[datetime, datetime]]]  # a stretch cut at cycle boundaries
 
 
 def order_uuid(order_id: str) -> UUID:
@@ -80,22 +100,31 @@ class Order(Aggregate):
     @classmethod
     def place(cls, *, order_id: str, account_id: str, kind: str, product: str, quantity: object,
               unit_price: object, currency: str, details: str = "", ordered_by: str = "",
-              resource_id: str | None = None, placed_at: datetime) -> Order:
+              resource_id: str | None = None, running_price: object = None, running_unit: str | None = None,
+              placed_at: datetime) -> Order:
         if not product:
             raise InvalidInput("an order names its product", field="product")
         q, p = parse_quantity(quantity), parse_unit_price(unit_price, field="unit_price")
+        running = None if running_price is None else parse_unit_price(running_price, field="running_price")
+        if (running is None) != (running_unit is None) or (running_unit is not None and running_unit not in UNIT_SECONDS):
+            raise InvalidInput("a running fee is a running_price per running_unit (minute or hour)",
+                               field="running_unit")
+        if running is not None and (kind != OrderKind.CLOUD_PHONE or not resource_id):
+            raise InvalidInput("running fees meter a cloud phone: kind cloud_phone with its resource_id",
+                               field="running_price")
         return cls(order_id=parse_order_id(order_id), account_id=account_id,
                    kind=parse_choice(OrderKind, kind, "kind").value, product=_text(product, "product"),
                    quantity=q, unit_price=p, amount=price(q, p), currency=currency,
                    details=_text(details, "details", MAX_DETAILS, one_line=False),
                    ordered_by=_text(ordered_by, "ordered_by"),
                    resource_id=None if resource_id is None else _text(resource_id, "resource_id"),
-                   placed_at=placed_at)
+                   running_price=running, running_unit=running_unit, placed_at=placed_at)
 
     @event("Placed")
     def __init__(self, order_id: str, account_id: str, kind: str, product: str, quantity: Decimal,
                  unit_price: Decimal, amount: Decimal, currency: str, details: str, ordered_by: str,
-                 resource_id: str | None, placed_at: datetime) -> None:
+                 resource_id: str | None, running_price: Decimal | None, running_unit: str | None,
+                 placed_at: datetime) -> None:
         self.order_id = order_id
         self.account_id = account_id
         self.kind = kind
@@ -107,7 +136,13 @@ class Order(Aggregate):
         self.details = details
         self.ordered_by = ordered_by
         self.resource_id = resource_id  # a cloud phone's id: what its running fees are metered under
+        self.running_price = running_price  # per running_unit while powered up
+        self.running_unit = running_unit
         self.placed_at = placed_at
+        self.powered_on_since: datetime | None = None
+        self.power_events: set[str] = set()
+        self.last_power_at: datetime | None = None
+        self.running_fees = ZERO
         self.status = OrderStatus.PENDING.value
         self.payment_method: str | None = None
         self.payment_reference = ""
@@ -139,6 +174,73 @@ class Order(Aggregate):
     def _cancelled(self, cancelled_at: datetime) -> None:
         self.status = OrderStatus.CANCELLED.value
         self.cancelled_at = cancelled_at
+
+    # -- running fees ------------------------------------------------------------------
+    def report_power(self, event_id: str, state: str, at: datetime, split: Split) -> list[MeteredPart]:
+        """A power-up or power-down of the cloud phone. A repeat of an event id changes
+        nothing; an up while up or a down while down is noted and changes nothing either.
+        A power-down meters the stretch since the power-up, per billing cycle it spans."""
+        self._require_metered()
+        if event_id in self.power_events:
+            return []
+        if not event_id or len(event_id) > 128:
+            raise InvalidInput("a power event has an id of 1-128 characters", field="event_id")
+        if state not in ("on", "off"):
+            raise InvalidInput("state is on or off", field="state")
+        if len(self.power_events) >= MAX_POWER_EVENTS:
+            raise InvalidInput(f"an order takes at most {MAX_POWER_EVENTS} power events", field="event_id")
+        since = self.powered_on_since
+        latest = max((t for t in (since, self.last_power_at) if t is not None), default=None)
+        if latest is not None and at < latest:
+            raise InvalidInput(f"power events arrive in time order: this one is before {latest.isoformat()}",
+                               field="at")
+        parts = self._metered(since, at, split) if state == "off" and since is not None else []
+        self._power_reported(event_id=event_id, state=state, at=at)
+        return parts
+
+    @event("PowerReported")
+    def _power_reported(self, event_id: str, state: str, at: datetime) -> None:
+        self.power_events.add(event_id)
+        self.last_power_at = at
+        if state == "on" and self.powered_on_since is None:
+            self.powered_on_since = at
+        elif state == "off":
+            self.powered_on_since = None
+
+    def meter_until(self, until: datetime, split: Split) -> list[MeteredPart]:
+        """A power-down that did not arrive: the running stretch is metered up to ``until``
+        (a cycle's end) and goes on from there."""
+        since = self.powered_on_since
+        if self.running_price is None or since is None or until <= since:
+            return []
+        return self._metered(since, until, split, goes_on=True)
+
+    def _metered(self, since: datetime, end: datetime, split: Split, *, goes_on: bool = False) -> list[MeteredPart]:
+        if self.running_price is None or self.running_unit is None:
+            raise InvariantViolation(f"order {self.order_id} has no running fee")
+        stretches = split(since, end)
+        if len(stretches) > MAX_PARTS_PER_SESSION:
+            raise InvalidInput(f"a running stretch spans at most {MAX_PARTS_PER_SESSION} billing cycles", field="at")
+        parts = []
+        for start, stop in stretches:
+            units = math.ceil((stop - start).total_seconds() / UNIT_SECONDS[self.running_unit])
+            part = MeteredPart(start, stop, units, price(Decimal(units), self.running_price))
+            self._metered_part(start=start, end=stop, units=units, amount=part.amount, goes_on=goes_on)
+            parts.append(part)
+        return parts
+
+    @event("Metered")
+    def _metered_part(self, start: datetime, end: datetime, units: int, amount: Decimal, goes_on: bool) -> None:
+        self.running_fees += amount
+        if goes_on:
+            self.powered_on_since = end
+
+    def _require_metered(self) -> None:
+        if self.running_price is None:
+            raise InvalidInput(f"order {self.order_id!r} has no running fee to meter", field="order_id")
+        if self.status != OrderStatus.COMPLETED:
+            raise OrderNotPending(f"order {self.order_id!r} is {self.status}: only a completed order runs",
+                                  order_id=self.order_id, status=self.status)
 
     def _require_pending(self, what: str) -> None:
         if self.status != OrderStatus.PENDING:

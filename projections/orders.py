@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 ORDER_COLUMNS = (
     "order_id", "aggregate_id", "account_id", "kind", "product", "status", "quantity", "unit_price", "amount",
     "currency", "details", "ordered_by", "resource_id", "created_at", "created_day", "payment_method",
-    "payment_reference", "paid_by", "paid_at", "search", "created_position", "updated_at",
+    "payment_reference", "paid_by", "paid_at", "search", "created_position", "updated_at", "running_price",
+    "running_unit", "running_fees", "powered_on_since",
 )
 
 
@@ -48,6 +49,10 @@ class OrderRow:
     payment_reference: str = ""
     paid_by: str = ""
     paid_at: datetime | None = None
+    running_price: Decimal | None = None
+    running_unit: str | None = None
+    running_fees: Decimal = Decimal("0.000000")
+    powered_on_since: datetime | None = None
 
     @property
     def search(self) -> str:
@@ -62,7 +67,8 @@ def applied(row: OrderRow | None, event: Any, position: int) -> OrderRow:
             kind=event.kind, product=event.product, status="pending_payment", quantity=event.quantity,
             unit_price=event.unit_price, amount=event.amount, currency=event.currency, details=event.details,
             ordered_by=event.ordered_by, resource_id=event.resource_id, created_at=event.placed_at,
-            created_day=event.placed_at.date().isoformat(), created_position=position, updated_at=event.timestamp)
+            created_day=event.placed_at.date().isoformat(), created_position=position, updated_at=event.timestamp,
+            running_price=event.running_price, running_unit=event.running_unit)
     if row is None:
         raise InvariantViolation(f"a {name} event arrived for an order the read model lacks")
     row.updated_at = event.timestamp
@@ -71,6 +77,15 @@ def applied(row: OrderRow | None, event: Any, position: int) -> OrderRow:
         row.paid_by, row.paid_at = event.paid_by, event.paid_at
     elif name == "Cancelled":
         row.status = "cancelled"
+    elif name == "PowerReported":
+        if event.state == "on" and row.powered_on_since is None:
+            row.powered_on_since = event.at
+        elif event.state == "off":
+            row.powered_on_since = None
+    elif name == "Metered":
+        row.running_fees += event.amount
+        if event.goes_on:
+            row.powered_on_since = event.end
     return row
 
 
@@ -84,6 +99,7 @@ class OrderFilter:
     created_from: Bound | None = None  # a day or month: UTC days
     created_to: Bound | None = None
     text: str | None = None  # in the order id, product and resource id
+    powered_on: bool | None = None  # cloud phones running now (the cycle close meters them)
     before_position: int | None = None
 
 
@@ -102,7 +118,8 @@ class OrderSQL:
             f"unit_price TEXT NOT NULL, amount {a} NOT NULL, currency TEXT NOT NULL, details TEXT NOT NULL, "
             f"ordered_by TEXT NOT NULL, resource_id TEXT, created_at {t} NOT NULL, created_day TEXT NOT NULL, "
             f"payment_method TEXT, payment_reference TEXT NOT NULL, paid_by TEXT NOT NULL, paid_at {t}, "
-            f"search TEXT NOT NULL, created_position BIGINT NOT NULL UNIQUE, updated_at {t} NOT NULL)",
+            f"search TEXT NOT NULL, created_position BIGINT NOT NULL UNIQUE, updated_at {t} NOT NULL, "
+            f"running_price TEXT, running_unit TEXT, running_fees {a} NOT NULL, powered_on_since {t})",
             f"CREATE INDEX IF NOT EXISTS {p}_orders_account ON {self.orders} (account_id, created_position)",
             f"CREATE INDEX IF NOT EXISTS {p}_orders_status ON {self.orders} (status, created_position)",
         ]
@@ -129,6 +146,7 @@ class OrderSQL:
             *lower_bound(self.d, f.created_from, "created_at >= ?", "created_day >= ?"),
             *upper_bound(self.d, f.created_to, "created_at < ?", "created_day <= ?"),
             ("search LIKE ? ESCAPE '\\'", pattern),
+            ("powered_on_since IS NOT NULL AND 1 = ?", 1 if f.powered_on else None),
             ("created_position < ?", f.before_position),
         ]
 
@@ -142,7 +160,9 @@ class OrderCodec:
         return (r.order_id, r.aggregate_id, r.account_id, r.kind, r.product, r.status, d.amount_in(r.quantity),
                 f"{r.unit_price:f}", d.amount_in(r.amount), r.currency, r.details, r.ordered_by, r.resource_id,
                 d.time_in(r.created_at), r.created_day, r.payment_method, r.payment_reference, r.paid_by,
-                d.time_in(r.paid_at), r.search, r.created_position, d.time_in(r.updated_at))
+                d.time_in(r.paid_at), r.search, r.created_position, d.time_in(r.updated_at),
+                None if r.running_price is None else f"{r.running_price:f}", r.running_unit,
+                d.amount_in(r.running_fees), d.time_in(r.powered_on_since))
 
     def row(self, r: Any) -> OrderRow:
         d = self.d
@@ -154,4 +174,7 @@ class OrderCodec:
             created_at=d.time_out(r["created_at"]), created_day=r["created_day"],
             created_position=r["created_position"], updated_at=d.time_out(r["updated_at"]),
             payment_method=r["payment_method"], payment_reference=r["payment_reference"], paid_by=r["paid_by"],
-            paid_at=d.time_out(r["paid_at"]))
+            paid_at=d.time_out(r["paid_at"]),
+            running_price=None if r["running_price"] is None else Decimal(r["running_price"]),
+            running_unit=r["running_unit"], running_fees=d.amount_out(r["running_fees"]),
+            powered_on_since=d.time_out(r["powered_on_since"]))

@@ -22,12 +22,13 @@ from typing import Any
 from commands.bookings import Booking
 from commands.invoicing import default_wording
 from ledger_core.account import Account
-from ledger_core.commands import CloseCycles, InvoiceTopup, InvoiceUsage
-from ledger_core.cycles import local_date, local_days, next_boundary
-from ledger_core.errors import InvariantViolation
+from ledger_core.commands import CloseCycles, InvoiceTopup, InvoiceUsage, MeterRunningFee
+from ledger_core.cycles import cycle_start, local_date, local_days, next_boundary
+from ledger_core.errors import CloseInFuture, InvariantViolation
 from ledger_core.figures import ZERO
 from ledger_core.invoicing import Wording, issue_dates
 from ledger_core.money import AMOUNT_QUANTUM, tax_on
+from projections.orders import OrderFilter
 from projections.subscriptions import SubscriptionFilter
 from projections.views import MAX_PAGE_ROWS
 from service.ledger_service import LedgerService
@@ -103,10 +104,32 @@ def close_due_cycles(service: LedgerService, as_of: datetime) -> dict[str, list[
     for account_id in _all_accounts(service):
         if service.account_row(account_id).test_clock_id is not None:
             continue  # its cycles close on its test clock's time, when the clock is advanced
-        invoices = service.handle(CloseCycles(account_id, as_of))
+        invoices = close_account_cycles(service, account_id, as_of)
         if invoices:
             made[account_id] = invoices
     return made
+
+
+def close_account_cycles(service: LedgerService, account_id: str, as_of: datetime | None = None) -> list[str]:
+    """Closes the account's cycles that ended by ``as_of`` (None: its now), its cloud phones
+    still running metered up to then first; returns the invoices made."""
+    now = service.now_for(account_id)
+    if as_of is not None and as_of > now:  # refused before anything is metered
+        raise CloseInFuture(f"cycles are closed up to now at the latest, not {as_of.isoformat()}", as_of=as_of, now=now)
+    meter_running_phones(service, account_id, as_of or now)
+    made: list[str] = service.handle(CloseCycles(account_id, as_of))
+    return made
+
+
+def meter_running_phones(service: LedgerService, account_id: str, as_of: datetime) -> None:
+    """Cloud phones still powered up are metered up to the start of the cycle ``as_of`` is
+    in, so the cycles closing now bill their running time although no power-down came."""
+    account = service.commands.account(account_id)
+    until = cycle_start(as_of, account.cycle_anchor_day, account.time_zone)
+    rows, _ = service.view.orders(OrderFilter(account_id=account_id, powered_on=True), MAX_PAGE_ROWS)
+    for row in rows:
+        if row.powered_on_since is not None and row.powered_on_since < until:
+            service.handle(MeterRunningFee(account_id, row.order_id, until))
 
 
 def future_invoice(service: LedgerService, account_id: str) -> dict[str, Any]:

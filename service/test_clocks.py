@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 
-from ledger_core.commands import AdvanceTestClock, CloseCycles, CreateTestClock, ExpireHolds, RenewSubscription
+from ledger_core.commands import AdvanceTestClock, CreateTestClock, ExpireHolds, RenewSubscription
 from ledger_core.cycles import local_midnight, next_boundary
 from ledger_core.errors import TestClockRule
 from ledger_core.proration import next_period_start
 from ledger_core.subscription import SubscriptionStatus
 from ledger_core.test_clocks import TestClock
+from service.invoicing import close_account_cycles
 from service.ledger_service import LedgerService
 from service.subscriptions import all_subscriptions
 
@@ -50,7 +51,7 @@ def advance_test_clock(service: LedgerService, clock_id: str, to: datetime) -> A
     for moment in sorted(stops):
         done.clock = service.handle(AdvanceTestClock(clock_id, moment))
         for account_id, chore in sorted(stops[moment]):
-            if chore == CLOSE and (made := service.handle(CloseCycles(account_id))):
+            if chore == CLOSE and (made := close_account_cycles(service, account_id)):
                 done.invoices.setdefault(account_id, []).extend(made)
             if chore == EXPIRE and (released := service.handle(ExpireHolds(account_id))):
                 done.expired.setdefault(account_id, []).extend(released)

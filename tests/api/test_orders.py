@@ -96,3 +96,48 @@ def test_orders_are_searched_filtered_exported_and_scoped(client, app, key_for):
     sheet = load_workbook(io.BytesIO(client.get("/v1/orders/export.xlsx?account_id=acme").data)).active
     assert [c.value for c in sheet["A"]][1:] == [package, proxy, phone]
     assert client.get("/v1/orders/export.csv?limit=5").status_code == 400
+
+
+def test_running_fees_meter_each_power_stretch_per_started_minute_and_per_cycle(client, clock):
+    from datetime import datetime, timezone
+
+    open_account(client, "acme", "SGD", billing_mode="postpaid", credit_limit="1000", drafts_need_approval=False)
+
+    def phone(resource_id):
+        order = place(client, resource_id=resource_id, unit_price="0", running_price="0.02",
+                      running_unit="minute")["order"]["order_id"]
+        client.post(f"/v1/accounts/acme/orders/{order}/pay", json={"method": "balance"})
+        return order
+
+    def power(order, event_id, state, at):
+        answer = client.post(f"/v1/accounts/acme/orders/{order}/power",
+                             json={"event_id": event_id, "state": state, "at": at})
+        assert answer.status_code == 200, answer.get_json()
+        return answer.get_json()["order"]
+
+    one, two = phone("cp-1"), phone("cp-2")
+    power(one, "e1", "on", "2026-11-26T10:00:00Z")
+    power(two, "f1", "on", "2026-11-26T10:00:30Z")  # overlapping: each phone metered on its own
+    assert power(one, "e2", "off", "2026-11-26T10:01:30Z")["running_fees"] == "0.04"  # 90 s: 2 started minutes
+    assert power(one, "e2", "off", "2026-11-26T10:01:30Z")["running_fees"] == "0.04"  # delivered twice: once
+    assert power(one, "e1", "on", "2026-11-26T10:00:00Z")["powered_on_since"] is None  # an old repeat: nothing
+    assert power(two, "f2", "off", "2026-11-26T11:00:30Z")["running_fees"] == "1.20"  # 60 minutes
+    rows = client.get("/v1/accounts/acme/transactions?application_id=cp-2").get_json()["items"]
+    assert [(r["quantity"], r["unit"], r["unit_price"], r["amount"]) for r in rows] == [("60", "minute", "0.02",
+                                                                                        "-1.20")]
+    again_off = client.post(f"/v1/accounts/acme/orders/{one}/power",
+                            json={"event_id": "e3", "state": "off", "at": "2026-11-26T10:05:00Z"})
+    assert again_off.get_json()["order"]["running_fees"] == "0.04"  # a power-down while down changes nothing
+    power(one, "e4", "on", "2026-11-30T23:00:00Z")  # no power-down comes before the cycle ends
+    clock.now = datetime(2026, 12, 1, 0, 30, tzinfo=timezone.utc)
+    [invoice_id] = client.post("/v1/accounts/acme/cycles/close", json={}).get_json()["invoice_ids"]
+    lines = client.get(f"/v1/invoices/{invoice_id}").get_json()["lines"]
+    fees = [x for x in lines if x["application_id"] == "cp-1"]
+    assert [(x["quantity"], x["amount"]) for x in fees] == [("62", "1.24")]  # 2 + 60 minutes of November
+    assert power(one, "e5", "off", "2026-12-01T00:10:00Z")["running_fees"] == "1.44"  # + 10 minutes of December
+    bills = client.get("/v1/bills?account_id=acme&cycle=2026-12").get_json()["items"]
+    assert [(b["product"], b["amount"]) for b in bills] == [("Cloud phone Android 12 running fee", "0.20")]
+    late = client.post(f"/v1/accounts/acme/orders/{one}/power",
+                       json={"event_id": "e6", "state": "on", "at": "2026-11-01T00:00:00Z"})
+    assert (late.status_code, late.get_json()["error"]["code"]) == (400, "invalid_input")  # before the last one
+    assert client.get(f"/v1/accounts/acme/orders/{one}").get_json()["running_fees"] == "1.44"
