@@ -357,6 +357,12 @@ class BatchWrite(UnitOfWork):
             for event in aggregate.pending_events:
                 state.extras.causes.setdefault((aggregate.id, event.originator_version), cause)
             if aggregate.pending_events:
+                earlier = state.changed.get(aggregate.id)
+                if earlier is not None and earlier is not aggregate:
+                    # Two commands of the batch changed their own copies of one aggregate (an
+                    # order, a counter): saving either would lose the other's events. The batch
+                    # fails as a lost race does, and its commands are written one by one.
+                    raise IntegrityError(f"{type(aggregate).__name__} {aggregate.id} changed twice in one batch")
                 state.changed[aggregate.id] = aggregate
         return result, None
 

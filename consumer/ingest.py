@@ -26,7 +26,7 @@ from commands.unit_of_work import WarmAccounts
 from consumer.messages import AMOUNT_FIELDS, BadMessage, parse
 from consumer.store import ConsumerStore
 from ledger_core.client_key import KeyKind
-from ledger_core.commands import Command, RecordUsage, Release, Reserve, Settle
+from ledger_core.commands import Command, RecordUsage, Release, ReportPower, Reserve, Settle
 from ledger_core.errors import LedgerError
 from ledger_core.money import format_amount
 from ledger_core.usage import UsageLine
@@ -193,4 +193,6 @@ def command_for(message: dict[str, Any]) -> Command:
     if m["type"] == "settle":
         return Settle(account, m["reservation_id"], amount=m["amount"], line=UsageLine.of(m),
                       currency=m.get("currency"))
+    if m["type"] == "power":
+        return ReportPower(account, m["order_id"], event_id=m["event_id"], state=m["state"], at=m.get("occurred_at"))
     return Release(account, m["reservation_id"], reason=m.get("reason", "cancelled"))

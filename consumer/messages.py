@@ -1,9 +1,13 @@
 """The usage message other services post on Kafka, and its validation.
 
-    {"event_id", "type": "usage"|"reserve"|"settle"|"release", "account_id", "product",
+    {"event_id", "type": "usage"|"reserve"|"settle"|"release"|"power", "account_id", "product",
      "application_id", "application_name", "app_key", "channel_account", "quantity", "unit",
      "amount" | "unit_price",
-     "reservation_id", "expires_at", "reason", "occurred_at", "currency", "schema_version": 1}
+     "reservation_id", "expires_at", "reason", "occurred_at", "currency",
+     "order_id", "state": "on"|"off", "schema_version": 1}
+
+A power message reports a cloud phone's power-up or power-down (its order's running fee,
+ledger_core/order.py); ``occurred_at`` is when it happened, ``event_id`` makes a repeat harmless.
 
 Amounts are positive costs as decimal strings (JSON numbers are read exactly, as Decimal).
 The fields are the HTTP API's (service/wire.py); unknown fields are refused.
@@ -18,18 +22,20 @@ from marshmallow import ValidationError, fields, validate, validates_schema
 from ledger_core.account import ACCOUNT_ID_PATTERN, RELEASE_REASONS
 from ledger_core.client_key import MAX_KEY_LENGTH
 from ledger_core.money import parse_amount, parse_quantity, parse_unit_price
+from ledger_core.order import ORDER_ID_PATTERN
 from ledger_core.text import unsafe_character
 from service.wire import Amount, BadJson, Text, UnitPrice, UsageLineSchema, UtcDateTime, load_json
 
 SCHEMA_VERSION = 1
 MAX_MESSAGE_BYTES = 64 * 1024
-MESSAGE_TYPES = ("usage", "reserve", "settle", "release")
+MESSAGE_TYPES = ("usage", "reserve", "settle", "release", "power")
 AMOUNT_FIELDS = frozenset({"amount", "unit_price", "quantity"})
 REQUIRED_BY_TYPE = {
     "usage": ("product",),
     "reserve": ("reservation_id", "amount"),
     "settle": ("reservation_id", "amount", "product"),
     "release": ("reservation_id",),
+    "power": ("order_id", "state"),
 }
 
 
@@ -58,6 +64,8 @@ class UsageMessageSchema(UsageLineSchema):
     reason = fields.String(validate=validate.OneOf(RELEASE_REASONS))
     occurred_at = UtcDateTime()
     currency = fields.String(validate=validate.Length(equal=3))
+    order_id = fields.String(validate=validate.Regexp(ORDER_ID_PATTERN))
+    state = fields.String(validate=validate.OneOf(("on", "off")))
 
     @validates_schema
     def _complete(self, data: dict[str, Any], **_: Any) -> None:

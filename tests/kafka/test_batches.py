@@ -11,6 +11,7 @@ from decimal import Decimal
 from consumer.ingest import Incoming, Ingestor, Outcome, Topics
 from consumer.store import ConsumerStore
 from ledger_core.commands import Recharge
+from projections.rows import TransactionFilter
 from service.ledger_service import LedgerService
 from service.rebuild import rebuild, verify
 from service.settings import Settings
@@ -143,3 +144,27 @@ def test_account_rows_kept_between_batches_are_dropped_when_a_rebuild_swaps_the_
     assert feed.batch(usage("u3", "1")) == [Outcome.APPLIED]
     row = service.account_row("acme")
     assert (row.payer, row.figures.expecting_invoice) == ({"name": "Rebuilt"}, Decimal(-3))
+
+
+def test_power_events_of_one_cloud_phone_in_one_batch_are_each_applied_once(service):
+    from ledger_core.commands import PayOrder, PlaceOrder
+
+    open_account(service, "acme", billing_mode="postpaid", credit_limit="100")
+    order = service.handle(PlaceOrder("acme", kind="cloud_phone", product="Phone", quantity="1", unit_price="0",
+                                      resource_id="cp-1", running_price="0.5", running_unit="hour",
+                                      order_id="ord_phone1")).transaction_no
+    service.handle(PayOrder("acme", order, method="balance"))
+
+    def power(event_id, state, at):
+        return {"event_id": event_id, "type": "power", "account_id": "acme", "order_id": order, "state": state,
+                "occurred_at": at}
+
+    feed = Feed(service)
+    outcomes = feed.batch(power("p1", "on", "2026-11-20T10:00:00Z"), power("p2", "off", "2026-11-20T12:30:00Z"),
+                          power("p2", "off", "2026-11-20T12:30:00Z"), usage("u1", "1"))
+    assert outcomes[:2] == [Outcome.APPLIED, Outcome.APPLIED] and outcomes[3] == Outcome.APPLIED
+    fees = [r for r in service.view.transactions(TransactionFilter("acme"), 20).rows if r.application_id == "cp-1"]
+    assert [(r.quantity, r.amount) for r in fees] == [(Decimal(3), Decimal("-1.50"))]  # 3 started hours, once
+    assert service.view.order(order).running_fees == Decimal("1.50")
+    bad = feed.batch(power("p3", "sideways", "2026-11-20T13:00:00Z"))
+    assert bad == [Outcome.DEAD_LETTER]

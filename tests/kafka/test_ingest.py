@@ -136,3 +136,21 @@ def test_events_a_crashed_writer_left_unprojected_are_projected_on_start_and_whe
     service.commands.handle(RecordUsage(account, idempotency_key="u2", amount="3", line=UsageLine(product="sms")))
     assert loop.poll_once() == 0
     assert service.account_row(account).figures.expecting_invoice == -5
+
+
+def test_power_events_over_kafka_meter_a_cloud_phone_once_each(service, loop, produce):
+    from ledger_core.commands import PayOrder, PlaceOrder
+
+    open_account(service, "acme", billing_mode="postpaid", credit_limit="100")
+    order = service.handle(PlaceOrder("acme", kind="cloud_phone", product="Phone", quantity="1", unit_price="0",
+                                      resource_id="cp-9", running_price="0.01", running_unit="minute",
+                                      order_id="ord_k9")).transaction_no
+    service.handle(PayOrder("acme", order, method="balance"))
+    for event_id, state, at in (("p1", "on", "2026-11-20T10:00:00Z"), ("p2", "off", "2026-11-20T10:42:10Z"),
+                                ("p2", "off", "2026-11-20T10:42:10Z"), ("p3", "on", "2026-11-20T11:00:00Z"),
+                                ("p4", "off", "2026-11-20T11:00:59Z")):
+        produce("acme", json.dumps({"event_id": event_id, "type": "power", "account_id": "acme", "order_id": order,
+                                    "state": state, "occurred_at": at, "schema_version": 1}).encode())
+    consume_until(loop, 5)
+    assert service.view.order(order).running_fees == Decimal("0.44")  # 43 + 1 started minutes
+    assert service.account_row("acme").figures.expecting_invoice == Decimal("-0.44")
