@@ -9,6 +9,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
+from flask import Response
 from flask.views import MethodView
 from marshmallow import RAISE, Schema, fields, validate
 
@@ -17,6 +18,7 @@ from api.auth import allow, visible_account
 from api.exports import csv_response, xlsx_response
 from api.schemas import DEFAULT_PAGE_ROWS, BalanceSchema, choice_field, key_field, text_field
 from exporters.columns import ORDER_REPORT_COLUMNS
+from exporters.pdf import render_receipt_pdf
 from exporters.rows import OrderReportRow
 from ledger_core import commands
 from ledger_core.access import Role
@@ -24,6 +26,7 @@ from ledger_core.errors import InvariantViolation
 from ledger_core.order import ORDER_ID_PATTERN, OrderKind, OrderStatus, PaymentMethod
 from projections.orders import OrderFilter, OrderRow
 from projections.views import MAX_PAGE_ROWS
+from service.documents import issuer_of, receipt_document
 from service.exports import iter_orders
 from service.wire import Amount, DayOrTime, Quantity, UnitPrice, UtcDateTime
 
@@ -221,6 +224,19 @@ class Power(MethodView):
         unit, per billing cycle it spans) as usage of the cloud phone."""
         service().handle(commands.ReportPower(account_id, order_id, **body))
         return _changed(account_id, order_id)
+
+
+@blp.route("/<account_id>/orders/<order_id>/receipt.pdf")
+class OrderReceipt(MethodView):
+    @allow(Role.FINANCE, Role.SERVICE)
+    @blp.response(200, description="The paid order's receipt as PDF", content_type="application/pdf")
+    def get(self, account_id: str, order_id: str) -> Any:
+        """The receipt of a paid order (the one e-mailed to the buyer and the billing contacts)."""
+        _found(account_id, order_id)
+        svc = service()
+        pdf = render_receipt_pdf(receipt_document(svc, order_id), issuer_of(svc.settings))
+        return Response(pdf, content_type="application/pdf",
+                        headers={"Content-Disposition": f'attachment; filename="receipt-{order_id}.pdf"'})
 
 
 @blp.route("/<account_id>/orders/<order_id>/cancel")

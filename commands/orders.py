@@ -36,6 +36,7 @@ from ledger_core.order import (
     OrderKind,
     PaymentMethod,
     Split,
+    order_payment_method,
     order_uuid,
     parse_order_id,
 )
@@ -88,7 +89,7 @@ def pay_order(command: PayOrder, unit: UnitOfWork) -> Booking:
         amount = order.pay(c.method, reference=c.reference, paid_by=c.paid_by, paid_at=now)
         money = Money(amount, account.currency)
         if c.method == PaymentMethod.EXTERNAL:
-            account.recharge(money, reference=c.reference, method=f"order {order.order_id}")
+            account.recharge(money, reference=c.reference, method=order_payment_method(order.order_id))
         elif account.figures.usable_credits < amount:
             raise InsufficientCredits(f"usable credits {account.figures.usable_credits} do not cover order "
                                       f"{order.order_id} ({amount}); pay it by an external payment",

@@ -177,11 +177,12 @@ class ReceiptDocument:
     reference: str
     payer: Party
     applied_to: tuple[str, ...] = field(default=())  # invoice numbers a payment settled
+    item: str = ""  # an order's product and quantity
 
     def __post_init__(self) -> None:
         _check_currency(self.currency)
-        if self.kind not in ("recharge", "payment"):
-            raise InconsistentDocument(f"a receipt is for a recharge or a payment, not {self.kind!r}")
+        if self.kind not in ("recharge", "payment", "order"):
+            raise InconsistentDocument(f"a receipt is for a recharge, a payment or an order, not {self.kind!r}")
         if self.amount <= 0:
             raise InconsistentDocument("a receipt is for a positive amount")
         if len(self.applied_to) > MAX_PAYMENTS:

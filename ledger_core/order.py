@@ -72,6 +72,21 @@ class MeteredPart:
 Split = Callable[[datetime, datetime], list[tuple[datetime, datetime]]]  # a stretch cut at cycle boundaries
 
 
+def order_payment_method(order_id: str) -> str:
+    """The method of the recharge an external payment of an order books: the order's own
+    receipt covers that money, so the recharge gets none."""
+    return f"order {order_id}"
+
+
+def is_order_payment(method: str) -> bool:
+    return method.startswith("order ord_")
+
+
+def purchaser_email(*candidates: str) -> str | None:
+    """Who bought, when they are named by an e-mail address (paid_by, ordered_by)."""
+    return next((c for c in candidates if re.fullmatch(r"[^@\s]+@[^@\s]+\.[^@\s]+", c)), None)
+
+
 def order_uuid(order_id: str) -> UUID:
     return uuid5(LEDGER_NAMESPACE, f"order/{order_id}")
 
@@ -157,11 +172,12 @@ class Order(Aggregate):
         if chosen is PaymentMethod.EXTERNAL and not reference:
             raise InvalidInput("an external payment names its reference", field="reference")
         self._paid(method=chosen.value, reference=_text(reference, "reference"), paid_by=_text(paid_by, "paid_by"),
-                   paid_at=paid_at)
+                   paid_at=paid_at, account_id=self.account_id)
         return self.amount
 
     @event("Paid")
-    def _paid(self, method: str, reference: str, paid_by: str, paid_at: datetime) -> None:
+    def _paid(self, method: str, reference: str, paid_by: str, paid_at: datetime, account_id: str) -> None:
+        # account_id repeats the order's: the read model queues the receipt with the account's row
         self.status = OrderStatus.COMPLETED.value
         self.payment_method, self.payment_reference, self.paid_by, self.paid_at = method, reference, paid_by, paid_at
 

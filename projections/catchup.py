@@ -21,6 +21,7 @@ from typing import Any
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification, Recording, Tracking
 
+from ledger_core.account import account_uuid
 from ledger_core.errors import InvariantViolation
 from projections.ledger import LedgerProjection
 from projections.views import LedgerViewQueries, StalePosition
@@ -103,7 +104,10 @@ class Projector:
             events = [self.app.mapper.to_domain_event(_without_nul(n)) if n.topic in wanted else None
                       for n in notifications]
         process = self.projection.process_event  # bound once: each lookup builds a new dispatch wrapper
-        with self.view.batch_at(name, position, {e.originator_id for e in events if e is not None}) as batch:
+        # The rows of the events' accounts: their own, and those other aggregates' events name.
+        ids = {e.originator_id for e in events if e is not None}
+        ids |= {account_uuid(a) for e in events if isinstance(a := getattr(e, "account_id", None), str)}
+        with self.view.batch_at(name, position, ids) as batch:
             self.projection.prefetch_bills(events)
             for event, notification in zip(events, notifications, strict=True):
                 tracking = Tracking(name, notification.id)

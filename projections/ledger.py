@@ -15,11 +15,11 @@ from eventsourcing.persistence import Tracking
 from eventsourcing.projection import Projection
 from eventsourcing.utils import get_topic
 
-from ledger_core.account import ACCOUNT_EVENT_TYPES, Account, transaction_no
+from ledger_core.account import ACCOUNT_EVENT_TYPES, Account, account_uuid, transaction_no
 from ledger_core.cycles import cycle_start, local_date, local_days, next_boundary
 from ledger_core.figures import ZERO, BillingMode, Figures, InvoiceMode
 from ledger_core.invoicing import payment_status
-from ledger_core.order import ORDER_EVENT_TYPES, Order
+from ledger_core.order import ORDER_EVENT_TYPES, Order, is_order_payment, purchaser_email
 from ledger_core.subscription import SUBSCRIPTION_EVENT_TYPES, Subscription
 from ledger_core.usage import FIELD_NAMES as LINE_FIELDS
 from persistence.receipt_outbox import NewReceipt
@@ -168,7 +168,16 @@ class LedgerProjection(Projection[Any]):
     @process_event.register
     def _order(self, event: Order.Event, tracking: Tracking) -> None:
         changes = self._batch.orders
-        changes.put(orders.applied(changes.get(str(event.originator_id)), event, tracking.notification_id))
+        row = orders.applied(changes.get(str(event.originator_id)), event, tracking.notification_id)
+        changes.put(row)
+        if type(event).__name__ == "Paid":  # a purchase: its receipt to the buyer and the billing contacts
+            account = self._batch.account(account_uuid(row.account_id))
+            buyer = purchaser_email(row.paid_by, row.ordered_by)
+            recipients = list(dict.fromkeys([*([buyer] if buyer else []), *(account.payer.get("emails") or [])]))
+            if recipients and row.amount > 0:
+                self._batch.receipts.append(NewReceipt(receipt_no=row.order_id, account_id=row.account_id,
+                                                       recipients=recipients, currency=row.currency,
+                                                       amount=row.amount))
         self._batch.track(tracking)
 
     @process_event.register
@@ -367,7 +376,8 @@ class LedgerProjection(Projection[Any]):
               signed_amount: Any, **fields: Any) -> None:
         number = transaction_no(row.account_id, event.originator_version)
         recipients = row.payer.get("emails") or []
-        if kind in RECEIPTED and recipients:  # money received: its receipt goes to the billing contacts
+        order_money = kind is MovementType.RECHARGE and is_order_payment(fields.get("description", ""))
+        if kind in RECEIPTED and recipients and not order_money:  # money received: a receipt to the billing contacts
             self._batch.receipts.append(NewReceipt(receipt_no=number, account_id=row.account_id,
                                                    recipients=list(recipients), currency=row.currency,
                                                    amount=signed_amount))

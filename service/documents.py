@@ -219,7 +219,10 @@ def account_days(service: LedgerService) -> Callable[[str], date]:
 
 # -- receipts ----------------------------------------------------------------------
 def receipt_document(service: LedgerService, transaction_no: str) -> ReceiptDocument:
-    """A receipt for money received: a recharge or a payment, by its transaction number."""
+    """A receipt for money received: a recharge or a payment, by its transaction number,
+    or a paid order, by its order number."""
+    if transaction_no.startswith("ord_"):
+        return _order_receipt(service, transaction_no)
     row = service.view.transaction(transaction_no)
     if row is None or row.type not in (MovementType.RECHARGE, MovementType.PAYMENT):
         raise TransactionNotFound(f"no recharge or payment {transaction_no!r}", transaction_no=transaction_no)
@@ -234,6 +237,18 @@ def receipt_document(service: LedgerService, transaction_no: str) -> ReceiptDocu
         received_at=row.occurred_at, account_id=row.account_id, currency=account.currency, amount=row.amount,
         method=row.description, reference=row.reference, payer=payer_of(account), applied_to=applied,
     )
+
+
+def _order_receipt(service: LedgerService, order_id: str) -> ReceiptDocument:
+    order = service.view.order(order_id)
+    if order is None or order.status != "completed" or order.paid_at is None or order.amount <= 0:
+        raise TransactionNotFound(f"no paid order {order_id!r}", transaction_no=order_id)
+    account = service.account_row(order.account_id)
+    return ReceiptDocument(
+        number=order.order_id, kind="order", received_at=order.paid_at, account_id=order.account_id,
+        currency=order.currency, amount=order.amount, method=order.payment_method or "",
+        reference=order.payment_reference, payer=payer_of(account),
+        item=f"{order.product} x {order.quantity.normalize():f}")
 
 
 def balance_detail_rows(transactions: Iterable[TransactionRow], currency: str) -> Iterator[BalanceDetailRow]:

@@ -7,7 +7,7 @@ from exporters.documents import Issuer, ReceiptDocument
 from exporters.pdf import layout as L
 from exporters.pdf.canvas import ACCENT, MUTED, DocumentPDF
 
-_KIND_TITLES = {"recharge": "Recharge (top-up)", "payment": "Payment"}
+_KIND_TITLES = {"recharge": "Recharge (top-up)", "payment": "Payment", "order": "Order"}
 
 
 def render_receipt_pdf(receipt: ReceiptDocument, issuer: Issuer) -> bytes:
@@ -28,6 +28,9 @@ def render_receipt_pdf(receipt: ReceiptDocument, issuer: Issuer) -> bytes:
     if receipt.applied_to:
         pdf.set_xy(L.MARGIN_X, pdf.get_y() + 4)
         pdf.text_cell(L.CONTENT_WIDTH, 5, "Applied to invoices: " + ", ".join(receipt.applied_to))
+    if receipt.item:
+        pdf.set_xy(L.MARGIN_X, pdf.get_y() + 4)
+        pdf.text_cell(L.CONTENT_WIDTH, 5, "Item: " + receipt.item)
     return bytes(pdf.output())
 
 

@@ -141,3 +141,17 @@ def test_running_fees_meter_each_power_stretch_per_started_minute_and_per_cycle(
                        json={"event_id": "e6", "state": "on", "at": "2026-11-01T00:00:00Z"})
     assert (late.status_code, late.get_json()["error"]["code"]) == (400, "invalid_input")  # before the last one
     assert client.get(f"/v1/accounts/acme/orders/{one}").get_json()["running_fees"] == "1.44"
+
+
+def test_a_paid_orders_receipt_downloads_from_the_order(client):
+    from pypdf import PdfReader
+
+    open_account(client, "acme", "SGD")
+    client.post("/v1/accounts/acme/recharges", json={"amount": "50"})
+    order = place(client, kind="package", product="Chat Pro", unit_price="30")["order"]["order_id"]
+    assert client.get(f"/v1/accounts/acme/orders/{order}/receipt.pdf").status_code == 404  # not paid yet
+    client.post(f"/v1/accounts/acme/orders/{order}/pay", json={"method": "balance"})
+    pdf = client.get(f"/v1/accounts/acme/orders/{order}/receipt.pdf")
+    assert pdf.status_code == 200 and pdf.mimetype == "application/pdf"
+    text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.data)).pages)
+    assert order in text and "30.00" in text and "Chat Pro x 1" in text

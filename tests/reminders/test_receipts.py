@@ -76,3 +76,24 @@ def test_ledger_send_receipts_delivers_them(service, smtp, sender_settings, run_
     result = run_cli("send-receipts", "--once")
     assert result.exit_code == 0, result.output
     assert '"sent": 1' in result.stdout and len(smtp.received) == 1
+
+
+def test_a_paid_order_sends_its_own_receipt_to_the_buyer_and_the_billing_contacts(service, smtp, sender_settings):
+    from ledger_core.commands import PayOrder, PlaceOrder
+
+    open_account(service, "acme", payer={"emails": ["billing@acme.test"]})
+    service.handle(Recharge("acme", amount="100"))
+    for n, method in enumerate(("balance", "external")):
+        order = service.handle(PlaceOrder("acme", kind="agent", product="Residential proxy", quantity="2",
+                                          unit_price="7.5", order_id=f"ord_p{n}")).transaction_no
+        service.handle(PayOrder("acme", order, method=method, reference="ch_9" if n else "",
+                                paid_by="buyer@acme.test"))
+    send_receipts(service, sender_settings)
+    by_receipt = {m.message["X-Ledger-Receipt"]: m for m in smtp.received}
+    # the first recharge, and one per order: the external payment's recharge gets none of its own
+    assert sorted(by_receipt) == sorted([*(k for k in by_receipt if not k.startswith("ord_")), "ord_p0", "ord_p1"])
+    assert len(by_receipt) == 3
+    order_mail = by_receipt["ord_p1"]
+    assert order_mail.recipients == ["buyer@acme.test", "billing@acme.test"]
+    text = attachment_text(order_mail.message)
+    assert "15.00" in text and "Residential proxy x 2" in text and "ch_9" in text
