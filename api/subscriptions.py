@@ -23,6 +23,7 @@ from ledger_core.figures import ZERO
 from ledger_core.subscription import MAX_QUANTITY, Item, Subscription
 from projections.subscriptions import SubscriptionFilter
 from projections.views import MAX_PAGE_ROWS
+from service.subscriptions import reprice_plan
 from service.wire import Amount, Quantity, UtcDateTime
 
 plans = Blueprint("plans", __name__, url_prefix="/v1/plans", description="The catalog: packages and add-ons")
@@ -51,6 +52,8 @@ class PriceSchema(Schema):
     price = Amount(required=True)
     allowances = fields.Dict(keys=fields.String(), values=Quantity(),
                              metadata={"description": "default: the current version's"})
+    applies_now = fields.Boolean(load_default=False, metadata={
+        "description": "running subscriptions take it at once, prorated (default: at their next renewal)"})
 
 
 class PlanVersionSchema(Schema):
@@ -281,8 +284,10 @@ class PlanPrices(MethodView):
     @plans.arguments(PriceSchema)
     @plans.response(200, PlanSchema)
     def post(self, body: dict[str, Any], plan_id: str) -> dict[str, Any]:
-        """A new version: new subscriptions take it; running ones at their next renewal."""
-        return plan_of(service().handle(commands.RepricePlan(plan_id, **body)))
+        """A new version: new subscriptions take it; running ones at their next renewal, or at
+        once (prorated: the old price's unused days credited) with `applies_now`."""
+        plan, _ = reprice_plan(service(), commands.RepricePlan(plan_id, **body))
+        return plan_of(plan)
 
 
 @plans.route("/<plan_id>/retire")

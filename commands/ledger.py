@@ -78,6 +78,7 @@ HANDLERS: dict[type[c.Command], Callable[[Any, Any], Any]] = {
     c.ReactivateSubscription: subscriptions.reactivate_subscription,
     c.DeleteSubscription: subscriptions.delete_subscription,
     c.RenewSubscription: subscriptions.renew_subscription,
+    c.ApplyNewPrice: subscriptions.apply_new_price,
     c.PreviewSubscriptionChange: subscriptions.preview_subscription_change,
     c.PlaceOrder: orders.place_order,
     c.PayOrder: orders.pay_order,

@@ -28,6 +28,7 @@ from ledger_core.catalog import Offer, Plan, parse_plan_id, plan_uuid
 from ledger_core.client_key import KeyKind
 from ledger_core.commands import (
     AddAddon,
+    ApplyNewPrice,
     CancelSubscription,
     ChangePackage,
     CreatePlan,
@@ -80,7 +81,20 @@ def create_plan(command: CreatePlan, unit: UnitOfWork) -> Plan:
 
 
 def reprice_plan(command: RepricePlan, unit: UnitOfWork) -> Plan:
-    return _plan_change(unit, command.plan_id, lambda plan: plan.reprice(command.price, command.allowances))
+    return _plan_change(unit, command.plan_id, lambda plan: plan.reprice(command.price, command.allowances,
+                                                                         applies_now=command.applies_now))
+
+
+def apply_new_price(command: ApplyNewPrice, unit: UnitOfWork) -> Booking:
+    """Once per version: a repeat finds the item at that version already and moves nothing."""
+    c = command
+    offer = load_plan(unit.app, c.plan_id, to_change=False).offer()
+
+    def decide(account: Account) -> tuple[Booking, list[Changed]]:
+        sub = load_subscription(unit.app, c.subscription_id, c.account_id)
+        return _posted(unit, account, sub, sub.take_new_price(offer, _today(unit, account)), None, {})
+
+    return unit.booked(c.account_id, decide)
 
 
 def retire_plan(command: RetirePlan, unit: UnitOfWork) -> Plan:

@@ -374,6 +374,7 @@ class RepricePlan(Command):
     _: KW_ONLY
     price: Decimal = _checked(_AMOUNT)
     allowances: dict[str, Any] | None = None  # None: the current ones
+    applies_now: bool = False  # running subscriptions take it at once (prorated), not at renewal
 
 
 @dataclass(frozen=True)
@@ -554,3 +555,12 @@ class MeterRunningFee(Command):
     account_id: str
     order_id: str
     until: datetime
+
+
+@dataclass(frozen=True)
+class ApplyNewPrice(Command):
+    """A running subscription takes its plan's newest version at once (prorated)."""
+
+    account_id: str
+    subscription_id: str
+    plan_id: str

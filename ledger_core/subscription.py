@@ -36,7 +36,7 @@ MAX_QUANTITY = 10_000
 
 SUBSCRIPTION_EVENT_TYPES = (
     "Started", "AddonAdded", "AddonRemoved", "PackageChangeScheduled", "PackageChanged", "CancellationScheduled",
-    "Cancelled", "Reactivated", "Renewed", "Deleted",
+    "Cancelled", "Reactivated", "Renewed", "Deleted", "ItemRepriced",
 )
 
 
@@ -193,6 +193,28 @@ class Subscription(Aggregate):
         self._package_changed(item=new.plain(), on=today)
         charge = Movement(False, new.charged, "subscription", self._text(new, "for", today, self.period_end))
         return _moving([credit, charge])
+
+    def take_new_price(self, offer: Offer, today: date) -> list[Movement]:
+        """The plan's new version at once, not at the renewal (the admin's choice): the item
+        of that plan is credited its unused days at the old price and charged the rest of the
+        period at the new one."""
+        self._require_active(today)
+        current = self.package if self.package.offer.plan_id == offer.plan_id else self.addons.get(offer.plan_id)
+        if current is None or current.offer.version >= offer.version:
+            return []
+        _, credit = self._stopped(current, today)
+        new = self._started(offer, current.quantity, today)
+        self._item_repriced(item=new.plain(), on=today)
+        charge = Movement(False, new.charged, _kind(offer), self._text(new, "new price for", today, self.period_end))
+        return _moving([credit, charge])
+
+    @event("ItemRepriced")
+    def _item_repriced(self, item: dict[str, Any], on: date) -> None:
+        repriced = Item.of(item)
+        if repriced.offer.plan_id == self.package.offer.plan_id:
+            self.package = repriced
+        else:
+            self.addons[repriced.offer.plan_id] = repriced
 
     @event("PackageChangeScheduled")
     def _package_change_scheduled(self, offer: dict[str, Any] | None) -> None:

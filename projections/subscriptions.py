@@ -91,6 +91,9 @@ def applied(row: SubscriptionRow | None, event: Any, position: int) -> Subscript
         row.items = [row.items[0], *(x for x in row.items[1:] if x["plan_id"] != event.plan_id)]
     elif name == "PackageChanged":
         row.items[0] = _item(event.item)
+    elif name == "ItemRepriced":
+        repriced = _item(event.item)
+        row.items = [repriced if x["plan_id"] == repriced["plan_id"] else x for x in row.items]
     elif name == "CancellationScheduled":
         row.cancel_at_period_end = event.at_period_end
     elif name == "Cancelled":

@@ -8,7 +8,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 
 from commands.unit_of_work import created
-from ledger_core.commands import RenewSubscription
+from ledger_core.catalog import Plan
+from ledger_core.commands import ApplyNewPrice, RenewSubscription, RepricePlan
+from ledger_core.errors import SubscriptionNotActive
 from ledger_core.subscription import Subscription, SubscriptionStatus
 from service.ledger_service import LedgerService
 
@@ -20,6 +22,25 @@ def all_subscriptions(service: LedgerService) -> Iterable[Subscription]:
     for found in created(service.commands, Subscription.Started, MAX_SUBSCRIPTIONS_PER_SWEEP):  # type: ignore[attr-defined]
         if isinstance(found, Subscription):
             yield found
+
+
+def reprice_plan(service: LedgerService, command: RepricePlan) -> tuple[Plan, dict[str, Decimal]]:
+    """A new version of the plan; with ``applies_now``, every running subscription that has
+    it takes it at once (prorated), else at its next renewal. Returns the plan and what each
+    subscription taking it now moved (net)."""
+    plan: Plan = service.handle(command)
+    moved: dict[str, Decimal] = {}
+    if not command.applies_now:
+        return plan, moved
+    for sub in all_subscriptions(service):
+        if sub.status != SubscriptionStatus.ACTIVE or command.plan_id not in {i.offer.plan_id for i in sub.items}:
+            continue
+        try:
+            booking = service.handle(ApplyNewPrice(sub.account_id, sub.subscription_id, command.plan_id))
+        except SubscriptionNotActive:
+            continue  # due for renewal first: the renewal takes the new version anyway
+        moved[sub.subscription_id] = booking.amount
+    return plan, moved
 
 
 def renew_due_subscriptions(service: LedgerService, as_of: datetime) -> dict[str, Decimal]:

@@ -122,3 +122,21 @@ def test_renewals_run_from_the_cli_once_and_on_a_test_clock_when_it_is_advanced(
     done = advance_test_clock(service, "clock_r", datetime(2027, 3, 20, tzinfo=timezone.utc))
     assert done.renewed == {sandbox: Decimal(124)}  # February 15 and March 15
     assert service.commands.subscription("sandbox", sandbox).period_start.isoformat() == "2027-03-15"
+
+
+def test_a_new_price_applied_now_is_prorated_and_otherwise_waits_for_the_renewal(catalog, clock):
+    from service.subscriptions import reprice_plan
+
+    service = catalog
+    open_account(service, "acme", billing_mode="postpaid", credit_limit="1000")
+    open_account(service, "beta", billing_mode="postpaid", credit_limit="1000")
+    clock.now = datetime(2027, 1, 1, 9, tzinfo=timezone.utc)
+    first = service.handle(Subscribe("acme", plan_id="basic")).transaction_no
+    service.handle(Subscribe("beta", plan_id="pro"))
+    clock.now = datetime(2027, 1, 21, 9, tzinfo=timezone.utc)  # 11 of 31 days left
+    _, moved = reprice_plan(service, RepricePlan("basic", price="62", applies_now=True))
+    assert moved == {first: Decimal(11)}  # 11 unused days at 31 back, 11 days at 62 charged: 22 - 11
+    assert service.commands.subscription("acme", first).package.offer.version == 2
+    _, again = reprice_plan(service, RepricePlan("pro", price="70"))
+    assert again == {}  # not now: at the next renewal
+    assert service.account_row("acme").figures.expecting_invoice == -(Decimal(31) + Decimal(11))
