@@ -8,8 +8,6 @@ charges twice."""
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
@@ -19,7 +17,7 @@ from eventsourcing.application import Application
 
 from commands.bookings import Booking
 from commands.invoicing import NumberCounters, default_wording
-from commands.unit_of_work import Changed, UnitOfWork, load
+from commands.unit_of_work import Changed, UnitOfWork, derived_id, load
 from ledger_core.account import Account
 from ledger_core.client_key import KeyKind
 from ledger_core.commands import CancelOrder, MeterRunningFee, PayOrder, PlaceOrder, ReportPower
@@ -55,7 +53,7 @@ def load_order(app: Application[UUID], order_id: str, account_id: str, *, to_cha
 
 def place_order(command: PlaceOrder, unit: UnitOfWork) -> Booking:
     c = command
-    order_id = c.order_id or _new_order_id(c.account_id, c.idempotency_key)
+    order_id = c.order_id or derived_id("ord", c.account_id, c.idempotency_key)
     request = {"kind": c.kind, "product": c.product, "quantity": c.quantity, "unit_price": c.unit_price,
                "order_id": c.order_id, "details": c.details, "ordered_by": c.ordered_by, "resource_id": c.resource_id,
                "running_price": c.running_price, "running_unit": c.running_unit}
@@ -71,13 +69,6 @@ def place_order(command: PlaceOrder, unit: UnitOfWork) -> Booking:
         return Booking(c.account_id, None, order_id, order.amount), [order, *claims]
 
     return unit.maybe_once(c.account_id, KeyKind.ORDER, c.idempotency_key, request, decide)
-
-
-def _new_order_id(account_id: str, key: str | None) -> str:
-    """From the idempotency key, so a retry names the same order; else random."""
-    if key is None:
-        return f"ord_{secrets.token_hex(12)}"
-    return f"ord_{hashlib.sha256(chr(0).join((account_id, key)).encode()).hexdigest()[:24]}"
 
 
 def pay_order(command: PayOrder, unit: UnitOfWork) -> Booking:

@@ -9,8 +9,6 @@ a client's idempotency key makes the whole request once-only.
 
 from __future__ import annotations
 
-import hashlib
-import secrets
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
@@ -22,7 +20,7 @@ from eventsourcing.persistence import IntegrityError
 
 from commands.bookings import Booking
 from commands.invoicing import NumberCounters, default_wording
-from commands.unit_of_work import Changed, UnitOfWork, load, load_account
+from commands.unit_of_work import Changed, UnitOfWork, derived_id, load, load_account
 from ledger_core.account import Account
 from ledger_core.catalog import Offer, Plan, parse_plan_id, plan_uuid
 from ledger_core.client_key import KeyKind
@@ -133,7 +131,7 @@ def load_subscription(app: Application[UUID], subscription_id: str, account_id: 
 def subscribe(command: Subscribe, unit: UnitOfWork) -> Booking:
     c = command
     offer = _offer(unit, c.plan_id)
-    subscription_id = c.subscription_id or _new_subscription_id(c.account_id, c.idempotency_key)
+    subscription_id = c.subscription_id or derived_id("sub", c.account_id, c.idempotency_key)
     request = {"plan_id": c.plan_id, "subscription_id": c.subscription_id}
 
     def decide(account: Account) -> tuple[Booking, list[Changed]]:
@@ -147,14 +145,6 @@ def subscribe(command: Subscribe, unit: UnitOfWork) -> Booking:
         return _posted(unit, account, sub, movements, c.idempotency_key, request)
 
     return unit.maybe_once(c.account_id, KeyKind.SUBSCRIPTION, c.idempotency_key, request, decide)
-
-
-def _new_subscription_id(account_id: str, key: str | None) -> str:
-    """From the idempotency key, so a retry names the same subscription; else random."""
-    if key is None:
-        return f"sub_{secrets.token_hex(12)}"
-    digest = hashlib.sha256("\x00".join((account_id, key)).encode()).hexdigest()
-    return f"sub_{digest[:24]}"
 
 
 def add_addon(command: AddAddon, unit: UnitOfWork) -> Booking:

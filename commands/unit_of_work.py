@@ -15,6 +15,8 @@ Both share the rules of idempotency keys (``once``, ``maybe_once``, ``claiming``
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
@@ -61,6 +63,14 @@ def load(app: Application[UUID], aggregate_id: UUID, kind: type[A], not_found: C
     if not isinstance(aggregate, kind):
         raise InvariantViolation(f"{aggregate_id} is a {type(aggregate).__name__}, not a {kind.__name__}")
     return aggregate
+
+
+def derived_id(prefix: str, account_id: str, key: str | None) -> str:
+    """A new aggregate's id (``sub_...``, ``ord_...``) from the request's idempotency key, so
+    a retry names the same one; random without a key."""
+    if key is None:
+        return f"{prefix}_{secrets.token_hex(12)}"
+    return f"{prefix}_{hashlib.sha256(chr(0).join((account_id, key)).encode()).hexdigest()[:24]}"
 
 
 def created(app: Application[UUID], first_event: type, limit: int) -> list[Aggregate]:

@@ -275,11 +275,17 @@ class Account(Aggregate):
         number = self.next_transaction_no
         self._charge_posted(amount=amount, kind=kind, description=description, idempotency_key=idempotency_key,
                             booked_at=now)
-        if self.invoice_mode == InvoiceMode.ITEMIZED:
-            key = next(k for k, e in self.book.unbilled.items() if e.kind == "charge" and k.endswith(f"|{number}"))
-            invoice_id = self._draft(inv.InvoiceKind.CHARGE, [key], now, now, description=description, wording=wording)
-            self.approve_invoice(invoice_id, now=now, number_for=number_for)
+        self._itemized_at_once("charge", number, description, now, number_for, wording)
         return number
+
+    def _itemized_at_once(self, entry_kind: str, number: str, description: str, now: datetime,
+                          number_for: NumberFor, wording: inv.Wording) -> None:
+        """Itemized mode: the charge (or credit) just booked goes on an invoice of its own at once."""
+        if self.invoice_mode != InvoiceMode.ITEMIZED:
+            return
+        key = next(k for k, e in self.book.unbilled.items() if e.kind == entry_kind and k.endswith(f"|{number}"))
+        invoice_id = self._draft(inv.InvoiceKind.CHARGE, [key], now, now, description=description, wording=wording)
+        self.approve_invoice(invoice_id, now=now, number_for=number_for)
 
     @event("ChargePosted")
     def _charge_posted(self, amount: Decimal, kind: str, description: str, idempotency_key: str,
@@ -303,10 +309,7 @@ class Account(Aggregate):
         number = self.next_transaction_no
         self._credit_posted(amount=amount, kind=kind, description=description, idempotency_key=idempotency_key,
                             booked_at=now)
-        if self.invoice_mode == InvoiceMode.ITEMIZED:
-            key = next(k for k, e in self.book.unbilled.items() if e.kind == "credit" and k.endswith(f"|{number}"))
-            invoice_id = self._draft(inv.InvoiceKind.CHARGE, [key], now, now, description=description, wording=wording)
-            self.approve_invoice(invoice_id, now=now, number_for=number_for)
+        self._itemized_at_once("credit", number, description, now, number_for, wording)
         return number
 
     @event("CreditPosted")

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Generic, TypeVar
@@ -41,6 +42,26 @@ class MailStatus(StrEnum):
     FAILED = "failed"  # the last attempt failed; retried while attempts < the sender's maximum
     EXHAUSTED = "exhausted"  # failed on the sender's last allowed attempt: not retried
     CANCELLED = "cancelled"  # no longer wanted (a reminder's invoice was paid before it went out)
+
+
+@dataclass(frozen=True, kw_only=True)
+class Delivery:
+    """Where a row stands in being sent: the columns every outbox has."""
+
+    id: int
+    created_at: datetime
+    status: str
+    attempts: int
+    last_error: str | None
+    sent_at: datetime | None
+    next_attempt_at: datetime
+
+
+def delivery_of(dialect: Dialect, r: Any) -> dict[str, Any]:
+    """A row's delivery columns, as Delivery's fields."""
+    return {"id": r["id"], "created_at": dialect.time_out(r["created_at"]), "status": r["status"],
+            "attempts": r["attempts"], "last_error": r["last_error"], "sent_at": dialect.time_out(r["sent_at"]),
+            "next_attempt_at": dialect.time_out(r["next_attempt_at"])}
 
 
 class LeasedOutbox(Generic[Row]):

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from persistence.dialect import POSTGRES
-from persistence.mail_outbox import DELIVERY_COLUMNS, LeasedOutbox, MailStatus
+from persistence.mail_outbox import DELIVERY_COLUMNS, Delivery, LeasedOutbox, MailStatus, delivery_of
 
 TABLE = "receipt_outbox"
 DUE_AT_ONCE = datetime(1970, 1, 1, tzinfo=timezone.utc)
@@ -27,14 +27,8 @@ class NewReceipt:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ReceiptRow(NewReceipt):
-    id: int
-    created_at: datetime
-    status: str
-    attempts: int
-    last_error: str | None
-    sent_at: datetime | None
-    next_attempt_at: datetime
+class ReceiptRow(NewReceipt, Delivery):
+    pass
 
 
 NEW_COLUMNS = ("receipt_no", "account_id", "recipients", "currency", "amount", "created_at", "status", "attempts",
@@ -72,9 +66,5 @@ class ReceiptOutbox(LeasedOutbox[ReceiptRow]):
 
     def _row(self, r: Any) -> ReceiptRow:
         d = self.d
-        return ReceiptRow(
-            id=r["id"], receipt_no=r["receipt_no"], account_id=r["account_id"], recipients=json.loads(r["recipients"]),
-            currency=r["currency"], amount=d.amount_out(r["amount"]), created_at=d.time_out(r["created_at"]),
-            status=r["status"], attempts=r["attempts"], last_error=r["last_error"], sent_at=d.time_out(r["sent_at"]),
-            next_attempt_at=d.time_out(r["next_attempt_at"]),
-        )
+        return ReceiptRow(receipt_no=r["receipt_no"], account_id=r["account_id"], recipients=json.loads(r["recipients"]),
+                          currency=r["currency"], amount=d.amount_out(r["amount"]), **delivery_of(d, r))

@@ -11,7 +11,15 @@ from decimal import Decimal
 from typing import Any
 
 from persistence.dialect import POSTGRES
-from persistence.mail_outbox import DELIVERY_COLUMNS, MAX_CLAIM_ROWS, MAX_LIST_ROWS, LeasedOutbox, MailStatus
+from persistence.mail_outbox import (
+    DELIVERY_COLUMNS,
+    MAX_CLAIM_ROWS,
+    MAX_LIST_ROWS,
+    Delivery,
+    LeasedOutbox,
+    MailStatus,
+    delivery_of,
+)
 
 __all__ = ["MAX_CLAIM_ROWS", "MAX_LIST_ROWS", "NewReminder", "ReminderOutbox", "ReminderRow", "ReminderStatus"]
 ReminderStatus = MailStatus
@@ -40,14 +48,8 @@ class NewReminder(Reminder):
 
 
 @dataclass(frozen=True, kw_only=True)
-class ReminderRow(Reminder):
-    id: int
-    created_at: datetime
-    status: str
-    attempts: int
-    last_error: str | None
-    sent_at: datetime | None
-    next_attempt_at: datetime
+class ReminderRow(Reminder, Delivery):
+    pass
 
 
 NEW_COLUMNS = ("batch_key", "request_fingerprint", "invoice_id", "invoice_number", "account_id", "recipients",
@@ -99,11 +101,9 @@ class ReminderOutbox(LeasedOutbox[ReminderRow]):
     def _row(self, r: Any) -> ReminderRow:
         d = self.d
         return ReminderRow(
-            id=r["id"], batch_key=r["batch_key"], invoice_id=r["invoice_id"], invoice_number=r["invoice_number"],
+            batch_key=r["batch_key"], invoice_id=r["invoice_id"], invoice_number=r["invoice_number"],
             account_id=r["account_id"], recipients=json.loads(r["recipients"]), subject=r["subject"], body=r["body"],
             currency=r["currency"], amount_outstanding=d.amount_out(r["amount_outstanding"]), due_on=r["due_on"],
-            created_at=d.time_out(r["created_at"]), status=r["status"], attempts=r["attempts"],
-            last_error=r["last_error"], sent_at=d.time_out(r["sent_at"]),
-            next_attempt_at=d.time_out(r["next_attempt_at"]),
+            **delivery_of(d, r),
         )
 

@@ -651,16 +651,10 @@ class LedgerViewQueries:
 
     # -- subscriptions -------------------------------------------------------------
     def subscription(self, subscription_id: str) -> SubscriptionRow | None:
-        with self._read() as cursor:
-            cursor.execute(self.sql.subscribing.select_one(), (subscription_id,))
-            row = cursor.fetchone()
-        return None if row is None else SubscriptionCodec(self.sql.d).row(row)
+        return self._one(self.sql.subscribing.select_one(), subscription_id, SubscriptionCodec(self.sql.d).row)
 
     def _subscription_by_aggregate(self, aggregate_id: str) -> SubscriptionRow | None:
-        with self._read() as cursor:
-            cursor.execute(self.sql.subscribing.select_by_aggregate(), (aggregate_id,))
-            row = cursor.fetchone()
-        return None if row is None else SubscriptionCodec(self.sql.d).row(row)
+        return self._one(self.sql.subscribing.select_by_aggregate(), aggregate_id, SubscriptionCodec(self.sql.d).row)
 
     def subscriptions(self, query: SubscriptionFilter, limit: int) -> tuple[list[SubscriptionRow], int | None]:
         """A page of subscriptions, newest first, deleted ones left out, and the next page's cursor."""
