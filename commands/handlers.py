@@ -106,10 +106,12 @@ def record_usage(command: RecordUsage, unit: UnitOfWork) -> Booking:
             cost = money_of(c.amount, c.currency, account)  # type: ignore[arg-type]  # one of the two is given
         else:
             cost = Money.priced(c.line.quantity, c.unit_price, currency)  # type: ignore[arg-type]
-        number = account.record_usage(cost, c.line, unit_price=c.unit_price, occurred_at=c.occurred_at or unit.clock(),
+        occurred_at = c.occurred_at or unit.clock()
+        charged = account.usage_cost(cost, c.line, c.unit_price, occurred_at) if account.allowances else cost.amount
+        number = account.record_usage(cost, c.line, unit_price=c.unit_price, occurred_at=occurred_at,
                                       idempotency_key=c.idempotency_key)
-        claims = unit.claim(KeyKind.USAGE, c.account_id, c.idempotency_key, request, number, cost.amount)
-        return Booking(c.account_id, None, number, cost.amount), claims
+        claims = unit.claim(KeyKind.USAGE, c.account_id, c.idempotency_key, request, number, charged)
+        return Booking(c.account_id, None, number, charged), claims
 
     return unit.once(c.account_id, KeyKind.USAGE, c.idempotency_key, request, decide)
 

@@ -22,6 +22,7 @@ from commands.bookings import Clock, utc_now
 from commands.unit_of_work import BatchState, BatchWrite, SingleWrite, WarmAccounts, created, load_account
 from ledger_core import commands as c
 from ledger_core.account import Account, account_uuid
+from ledger_core.allowances import Grant
 from ledger_core.catalog import Plan
 from ledger_core.client_key import ClientKey, KeyKind
 from ledger_core.errors import InvariantViolation, UnsafeText
@@ -43,7 +44,7 @@ MAX_PLANS = 10_000
 # The typed parts of the Account's state, by the names snapshots store them under (fixed once stored).
 SNAPSHOT_TYPES: dict[str, type] = {
     "ledger_hold": Hold, "ledger_invoice_book": InvoiceBook, "ledger_unbilled_entry": Entry,
-    "ledger_draft": Draft, "ledger_open_invoice": OpenInvoice, "ledger_topup": Topup,
+    "ledger_draft": Draft, "ledger_open_invoice": OpenInvoice, "ledger_topup": Topup, "ledger_allowance_grant": Grant,
 }
 
 # The one handler of each command.

@@ -39,7 +39,7 @@ from ledger_core.commands import (
     RetirePlan,
     Subscribe,
 )
-from ledger_core.cycles import local_date
+from ledger_core.cycles import local_date, local_midnight
 from ledger_core.errors import (
     CloseInFuture,
     ConcurrentModification,
@@ -260,5 +260,7 @@ def _posted(unit: UnitOfWork, account: Account, sub: Subscription, movements: li
              idempotency_key=f"{sub.subscription_id}:{sub.version}:{n}", now=now, number_for=numbers,
              wording=wording)
         net += -movement.amount if movement.credit else movement.amount
+    # What usage may take free this period follows the subscription's items at once.
+    account.grant_allowances(sub.subscription_id, sub.allowances, local_midnight(sub.period_end, account.time_zone))
     claims = unit.claim(KeyKind.SUBSCRIPTION, account.account_id, key, request, sub.subscription_id, net)
     return Booking(account.account_id, None, sub.subscription_id, net), [sub, *numbers.changed, *claims]

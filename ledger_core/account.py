@@ -31,6 +31,7 @@ from ledger_core.account_settings import (
     parse_tax_rate,
     parse_terms,
 )
+from ledger_core.allowances import Grants, drawn, regranted, used_up
 from ledger_core.cycles import cycle_start, local_date, local_midnight, next_boundary, parse_time_zone, periods_ended
 from ledger_core.errors import (
     AmountOutOfRange,
@@ -53,7 +54,7 @@ from ledger_core.errors import (
 from ledger_core.figures import ZERO, BillingMode, Figures, InvoiceMode, UsagePolicy
 from ledger_core.holds import MAX_OPEN_HOLDS, Hold, expired_holds
 from ledger_core.invoice_book import MAX_ENTRIES_PER_INVOICE, Draft, DraftPlan, Entry, InvoiceBook
-from ledger_core.money import MAX_AMOUNT, Money, parse_currency, tax_on
+from ledger_core.money import MAX_AMOUNT, Money, parse_currency, price, tax_on
 from ledger_core.text import refuse_card_numbers
 from ledger_core.usage import UsageLine, carries_usage_line
 
@@ -86,7 +87,7 @@ def parse_account_id(account_id: object) -> str:
 
 
 class Account(Aggregate):
-    class_version = 2  # of snapshots: 1 kept holds and the invoicing state as plain dicts
+    class_version = 3  # of snapshots: 1 kept holds and the invoicing state as plain dicts; 2 had no allowances
 
     # Usable credits below which a LowBalanceReached is recorded; None = off. A class
     # default, so accounts (and snapshots) from before the setting existed read None.
@@ -189,6 +190,12 @@ class Account(Aggregate):
         # The start of the first cycle not yet closed: the one the account opened in.
         self.closed_through = cycle_start(opened_at or self.created_on, cycle_anchor_day, time_zone)
         self.book = InvoiceBook()
+        self.allowances: Grants = {}  # what its subscriptions include (ledger_core/allowances.py)
+
+    @staticmethod
+    def upcast_v2_v3(state: dict[str, Any]) -> None:
+        """A snapshot of class version 2: from before allowances."""
+        state.setdefault("allowances", {})
 
     @staticmethod
     def upcast_v1_v2(state: dict[str, Any]) -> None:
@@ -247,23 +254,53 @@ class Account(Aggregate):
     # -- money out -------------------------------------------------------------
     def record_usage(self, cost: Money, line: UsageLine, *, unit_price: Decimal | None, occurred_at: datetime,
                      idempotency_key: str) -> str:
-        amount = self._own(cost)
-        if amount < 0:
-            raise InvalidInput("a usage cost must not be negative", field="amount")
+        """Books usage; priced per unit, it first takes what the account's allowances named
+        like its product still include, and is charged for the rest only."""
+        amount, taken = self._usage_cost(cost, line, unit_price, occurred_at)
         if self.usage_policy == UsagePolicy.BLOCK:
             self._require_usable(amount)
         self._require_within_bounds(self.figures.after_usage(amount))
         number = self.next_transaction_no
+        extra = {"allowance_used": [[s, free] for s, free in taken]} if taken else {}
         self._usage_recorded(amount=amount, unit_price=unit_price, occurred_at=occurred_at,
-                             idempotency_key=idempotency_key, **line.stored())
+                             idempotency_key=idempotency_key, **line.stored(), **extra)
         return number
 
     @event("UsageRecorded")
     @carries_usage_line
     def _usage_recorded(self, amount: Decimal, unit_price: Decimal | None, occurred_at: datetime,
-                        idempotency_key: str, **line: Any) -> None:
+                        idempotency_key: str, allowance_used: list[list[Any]] | None = None, **line: Any) -> None:
         self._set_figures(self.figures.after_usage(amount))
         self._add_usage(occurred_at, amount, UsageLine.restored(line))
+        if allowance_used:
+            used_up(self.allowances, line["product"], [(s, Decimal(free)) for s, free in allowance_used])
+
+    def usage_cost(self, cost: Money, line: UsageLine, unit_price: Decimal | None, occurred_at: datetime) -> Decimal:
+        """What ``record_usage`` of this would charge, the allowances' free units taken off."""
+        return self._usage_cost(cost, line, unit_price, occurred_at)[0]
+
+    def _usage_cost(self, cost: Money, line: UsageLine, unit_price: Decimal | None,
+                    occurred_at: datetime) -> tuple[Decimal, list[tuple[str, Decimal]]]:
+        amount = self._own(cost)
+        if amount < 0:
+            raise InvalidInput("a usage cost must not be negative", field="amount")
+        if unit_price is None or line.quantity is None or line.product not in self.allowances:
+            return amount, []
+        taken = drawn(self.allowances, line.product, line.quantity, occurred_at)
+        if not taken:
+            return amount, []
+        # the one rounding, on the units charged
+        return price(line.quantity - sum((free for _, free in taken), ZERO), unit_price), taken
+
+    def grant_allowances(self, subscription_id: str, amounts: dict[str, Decimal], until: datetime) -> None:
+        """A subscription's allowances for its period ending ``until`` (none: it ended)."""
+        grants = regranted(self.allowances, subscription_id, amounts, until)
+        if grants != self.allowances:
+            self._allowances_granted(subscription_id=subscription_id, amounts=dict(amounts), until=until)
+
+    @event("AllowancesGranted")
+    def _allowances_granted(self, subscription_id: str, amounts: dict[str, Decimal], until: datetime) -> None:
+        self.allowances = regranted(self.allowances, subscription_id, amounts, until)
 
     def post_charge(self, cost: Money, *, kind: str, description: str, idempotency_key: str, now: datetime,
                     number_for: NumberFor, wording: inv.Wording = inv.Wording()) -> str:
@@ -790,6 +827,8 @@ ACCOUNT_EVENT_TYPES = (
     "InvoiceDrafted", "InvoiceApproved", "InvoiceVoided", "CycleClosed", "PaymentRecorded", "OverpaymentRefunded",
     "RecurringSettingsChanged",
     "LowBalanceThresholdChanged", "LowBalanceReached", "BillingModeChanged", "TestClockAttached", "CreditPosted",
+    "AllowancesGranted",
 )
-_NOT_MOVEMENTS = frozenset({"LowBalanceThresholdChanged", "LowBalanceReached", "TestClockAttached"})
+_NOT_MOVEMENTS = frozenset({"LowBalanceThresholdChanged", "LowBalanceReached", "TestClockAttached",
+                            "AllowancesGranted"})
 CHARGE_KINDS = ("subscription", "addon", "service", "hardware")

@@ -144,6 +144,18 @@ class Subscription(Aggregate):
     def currency(self) -> str:
         return self.package.offer.currency
 
+    @property
+    def allowances(self) -> dict[str, Decimal]:
+        """What the running items include this period, summed per allowance (none once cancelled)."""
+        total: dict[str, Decimal] = {}
+        if self.status != SubscriptionStatus.ACTIVE:
+            return total
+        for item in self.items:
+            if item.since is not None:
+                for name, amount in item.offer.allowances.items():
+                    total[name] = total.get(name, ZERO) + amount * item.quantity
+        return total
+
     # -- changes -------------------------------------------------------------------------
     def add_addon(self, addon: Offer, quantity: int, today: date) -> list[Movement]:
         self._require_active(today)

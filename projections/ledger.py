@@ -153,6 +153,10 @@ class LedgerProjection(Projection[Any]):
             self._clear_pending_bills(row.account_id)
 
     @process_event.register
+    def _allowances_granted(self, event: Account.AllowancesGranted, tracking: Tracking) -> None:
+        self._move(event, tracking, lambda f: f)  # no money: the row's version moves on
+
+    @process_event.register
     def _attached_to_test_clock(self, event: Account.TestClockAttached, tracking: Tracking) -> None:
         row = self._move(event, tracking, lambda f: f)
         row.billing_settings = {**row.billing_settings, "test_clock_id": event.test_clock_id}

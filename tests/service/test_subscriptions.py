@@ -140,3 +140,37 @@ def test_a_new_price_applied_now_is_prorated_and_otherwise_waits_for_the_renewal
     _, again = reprice_plan(service, RepricePlan("pro", price="70"))
     assert again == {}  # not now: at the next renewal
     assert service.account_row("acme").figures.expecting_invoice == -(Decimal(31) + Decimal(11))
+
+
+def test_usage_takes_the_included_allowance_first_and_an_extra_pack_raises_it_at_once(service, clock):
+    from ledger_core.commands import RecordUsage
+    from ledger_core.usage import UsageLine
+
+    service.handle(CreatePlan("chat", kind="package", name="Chat", period="monthly", currency="SGD", price="10",
+                              allowances={"chatbot_sessions": "100"}))
+    service.handle(CreatePlan("pack-50", kind="addon", name="50 sessions", period="monthly", currency="SGD",
+                              price="2", allowances={"chatbot_sessions": "50"}))
+    open_account(service, "acme", billing_mode="postpaid", credit_limit="1000")
+    clock.now = datetime(2027, 1, 1, 9, tzinfo=timezone.utc)
+    sub = service.handle(Subscribe("acme", plan_id="chat")).transaction_no
+
+    def sessions(key, quantity, **extra):
+        booking = service.handle(RecordUsage("acme", idempotency_key=key, line=UsageLine(
+            "chatbot_sessions", quantity=quantity), **({"unit_price": "0.05"} | extra)))
+        return booking.amount
+
+    assert sessions("u1", "80") == 0  # 80 of the 100 included
+    assert sessions("u2", "40") == Decimal("1.00")  # 20 free, 20 charged
+    clock.now = datetime(2027, 1, 10, 9, tzinfo=timezone.utc)
+    service.handle(AddAddon("acme", sub, plan_id="pack-50"))  # bought mid-period: 50 more at once
+    assert sessions("u3", "30") == 0
+    assert sessions("u4", "30") == Decimal("0.50")  # 20 left of the pack, 10 charged
+    assert service.handle(RecordUsage("acme", idempotency_key="u5", line=UsageLine("chatbot_sessions"),
+                                      amount="3")).amount == Decimal(3)  # a bare amount is not per unit
+    clock.now = datetime(2027, 2, 1, 9, tzinfo=timezone.utc)
+    service.handle(RenewSubscription("acme", sub))
+    assert sessions("u6", "150") == 0  # a new period: 100 + 50 again
+    assert sessions("u7", "1") == Decimal("0.05")
+    rows = service.view.transactions(TransactionFilter("acme"), 50).rows
+    [u2] = [r for r in rows if r.reference == "u2"]
+    assert (u2.quantity, u2.amount) == (Decimal(40), Decimal("-1.00"))  # the units used, the part charged
