@@ -82,7 +82,8 @@ class SubscriptionQuerySchema(Schema):
     status = choice_field(("active", "cancelled"))
     plan_id = fields.String(validate=validate.Regexp(PLAN_ID_PATTERN), metadata={"description": "the package"})
     period = choice_field([p.value for p in Period], metadata={"description": "billing cycle: monthly or yearly"})
-    q = text_field(128, metadata={"description": "in the subscription id and its plans' ids and names"})
+    payment_method_id = text_field(64)
+    q = text_field(128, metadata={"description": "in the subscription id, its plans' ids and names, the subscriber"})
     cursor = text_field(64)
     limit = fields.Integer(load_default=DEFAULT_PAGE_ROWS, validate=validate.Range(1, MAX_PAGE_ROWS))
 
@@ -105,6 +106,8 @@ class SubscriptionRowSchema(Schema):
     next_payment_date = fields.String(allow_none=True)
     cancel_at_period_end = fields.Boolean()
     addons = fields.List(fields.String(), metadata={"description": "the add-ons' plan ids"})
+    subscriber = fields.String()
+    payment_method_id = fields.String(allow_none=True)
     created_at = UtcDateTime()
 
 
@@ -115,6 +118,9 @@ class SubscriptionPageSchema(Schema):
 
 class SubscribeSchema(Schema):
     plan_id = PLAN_ID
+    subscriber = text_field(200, load_default="", metadata={"description": "who subscribed"})
+    payment_method_id = text_field(64, metadata={"description": "the payer profile's method that pays it "
+                                                                "(default: the profile's default)"})
     subscription_id = fields.String(validate=validate.Regexp(r"^sub_[A-Za-z0-9]{1,40}$"))
     idempotency_key = key_field()
 
@@ -150,6 +156,8 @@ class ItemSchema(Schema):
 class SubscriptionSchema(Schema):
     subscription_id = fields.String()
     account_id = fields.String()
+    subscriber = fields.String()
+    payment_method_id = fields.String(allow_none=True)
     status = fields.String(metadata={"description": "active or cancelled"})
     deleted = fields.Boolean()
     period = fields.String()
@@ -210,6 +218,7 @@ def subscription_of(sub: Subscription) -> dict[str, Any]:
     renews = sub.status == "active" and not sub.cancel_at_period_end
     return {
         "subscription_id": sub.subscription_id, "account_id": sub.account_id, "status": sub.status,
+        "subscriber": sub.subscriber, "payment_method_id": sub.payment_method_id,
         "deleted": sub.deleted, "period": sub.period, "currency": sub.currency, "period_start": sub.period_start,
         "period_last_day": sub.period_end - timedelta(days=1), "next_payment_date": sub.period_end if renews else None,
         "cancel_at_period_end": sub.cancel_at_period_end, "cancelled_on": sub.cancelled_on,
@@ -221,13 +230,14 @@ def subscription_of(sub: Subscription) -> dict[str, Any]:
 
 def subscription_page(query: dict[str, Any], account_id: str | None) -> dict[str, Any]:
     found = SubscriptionFilter(account_id=account_id, status=query.get("status"), plan_id=query.get("plan_id"),
-                               period=query.get("period"), text=query.get("q"),
+                               period=query.get("period"), payment_method_id=query.get("payment_method_id"),
+                               text=query.get("q"),
                                before_position=decode_cursor(query["cursor"]) if "cursor" in query else None)
     rows, next_position = service().view.subscriptions(found, query["limit"])
     items = [{**{name: getattr(r, name) for name in ("subscription_id", "account_id", "status", "plan_id",
                                                       "plan_name", "period", "currency", "amount_per_period",
                                                       "period_start", "next_payment_date", "cancel_at_period_end",
-                                                      "created_at")},
+                                                      "created_at", "subscriber", "payment_method_id")},
               "addons": [x["plan_id"] for x in r.items[1:]]} for r in rows]
     return {"items": items, "next_cursor": None if next_position is None else encode_cursor(next_position)}
 

@@ -20,6 +20,7 @@ from eventsourcing.persistence import IntegrityError
 
 from commands.bookings import Booking
 from commands.invoicing import NumberCounters, default_wording
+from commands.payer_profiles import load_profile
 from commands.unit_of_work import Changed, UnitOfWork, derived_id, load, load_account
 from ledger_core.account import Account
 from ledger_core.catalog import Offer, Plan, parse_plan_id, plan_uuid
@@ -44,6 +45,7 @@ from ledger_core.errors import (
     CloseInFuture,
     ConcurrentModification,
     CurrencyMismatch,
+    InvalidInput,
     PlanExists,
     PlanNotFound,
     SubscriptionExists,
@@ -133,6 +135,8 @@ def subscribe(command: Subscribe, unit: UnitOfWork) -> Booking:
     offer = _offer(unit, c.plan_id)
     subscription_id = c.subscription_id or derived_id("sub", c.account_id, c.idempotency_key)
     request = {"plan_id": c.plan_id, "subscription_id": c.subscription_id}
+    if c.subscriber or c.payment_method_id:  # only when given: a repeat of an earlier request still matches
+        request |= {"subscriber": c.subscriber, "payment_method_id": c.payment_method_id}
 
     def decide(account: Account) -> tuple[Booking, list[Changed]]:
         if offer.currency != account.currency:
@@ -141,10 +145,24 @@ def subscribe(command: Subscribe, unit: UnitOfWork) -> Booking:
         if subscription_uuid(parse_subscription_id(subscription_id)) in unit.app.repository:
             raise SubscriptionExists(f"subscription {subscription_id!r} exists already",
                                      subscription_id=subscription_id)
-        sub, movements = Subscription.start(subscription_id, c.account_id, offer, _today(unit, account))
+        if c.payment_method_id is not None:
+            _require_method(unit, c.account_id, c.payment_method_id)
+        method = c.payment_method_id or _default_method(unit, c.account_id)
+        sub, movements = Subscription.start(subscription_id, c.account_id, offer, _today(unit, account),
+                                            subscriber=c.subscriber, payment_method_id=method)
         return _posted(unit, account, sub, movements, c.idempotency_key, request)
 
     return unit.maybe_once(c.account_id, KeyKind.SUBSCRIPTION, c.idempotency_key, request, decide)
+
+
+def _default_method(unit: UnitOfWork, account_id: str) -> str | None:
+    """The payer profile's default payment method, if it has one: what pays the subscription."""
+    return load_profile(unit.app, account_id, to_change=False).default_payment_method
+
+
+def _require_method(unit: UnitOfWork, account_id: str, method_id: str) -> None:
+    if method_id not in load_profile(unit.app, account_id, to_change=False).payment_methods:
+        raise InvalidInput(f"no payment method {method_id!r} in the payer profile", field="payment_method_id")
 
 
 def add_addon(command: AddAddon, unit: UnitOfWork) -> Booking:

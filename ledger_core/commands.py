@@ -390,6 +390,8 @@ class Subscribe(Command):
     _: KW_ONLY
     plan_id: str
     subscription_id: str | None = None  # None: made from the idempotency key, else at random
+    subscriber: str = ""  # who subscribed
+    payment_method_id: str | None = None  # the payer profile's method that pays it; None: the default
     idempotency_key: str | None = _checked(_KEY, default=None)
 
 

@@ -28,6 +28,7 @@ from ledger_core.catalog import Offer, PlanKind
 from ledger_core.errors import InvalidInput, InvariantViolation, SubscriptionNotActive
 from ledger_core.figures import ZERO
 from ledger_core.proration import MAX_PERIODS_PER_RENEWAL, next_period_start, prorated
+from ledger_core.text import unsafe_character
 
 SUBSCRIPTION_ID_PATTERN = re.compile(r"^sub_[A-Za-z0-9]{1,40}$")
 MAX_ADDONS = 50
@@ -103,22 +104,27 @@ class Subscription(Aggregate):
 
     # -- starting ----------------------------------------------------------------------
     @classmethod
-    def start(cls, subscription_id: str, account_id: str, package: Offer, today: date
-              ) -> tuple[Subscription, list[Movement]]:
+    def start(cls, subscription_id: str, account_id: str, package: Offer, today: date, *, subscriber: str = "",
+              payment_method_id: str | None = None) -> tuple[Subscription, list[Movement]]:
         if package.kind != PlanKind.PACKAGE:
             raise InvalidInput(f"{package.plan_id!r} is an add-on: subscribe to a package", field="plan_id")
+        if not isinstance(subscriber, str) or len(subscriber) > 200 or unsafe_character(subscriber):
+            raise InvalidInput("subscriber is one line of at most 200 characters", field="subscriber")
         end = next_period_start(today, package.period, today.day)
         item = Item(package, 1, today, 0, package.price)
         sub = cls(subscription_id=parse_subscription_id(subscription_id), account_id=account_id,
                   period=package.period, anchor_day=today.day, period_start=today, period_end=end,
-                  package=item.plain())
+                  package=item.plain(), subscriber=subscriber, payment_method_id=payment_method_id)
         return sub, _moving([Movement(False, item.amount, "subscription", sub._text(item, "for", today, end))])
 
     @event("Started")
     def __init__(self, subscription_id: str, account_id: str, period: str, anchor_day: int, period_start: date,
-                 period_end: date, package: dict[str, Any]) -> None:
+                 period_end: date, package: dict[str, Any], subscriber: str = "",
+                 payment_method_id: str | None = None) -> None:
         self.subscription_id = subscription_id
         self.account_id = account_id
+        self.subscriber = subscriber
+        self.payment_method_id = payment_method_id
         self.period = period
         self.anchor_day = anchor_day
         self.period_start = period_start

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 SUBSCRIPTION_COLUMNS = (
     "subscription_id", "account_id", "status", "deleted", "plan_id", "plan_name", "period", "currency",
     "amount_per_period", "period_start", "period_end", "next_payment_date", "cancel_at_period_end", "items",
-    "search", "created_at", "created_position", "updated_at", "aggregate_id",
+    "search", "created_at", "created_position", "updated_at", "aggregate_id", "subscriber", "payment_method_id",
 )
 
 
@@ -42,6 +42,8 @@ class SubscriptionRow:
     period_start: str = ""  # ISO local days
     period_end: str = ""  # exclusive
     cancel_at_period_end: bool = False
+    subscriber: str = ""
+    payment_method_id: str | None = None
     # package first: plan_id, kind, name, version, price, quantity
     items: list[dict[str, Any]] = field(default_factory=list)
 
@@ -64,7 +66,8 @@ class SubscriptionRow:
     @property
     def search(self) -> str:
         """What ``q`` finds: the subscription id and the names and ids of its plans, lower-cased."""
-        return " ".join([self.subscription_id, *(f"{x['plan_id']} {x['name']}" for x in self.items)]).lower()
+        return " ".join([self.subscription_id, self.subscriber,
+                         *(f"{x['plan_id']} {x['name']}" for x in self.items)]).lower()
 
 
 def _item(plain: dict[str, Any]) -> dict[str, Any]:
@@ -80,7 +83,8 @@ def applied(row: SubscriptionRow | None, event: Any, position: int) -> Subscript
         return SubscriptionRow(
             subscription_id=event.subscription_id, account_id=event.account_id, period=event.period,
             currency=event.package["offer"]["currency"], created_at=event.timestamp, created_position=position,
-            updated_at=event.timestamp, aggregate_id=str(event.originator_id), period_start=_day(event.period_start), period_end=_day(event.period_end),
+            updated_at=event.timestamp, aggregate_id=str(event.originator_id), subscriber=event.subscriber,
+            payment_method_id=event.payment_method_id, period_start=_day(event.period_start), period_end=_day(event.period_end),
             items=[_item(event.package)])
     if row is None:
         raise InvariantViolation(f"a {name} event arrived for a subscription the read model lacks")
@@ -116,7 +120,8 @@ class SubscriptionFilter:
     status: str | None = None
     plan_id: str | None = None
     period: str | None = None
-    text: str | None = None  # in the subscription id, its plans' ids and names
+    payment_method_id: str | None = None
+    text: str | None = None  # in the subscription id, its plans' ids and names, the subscriber
     before_position: int | None = None  # the page cursor
 
 
@@ -135,7 +140,8 @@ class SubscriptionSQL:
             f"currency TEXT NOT NULL, amount_per_period {a} NOT NULL, period_start TEXT NOT NULL, "
             "period_end TEXT NOT NULL, next_payment_date TEXT, cancel_at_period_end BOOLEAN NOT NULL, "
             f"items TEXT NOT NULL, search TEXT NOT NULL, created_at {t} NOT NULL, "
-            f"created_position BIGINT NOT NULL UNIQUE, updated_at {t} NOT NULL, aggregate_id TEXT NOT NULL UNIQUE)",
+            f"created_position BIGINT NOT NULL UNIQUE, updated_at {t} NOT NULL, aggregate_id TEXT NOT NULL UNIQUE, "
+            "subscriber TEXT NOT NULL, payment_method_id TEXT)",
             f"CREATE INDEX IF NOT EXISTS {p}_subscriptions_account ON {self.subscriptions} "
             "(account_id, created_position)",
             f"CREATE INDEX IF NOT EXISTS {p}_subscriptions_status ON {self.subscriptions} (status, created_position)",
@@ -163,6 +169,7 @@ class SubscriptionSQL:
             ("status = ?", f.status),
             ("plan_id = ?", f.plan_id),
             ("period = ?", f.period),
+            ("payment_method_id = ?", f.payment_method_id),
             ("search LIKE ? ESCAPE '\\'", pattern),
             ("created_position < ?", f.before_position),
         ]
@@ -177,13 +184,14 @@ class SubscriptionCodec:
         return (r.subscription_id, r.account_id, r.status, r.deleted, r.plan_id, r.plan_name, r.period, r.currency,
                 d.amount_in(r.amount_per_period), r.period_start, r.period_end, r.next_payment_date,
                 r.cancel_at_period_end, json.dumps(r.items, sort_keys=True), r.search, d.time_in(r.created_at),
-                r.created_position, d.time_in(r.updated_at), r.aggregate_id)
+                r.created_position, d.time_in(r.updated_at), r.aggregate_id, r.subscriber, r.payment_method_id)
 
     def row(self, r: Any) -> SubscriptionRow:
         d = self.d
         return SubscriptionRow(
             subscription_id=r["subscription_id"], account_id=r["account_id"], period=r["period"],
             currency=r["currency"], created_at=d.time_out(r["created_at"]), created_position=r["created_position"],
-            updated_at=d.time_out(r["updated_at"]), aggregate_id=r["aggregate_id"], status=r["status"], deleted=bool(r["deleted"]),
+            updated_at=d.time_out(r["updated_at"]), aggregate_id=r["aggregate_id"], subscriber=r["subscriber"],
+            payment_method_id=r["payment_method_id"], status=r["status"], deleted=bool(r["deleted"]),
             period_start=r["period_start"], period_end=r["period_end"],
             cancel_at_period_end=bool(r["cancel_at_period_end"]), items=json.loads(r["items"]))

@@ -152,3 +152,21 @@ def test_the_prediction_counts_renewals_due_in_the_cycle_at_current_prices(clien
     after = client.get("/v1/accounts/acme/invoices/prediction").get_json()
     assert (after["subscription_renewals"], after["estimated_subtotal"], after["estimated_total"]) == (
         "12.00", "12.00", "13.20")
+
+
+def test_a_subscription_names_its_subscriber_and_the_payment_method_that_pays_it(client):
+    plan(client, "basic", "package", "10")
+    open_account(client, "acme", "SGD", billing_mode="postpaid", credit_limit="1000")
+    for method in ("card-1", "card-2"):
+        client.put(f"/v1/accounts/acme/payer-profile/payment-methods/{method}", json={
+            "provider": "stripe", "token": f"pm_{method}", "last4": "4242"})
+    first = client.post("/v1/accounts/acme/subscriptions", json={"plan_id": "basic", "subscriber": "Ann Lee"})
+    assert first.get_json()["subscription"]["payment_method_id"] == "card-1"  # the profile's default
+    second = client.post("/v1/accounts/acme/subscriptions", json={"plan_id": "basic", "payment_method_id": "card-2"})
+    assert second.status_code == 201, second.get_json()
+    unknown = client.post("/v1/accounts/acme/subscriptions", json={"plan_id": "basic", "payment_method_id": "nope"})
+    assert (unknown.status_code, unknown.get_json()["error"]["code"]) == (400, "invalid_input")
+    rows = client.get("/v1/subscriptions?payment_method_id=card-2").get_json()["items"]
+    assert [r["subscription_id"] for r in rows] == [second.get_json()["subscription"]["subscription_id"]]
+    found = client.get("/v1/subscriptions?q=ann").get_json()["items"]
+    assert [(r["subscriber"], r["payment_method_id"]) for r in found] == [("Ann Lee", "card-1")]
