@@ -115,6 +115,8 @@ class RechargeSchema(Schema):
     reference = text_field(128, load_default="")
     method = text_field(64, load_default="")
     currency = fields.String()
+    purchaser_email = fields.Email(validate=validate.Length(max=254), metadata={
+        "description": "who bought the credits: the receipt goes to them too, beside the billing contacts"})
 
 
 class UsageSchema(UsageLineSchema):

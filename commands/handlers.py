@@ -84,10 +84,12 @@ def recharge(command: Recharge, unit: UnitOfWork) -> Booking:
     """Money in. With an idempotency key, once per key: a repeat reports the first result."""
     c = command
     request = {"amount": c.amount, "reference": c.reference, "method": c.method, "currency": c.currency}
+    if c.purchaser_email is not None:  # only when given: a repeat of a request made before it still matches
+        request["purchaser_email"] = c.purchaser_email
 
     def decide(account: Account) -> tuple[Booking, list[Changed]]:
         money = money_of(c.amount, c.currency, account)
-        number = account.recharge(money, reference=c.reference, method=c.method)
+        number = account.recharge(money, reference=c.reference, method=c.method, purchaser_email=c.purchaser_email)
         claims = unit.claim(KeyKind.RECHARGE, c.account_id, c.idempotency_key, request, number, money.amount)
         return Booking(c.account_id, None, number, money.amount), claims
 

@@ -234,19 +234,21 @@ class Account(Aggregate):
         return money.require_currency(self.currency).amount
 
     # -- money in --------------------------------------------------------------
-    def recharge(self, money: Money, *, reference: str, method: str) -> str:
+    def recharge(self, money: Money, *, reference: str, method: str, purchaser_email: str | None = None) -> str:
+        """Money in; ``purchaser_email`` gets its receipt too (a recharge of the balance bought by a person)."""
         amount = self._own(money)
         if amount <= 0:
             raise InvalidInput("a recharge amount must be positive", field="amount")
         self._require_within_bounds(self.figures.after_money_in(amount))
         number = self.next_transaction_no
         allocations = self.book.allocations(amount) if self._invoicing else []
-        self._recharged(amount=amount, reference=reference, method=method, allocations=allocations)
+        extra = {} if purchaser_email is None else {"purchaser_email": purchaser_email}  # stored events keep their shape
+        self._recharged(amount=amount, reference=reference, method=method, allocations=allocations, **extra)
         return number
 
     @event("Recharged")
     def _recharged(self, amount: Decimal, reference: str, method: str,
-                   allocations: list[dict[str, Any]] | None = None) -> None:
+                   allocations: list[dict[str, Any]] | None = None, purchaser_email: str | None = None) -> None:
         self._set_figures(self.figures.after_money_in(amount))
         if self._invoicing:
             self.book.credit(amount, allocations or [])

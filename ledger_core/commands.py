@@ -127,6 +127,7 @@ class Recharge(Command):
     method: str = ""
     currency: str | None = _checked(_CURRENCY, default=None)
     idempotency_key: str | None = _checked(_KEY, default=None)
+    purchaser_email: str | None = None  # the receipt goes to them too, beside the billing contacts
 
 
 @dataclass(frozen=True)

@@ -86,7 +86,8 @@ class LedgerProjection(Projection[Any]):
     def _recharged(self, event: Account.Recharged, tracking: Tracking) -> None:
         row = self._move(event, tracking, lambda f: f.after_money_in(event.amount))
         self._book(event, tracking, row, MovementType.RECHARGE, "Recharge", event.amount,
-                   reference=event.reference, description=event.method)
+                   reference=event.reference, description=event.method,
+                   receipt_to=getattr(event, "purchaser_email", None))
         if event.allocations:  # in a billed mode a recharge pays open invoices: it is a payment received too
             self._batch.invoicing.payments.append(PaymentRow(
                 tracking.notification_id, transaction_no(row.account_id, event.originator_version), row.account_id,
@@ -379,7 +380,8 @@ class LedgerProjection(Projection[Any]):
     def _book(self, event: Any, tracking: Tracking, row: AccountRow, kind: MovementType, item: str,
               signed_amount: Any, **fields: Any) -> None:
         number = transaction_no(row.account_id, event.originator_version)
-        recipients = row.payer.get("emails") or []
+        buyer = fields.pop("receipt_to", None)
+        recipients = list(dict.fromkeys([*([buyer] if buyer else []), *(row.payer.get("emails") or [])]))
         order_money = kind is MovementType.RECHARGE and is_order_payment(fields.get("description", ""))
         if kind in RECEIPTED and recipients and not order_money:  # money received: a receipt to the billing contacts
             self._batch.receipts.append(NewReceipt(receipt_no=number, account_id=row.account_id,

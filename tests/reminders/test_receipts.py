@@ -97,3 +97,17 @@ def test_a_paid_order_sends_its_own_receipt_to_the_buyer_and_the_billing_contact
     assert order_mail.recipients == ["buyer@acme.test", "billing@acme.test"]
     text = attachment_text(order_mail.message)
     assert "15.00" in text and "Residential proxy x 2" in text and "ch_9" in text
+
+
+def test_a_recharge_bought_by_a_person_sends_its_receipt_to_them_too(service, smtp, sender_settings, app):
+    from ledger_core.commands import IssueKey
+    from tests.conftest import client_with_key
+
+    open_account(service, "acme", payer={"emails": ["billing@acme.test"]})
+    client = client_with_key(app, service.handle(IssueKey("finance")).secret)
+    made = client.post("/v1/accounts/acme/recharges", json={"amount": "12", "purchaser_email": "ann@acme.test"})
+    assert made.status_code == 201, made.get_json()
+    assert client.post("/v1/accounts/acme/recharges", json={"amount": "1", "purchaser_email": "nope"}).status_code == 400
+    send_receipts(service, sender_settings)
+    [mail] = smtp.received
+    assert mail.recipients == ["ann@acme.test", "billing@acme.test"]
