@@ -120,7 +120,7 @@ class LedgerBatch:
     def handle(self, command: c.Command) -> Any:
         """Decides the command in this batch: a refusal raises and changes nothing of it."""
         handler, real = handler_of(command), self.ledger.clock
-        self.unit.clock = clock = test_clocks.clock_of(self.ledger, command, real, self.state.accounts)
+        self.unit.clock = clock = self.ledger.account_clocks.clock_of(self.ledger, command, real, self.state.accounts)
         with test_clocks.running_at(clock, real):
             return handler(command, self.unit)
 
@@ -137,6 +137,7 @@ class Ledger(KeyQueries):
             env.setdefault("APPLICATION_RECORDER_TOPIC", AUDITED_RECORDERS[module])
         super().__init__(env)
         self.clock = clock
+        self.account_clocks = test_clocks.AccountClocks()
         if module in AUDITED_RECORDERS and env.get("CREATE_TABLE", "y").lower() not in ("n", "no", "0", "false", "off"):
             self.recorder.ensure_keys_table(self._legacy_claims)  # type: ignore[attr-defined]
         self.conflicts_retried = 0  # observable count of lost races that were retried
@@ -182,7 +183,7 @@ class Ledger(KeyQueries):
         """Runs the command's handler in a write of its own (retried on a lost race), at
         the time of its account: the test clock's, if it has one."""
         handler = handler_of(command)
-        clock = test_clocks.clock_of(self, command, self.clock, {})
+        clock = self.account_clocks.clock_of(self, command, self.clock, {})
         with test_clocks.running_at(clock, self.clock):
             return handler(command, SingleWrite(self, clock, self._retried))
 

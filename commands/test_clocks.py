@@ -4,6 +4,7 @@ AdvanceTestClock, and the time a command on an attached account runs at."""
 from __future__ import annotations
 
 import secrets
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime
@@ -19,6 +20,8 @@ from ledger_core.commands import AdvanceTestClock, ApproveInvoice, Command, Crea
 from ledger_core.errors import ConcurrentModification, InvalidInput, TestClockNotFound
 from ledger_core.invoicing import parse_invoice_id
 from ledger_core.test_clocks import TestClock, parse_test_clock_id, test_clock_uuid
+
+MAX_REMEMBERED_ACCOUNTS = 100_000
 from persistence.appending import caused_by, current_cause
 
 
@@ -34,16 +37,35 @@ def frozen_clock(app: Application[UUID], clock_id: str) -> Callable[[], datetime
     return lambda: frozen
 
 
-def clock_of(app: Application[UUID], command: Command, real: Clock, known: Mapping[str, Account]) -> Clock:
-    """The time ``command`` runs at: its account's test clock's, else ``real``. ``known``:
-    accounts already in memory (a batch's), read before the cache."""
-    if isinstance(command, OpenAccount):
-        clock_id = command.test_clock_id
-    else:
-        account_id = _account_of(command)
-        account = None if account_id is None else known.get(account_id) or _cached_account(app, account_id)
-        clock_id = None if account is None else account.test_clock_id
-    return real if clock_id is None else frozen_clock(app, clock_id)
+class AccountClocks:
+    """Which test clock each account runs on, remembered per process: an account is attached
+    when it is opened and never after, so what is known once stays true. Bounded: past
+    ``limit`` accounts the oldest are forgotten (and looked up again when needed)."""
+
+    def __init__(self, limit: int = MAX_REMEMBERED_ACCOUNTS) -> None:
+        self.limit = limit
+        self._known: OrderedDict[str, str | None] = OrderedDict()
+
+    def clock_of(self, app: Application[UUID], command: Command, real: Clock, known: Mapping[str, Account]) -> Clock:
+        """The time ``command`` runs at: its account's test clock's, else ``real``. ``known``:
+        accounts already in memory (a batch's), read before anything else."""
+        if isinstance(command, OpenAccount):
+            clock_id = command.test_clock_id
+        else:
+            account_id = _account_of(command)
+            clock_id = None if account_id is None else self._clock_id(app, account_id, known)
+        return real if clock_id is None else frozen_clock(app, clock_id)
+
+    def _clock_id(self, app: Application[UUID], account_id: str, known: Mapping[str, Account]) -> str | None:
+        if account_id in self._known:
+            return self._known[account_id]
+        account = known.get(account_id) or _cached_account(app, account_id)
+        if account is None:
+            return None  # not opened (yet): nothing to remember
+        self._known[account_id] = account.test_clock_id
+        if len(self._known) > self.limit:
+            self._known.popitem(last=False)
+        return account.test_clock_id
 
 
 def test_clock_of(app: Application[UUID], account_id: str) -> str | None:
