@@ -113,3 +113,16 @@ def test_a_migration_runs_its_statements_and_rebuilds_the_read_models_once(datab
     finally:
         service.close()
 
+
+
+def test_many_processes_started_at_once_on_an_empty_database_all_come_up(database):
+    """Servers, consumers and chores build the same service on start: started together on an
+    empty database, one creates the tables and the others wait for it, then all run."""
+    env = server_env(database.url, database.schema)
+    commands = [["catch-up"], ["catch-up"], ["expire-reservations"], ["close-cycles"], ["renew-subscriptions"],
+                ["db", "status"]]
+    runs = [subprocess.Popen([sys.executable, "-m", "entrypoints.cli", *args], env=env, cwd=ROOT,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for args in commands]
+    outputs = [run.communicate(timeout=180) for run in runs]
+    assert [run.returncode for run in runs] == [0] * len(commands), outputs
+    assert schema.find(database).version == CODE_VERSION
