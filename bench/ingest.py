@@ -1,12 +1,15 @@
 """Benchmark: usage events through a Kafka broker into PostgreSQL, end to end.
 
     .venv/bin/python bench/ingest.py [--events 200000] [--accounts 10000] [--consumers 1]
+                                     [--shape uniform|zipf|mixed]
 
 Starts Tansu (or uses KAFKA_BOOTSTRAP_SERVERS), opens the accounts, produces the usage
 events, then runs `ledger consume` processes until the database has recorded every
 message (read models are up to date then: each write catches them up). Prints events/s
 end to end, and a raw batched INSERT of the same number of rows into PostgreSQL measured
-in the same run, as a ratio. Target: >= 10,000 events/s end to end.
+in the same run, as a ratio, and each consumer's peak RSS. At the end every account's
+figures are checked against what the messages must leave (bench/shapes.py): a digit off
+fails the run. Target: >= 10,000 events/s end to end.
 """
 
 from __future__ import annotations
@@ -14,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import random
 import shutil
 import signal
 import subprocess
@@ -31,6 +33,7 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.shapes import SHAPES, check_books, messages  # noqa: E402
 from consumer.embedded_broker import start_tansu  # noqa: E402
 from consumer.store import ConsumerStore  # noqa: E402
 from ledger_core.account import Account  # noqa: E402
@@ -77,11 +80,20 @@ def profiled(command: list[str], profile: str | None, n: int) -> list[str]:
     return [py_spy, "record", "--rate", "200", "--format", "raw", "-o", f"{profile}.{n}", "--", *command]
 
 
+def peak_rss_mb(pid: int) -> float:
+    """A process's peak resident memory (VmHWM), in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--consumers", type=int, default=1)
+    parser.add_argument("--shape", choices=SHAPES, default="uniform", help="bench/shapes.py")
     parser.add_argument("--profile", metavar="FILE", help="sample the consumer(s) with py-spy into FILE[.n] (raw stacks)")
     args = parser.parse_args()
     url = fresh_database()
@@ -96,12 +108,10 @@ def main() -> None:
         service.projector.catch_up()
         KafkaAdminClient(bootstrap_servers=bootstrap).create_topics(
             [NewTopic(t, num_partitions=PARTITIONS, replication_factor=1) for t in (TOPIC, f"{TOPIC}.dlq", f"{TOPIC}.results")])
-        producer, rng = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, batch_size=256 * 1024), random.Random(1)
-        for n in tqdm(range(args.events), desc="producing", unit="events"):
-            account = rng.choice(ids)
-            producer.send(TOPIC, key=account.encode(), value=json.dumps({
-                "event_id": f"ev-{n}", "type": "usage", "account_id": account, "product": "sms", "quantity": "1",
-                "unit_price": "0.0042", "schema_version": 1}).encode())
+        producer = KafkaProducer(bootstrap_servers=bootstrap, linger_ms=20, batch_size=256 * 1024)
+        bodies, books = messages(args.shape, ids, args.events)
+        for body in tqdm(bodies, desc="producing", unit="events"):
+            producer.send(TOPIC, key=body["account_id"].encode(), value=json.dumps(body).encode())
         producer.flush()
         env = {**os.environ, "LEDGER_DATABASE_URL": url, "LEDGER_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
                "LEDGER_KAFKA_USAGE_TOPIC": TOPIC, "LEDGER_KAFKA_GROUP": GROUP}
@@ -122,13 +132,18 @@ def main() -> None:
                 done = now
         ended = time.perf_counter()
         seconds = ended - started  # includes starting the consumer and the group join (a few seconds)
+        peaks = [peak_rss_mb(consumer.pid) for consumer in consumers]
         for consumer in consumers:
             consumer.send_signal(signal.SIGINT if args.profile else signal.SIGTERM)  # py-spy writes on SIGINT
             consumer.wait(timeout=60)
+        service.projector.catch_up()
+        check_books(service, books)
         rate = args.events / seconds
         raw = raw_insert_rate(url, args.events)
-        print(f"ingested {args.events:,} usage events for {args.accounts:,} accounts with {args.consumers} consumer(s): "
-              f"{seconds:.1f} s = {rate:,.0f} events/s end to end (target >= 10,000)")
+        print(f"ingested {args.events:,} {args.shape} usage events for {args.accounts:,} accounts with "
+              f"{args.consumers} consumer(s): {seconds:.1f} s = {rate:,.0f} events/s end to end (target >= 10,000); "
+              f"books checked")
+        print("consumer peak RSS: " + ", ".join(f"{mb:,.0f} MB" for mb in peaks))
         if first and ended > first[0]:
             print(f"after the first handled batch: {(args.events - first[1]) / (ended - first[0]):,.0f} events/s "
                   f"(startup and group join: {first[0] - started:.1f} s)")
