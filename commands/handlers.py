@@ -10,7 +10,7 @@ from __future__ import annotations
 from eventsourcing.persistence import IntegrityError
 
 from commands.bookings import Booking
-from commands.invoicing import NumberCounters, default_wording
+from commands.invoicing import NumberCounters, itemized_wording
 from commands.test_clocks import load_test_clock
 from commands.unit_of_work import Changed, UnitOfWork, money_of
 from ledger_core.account import CHARGE_KINDS, Account
@@ -28,8 +28,6 @@ from ledger_core.commands import (
     UpdateAccount,
 )
 from ledger_core.errors import AccountExists, ConcurrentModification, InvalidInput, ReservationExists
-from ledger_core.figures import InvoiceMode
-from ledger_core.invoicing import Wording
 from ledger_core.money import Money
 
 
@@ -127,7 +125,7 @@ def post_charge(command: PostCharge, unit: UnitOfWork) -> Booking:
     def decide(account: Account) -> tuple[Booking, list[Changed]]:
         money = money_of(c.amount, c.currency, account)
         numbers = NumberCounters(unit.app)  # itemized mode invoices the charge at once
-        wording = default_wording(unit.app) if account.invoice_mode == InvoiceMode.ITEMIZED else Wording()
+        wording = itemized_wording(unit.app, account)
         number = account.post_charge(money, kind=c.kind, description=c.description, idempotency_key=c.idempotency_key,
                                      now=unit.clock(), number_for=numbers, wording=wording)
         claims = unit.claim(KeyKind.CHARGE, c.account_id, c.idempotency_key, request, number, money.amount)

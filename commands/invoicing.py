@@ -33,9 +33,10 @@ from ledger_core.commands import (
     VoidInvoice,
 )
 from ledger_core.errors import CloseInFuture, ConcurrentModification, InvalidInput, InvariantViolation, InvoiceNotFound
+from ledger_core.figures import InvoiceMode
 from ledger_core.invoice_defaults import INVOICE_DEFAULTS_ID, InvoiceDefaults
 from ledger_core.invoice_numbers import InvoiceNumbers, invoice_numbers_uuid
-from ledger_core.invoicing import INVOICE_NUMBER_PREFIX, Wording, parse_invoice_id
+from ledger_core.invoicing import INVOICE_NUMBER_PREFIX, NO_WORDING, Wording, parse_invoice_id
 from ledger_core.money import Money
 
 INVOICING_ATTEMPTS = 30
@@ -81,7 +82,13 @@ def invoice_defaults(app: Application[UUID]) -> InvoiceDefaults | None:
 
 def default_wording(app: Application[UUID]) -> Wording:
     defaults = invoice_defaults(app)
-    return Wording() if defaults is None else defaults.wording
+    return NO_WORDING if defaults is None else defaults.wording
+
+
+def itemized_wording(app: Application[UUID], account: Account) -> Wording:
+    """The wording a charge's own invoice takes: the issuer's in itemized mode (which invoices
+    each charge at once), none otherwise (nothing is issued, so nothing is read)."""
+    return default_wording(app) if account.invoice_mode == InvoiceMode.ITEMIZED else NO_WORDING
 
 
 def set_invoice_defaults(command: SetInvoiceDefaults, unit: UnitOfWork) -> Wording:

@@ -16,15 +16,13 @@ from uuid import UUID
 from eventsourcing.application import Application
 
 from commands.bookings import Booking
-from commands.invoicing import NumberCounters, default_wording
+from commands.invoicing import NumberCounters, itemized_wording
 from commands.unit_of_work import Changed, UnitOfWork, derived_id, load
 from ledger_core.account import Account
 from ledger_core.client_key import KeyKind
 from ledger_core.commands import CancelOrder, MeterRunningFee, PayOrder, PlaceOrder, ReportPower
 from ledger_core.cycles import split_at_boundaries
 from ledger_core.errors import InsufficientCredits, OrderExists, OrderNotFound
-from ledger_core.figures import InvoiceMode
-from ledger_core.invoicing import Wording
 from ledger_core.money import Money
 from ledger_core.order import (
     CHARGE_KIND,
@@ -86,7 +84,7 @@ def pay_order(command: PayOrder, unit: UnitOfWork) -> Booking:
                                       f"{order.order_id} ({amount}); pay it by an external payment",
                                       usable_credits=account.figures.usable_credits, requested=amount)
         numbers = NumberCounters(unit.app)  # itemized mode invoices the charge at once
-        wording = default_wording(unit.app) if account.invoice_mode == InvoiceMode.ITEMIZED else Wording()
+        wording = itemized_wording(unit.app, account)
         number = account.post_charge(money, kind=CHARGE_KIND[OrderKind(order.kind)],
                                      description=f"{order.product} ({order.order_id})",
                                      idempotency_key=f"{order.order_id}:paid", now=now, number_for=numbers,

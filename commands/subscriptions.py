@@ -19,7 +19,7 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import IntegrityError
 
 from commands.bookings import Booking
-from commands.invoicing import NumberCounters, default_wording
+from commands.invoicing import NumberCounters, itemized_wording
 from commands.payer_profiles import load_profile
 from commands.unit_of_work import Changed, UnitOfWork, derived_id, load, load_account
 from ledger_core.account import Account
@@ -52,7 +52,7 @@ from ledger_core.errors import (
     SubscriptionNotFound,
 )
 from ledger_core.figures import ZERO, InvoiceMode
-from ledger_core.invoicing import Wording
+from ledger_core.invoicing import NO_WORDING
 from ledger_core.money import Money
 from ledger_core.subscription import Movement, Subscription, parse_subscription_id, subscription_uuid
 
@@ -269,8 +269,7 @@ def _posted(unit: UnitOfWork, account: Account, sub: Subscription, movements: li
     """Posts the movements on the account, each under a key derived from the subscription
     event that made it; returns the booking (the net charged) and what else to save."""
     numbers = NumberCounters(unit.app)  # itemized mode invoices each charge and credit at once
-    itemized = account.invoice_mode == InvoiceMode.ITEMIZED
-    wording = default_wording(unit.app) if itemized and movements else Wording()
+    wording = itemized_wording(unit.app, account) if movements else NO_WORDING
     now, net = unit.clock(), Decimal(0)
     for n, movement in enumerate(movements, start=1):
         post = account.post_credit if movement.credit else account.post_charge

@@ -305,7 +305,7 @@ class Account(Aggregate):
         self.allowances = regranted(self.allowances, subscription_id, amounts, until)
 
     def post_charge(self, cost: Money, *, kind: str, description: str, idempotency_key: str, now: datetime,
-                    number_for: NumberFor, wording: inv.Wording = inv.Wording()) -> str:
+                    number_for: NumberFor, wording: inv.Wording = inv.NO_WORDING) -> str:
         """Books a charge; itemized mode invoices it at once, on an invoice of its own."""
         amount = self._own(cost)
         if amount < 0:
@@ -336,7 +336,7 @@ class Account(Aggregate):
                                  description=description or kind, product=kind)
 
     def post_credit(self, credit: Money, *, kind: str, description: str, idempotency_key: str, now: datetime,
-                    number_for: NumberFor, wording: inv.Wording = inv.Wording()) -> str:
+                    number_for: NumberFor, wording: inv.Wording = inv.NO_WORDING) -> str:
         """Gives back part of a charge (a subscription's unused days): a System movement in the
         customer's favour; itemized mode issues it as a credit note of its own at once."""
         amount = self._own(credit)
@@ -504,7 +504,7 @@ class Account(Aggregate):
         if not self._invoicing:
             raise InvoicingNotAvailable("invoice mode none issues no invoices and takes no payments; use a recharge")
 
-    def close_cycles(self, *, now: datetime, number_for: NumberFor, wording: inv.Wording = inv.Wording()) -> list[str]:
+    def close_cycles(self, *, now: datetime, number_for: NumberFor, wording: inv.Wording = inv.NO_WORDING) -> list[str]:
         """Closes every cycle that ended by ``now``; returns the ids of the invoices it made.
 
         Each closed cycle invoices the entries dated before its end, late ones included
@@ -530,7 +530,7 @@ class Account(Aggregate):
         self.closed_through = period_end
 
     def invoice_usage(self, date_from: date, date_to: date, *, now: datetime, number_for: NumberFor,
-                      wording: inv.Wording = inv.Wording(), description: str = "", invoice_date: date | None = None,
+                      wording: inv.Wording = inv.NO_WORDING, description: str = "", invoice_date: date | None = None,
                       due_date: date | None = None) -> str:
         """A manual postpaid invoice of the unbilled entries dated ``date_from``..``date_to``,
         dated ``invoice_date`` (not before the range's last day, or today if that is later)."""
@@ -575,7 +575,7 @@ class Account(Aggregate):
                                                                      self.time_zone)
 
     def invoice_topup(self, money: Money, *, description: str, now: datetime, number_for: NumberFor,
-                      wording: inv.Wording = inv.Wording(), invoice_date: date | None = None,
+                      wording: inv.Wording = inv.NO_WORDING, invoice_date: date | None = None,
                       due_date: date | None = None) -> str:
         """A prepaid invoice for credits: it moves no money until it is paid in full,
         then its amount before tax becomes a recharge."""
@@ -592,7 +592,7 @@ class Account(Aggregate):
 
     def _draft(self, kind: inv.InvoiceKind, keys: list[str], period_start: datetime, period_end: datetime, *,
                topup_line: dict[str, Any] | None = None, description: str = "",
-               wording: inv.Wording = inv.Wording()) -> str:
+               wording: inv.Wording = inv.NO_WORDING) -> str:
         if len(keys) > MAX_ENTRIES_PER_INVOICE:
             raise InvalidInput("too many unbilled entries for one invoice; invoice a shorter date range")
         plan = self._plan(keys, period_start, topup_line)

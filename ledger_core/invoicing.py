@@ -112,6 +112,9 @@ class Wording:
         return Wording(self.terms if terms is None else terms, self.notes if notes is None else notes)
 
 
+NO_WORDING = Wording()
+
+
 def payment_status(total: Decimal, outstanding: Decimal) -> PaymentStatus:
     if outstanding <= 0:
         return PaymentStatus.PAID
