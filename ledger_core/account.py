@@ -242,8 +242,8 @@ class Account(Aggregate):
         self._require_within_bounds(self.figures.after_money_in(amount))
         number = self.next_transaction_no
         allocations = self.book.allocations(amount) if self._invoicing else []
-        extra = {} if purchaser_email is None else {"purchaser_email": purchaser_email}  # stored events keep their shape
-        self._recharged(amount=amount, reference=reference, method=method, allocations=allocations, **extra)
+        self._recharged(amount=amount, reference=reference, method=method, allocations=allocations,
+                        purchaser_email=purchaser_email)
         return number
 
     @event("Recharged")
@@ -263,9 +263,9 @@ class Account(Aggregate):
             self._require_usable(amount)
         self._require_within_bounds(self.figures.after_usage(amount))
         number = self.next_transaction_no
-        extra = {"allowance_used": [[s, free] for s, free in taken]} if taken else {}
         self._usage_recorded(amount=amount, unit_price=unit_price, occurred_at=occurred_at,
-                             idempotency_key=idempotency_key, **line.stored(), **extra)
+                             idempotency_key=idempotency_key, **line.stored(),
+                             allowance_used=[[s, free] for s, free in taken] or None)
         return number
 
     @event("UsageRecorded")

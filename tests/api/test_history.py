@@ -17,7 +17,8 @@ def test_events_list_in_order_with_payload_cause_and_link(app, key_for, client, 
     page = client.get("/v1/accounts/acme/events?limit=2").get_json()
     assert [(e["version"], e["type"]) for e in page["items"]] == [(1, "AccountOpened"), (2, "Recharged")]
     recharge = page["items"][1]
-    assert recharge["payload"] == {"amount": "65.980000", "reference": "PAY-1", "method": "", "allocations": []}
+    assert recharge["payload"] == {"amount": "65.980000", "reference": "PAY-1", "method": "", "allocations": [],
+                                  "purchaser_email": None}
     assert recharge["cause"] == {"kind": "http", "method": "POST", "path": "/v1/accounts/acme/recharges",
                                  "request_id": request_id, "client_request_id": "req-1",
                                  "api_key_id": finance_key_id, "role": "finance"}
