@@ -68,12 +68,6 @@ class AccountClocks:
         return account.test_clock_id
 
 
-def test_clock_of(app: Application[UUID], account_id: str) -> str | None:
-    """The test clock an account is attached to; None for a real (or unknown) account."""
-    account = _cached_account(app, account_id)
-    return None if account is None else account.test_clock_id
-
-
 @contextmanager
 def running_at(clock: Clock, real: Clock) -> Iterator[None]:
     """Events appended inside record the business time beside the real one their audit

@@ -17,6 +17,7 @@ from eventsourcing.utils import get_topic
 
 from ledger_core.account import ACCOUNT_EVENT_TYPES, Account, account_uuid, transaction_no
 from ledger_core.cycles import cycle_start, local_date, local_days, next_boundary
+from ledger_core.errors import InvariantViolation
 from ledger_core.figures import ZERO, BillingMode, Figures, InvoiceMode
 from ledger_core.invoicing import payment_status
 from ledger_core.order import ORDER_EVENT_TYPES, Order, is_order_payment, purchaser_email
@@ -176,7 +177,9 @@ class LedgerProjection(Projection[Any]):
         row = orders.applied(changes.get(str(event.originator_id)), event, tracking.notification_id)
         changes.put(row)
         if type(event).__name__ == "Paid":  # a purchase: its receipt to the buyer and the billing contacts
-            account = self._batch.account(account_uuid(row.account_id))
+            account = self._batch.peek_account(account_uuid(row.account_id))  # read only: its row is not written
+            if account is None:
+                raise InvariantViolation(f"order {row.order_id} was paid on an account the batch lacks")
             buyer = purchaser_email(row.paid_by, row.ordered_by)
             recipients = list(dict.fromkeys([*([buyer] if buyer else []), *(account.payer.get("emails") or [])]))
             if recipients and row.amount > 0:

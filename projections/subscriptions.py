@@ -121,6 +121,7 @@ class SubscriptionFilter:
     plan_id: str | None = None
     period: str | None = None
     payment_method_id: str | None = None
+    ends_by: str | None = None  # ISO local day: periods ending (exclusive end) on or before it
     text: str | None = None  # in the subscription id, its plans' ids and names, the subscriber
     before_position: int | None = None  # the page cursor
 
@@ -170,6 +171,7 @@ class SubscriptionSQL:
             ("plan_id = ?", f.plan_id),
             ("period = ?", f.period),
             ("payment_method_id = ?", f.payment_method_id),
+            ("period_end <= ?", f.ends_by),
             ("search LIKE ? ESCAPE '\\'", pattern),
             ("created_position < ?", f.before_position),
         ]

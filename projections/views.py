@@ -658,11 +658,8 @@ class LedgerViewQueries:
 
     def subscriptions(self, query: SubscriptionFilter, limit: int) -> tuple[list[SubscriptionRow], int | None]:
         """A page of subscriptions, newest first, deleted ones left out, and the next page's cursor."""
-        if not 1 <= limit <= MAX_FETCH_ROWS:
-            raise ValueError(f"limit must be 1..{MAX_FETCH_ROWS}")
-        pattern = contains_pattern(query.text) if query.text else None
-        return self._page(self.sql.subscribing.subscriptions, "created_position DESC", limit,
-                          self.sql.subscribing.conditions(query, pattern), SubscriptionCodec(self.sql.d).row)
+        return self._searched_page(self.sql.subscribing.subscriptions, self.sql.subscribing.conditions, query, limit,
+                                   SubscriptionCodec(self.sql.d).row)
 
     # -- orders --------------------------------------------------------------------
     def order(self, order_id: str) -> OrderRow | None:
@@ -673,11 +670,16 @@ class LedgerViewQueries:
 
     def orders(self, query: OrderFilter, limit: int) -> tuple[list[OrderRow], int | None]:
         """A page of orders, newest first, and the next page's cursor."""
+        return self._searched_page(self.sql.ordering.orders, self.sql.ordering.conditions, query, limit,
+                                   OrderCodec(self.sql.d).row)
+
+    def _searched_page(self, table: str, conditions: Any, query: Any, limit: int,
+                       decode: Any) -> tuple[list[Any], int | None]:
+        """A page, newest first, of a table whose filter has a ``text`` searched with LIKE."""
         if not 1 <= limit <= MAX_FETCH_ROWS:
             raise ValueError(f"limit must be 1..{MAX_FETCH_ROWS}")
         pattern = contains_pattern(query.text) if query.text else None
-        return self._page(self.sql.ordering.orders, "created_position DESC", limit,
-                          self.sql.ordering.conditions(query, pattern), OrderCodec(self.sql.d).row)
+        return self._page(table, "created_position DESC", limit, conditions(query, pattern), decode)
 
     def _one(self, statement: str, key: str, decode: Any) -> Any:
         with self._read() as cursor:

@@ -1,4 +1,5 @@
-"""Reading what an export holds (balance details, bills, invoices), page by page.
+"""Reading what an export or a sweep goes through (balance details, bills, invoices, orders,
+subscriptions), page by page.
 
 The rows are read in bounded pages (never the whole result at once), newest first like the
 list endpoint; paging by position keeps later bookings out of an export under way.
@@ -13,13 +14,14 @@ from typing import TypeVar
 from projections.bills import BillFilter, BillRow
 from projections.orders import OrderFilter, OrderRow
 from projections.rows import InvoiceFilter, InvoiceRow, TransactionFilter, TransactionRow
+from projections.subscriptions import SubscriptionFilter, SubscriptionRow
 from projections.views import MAX_PAGE_ROWS
 from service.ledger_service import LedgerService
 
 EXPORT_PAGE_ROWS = MAX_PAGE_ROWS  # rows per read: the largest page the read model serves
 
 
-Q = TypeVar("Q", TransactionFilter, BillFilter, InvoiceFilter, OrderFilter)
+Q = TypeVar("Q", TransactionFilter, BillFilter, InvoiceFilter, OrderFilter, SubscriptionFilter)
 R = TypeVar("R")
 
 
@@ -65,3 +67,9 @@ def iter_invoices(service: LedgerService, query: InvoiceFilter,
 def iter_orders(service: LedgerService, query: OrderFilter, page_rows: int = EXPORT_PAGE_ROWS) -> Iterator[OrderRow]:
     """Every order matching ``query``, newest first."""
     return _pages(service.view.orders, query, page_rows)
+
+
+def iter_subscriptions(service: LedgerService, query: SubscriptionFilter,
+                       page_rows: int = EXPORT_PAGE_ROWS) -> Iterator[SubscriptionRow]:
+    """Every subscription matching ``query`` (deleted ones left out), newest first."""
+    return _pages(service.view.subscriptions, query, page_rows)

@@ -30,11 +30,10 @@ from ledger_core.invoicing import Wording, issue_dates
 from ledger_core.money import AMOUNT_QUANTUM, tax_on
 from projections.orders import OrderFilter
 from projections.subscriptions import SubscriptionFilter
-from projections.views import MAX_PAGE_ROWS
+from service.exports import iter_orders, iter_subscriptions
 from service.ledger_service import LedgerService
 
 ACCOUNTS_PER_PAGE = 500
-MAX_SUBSCRIPTION_PAGES = 20  # an account's subscriptions a prediction reads, MAX_PAGE_ROWS a page
 
 
 def issue_manual_invoice(service: LedgerService, command: InvoiceTopup | InvoiceUsage) -> tuple[str, bool]:
@@ -126,8 +125,7 @@ def meter_running_phones(service: LedgerService, account_id: str, as_of: datetim
     in, so the cycles closing now bill their running time although no power-down came."""
     account = service.commands.account(account_id)
     until = cycle_start(as_of, account.cycle_anchor_day, account.time_zone)
-    rows, _ = service.view.orders(OrderFilter(account_id=account_id, powered_on=True), MAX_PAGE_ROWS)
-    for row in rows:
+    for row in iter_orders(service, OrderFilter(account_id=account_id, powered_on=True)):
         if row.powered_on_since is not None and row.powered_on_since < until:
             service.handle(MeterRunningFee(account_id, row.order_id, until))
 
@@ -178,15 +176,13 @@ def predict_invoice(service: LedgerService, account_id: str, now: datetime | Non
 def _renewals_in(service: LedgerService, account_id: str, first_day: date, last_day: date) -> Decimal:
     """What the account's active subscriptions renewing from ``first_day`` to ``last_day``
     (local days) will charge: each item at its plan's current price, as a renewal takes it."""
-    total, before = ZERO, None
-    for _ in range(MAX_SUBSCRIPTION_PAGES):
-        rows, before = service.view.subscriptions(
-            SubscriptionFilter(account_id=account_id, status="active", before_position=before), MAX_PAGE_ROWS)
-        for row in rows:
-            due = row.next_payment_date
-            if due is not None and first_day.isoformat() <= due <= last_day.isoformat():
-                total += sum((service.commands.plan(x["plan_id"]).current.price * x["quantity"] for x in row.items),
-                             ZERO)
-        if before is None:
-            break
+    total, prices = ZERO, dict[str, Decimal]()
+    for row in iter_subscriptions(service, SubscriptionFilter(account_id=account_id, status="active")):
+        due = row.next_payment_date
+        if due is None or not first_day.isoformat() <= due <= last_day.isoformat():
+            continue
+        for item in row.items:
+            if item["plan_id"] not in prices:
+                prices[item["plan_id"]] = service.commands.plan(item["plan_id"]).current.price
+            total += prices[item["plan_id"]] * item["quantity"]
     return total

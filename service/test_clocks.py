@@ -22,9 +22,10 @@ from ledger_core.errors import TestClockRule
 from ledger_core.proration import next_period_start
 from ledger_core.subscription import SubscriptionStatus
 from ledger_core.test_clocks import TestClock
+from projections.subscriptions import SubscriptionFilter
+from service.exports import iter_subscriptions
 from service.invoicing import close_account_cycles
 from service.ledger_service import LedgerService
-from service.subscriptions import all_subscriptions
 
 MAX_STOPS_PER_ADVANCE = 2_000  # moments at which chores fall due, over all the clock's accounts
 CLOSE, EXPIRE, RENEW = "close_cycles", "expire_holds", "renew:"
@@ -78,17 +79,16 @@ def _stops(service: LedgerService, clock: TestClock, to: datetime) -> dict[datet
             if hold.expires_at is not None and hold.expires_at <= to:
                 stops[max(hold.expires_at, soonest)].add((account_id, EXPIRE))
                 _require_few(stops)
-    attached = set(clock.account_ids)
-    for sub in all_subscriptions(service):
-        if sub.account_id not in attached or sub.status != SubscriptionStatus.ACTIVE:
-            continue
-        zone, end = service.commands.account(sub.account_id).time_zone, sub.period_end
-        while (moment := local_midnight(end, zone)) <= to:
-            stops[max(moment, soonest)].add((sub.account_id, RENEW + sub.subscription_id))
-            _require_few(stops)
-            if sub.cancel_at_period_end:
-                break
-            end = next_period_start(end, sub.period, sub.anchor_day)
+        running = SubscriptionFilter(account_id=account_id, status=SubscriptionStatus.ACTIVE.value)
+        for row in iter_subscriptions(service, running):
+            sub = service.commands.subscription(account_id, row.subscription_id)  # its anchor day
+            end = sub.period_end
+            while (moment := local_midnight(end, account.time_zone)) <= to:
+                stops[max(moment, soonest)].add((account_id, RENEW + sub.subscription_id))
+                _require_few(stops)
+                if sub.cancel_at_period_end:
+                    break
+                end = next_period_start(end, sub.period, sub.anchor_day)
     return stops
 
 
