@@ -24,7 +24,8 @@ from service.wire import BadJson, load_json
 log = logging.getLogger(__name__)
 
 STATUS_BY_CATEGORY = {"invalid": 400, "unauthenticated": 401, "forbidden": 403, "not_found": 404,
-                      "conflict": 409, "rule": 422, "rate_limited": 429, "internal": 500}
+                      "conflict": 409, "rule": 422, "rate_limited": 429, "internal": 500,
+                      "unavailable": 503}
 CODE_BY_STATUS = {
     400: "invalid_input",
     401: "unauthenticated",
@@ -122,12 +123,12 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(LedgerError)
     def ledger_error(error: LedgerError) -> Response:
         status = STATUS_BY_CATEGORY.get(error.category, 500)
-        if status >= 500:
+        if status == 500:
             log.error("internal ledger error: %s", error, exc_info=error)
         response = error_response(status, error.code, error.message, error.details)
         if status == 401:
             response.headers["WWW-Authenticate"] = 'Bearer realm="ledger"'
-        if status == 429:
+        if status in (429, 503):
             response.headers["Retry-After"] = str(error.details.get("retry_after_s", 1))
         return response
 

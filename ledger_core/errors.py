@@ -208,6 +208,21 @@ class RateLimited(LedgerError):
     category = "rate_limited"
 
 
+class Overloaded(LedgerError):
+    """More writes wait in this server process than it queues: refused at once, nothing stored."""
+
+    code = "overloaded"
+    category = "unavailable"
+
+
+class WriteInterrupted(LedgerError):
+    """The batch a write was decided in was interrupted before it could answer (the process
+    stopping it): retried with its idempotency key, the write lands once."""
+
+    code = "write_interrupted"
+    category = "unavailable"
+
+
 class CloseInFuture(LedgerError):
     """A cycle can be closed only once it has ended: not at a time still to come."""
 

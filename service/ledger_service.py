@@ -9,12 +9,13 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
+from eventsourcing.persistence import Recording
 from eventsourcing.postgres import PostgresFactory
 from eventsourcing.sqlite import SQLiteFactory
 from prometheus_client import Counter
@@ -36,6 +37,7 @@ from projections.views import (
     PostgresLedgerView,
     SQLiteLedgerView,
 )
+from service.group_commit import COMBINED, GroupCommit, GroupCommitLimits
 from service.settings import Settings
 
 R = TypeVar("R")
@@ -86,6 +88,8 @@ class LedgerService:
                 schema.apply(database, self.migrations_applied)
         self.projector = Projector(self.commands, self.view, settings.projection_batch_events)
         self.catch_up_failures = 0
+        self.group_commit = GroupCommit(self.commands, self._caught_up, GroupCommitLimits(
+            settings.group_commit_max_commands, settings.group_commit_max_queued, settings.group_commit_wait_us))
 
     @property
     def clock(self) -> Clock:
@@ -102,16 +106,23 @@ class LedgerService:
         until = result.position if isinstance(result, Booking) else None
         if isinstance(result, Booking) and until is None:
             return result  # nothing written
+        self._caught_up(until)
+        return result
+
+    def _caught_up(self, until: int | None, written: Sequence[Recording] = ()) -> None:
         try:
-            self.projector.catch_up(until=until)
+            self.projector.catch_up(until=until, written=written)
         except Exception:
             self.catch_up_failures += 1
             CATCH_UP_FAILURES.inc()
             log.exception("catching the read model up after a committed write failed; the write stands")
-        return result
 
     def handle(self, command: Command) -> Any:
-        """Hands the command to the ledger's dispatcher, then catches the read model up (see ``run``)."""
+        """Hands the command to the ledger's dispatcher, then catches the read model up (see
+        ``run``). Money movements go through group commit: concurrent ones in this process
+        are decided and saved together, each answered with its own result."""
+        if isinstance(command, COMBINED):
+            return self.group_commit.submit(command)
         return self.run(lambda ledger: ledger.handle(command))
 
     def account_row(self, account_id: str) -> AccountRow:

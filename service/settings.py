@@ -36,6 +36,10 @@ class Settings:
     rate_limit_storage: str = "memory://"
     ready_max_lag_events: int = 10_000  # /readyz says unavailable while the read model is further behind
     create_tables: bool = True  # `serve` creates them once, then its workers skip it (no DDL races)
+    # Group commit of money movements (service/group_commit.py): 1 writes each alone.
+    group_commit_max_commands: int = 64
+    group_commit_max_queued: int = 1_000
+    group_commit_wait_us: int = 0
     # Who issues bills, invoices and receipts: printed in every document's header.
     issuer_name: str = "Ledger"
     issuer_tax_id: str = ""
@@ -66,6 +70,9 @@ class Settings:
             create_tables=(env.get("LEDGER_CREATE_TABLES") or "true").lower() not in ("false", "0", "no", "off"),
             rate_limit=env.get("LEDGER_RATE_LIMIT") or "200/second",
             rate_limit_storage=env.get("LEDGER_RATE_LIMIT_STORAGE") or "memory://",
+            group_commit_max_commands=int_setting(env, "LEDGER_GROUP_COMMIT_MAX_COMMANDS", 64, 1, 10_000),
+            group_commit_max_queued=int_setting(env, "LEDGER_GROUP_COMMIT_MAX_QUEUED", 1_000, 1, 1_000_000),
+            group_commit_wait_us=int_setting(env, "LEDGER_GROUP_COMMIT_WAIT_US", 0, 0, 100_000),
             ready_max_lag_events=int_setting(env, "LEDGER_READY_MAX_LAG_EVENTS", 10_000, 0, 1_000_000_000),
             issuer_name=env.get("LEDGER_ISSUER_NAME") or "Ledger",
             issuer_tax_id=env.get("LEDGER_ISSUER_TAX_ID", ""),
