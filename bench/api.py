@@ -1,25 +1,30 @@
 """Benchmark: the HTTP API as a real server process on PostgreSQL.
 
-    .venv/bin/python bench/api.py [--accounts 10000] [--seconds 15] [--threads 4] [--workers 4]
+    .venv/bin/python bench/api.py [--accounts 10000] [--seconds 15] [--connections 4] [--workers 2]
 
 Creates a fresh database (LEDGER_BENCH_DATABASE_URL, default the local server), opens
-the accounts in-process, starts `ledger serve`, then drives it with wrk (4 threads, 4
-connections; a C client, so the load generator takes little of the 2 cores): balance
-reads (p50, p99) and usage posts (one per request, per second), cold (uniform over all
-accounts, mostly each worker's first touch of an account) and warm (a hot set). It also
-measures PostgreSQL's single-row commit rate in the same run and prints the ratios, and
-checks the books: the sum booked equals the accepted posts times their price.
+the accounts in-process, starts `ledger serve`, then drives it with the asyncio load
+generator in bench/http_load.py (nothing to install; its own CPU share is printed):
+balance reads (p50, p99), then usage posts in the load shapes of bench/shapes.py: cold
+(uniform over all accounts, mostly each worker's first touch of an account), warm (a hot
+set), zipf (a few accounts take most posts) and mixed (reserve, settle, release and usage
+interleaved, each account's in order). It measures PostgreSQL's single-row commit rate in
+the same run and prints the ratios, prints each server worker's peak RSS, and checks the
+books: every account's unbilled and reserved figures equal what the answered requests
+booked, to the last digit; a cent off (or any non-2xx answer) fails the run.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import os
-import shutil
+import random
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlparse
@@ -30,6 +35,8 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.http_load import Request, Result, run  # noqa: E402
+from bench.shapes import HOLD, SETTLED, UNIT_PRICE, Books, check_books, messages, picker  # noqa: E402
 from ledger_core.account import Account  # noqa: E402
 from ledger_core.commands import IssueKey  # noqa: E402
 from persistence.database import DatabaseConfig  # noqa: E402
@@ -39,8 +46,6 @@ from service.settings import Settings  # noqa: E402
 SERVER = os.environ.get("LEDGER_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 BENCH_DATABASE = "ledger_bench"
 OPEN_BATCH = 500
-PRICE = Decimal("0.0042")
-KEY = [""]  # the bench key's secret, once made  # wrk_usage.lua posts quantity 1 at this unit price
 
 
 def fresh_database() -> str:
@@ -51,7 +56,7 @@ def fresh_database() -> str:
 
 
 def open_accounts(url: str, count: int) -> tuple[list[str], str]:
-    """The accounts, and the secret of a key wrk's scripts send (service role)."""
+    """The accounts, and the secret of a key the load sends (service role)."""
     service = LedgerService(Settings(database=DatabaseConfig(url)))
     key = service.commands.handle(IssueKey("service", name="bench")).secret
     ids = [f"bench-{n:05d}" for n in range(count)]
@@ -80,7 +85,7 @@ def commit_rate(url: str, seconds: float = 3.0) -> float:
         return done / (time.perf_counter() - started)
 
 
-def start_server(url: str, workers: int, threads: int) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(url: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -101,78 +106,122 @@ def start_server(url: str, workers: int, threads: int) -> tuple[subprocess.Popen
     raise RuntimeError("server did not start")
 
 
-def wrk(base: str, script: str, seconds: int, threads: int, *args: str) -> dict[str, float]:
-    """Runs wrk (C, so the client costs little CPU) and returns its WRK_RESULT line as numbers."""
-    command = ["wrk", f"-t{threads}", f"-c{threads}", f"-d{seconds}s", "-s", str(ROOT / "bench" / script), base,
-               "--", *args]
-    env = {**os.environ, "WRK_REPORT": str(ROOT / "bench" / "wrk_report.lua"), "LEDGER_BENCH_KEY": KEY[0]}
-    out = subprocess.run(command, capture_output=True, text=True, check=True, env=env).stdout
-    line = next(x for x in out.splitlines() if x.startswith("WRK_RESULT"))
-    result = {k: float(v) for k, v in (pair.split("=") for pair in line.split()[1:])}
-    result["per_s"] = result["requests"] / result["seconds"]
-    return result
+def worker_peak_rss_mb(master: int) -> list[float]:
+    """Peak resident memory (VmHWM) of each process the server's master started."""
+    peaks = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) != master:
+                continue
+            status = (stat.parent / "status").read_text()
+        except (OSError, ValueError, IndexError):
+            continue
+        kb = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), 0)
+        peaks.append(kb / 1024)
+    return sorted(peaks)
 
 
-def booked(url: str) -> tuple[int, Decimal]:
-    """How many usage rows the read model holds, and what they add up to."""
-    with psycopg.connect(url) as conn:
-        row = conn.execute("SELECT COUNT(*), COALESCE(-SUM(amount), 0) FROM rm_transactions WHERE type = 'Expense'").fetchone()
-    assert row is not None
-    return int(row[0]), Decimal(row[1])
+def usage(account: str, key: str) -> Request:
+    body = {"idempotency_key": key, "product": "sms", "quantity": "1", "unit_price": str(UNIT_PRICE)}
+    return Request("POST", f"/v1/accounts/{account}/usage", body, (account, -UNIT_PRICE, Decimal(0)))
+
+
+def posts(shape: str, ids: list[str], run_id: str, seed: int) -> Iterator[Request]:
+    """Endless usage posts over ``ids`` in the shape, each with its own key."""
+    pick = picker(shape, ids, random.Random(seed))
+    for n in itertools.count():
+        yield usage(pick(), f"{run_id}-{n}")
+
+
+def mixed_lanes(ids: list[str], run_id: str, connections: int, events: int) -> list[Iterator[Request]]:
+    """The mixed shape's messages as requests, each account's on one lane, in order (a
+    settle after its reserve)."""
+    lanes: list[list[Request]] = [[] for _ in range(connections)]
+    index = {a: n for n, a in enumerate(ids)}
+    for m in messages("mixed", ids, events, seed=11)[0]:
+        a, kind = m["account_id"], m["type"]
+        rid = f"{run_id}-{m.get('reservation_id', '')}"
+        if kind == "usage":
+            request = usage(a, f"{run_id}-{m['event_id']}")
+        elif kind == "reserve":
+            request = Request("POST", f"/v1/accounts/{a}/reservations", {"reservation_id": rid, "amount": str(HOLD)},
+                              (a, Decimal(0), HOLD))
+        elif kind == "settle":
+            request = Request("POST", f"/v1/accounts/{a}/reservations/{rid}/settle",
+                              {"amount": str(SETTLED), "product": "voice"}, (a, -SETTLED, -HOLD))
+        else:
+            request = Request("POST", f"/v1/accounts/{a}/reservations/{rid}/release", {"reason": "failed"},
+                              (a, Decimal(0), -HOLD))
+        lanes[index[a] % connections].append(request)
+    return [iter(lane) for lane in lanes]
+
+
+def reads(ids: list[str], seed: int) -> Iterator[Request]:
+    rng = random.Random(seed)
+    while True:
+        yield Request("GET", f"/v1/accounts/{rng.choice(ids)}/balance")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--accounts", type=int, default=10_000)
     parser.add_argument("--hot-accounts", type=int, default=1_000, help="working set of the warm run")
-    parser.add_argument("--seconds", type=int, default=15, help="length of each measured run")
-    parser.add_argument("--threads", type=int, default=4, help="client threads (and connections)")
+    parser.add_argument("--seconds", type=float, default=15, help="length of each measured run")
+    parser.add_argument("--connections", type=int, default=4, help="clients sending at once")
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--server-threads", type=int, default=2)
     args = parser.parse_args()
-    if shutil.which("wrk") is None:
-        sys.exit("bench/api.py drives the server with wrk: apt-get install wrk")
 
     url = fresh_database()
     t0 = time.perf_counter()
-    ids, KEY[0] = open_accounts(url, args.accounts)
+    ids, key = open_accounts(url, args.accounts)
     print(f"opened {len(ids)} accounts in {time.perf_counter() - t0:.1f} s")
     commits_per_s = commit_rate(url)
-    process, base = start_server(url, args.workers, args.server_threads)
+    process, base = start_server(url, args.workers)
+    n, books, answered = args.connections, Books(), []
+    writes = lambda r: r.body is not None  # noqa: E731 - kept for the books
     try:
-        wrk(base, "wrk_balance.lua", 3, args.threads, str(args.accounts))  # warm-up: connections, plans
-        reads = wrk(base, "wrk_balance.lua", args.seconds, args.threads, str(args.accounts))
-        single = wrk(base, "wrk_balance.lua", 5, 1, str(args.accounts))  # latency without queueing
-        cold = wrk(base, "wrk_usage.lua", args.seconds, args.threads, str(args.accounts), "cold")
-        warmup = wrk(base, "wrk_usage.lua", 10, args.threads, str(args.hot_accounts), "warmup")
-        hot = wrk(base, "wrk_usage.lua", args.seconds, args.threads, str(args.hot_accounts), "hot")
+        run(base, key, reads(ids, 1), connections=n, seconds=3)  # warm-up: connections, plans
+        read = run(base, key, reads(ids, 2), connections=n, seconds=args.seconds)
+        single = run(base, key, reads(ids, 3), connections=1, seconds=5)  # latency without queueing
+        runs: dict[str, Result] = {}
+        hot, s = ids[: args.hot_accounts], args.seconds
+        runs["cold"] = run(base, key, posts("uniform", ids, "cold", 4), connections=n, seconds=s, keep=writes)
+        runs["warmup"] = run(base, key, posts("uniform", hot, "warmup", 5), connections=n, seconds=5, keep=writes)
+        runs["warm"] = run(base, key, posts("uniform", hot, "warm", 6), connections=n, seconds=s, keep=writes)
+        runs["zipf"] = run(base, key, posts("zipf", ids, "zipf", 7), connections=n, seconds=s, keep=writes)
+        runs["mixed"] = run(base, key, mixed_lanes(ids, "mixed", n, 200_000), connections=n, seconds=s, keep=writes)
+        rss = worker_peak_rss_mb(process.pid)
     finally:
         process.terminate()
         process.wait(timeout=20)
 
-    posted = sum(int(r["requests"] - r["non2xx"]) for r in (cold, warmup, hot))
-    print(f"server: {args.workers} gunicorn gevent workers; "
-          f"client: wrk, {args.threads} threads/connections; {os.cpu_count()} cores shared by all")
-    show(f"balance reads, {args.threads} clients (saturating)", reads, "target p99 < 5 ms")
-    show("balance reads, 1 client", single, "")
-    show(f"usage posts, cold (uniform over {args.accounts} accounts: mostly a worker's first touch)", cold, "")
-    show(f"usage posts, warm ({args.hot_accounts} hot accounts)", hot, "target >= 500/s")
-    print(f"postgres single-row commits: {commits_per_s:,.0f}/s; usage posts/s over commits/s: "
-          f"cold {cold['per_s'] / commits_per_s:.3f}, warm {hot['per_s'] / commits_per_s:.3f}")
-    errors = sum(r["non2xx"] + r["errors"] for r in (reads, single, cold, warmup, hot))
-    rows, total = booked(url)
-    in_flight = rows - posted  # requests a run cut off after the server had booked them
-    exact = total == rows * PRICE and 0 <= in_flight <= 3 * args.threads
-    print(f"books: {rows} usage rows (wrk saw {posted} answered, {in_flight} cut off in flight) "
-          f"adding up to {total} = {rows} x {PRICE}: {'exact' if exact else 'MISMATCH'}")
-    print(f"errors: {errors:.0f}")
-    if errors or not exact:
+    print(f"server: {args.workers} gunicorn gevent workers, group commit on; client: asyncio, {n} connections "
+          f"(bench/http_load.py); {os.cpu_count()} cores shared by all")
+    print(read.line(f"balance reads, {n} clients (saturating)", "target p99 < 5 ms"))
+    print(single.line("balance reads, 1 client"))
+    print(runs["cold"].line(f"usage posts, cold (uniform over {args.accounts} accounts)", "target >= 500/s"))
+    print(runs["warm"].line(f"usage posts, warm ({args.hot_accounts} hot accounts)", "target >= 500/s"))
+    print(runs["zipf"].line(f"usage posts, zipf s=1.1 over {args.accounts} accounts"))
+    print(runs["mixed"].line("mixed: usage, reserve, settle, release"))
+    print(f"postgres single-row commits: {commits_per_s:,.0f}/s; requests/s over commits/s: "
+          + ", ".join(f"{name} {r.per_s / commits_per_s:.3f}" for name, r in runs.items() if name != "warmup"))
+    print("server workers' peak RSS: " + ", ".join(f"{mb:.0f} MB" for mb in rss))
+    for r in runs.values():
+        answered.extend(r.answered)
+    failed = [(tag, status, body[:200]) for tag, status, body in answered if not 200 <= status < 300]
+    for tag, status, _ in answered:
+        if 200 <= status < 300:
+            books.add(tag[0], unbilled=tag[1], reserved=tag[2])
+    errors = sum(r.errors + r.non_2xx for r in (read, single, *runs.values()))
+    print(f"answers: {len(answered)} writes, {errors} errors or non-2xx" + (f", e.g. {failed[:3]}" if failed else ""))
+    service = LedgerService(Settings(database=DatabaseConfig(url)))
+    try:
+        check_books(service, books, every=ids)  # raises if a cent is off
+    finally:
+        service.close()
+    print(f"books: {len(ids)} accounts' unbilled and reserved figures equal what the answered writes booked: exact")
+    if errors:
         sys.exit(1)
-
-
-def show(name: str, r: dict[str, float], target: str) -> None:
-    print(f"{name}: {r['requests']:.0f} in {r['seconds']:.1f} s = {r['per_s']:,.0f}/s; "
-          f"p50 {r['p50_ms']:.2f} ms, p90 {r['p90_ms']:.2f} ms, p99 {r['p99_ms']:.2f} ms {('(' + target + ')') if target else ''}")
 
 
 if __name__ == "__main__":
