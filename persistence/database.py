@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
+import weakref
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -73,7 +75,7 @@ class DatabaseConfig:
                 "POSTGRES_LOCK_TIMEOUT": str(self.lock_timeout_s),
                 "POSTGRES_CONNECT_TIMEOUT": str(self.connect_timeout_s),
                 "POSTGRES_MAX_WAITING": str(self.max_waiting),
-                "POSTGRES_PRE_PING": "y",  # a connection the server dropped is replaced, not handed out
+                "POSTGRES_PRE_PING": "y",  # a connection the server dropped is replaced (see PingAfterIdle)
             }
             return env
         raise ValueError(f"unsupported database URL (use sqlite:/// or postgresql://): {self.url!r}")
@@ -123,6 +125,36 @@ def connection_options(config: DatabaseConfig) -> dict[str, str]:
 def apply_connection_options(config: DatabaseConfig) -> None:
     if config.is_postgres:
         os.environ.update(connection_options(config))
+
+
+PING_AFTER_IDLE_S = 1.0
+
+
+class PingAfterIdle:
+    """The connection pool's check on handing a connection out: a connection not handed out
+    for ``idle_s`` is pinged first, and one the server dropped meanwhile is replaced; one in
+    use a moment ago is handed out as it is. Pinging on every checkout cost a round trip
+    per statement group, about 10% of a usage post's time; a connection the server drops
+    within the second after its last use fails its request with a retryable 503."""
+
+    def __init__(self, idle_s: float = PING_AFTER_IDLE_S) -> None:
+        self.idle_s = idle_s
+        self._handed_out: weakref.WeakKeyDictionary[Any, float] = weakref.WeakKeyDictionary()
+
+    def __call__(self, conn: Any) -> None:
+        now = time.monotonic()
+        last = self._handed_out.get(conn)
+        if last is None or now - last > self.idle_s:
+            conn.execute("")
+        self._handed_out[conn] = now
+
+
+def ping_after_idle(pool: Any) -> PingAfterIdle:
+    """Installs PingAfterIdle as the pool's check. The library builds the pool and takes
+    only an on/off pre-ping setting, so the check it set is replaced here."""
+    check = PingAfterIdle()
+    pool._check = check
+    return check
 
 
 def where(config: DatabaseConfig) -> str:

@@ -26,7 +26,13 @@ from commands.test_clocks import load_test_clock
 from ledger_core.commands import Command, ExpireHolds
 from ledger_core.errors import AccountNotFound
 from persistence import schema
-from persistence.database import DatabaseConfig, apply_connection_options, check_reachable, creation_lock
+from persistence.database import (
+    DatabaseConfig,
+    apply_connection_options,
+    check_reachable,
+    creation_lock,
+    ping_after_idle,
+)
 from persistence.receipt_outbox import ReceiptOutbox
 from persistence.reminder_outbox import ReminderOutbox
 from projections.catchup import Projector
@@ -79,6 +85,8 @@ class LedgerService:
             if versioned and not upgrade and schema.find(database).state is not schema.SchemaState.EMPTY:
                 schema.require_current(database)
             self.commands = Ledger(env=env, clock=clock)
+            if isinstance(self.commands.factory, PostgresFactory):
+                ping_after_idle(self.commands.factory.datastore.pool)
             self.view = make_view(self.commands, create_tables=settings.create_tables)
             self.reminder_outbox = ReminderOutbox.of(self.commands, create_table=settings.create_tables)
             self.receipt_outbox = ReceiptOutbox.of(self.commands, create_table=settings.create_tables)
