@@ -9,8 +9,9 @@ handlers only see the unit of work they are given (commands/unit_of_work.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from eventsourcing.persistence import JSONTranscoder, Recording
@@ -36,6 +37,9 @@ from persistence.appending import AppendExtras, KeyClaim, appending_with
 from persistence.bulk_load import load_aggregates
 from persistence.recorders import RECORDER_TOPICS as AUDITED_RECORDERS
 from persistence.transcodings import DateAsISO, register_dataclasses
+
+# Per context (a request, a thread): what its last save stored.
+_written: ContextVar[Sequence[Recording]] = ContextVar("ledger_written", default=())
 
 SNAPSHOT_INTERVAL_EVENTS = 200
 AGGREGATE_CACHE_SIZE = 10_000
@@ -151,9 +155,17 @@ class Ledger(KeyQueries):
         """As the library's; a lone surrogate in any text cannot be encoded to UTF-8 and
         fails the encoding of the events, before anything is written: a coded 400."""
         try:
-            return super().save(*objs, **kwargs)
+            recordings = super().save(*objs, **kwargs)
         except UnicodeEncodeError:
             raise UnsafeText("a text field holds a lone surrogate; nothing was stored") from None
+        _written.set(recordings)
+        return recordings
+
+    @staticmethod
+    def written() -> Sequence[Recording]:
+        """What the last save in this context stored: the caller's own write, whose events
+        catch the read model up without being read back from the log."""
+        return _written.get()
 
     def account(self, account_id: str) -> Account:
         return load_account(self, account_id)

@@ -147,12 +147,17 @@ class GroupCommit:
 
     def _alone(self, p: _Pending) -> None:
         try:
-            p.succeed(p.context.run(self.ledger.handle, p.command))
+            result, written = p.context.run(self._handle, p.command)
         except Exception as error:  # noqa: BLE001 - the caller's own error, raised in its own request
             p.fail(error)
             return
-        if isinstance(p.result, Booking) and p.result.position is not None:
-            self.catch_up(p.result.position, [])
+        p.succeed(result)
+        if isinstance(result, Booking) and result.position is not None:
+            self.catch_up(result.position, written)
+
+    def _handle(self, command: c.Command) -> tuple[Any, Sequence[Recording]]:
+        result = self.ledger.handle(command)
+        return result, self.ledger.written()
 
     def _together(self, taken: list[_Pending]) -> None:
         keys = [(p.command.account_id, KEY_KINDS[type(p.command)], p.command.idempotency_key)  # type: ignore[attr-defined]

@@ -114,7 +114,7 @@ class LedgerService:
         until = result.position if isinstance(result, Booking) else None
         if isinstance(result, Booking) and until is None:
             return result  # nothing written
-        self._caught_up(until)
+        self._caught_up(until, self.commands.written())
         return result
 
     def _caught_up(self, until: int | None, written: Sequence[Recording] = ()) -> None:
