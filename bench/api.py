@@ -121,6 +121,14 @@ def worker_peak_rss_mb(master: int) -> list[float]:
     return sorted(peaks)
 
 
+def group_commit_batches(base: str) -> tuple[float, float]:
+    """(batches, writes in them) over the server's workers, from its /metrics."""
+    samples = dict(line.rsplit(" ", 1) for line in requests.get(f"{base}/metrics", timeout=10).text.splitlines()
+                   if line.startswith("ledger_group_commit_batch_commands_"))
+    return (float(samples.get("ledger_group_commit_batch_commands_count", 0)),
+            float(samples.get("ledger_group_commit_batch_commands_sum", 0)))
+
+
 def usage(account: str, key: str) -> Request:
     body = {"idempotency_key": key, "product": "sms", "quantity": "1", "unit_price": str(UNIT_PRICE)}
     return Request("POST", f"/v1/accounts/{account}/usage", body, (account, -UNIT_PRICE, Decimal(0)))
@@ -191,6 +199,7 @@ def main() -> None:
         runs["zipf"] = run(base, key, posts("zipf", ids, "zipf", 7), connections=n, seconds=s, keep=writes)
         runs["mixed"] = run(base, key, mixed_lanes(ids, "mixed", n, 200_000), connections=n, seconds=s, keep=writes)
         rss = worker_peak_rss_mb(process.pid)
+        batches = group_commit_batches(base)
     finally:
         process.terminate()
         process.wait(timeout=20)
@@ -206,6 +215,9 @@ def main() -> None:
     print(f"postgres single-row commits: {commits_per_s:,.0f}/s; requests/s over commits/s: "
           + ", ".join(f"{name} {r.per_s / commits_per_s:.3f}" for name, r in runs.items() if name != "warmup"))
     print("server workers' peak RSS: " + ", ".join(f"{mb:.0f} MB" for mb in rss))
+    print(f"group commit: {batches[1]:,.0f} writes in {batches[0]:,.0f} batches "
+          f"({batches[1] / max(batches[0], 1):.2f} per batch; LEDGER_GROUP_COMMIT_MAX_COMMANDS="
+          f"{os.environ.get('LEDGER_GROUP_COMMIT_MAX_COMMANDS', 'default')})")
     for r in runs.values():
         answered.extend(r.answered)
     failed = [(tag, status, body[:200]) for tag, status, body in answered if not 200 <= status < 300]

@@ -42,7 +42,7 @@ from persistence.transcodings import DateAsISO, register_dataclasses
 _written: ContextVar[Sequence[Recording]] = ContextVar("ledger_written", default=())
 
 SNAPSHOT_INTERVAL_EVENTS = 200
-AGGREGATE_CACHE_SIZE = 10_000
+AGGREGATE_CACHE_SIZE = 10_000  # aggregates kept in memory, unless the env says otherwise (Settings.warm_accounts)
 MAX_PLANS = 10_000
 
 # The typed parts of the Account's state, by the names snapshots store them under (fixed once stored).

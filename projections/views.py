@@ -60,7 +60,7 @@ TABLES = ("accounts", "transactions", "holds", "events", *INVOICE_TABLES, "bills
 MAX_PAGE_ROWS = 500
 MAX_FETCH_ROWS = MAX_PAGE_ROWS + 1  # a full page and one row more, which tells whether another page follows
 MAX_DUE_HOLDS = 1_000
-MAX_KEPT_ACCOUNT_ROWS = 100_000  # account rows a view keeps from one of its batches to the next
+KEPT_ACCOUNT_ROWS = 10_000  # account rows a view keeps from one of its batches to the next, by default
 
 
 class StalePosition(Exception):
@@ -473,6 +473,7 @@ class LedgerViewQueries:
     # is still that batch's and the tables are the same ones (a rebuild swaps them).
     _kept: dict[str, AccountRow] | None = None
     _kept_at: tuple[int, Any] | None = None  # (position, tables' identity)
+    max_kept_rows = KEPT_ACCOUNT_ROWS  # a bound on the process's memory (Settings.warm_accounts)
 
     def _tables_identity(self, cursor: Any) -> Any:
         raise NotImplementedError
@@ -525,7 +526,7 @@ class LedgerViewQueries:
                 if self.receipts is not None and self.batch.receipts:
                     self.receipts.enqueue(cursor, self.batch.receipts, datetime.now(timezone.utc))
             kept.update(self.batch.rows())  # most recently used last
-            while len(kept) > MAX_KEPT_ACCOUNT_ROWS:
+            while len(kept) > self.max_kept_rows:
                 kept.pop(next(iter(kept)))
             self._kept, self._kept_at = kept, (self.batch.final_position, identity)
         finally:

@@ -77,6 +77,7 @@ class LedgerService:
         check_reachable(database)
         env = database.eventsourcing_env()
         env["CREATE_TABLE"] = "y" if settings.create_tables else "n"
+        env["AGGREGATE_CACHE_MAXSIZE"] = str(settings.warm_accounts)
         self.migrations_applied: list[schema.Migration] = []
         if not settings.create_tables:
             schema.require_current(database)
@@ -88,6 +89,7 @@ class LedgerService:
             if isinstance(self.commands.factory, PostgresFactory):
                 ping_after_idle(self.commands.factory.datastore.pool)
             self.view = make_view(self.commands, create_tables=settings.create_tables)
+            self.view.max_kept_rows = settings.warm_accounts
             self.reminder_outbox = ReminderOutbox.of(self.commands, create_table=settings.create_tables)
             self.receipt_outbox = ReceiptOutbox.of(self.commands, create_table=settings.create_tables)
             self.view.receipts = self.receipt_outbox  # the live view queues receipts

@@ -36,6 +36,9 @@ class Settings:
     rate_limit_storage: str = "memory://"
     ready_max_lag_events: int = 10_000  # /readyz says unavailable while the read model is further behind
     create_tables: bool = True  # `serve` creates them once, then its workers skip it (no DDL races)
+    # Accounts a process keeps in memory, in each of its caches (the write side's aggregates,
+    # the read model's rows): what bounds its memory with any number of accounts.
+    warm_accounts: int = 10_000
     # Group commit of money movements (service/group_commit.py): 1 writes each alone.
     group_commit_max_commands: int = 64
     group_commit_max_queued: int = 1_000
@@ -70,6 +73,7 @@ class Settings:
             create_tables=(env.get("LEDGER_CREATE_TABLES") or "true").lower() not in ("false", "0", "no", "off"),
             rate_limit=env.get("LEDGER_RATE_LIMIT") or "200/second",
             rate_limit_storage=env.get("LEDGER_RATE_LIMIT_STORAGE") or "memory://",
+            warm_accounts=int_setting(env, "LEDGER_WARM_ACCOUNTS", 10_000, 1, 1_000_000),
             group_commit_max_commands=int_setting(env, "LEDGER_GROUP_COMMIT_MAX_COMMANDS", 64, 1, 10_000),
             group_commit_max_queued=int_setting(env, "LEDGER_GROUP_COMMIT_MAX_QUEUED", 1_000, 1, 1_000_000),
             group_commit_wait_us=int_setting(env, "LEDGER_GROUP_COMMIT_WAIT_US", 0, 0, 100_000),
