@@ -15,7 +15,7 @@ from marshmallow import RAISE
 from api.accounts import Blueprint, service
 from api.auth import allow, visible
 from api.bills import BillQuerySchema, bill_filter, find_bill
-from api.exports import csv_response, safe_file_name, xlsx_response
+from api.exports import csv_response, xlsx_response
 from api.invoice_schemas import InvoiceQuerySchema
 from api.invoices import find_invoice, invoice_filter
 from exporters.columns import BILL_DETAIL_COLUMNS, INVOICE_REPORT_COLUMNS
@@ -32,7 +32,7 @@ from service.documents import (
     issuer_of,
     receipt_document,
 )
-from service.exports import iter_invoices
+from service.exports import iter_invoices, safe_file_name
 
 PDF_TYPE = "application/pdf"
 blp = Blueprint("documents", __name__, description="PDF documents and exports of bills and invoices")

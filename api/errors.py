@@ -19,13 +19,10 @@ from webargs.flaskparser import FlaskParser, is_json_request
 from werkzeug.exceptions import HTTPException
 
 from ledger_core.errors import LedgerError
-from service.wire import BadJson, load_json
+from service.wire import STATUS_BY_CATEGORY, BadJson, load_json
 
 log = logging.getLogger(__name__)
 
-STATUS_BY_CATEGORY = {"invalid": 400, "unauthenticated": 401, "forbidden": 403, "not_found": 404,
-                      "conflict": 409, "rule": 422, "rate_limited": 429, "internal": 500,
-                      "unavailable": 503}
 CODE_BY_STATUS = {
     400: "invalid_input",
     401: "unauthenticated",

@@ -8,8 +8,6 @@ the CSV is streamed as it is read.
 
 from __future__ import annotations
 
-import re
-import tempfile
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -22,15 +20,13 @@ from api.auth import allow
 from api.schemas import TransactionQuerySchema
 from exporters.columns import BALANCE_DETAIL_COLUMNS, Column
 from exporters.csv_export import csv_chunks
-from exporters.excel import write_xlsx
 from exporters.limits import MAX_EXPORT_ROWS
 from ledger_core.access import Role
 from service.documents import balance_detail_rows
-from service.exports import iter_transactions
+from service.exports import XLSX_TYPE, iter_transactions, safe_file_name, xlsx_file
 
 # The most rows one export holds (a module setting so tests can lower it).
 MAX_ROWS = MAX_EXPORT_ROWS
-XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 CSV_TYPE = "text/csv"
 
 blp = Blueprint("exports", __name__, url_prefix="/v1/accounts", description="Exports (Excel, CSV)")
@@ -71,16 +67,8 @@ class TransactionsCsv(MethodView):
 
 
 def xlsx_response(columns: Sequence[Column[Any]], rows: Iterable[Any], file_name: str, sheet_title: str) -> Response:
-    """An .xlsx download of ``rows``. The workbook is built in a temporary file on disk (a
-    zip is only valid once closed) so memory stays flat; errors (too many rows) come before
-    any byte is sent."""
-    workbook = tempfile.TemporaryFile()
-    try:
-        write_xlsx(columns, rows, workbook, sheet_title=sheet_title, max_rows=MAX_ROWS)
-    except BaseException:
-        workbook.close()
-        raise
-    workbook.seek(0)
+    """An .xlsx download of ``rows`` (service/exports.py xlsx_file)."""
+    workbook = xlsx_file(columns, rows, sheet_title, max_rows=MAX_ROWS)
     return send_file(workbook, mimetype=XLSX_TYPE, as_attachment=True, download_name=file_name)
 
 
@@ -92,8 +80,3 @@ def csv_response(columns: Sequence[Column[Any]], rows: Iterable[Any], file_name:
     response.headers["Content-Disposition"] = f'attachment; filename="{file_name}"'
     return response
 
-
-def safe_file_name(name: str, extension: str) -> str:
-    """A download's file name from client text (account ids, numbers): plain ASCII for the header."""
-    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:100] or "export"
-    return f"{safe}.{extension}"

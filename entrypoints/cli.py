@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import sys
 import tempfile
 import threading
@@ -89,6 +90,9 @@ def serve(host: str | None, port: int | None, workers: int | None) -> None:
     env = {**os.environ, "LEDGER_GUNICORN_BIND": f"{host}:{port}",
            "LEDGER_HTTP_WORKERS": str(workers or settings.http_workers)}
     env.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="ledger-metrics-"))
+    # One secret for every worker's console sessions (a session must work on any worker);
+    # without LEDGER_CONSOLE_SECRET, console logins end when the server restarts.
+    env.setdefault("LEDGER_CONSOLE_SECRET", secrets.token_hex(32))
     os.execvpe(sys.executable, [sys.executable, "-m", "gunicorn", "--config", "python:entrypoints.gunicorn_conf",
                                 "entrypoints.wsgi:app"], env)
 

@@ -7,10 +7,15 @@ list endpoint; paging by position keeps later bookings out of an export under wa
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+import re
+import tempfile
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import replace
-from typing import TypeVar
+from typing import IO, Any, TypeVar
 
+from exporters.columns import Column
+from exporters.excel import write_xlsx
+from exporters.limits import MAX_EXPORT_ROWS
 from projections.bills import BillFilter, BillRow
 from projections.orders import OrderFilter, OrderRow
 from projections.rows import InvoiceFilter, InvoiceRow, TransactionFilter, TransactionRow
@@ -19,6 +24,28 @@ from projections.views import MAX_PAGE_ROWS
 from service.ledger_service import LedgerService
 
 EXPORT_PAGE_ROWS = MAX_PAGE_ROWS  # rows per read: the largest page the read model serves
+XLSX_TYPE = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+
+
+def xlsx_file(columns: Sequence[Column[Any]], rows: Iterable[Any], sheet_title: str,
+              max_rows: int = MAX_EXPORT_ROWS) -> IO[bytes]:
+    """A workbook of ``rows``, in a temporary file read from its start: built on disk (a zip
+    is only valid once closed) so memory stays flat; errors (too many rows) come before any
+    byte of it is sent. The caller closes it (a download closes it once sent)."""
+    workbook = tempfile.TemporaryFile()
+    try:
+        write_xlsx(columns, rows, workbook, sheet_title=sheet_title, max_rows=max_rows)
+    except BaseException:
+        workbook.close()
+        raise
+    workbook.seek(0)
+    return workbook
+
+
+def safe_file_name(name: str, extension: str) -> str:
+    """A download's file name from client text (account ids, numbers): plain ASCII for the header."""
+    safe = re.sub(r"[^A-Za-z0-9._-]+", "_", name)[:100] or "export"
+    return f"{safe}.{extension}"
 
 
 Q = TypeVar("Q", TransactionFilter, BillFilter, InvoiceFilter, OrderFilter, SubscriptionFilter)

@@ -39,6 +39,10 @@ class Settings:
     # Accounts a process keeps in memory, in each of its caches (the write side's aggregates,
     # the read model's rows): what bounds its memory with any number of accounts.
     warm_accounts: int = 10_000
+    # The console's session cookies: signed with this secret (`ledger serve` makes one for its
+    # workers when it is not set); Secure unless turned off for plain-HTTP development.
+    console_secret: str = ""
+    console_secure_cookie: bool = True
     # Group commit of money movements (service/group_commit.py): 1 writes each alone.
     group_commit_max_commands: int = 64
     group_commit_max_queued: int = 1_000
@@ -73,6 +77,9 @@ class Settings:
             create_tables=(env.get("LEDGER_CREATE_TABLES") or "true").lower() not in ("false", "0", "no", "off"),
             rate_limit=env.get("LEDGER_RATE_LIMIT") or "200/second",
             rate_limit_storage=env.get("LEDGER_RATE_LIMIT_STORAGE") or "memory://",
+            console_secret=env.get("LEDGER_CONSOLE_SECRET", ""),
+            console_secure_cookie=(env.get("LEDGER_CONSOLE_SECURE_COOKIE") or "true").lower()
+            not in ("false", "0", "no", "off"),
             warm_accounts=int_setting(env, "LEDGER_WARM_ACCOUNTS", 10_000, 1, 1_000_000),
             group_commit_max_commands=int_setting(env, "LEDGER_GROUP_COMMIT_MAX_COMMANDS", 64, 1, 10_000),
             group_commit_max_queued=int_setting(env, "LEDGER_GROUP_COMMIT_MAX_QUEUED", 1_000, 1, 1_000_000),

@@ -45,6 +45,11 @@ class UnsafeJsonText(BadJson):
     code = "invalid_text"
 
 
+# The HTTP status of each error category, for both HTTP edges (the API and the console).
+STATUS_BY_CATEGORY = {"invalid": 400, "unauthenticated": 401, "forbidden": 403, "not_found": 404,
+                      "conflict": 409, "rule": 422, "rate_limited": 429, "internal": 500,
+                      "unavailable": 503}
+
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     document = dict(pairs)
     if len(document) != len(pairs):

@@ -1,0 +1,84 @@
+"""Bills: the list with product, billing cycle and status filters, "Download bill" (PDF)
+per row and "Export data" (Excel) of what the filters pick."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, render_template
+from marshmallow import Schema
+
+from console.access import caller, page, service, visible_account_ids
+from console.downloads import pdf, xlsx
+from console.queries import PAGE_ROWS, choice, cursor, read, text
+from exporters.columns import BILL_DETAIL_COLUMNS
+from exporters.pdf import render_bill_pdf
+from ledger_core.access import Role
+from ledger_core.cycles import Bound
+from projections.bills import CLEARED, PENDING, BillFilter
+from service.documents import bill_detail_rows, bill_document, issuer_of
+from service.wire import DayOrTime
+
+blp = Blueprint("bills", __name__)
+
+
+class BillQuery(Schema):
+    account_id = text(64)
+    product = text()
+    cycle = DayOrTime()
+    status = choice((PENDING, CLEARED))
+    before = cursor()
+
+
+def bill_filter(query: dict[str, Any], account_id: str | None) -> BillFilter:
+    cycle: Bound | None = query.get("cycle")
+    if cycle is not None and cycle.moment is not None:
+        cycle = Bound.of_days(f"{cycle.moment:%Y-%m}")  # a time names its month's cycle
+    return BillFilter(account_id=account_id, product=query.get("product"), status=query.get("status"),
+                      cycle_from=cycle, cycle_to=cycle, before_position=query.get("before"))
+
+
+def _account(query: dict[str, Any]) -> str | None:
+    """The account the list shows: the one asked for if the login sees it, else the
+    login's own when it sees exactly one."""
+    wanted, scope = query.get("account_id"), visible_account_ids()
+    if wanted is not None:
+        if scope is not None and wanted not in scope:
+            abort(404)
+        return wanted
+    if scope is not None and len(scope) == 1:
+        return scope[0]
+    if scope is not None:
+        abort(400, "This login sees several accounts: choose one.")
+    return None
+
+
+@blp.route("/bills")
+@page(Role.FINANCE)
+def bills() -> Any:
+    query, errors = read(BillQuery())
+    account_id = _account(query)
+    rows, next_position = service().view.bills(bill_filter(query, account_id), PAGE_ROWS)
+    return render_template("bills.html", rows=rows, query=query, errors=errors, next_position=next_position,
+                           statuses=(PENDING, CLEARED), account_id=account_id), 400 if errors else 200
+
+
+@blp.route("/bills/export.xlsx")
+@page(Role.FINANCE)
+def export() -> Any:
+    query, errors = read(BillQuery())
+    if errors:
+        abort(400, "; ".join(f"{k}: {v}" for k, v in errors.items()))
+    query.pop("before", None)  # an export holds every row the filters pick
+    rows = bill_detail_rows(service(), bill_filter(query, _account(query)))
+    return xlsx(BILL_DETAIL_COLUMNS, rows, "bills", "Bill details")
+
+
+@blp.route("/bills/<bill_no>.pdf")
+@page(Role.FINANCE)
+def bill_pdf(bill_no: str) -> Any:
+    svc = service()
+    bill = svc.view.bill(bill_no)
+    if bill is None or not caller().sees(bill.account_id):
+        abort(404)
+    return pdf(render_bill_pdf(bill_document(svc, bill_no), issuer_of(svc.settings)), bill_no)
