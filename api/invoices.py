@@ -7,9 +7,7 @@ model; writes answer after the read model caught up with them (read-your-writes)
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import date
-from decimal import Decimal
 from typing import Any
 
 from flask.views import MethodView
@@ -45,6 +43,7 @@ from service.documents import account_days, account_rows, account_zones, invoice
 from service.invoicing import (
     close_account_cycles,
     future_invoice,
+    invoice_dashboard,
     invoice_defaults,
     issue_manual_invoice,
     predict_invoice,
@@ -115,33 +114,7 @@ class Dashboard(MethodView):
     def get(self, query: dict[str, Any]) -> dict[str, Any]:
         """Counts per status (over every currency) and, per currency, the same counts with
         their sums: amounts in different currencies are never added together."""
-        view = service().view
-        base = invoice_filter(query)
-        groups = view.invoice_dashboard(base)
-        overdue = view.invoice_dashboard(replace(base, due_status="overdue"))
-        currencies = sorted({g["currency"] for g in groups})
-        return {**_dashboard_counts(groups, overdue), "groups": groups,
-                "currencies": [{"currency": c, **_dashboard_counts(*(
-                    [g for g in rows if g["currency"] == c] for rows in (groups, overdue))),
-                    **_dashboard_sums([g for g in groups if g["currency"] == c])} for c in currencies]}
-
-
-def _dashboard_counts(groups: list[dict[str, Any]], overdue: list[dict[str, Any]]) -> dict[str, int]:
-    def count(**match: str) -> int:
-        return sum(g["invoices"] for g in groups if all(g[k] == v for k, v in match.items()))
-
-    return {"total_invoices": count(), "approved": count(status="approved"), "not_approved": count(status="draft"),
-            "void": count(status="void"), "paid": count(status="approved", payment_status="paid"),
-            "unsettled": count(status="approved") - count(status="approved", payment_status="paid"),
-            "overdue": sum(g["invoices"] for g in overdue)}
-
-
-def _dashboard_sums(groups: list[dict[str, Any]]) -> dict[str, Decimal]:
-    """Of one currency's approved invoices: their totals, what was paid, what is still owed."""
-    approved = [g for g in groups if g["status"] == "approved"]
-    return {"approved_total": sum((g["total"] for g in approved), Decimal(0)),
-            "paid_amount": sum((g["paid"] for g in approved), Decimal(0)),
-            "outstanding": sum((g["outstanding"] for g in approved), Decimal(0))}
+        return invoice_dashboard(service(), invoice_filter(query))
 
 
 @invoices.route("/defaults")

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlparse
 
 from flask import Flask, abort, current_app, g, redirect, request, session, url_for
 from werkzeug.wrappers import Response
@@ -126,3 +127,12 @@ def authorize() -> Response | None:
 def visible_account_ids() -> tuple[str, ...] | None:
     who = caller()
     return None if who.accounts is None else tuple(sorted(who.accounts))
+
+
+def back_to(target: str) -> str:
+    """A page of this console to return to after a form (``target`` relative to the console,
+    as request.full_path gives it), or "" if it is anything else (never another site)."""
+    parsed = urlparse(target)
+    if parsed.scheme or parsed.netloc or not target.startswith("/") or target.startswith("//"):
+        return ""
+    return request.script_root + target

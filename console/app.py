@@ -24,7 +24,9 @@ from console import access
 from console.accounts import blp as accounts_blueprint
 from console.bills import blp as bills_blueprint
 from console.formatting import register_filters
+from console.invoicing import blp as invoicing_blueprint
 from console.login import blp as login_blueprint
+from console.new_invoice import blp as new_invoice_blueprint
 from console.transactions import blp as transactions_blueprint
 from ledger_core.errors import LedgerError
 from persistence.appending import reset_cause, set_cause
@@ -55,7 +57,8 @@ def create_console(service: LedgerService, settings: Settings | None = None) -> 
     app.extensions["ledger"] = service
     CSRFProtect(app)
     register_filters(app)
-    for blueprint in (login_blueprint, accounts_blueprint, bills_blueprint, transactions_blueprint):
+    for blueprint in (login_blueprint, accounts_blueprint, bills_blueprint, transactions_blueprint,
+                      invoicing_blueprint, new_invoice_blueprint):
         app.register_blueprint(blueprint)
 
     @app.before_request

@@ -14,7 +14,7 @@ account's rate is added the way the invoice will add it (rounded once).
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -29,6 +29,7 @@ from ledger_core.figures import ZERO
 from ledger_core.invoicing import Wording, issue_dates
 from ledger_core.money import AMOUNT_QUANTUM, tax_on
 from projections.orders import OrderFilter
+from projections.rows import InvoiceFilter
 from projections.subscriptions import SubscriptionFilter
 from service.exports import iter_orders, iter_subscriptions
 from service.ledger_service import LedgerService
@@ -186,3 +187,34 @@ def _renewals_in(service: LedgerService, account_id: str, first_day: date, last_
                 prices[item["plan_id"]] = service.commands.plan(item["plan_id"]).current.price
             total += prices[item["plan_id"]] * item["quantity"]
     return total
+
+
+def invoice_dashboard(service: LedgerService, query: InvoiceFilter) -> dict[str, Any]:
+    """Counts per status (over every currency) and, per currency, the same counts with their
+    sums: amounts in different currencies are never added together."""
+    view = service.view
+    groups = view.invoice_dashboard(query)
+    overdue = view.invoice_dashboard(replace(query, due_status="overdue"))
+    currencies = sorted({g["currency"] for g in groups})
+    return {**_dashboard_counts(groups, overdue), "groups": groups,
+            "currencies": [{"currency": c, **_dashboard_counts(*(
+                [g for g in rows if g["currency"] == c] for rows in (groups, overdue))),
+                **_dashboard_sums([g for g in groups if g["currency"] == c])} for c in currencies]}
+
+
+def _dashboard_counts(groups: list[dict[str, Any]], overdue: list[dict[str, Any]]) -> dict[str, int]:
+    def count(**match: str) -> int:
+        return sum(g["invoices"] for g in groups if all(g[k] == v for k, v in match.items()))
+
+    return {"total_invoices": count(), "approved": count(status="approved"), "not_approved": count(status="draft"),
+            "void": count(status="void"), "paid": count(status="approved", payment_status="paid"),
+            "unsettled": count(status="approved") - count(status="approved", payment_status="paid"),
+            "overdue": sum(g["invoices"] for g in overdue)}
+
+
+def _dashboard_sums(groups: list[dict[str, Any]]) -> dict[str, Decimal]:
+    """Of one currency's approved invoices: their totals, what was paid, what is still owed."""
+    approved = [g for g in groups if g["status"] == "approved"]
+    return {"approved_total": sum((g["total"] for g in approved), Decimal(0)),
+            "paid_amount": sum((g["paid"] for g in approved), Decimal(0)),
+            "outstanding": sum((g["outstanding"] for g in approved), Decimal(0))}

@@ -36,6 +36,7 @@ class Console:
     base: str  # the server, e.g. http://localhost:8123
     keys: dict[str, str]  # role (or "customer") -> secret
     admin: requests.Session
+    env: dict[str, str]  # the server's environment, for the CLI (`ledger send-reminders`)
 
     def api(self, method: str, path: str, **kwargs: Any) -> Any:
         response = self.admin.request(method, f"{self.base}{path}", timeout=30, **kwargs)
@@ -59,7 +60,7 @@ def console(postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iter
             keys = {role: create_key(env, role) for role in ("finance", "auditor")}
             keys["customer"] = create_key(env, "finance", "acme")
             keys["admin"] = server.admin_key
-            yield Console(base, keys, admin)
+            yield Console(base, keys, admin, env)
     finally:
         with psycopg.connect(postgres_url, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')

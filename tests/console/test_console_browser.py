@@ -173,7 +173,8 @@ def test_a_revoked_key_ends_its_sessions(browser, books: Console):
     assert "/console/login" in page.url
 
 
-PAGES = ("/console/", "/console/accounts/acme", "/console/accounts/globex/transactions", "/console/bills")
+PAGES = ("/console/", "/console/accounts/acme", "/console/accounts/globex/transactions", "/console/bills",
+         "/console/invoices", "/console/invoices/new?type=prepaid", "/console/invoices/new?type=postpaid")
 
 
 @pytest.mark.parametrize("width", [1280, 390])
@@ -184,6 +185,7 @@ def test_every_page_fits_the_screen_and_is_kept_as_a_screenshot(browser, books: 
         overflow = page.evaluate("document.documentElement.scrollWidth - window.innerWidth")
         assert overflow <= 0, f"{path} is {overflow}px wider than a {width}px screen"
         name = re.sub(r"[^a-z]+", "-", path.removeprefix("/console/")).strip("-") or "customers"
+        assert page.locator("main").count() == 1  # a console page, not an error of the API
         assert screenshot(page, f"{name}-{width}").stat().st_size > 5_000
     page.goto(f"{books.base}/console/login")
     screenshot(page, f"login-{width}")

@@ -1,0 +1,16 @@
+"""A refused write's message, put beside the field that caused it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ledger_core.errors import LedgerError
+
+WHOLE_FORM = "_form"
+
+
+def form_errors(error: LedgerError, fields: Iterable[str]) -> dict[str, str]:
+    """{field: message} for the form's fields the error names, else the message for the whole form."""
+    named = set(error.details.get("fields", {}) or {}) | ({error.details["field"]} if "field" in error.details else set())
+    shown = {name: error.message for name in fields if name in named}
+    return shown or {WHOLE_FORM: error.message}
