@@ -23,10 +23,12 @@ from werkzeug.exceptions import HTTPException
 from console import access
 from console.accounts import blp as accounts_blueprint
 from console.bills import blp as bills_blueprint
+from console.catalog import blp as catalog_blueprint
 from console.formatting import register_filters
 from console.invoicing import blp as invoicing_blueprint
 from console.login import blp as login_blueprint
 from console.new_invoice import blp as new_invoice_blueprint
+from console.recurring import blp as recurring_blueprint
 from console.transactions import blp as transactions_blueprint
 from ledger_core.errors import LedgerError
 from persistence.appending import reset_cause, set_cause
@@ -58,7 +60,7 @@ def create_console(service: LedgerService, settings: Settings | None = None) -> 
     CSRFProtect(app)
     register_filters(app)
     for blueprint in (login_blueprint, accounts_blueprint, bills_blueprint, transactions_blueprint,
-                      invoicing_blueprint, new_invoice_blueprint):
+                      invoicing_blueprint, new_invoice_blueprint, recurring_blueprint, catalog_blueprint):
         app.register_blueprint(blueprint)
 
     @app.before_request

@@ -1,0 +1,67 @@
+"""An account's other pages in headless Chromium: subscriptions and orders as the API made
+them; recurring invoices read by finance and started, stopped and changed by an admin."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.console.conftest import Console, log_in, screenshot
+
+pytestmark = [pytest.mark.postgres, pytest.mark.server]
+
+
+@pytest.fixture(scope="module")
+def books(console: Console) -> Console:
+    console.api("POST", "/v1/accounts", json={
+        "account_id": "umbrella", "billing_mode": "prepaid", "invoice_mode": "consolidated", "currency": "SGD",
+        "credit_limit": "500", "payer": {"name": "Umbrella", "emails": ["ap@umbrella.test"]}})
+    console.api("POST", "/v1/plans", json={"plan_id": "chat-pro", "kind": "package", "name": "Chat Pro",
+                                           "period": "monthly", "currency": "SGD", "price": "30"})
+    console.api("POST", "/v1/accounts/umbrella/subscriptions", json={"plan_id": "chat-pro"})
+    console.api("POST", "/v1/accounts/umbrella/orders", json={
+        "kind": "cloud_phone", "product": "Cloud phone Android 12", "unit_price": "12.5", "quantity": "2",
+        "resource_id": "cp-7"})
+    return console
+
+
+def test_subscriptions_and_orders_show_what_the_api_made(browser, books: Console):
+    page = log_in(browser, books, "auditor")
+    page.goto(f"{books.base}/console/accounts/umbrella")
+    page.get_by_role("link", name="Subscriptions").click()
+    row = page.get_by_role("table", name="Subscriptions").locator("tbody tr")
+    assert row.count() == 1 and "Chat Pro" in row.inner_text() and "30.00 SGD" in row.inner_text()
+    page.get_by_role("link", name="Orders").click()
+    orders = page.get_by_role("table", name="Orders").locator("tbody tr")
+    assert orders.count() == 1 and "cp-7" in orders.inner_text() and "25.00 SGD" in orders.inner_text()
+    page.get_by_label("Status").select_option("completed")
+    page.get_by_role("button", name="Search").click()
+    assert "status=completed" in page.url and "No order." in orders.inner_text()
+    assert page.get_by_role("link", name="Recurring invoices").count() == 0  # an auditor's tabs
+
+
+def test_finance_reads_recurring_settings_and_an_admin_stops_and_changes_them(browser, books: Console):
+    finance = log_in(browser, books, "finance")
+    finance.goto(f"{books.base}/console/accounts/umbrella/recurring")
+    assert finance.locator("[data-state=cycle]").inner_text() == "running"
+    assert finance.locator("main form[method=post]").count() == 0  # finance reads; admins change
+
+    admin = log_in(browser, books, "admin")
+    admin.goto(f"{books.base}/console/accounts/umbrella/recurring")
+    admin.get_by_role("button", name="Stop the cycle").click()
+    assert admin.locator("[data-state=cycle]").inner_text() == "stopped"
+    assert books.api("GET", "/v1/accounts/umbrella")["cycle_running"] is False
+    admin.get_by_label("Payment terms (days)").fill("999999")
+    admin.get_by_role("button", name="Save settings").click()
+    assert admin.locator("#payment_terms_days-error").is_visible()
+    admin.get_by_label("Payment terms (days)").fill("30")
+    admin.get_by_role("button", name="Save settings").click()
+    assert "settings saved" in admin.inner_text("main")
+    assert books.api("GET", "/v1/accounts/umbrella")["payment_terms_days"] == 30
+    admin.get_by_role("button", name="Start the cycle").click()
+    assert books.api("GET", "/v1/accounts/umbrella")["cycle_running"] is True
+    for width in (1280, 390):
+        admin.set_viewport_size({"width": width, "height": 800})
+        for path in ("recurring", "subscriptions", "orders"):
+            admin.goto(f"{books.base}/console/accounts/umbrella/{path}")
+            assert admin.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
+            screenshot(admin, f"accounts-umbrella-{path}-{width}")
