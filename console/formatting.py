@@ -39,7 +39,8 @@ def with_query(**changes: Any) -> str:
     the URL, so a filtered page can be bookmarked and shared."""
     args = {k: v for k, v in request.args.items() if k not in changes}
     args.update({k: v for k, v in changes.items() if v is not None})
-    return f"{request.path}?{urlencode(args)}" if args else request.path
+    path = request.script_root + request.path  # the console is mounted below the API
+    return f"{path}?{urlencode(args)}" if args else path
 
 
 def register_filters(app: Flask) -> None:

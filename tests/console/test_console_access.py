@@ -11,9 +11,11 @@ import pytest
 from flask import Flask
 
 from console.access import access_of
+from console.queries import PAGE_ROWS
 from entrypoints.web import create_web
 from ledger_core.commands import IssueKey, OpenAccount, Recharge
-from projections.rows import TransactionFilter
+from projections.rows import EventFilter, TransactionFilter
+from service.history import account_events
 from service.ledger_service import LedgerService
 
 
@@ -89,3 +91,36 @@ def test_a_bad_filter_is_a_400_page_naming_the_field(web: Any, service: LedgerSe
     answer = client.get(f"/bills?{query}")
     assert answer.status_code == 400
     assert 'class="field-error"' in answer.get_data(as_text=True)
+
+
+def test_a_write_from_a_page_records_who_made_it(web: Any, service: LedgerService):
+    client = browser_for(web, service, "admin")
+    key_id = service.commands.api_keys()[-1].key_id
+    token = re.search(r'name="csrf_token" value="([^"]+)"',
+                      client.get("/accounts/acme/recurring").get_data(as_text=True))[1]
+    answer = client.post("/accounts/acme/recurring", data={"csrf_token": token, "action": "stop"})
+    assert answer.status_code == 302
+    last = account_events(service, EventFilter(account_id="acme"), 50)[0][-1]
+    assert last.cause["kind"] == "console" and last.cause["api_key_id"] == key_id and last.cause["role"] == "admin"
+    assert last.cause["path"] == "/accounts/acme/recurring" and last.cause["request_id"]
+
+
+def test_a_form_without_its_csrf_token_writes_nothing(web: Any, service: LedgerService):
+    client = browser_for(web, service, "admin")
+    answer = client.post("/accounts/acme/recurring", data={"action": "stop"})
+    assert answer.status_code == 400
+    assert service.account_row("acme").billing_settings["cycle_running"] is True
+
+
+def test_lists_page_through_every_row(web: Any, service: LedgerService):
+    for n in range(PAGE_ROWS + 3):
+        service.handle(OpenAccount(account_id=f"page-{n:03d}", currency="SGD", billing_mode="prepaid",
+                                   invoice_mode="consolidated"))
+    client = browser_for(web, service, "finance")
+    seen, url = [], "/?q=page-"
+    while url:
+        html = client.get(url).get_data(as_text=True)
+        seen += re.findall(r'>(page-\d{3})</a>', html)
+        found = re.search(r'rel="next" href="([^"]+)"', html)
+        url = found[1].replace("&amp;", "&") if found else None
+    assert seen == [f"page-{n:03d}" for n in range(PAGE_ROWS + 3)]

@@ -189,3 +189,19 @@ def test_every_page_fits_the_screen_and_is_kept_as_a_screenshot(browser, books: 
         assert screenshot(page, f"{name}-{width}").stat().st_size > 5_000
     page.goto(f"{books.base}/console/login")
     screenshot(page, f"login-{width}")
+
+
+def test_a_list_pages_on_and_refresh_keeps_the_filters(browser, books: Console):
+    for n in range(27):
+        books.api("POST", "/v1/accounts", json={"account_id": f"pg-{n:02d}", "billing_mode": "prepaid",
+                                                "invoice_mode": "consolidated", "currency": "SGD"})
+    page = log_in(browser, books, "finance")
+    page.goto(f"{books.base}/console/?q=pg-")
+    first = page.locator("table[aria-label=Customers] tbody tr").count()
+    page.get_by_role("link", name="Next page").click()
+    assert "/console/?q=pg-&after=" in page.url
+    assert first + page.locator("table[aria-label=Customers] tbody tr").count() == 27
+    page.goto(f"{books.base}/console/accounts/acme/transactions?type=Expense")
+    page.get_by_role("link", name="Refresh").click()
+    assert page.url.endswith("/console/accounts/acme/transactions?type=Expense")
+    assert page.locator("table[aria-label='Balance details'] tbody tr").count() == 3
