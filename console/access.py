@@ -124,6 +124,22 @@ def authorize() -> Response | None:
     return None
 
 
+def listed_account(wanted: str | None) -> str | None:
+    """The account a list across accounts shows: the one asked for if the login sees it
+    (else 404), the login's own when it sees exactly one, None (every account) for an
+    unscoped login; a login scoped to several must choose (400)."""
+    scope = visible_account_ids()
+    if wanted is not None:
+        if scope is not None and wanted not in scope:
+            abort(404)
+        return wanted
+    if scope is None:
+        return None
+    if len(scope) != 1:
+        abort(400, "This login sees several accounts: choose one.")
+    return scope[0]
+
+
 def visible_account_ids() -> tuple[str, ...] | None:
     who = caller()
     return None if who.accounts is None else tuple(sorted(who.accounts))

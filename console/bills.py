@@ -8,7 +8,7 @@ from typing import Any
 from flask import Blueprint, abort, render_template
 from marshmallow import Schema
 
-from console.access import caller, page, service, visible_account_ids
+from console.access import caller, listed_account, page, service
 from console.downloads import pdf, xlsx
 from console.queries import PAGE_ROWS, choice, cursor, read, text
 from exporters.columns import BILL_DETAIL_COLUMNS
@@ -38,26 +38,11 @@ def bill_filter(query: dict[str, Any], account_id: str | None) -> BillFilter:
                       cycle_from=cycle, cycle_to=cycle, before_position=query.get("before"))
 
 
-def _account(query: dict[str, Any]) -> str | None:
-    """The account the list shows: the one asked for if the login sees it, else the
-    login's own when it sees exactly one."""
-    wanted, scope = query.get("account_id"), visible_account_ids()
-    if wanted is not None:
-        if scope is not None and wanted not in scope:
-            abort(404)
-        return wanted
-    if scope is not None and len(scope) == 1:
-        return scope[0]
-    if scope is not None:
-        abort(400, "This login sees several accounts: choose one.")
-    return None
-
-
 @blp.route("/bills")
 @page(Role.FINANCE)
 def bills() -> Any:
     query, errors = read(BillQuery())
-    account_id = _account(query)
+    account_id = listed_account(query.get("account_id"))
     rows, next_position = service().view.bills(bill_filter(query, account_id), PAGE_ROWS)
     return render_template("bills.html", rows=rows, query=query, errors=errors, next_position=next_position,
                            statuses=(PENDING, CLEARED), account_id=account_id), 400 if errors else 200
@@ -70,7 +55,7 @@ def export() -> Any:
     if errors:
         abort(400, "; ".join(f"{k}: {v}" for k, v in errors.items()))
     query.pop("before", None)  # an export holds every row the filters pick
-    rows = bill_detail_rows(service(), bill_filter(query, _account(query)))
+    rows = bill_detail_rows(service(), bill_filter(query, listed_account(query.get("account_id"))))
     return xlsx(BILL_DETAIL_COLUMNS, rows, "bills", "Bill details")
 
 

@@ -17,7 +17,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from marshmallow import Schema
 
-from console.access import back_to, caller, may, page, service, visible_account_ids
+from console.access import back_to, caller, listed_account, may, page, service
 from console.downloads import pdf, xlsx
 from console.forms import form_errors
 from console.queries import PAGE_ROWS, choice, cursor, read, text
@@ -57,13 +57,7 @@ def form_key() -> str:
 
 
 def invoice_filter(query: dict[str, Any]) -> InvoiceFilter:
-    account_id, scope = query.get("account_id"), visible_account_ids()
-    if scope is not None:
-        if account_id is not None and account_id not in scope:
-            abort(404)
-        if account_id is None and len(scope) != 1:
-            abort(400, "This login sees several accounts: choose one.")
-        account_id = account_id or scope[0]
+    account_id = listed_account(query.get("account_id"))
     svc = service()
     today = (svc.now_for(account_id) if account_id else svc.clock()).date()
     return InvoiceFilter(account_id=account_id, number=query.get("number"), status=query.get("status"),
