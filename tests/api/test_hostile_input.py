@@ -130,8 +130,12 @@ def test_an_event_stored_with_nul_before_the_check_cannot_stop_the_read_models(c
     from service.rebuild import rebuild
 
     monkeypatch.setattr(persistence.recorders, "refuse_unsafe_text", lambda stored_events: None)
-    service.handle(RecordUsage("acme", idempotency_key="k", amount="1", line=UsageLine(product="x\x00y\x07")))
+    # Written as an older version would have, and projected by this one from the log (a write's
+    # own events go to the read model as they are, but today's recorder never stores a NUL).
+    service.commands.handle(RecordUsage("acme", idempotency_key="k", amount="1",
+                                        line=UsageLine(product="x\x00y\x07")))
     monkeypatch.undo()
+    service.projector.catch_up()
     rows = client.get("/v1/accounts/acme/transactions").get_json()["items"]
     assert rows[0]["product"] == "x\ufffdy\x07"
     assert client.get("/v1/accounts/acme/transactions/export.xlsx").status_code == 200
