@@ -1,12 +1,19 @@
-"""A refused write's message, put beside the field that caused it."""
+"""What the pages' forms share: the key each form is drawn with (a repeat of the form lands
+once), and a refused write's message put beside the field that caused it."""
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 
 from ledger_core.errors import LedgerError
 
 WHOLE_FORM = "_form"
+
+
+def form_key() -> str:
+    """A new form's key: its write's idempotency key (or payment id)."""
+    return secrets.token_hex(12)
 
 
 def form_errors(error: LedgerError, fields: Iterable[str]) -> dict[str, str]:

@@ -9,7 +9,6 @@ Every form carries a key made when the page was drawn, used as the write's idemp
 
 from __future__ import annotations
 
-import secrets
 from dataclasses import replace
 from decimal import Decimal
 from typing import Any
@@ -19,7 +18,7 @@ from marshmallow import Schema
 
 from console.access import back_to, caller, listed_account, may, page, service
 from console.downloads import pdf, xlsx
-from console.forms import form_errors
+from console.forms import form_errors, form_key
 from console.queries import PAGE_ROWS, choice, cursor, read, text
 from exporters.columns import INVOICE_REPORT_COLUMNS
 from exporters.pdf import render_invoice_pdf
@@ -50,10 +49,6 @@ class InvoiceQuery(Schema):
     payment_status = choice(tuple(s.value for s in PaymentStatus))
     due_status = choice(tuple(s.value for s in DueStatus))
     before = cursor()
-
-
-def form_key() -> str:
-    return secrets.token_hex(12)
 
 
 def invoice_filter(query: dict[str, Any]) -> InvoiceFilter:

@@ -11,8 +11,7 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 
 from console.access import caller, page, service
-from console.forms import WHOLE_FORM, form_errors
-from console.invoicing import form_key
+from console.forms import WHOLE_FORM, form_errors, form_key
 from ledger_core import commands
 from ledger_core.access import Role
 from ledger_core.errors import InvalidInput, LedgerError

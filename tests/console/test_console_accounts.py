@@ -3,7 +3,10 @@ them; recurring invoices read by finance and started, stopped and changed by an 
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
+from pypdf import PdfReader
 
 from tests.console.conftest import Console, log_in, screenshot
 
@@ -65,3 +68,30 @@ def test_finance_reads_recurring_settings_and_an_admin_stops_and_changes_them(br
             admin.goto(f"{books.base}/console/accounts/umbrella/{path}")
             assert admin.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
             screenshot(admin, f"accounts-umbrella-{path}-{width}")
+
+
+def test_finance_cancels_a_subscription_at_period_end_and_pays_an_order_from_the_balance(browser, books: Console):
+    books.api("POST", "/v1/accounts/umbrella/recharges", json={"amount": "100", "reference": "R1", "method": "card"})
+    page = log_in(browser, books, "finance")
+    page.goto(f"{books.base}/console/accounts/umbrella/subscriptions")
+    row = page.get_by_role("table", name="Subscriptions").locator("tbody tr").first
+    row.get_by_text("Actions").click()
+    row.get_by_role("button", name="Cancel at period end").click()
+    assert "cancel at period end" in page.inner_text("main")
+    subscription = books.api("GET", "/v1/accounts/umbrella/subscriptions")["items"][0]
+    assert subscription["cancel_at_period_end"] is True
+
+    page.goto(f"{books.base}/console/accounts/umbrella/orders")
+    before = books.api("GET", "/v1/accounts/umbrella/balance")["current_balance"]
+    row = page.get_by_role("table", name="Orders").locator("tbody tr").first
+    row.get_by_text("Actions").click()
+    row.get_by_role("button", name="Pay from the balance").click()
+    assert "paid." in page.inner_text("main")
+    after = books.api("GET", "/v1/accounts/umbrella/balance")["current_balance"]
+    assert Decimal(before) - Decimal(after) == Decimal("25.00")
+    row = page.get_by_role("table", name="Orders").locator("tbody tr").first
+    assert "completed" in row.inner_text()
+    row.get_by_text("Actions").click()
+    with page.expect_download() as receipt:
+        row.get_by_role("link", name="Receipt").click()
+    assert "25.00" in "".join(p.extract_text() for p in PdfReader(receipt.value.path()).pages)
