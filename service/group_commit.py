@@ -119,10 +119,10 @@ class GroupCommit:
             if not pending.lead:
                 return pending.answer()
             pending.done.clear()
-        self._lead()
+        self._lead(pending)
         return pending.answer()
 
-    def _lead(self) -> None:
+    def _lead(self, own: _Pending) -> None:
         taken: list[_Pending] = []
         try:
             if self.limits.wait_us and len(self._queue) < self.limits.max_commands:
@@ -137,6 +137,8 @@ class GroupCommit:
                 self._together(taken)
         finally:  # whatever happened, every caller taken is woken, and the lead passes on
             with self._lock:
+                if not taken and own in self._queue:
+                    self._queue.remove(own)  # stopped before taking anything: its own caller gets WriteInterrupted
                 successor = self._queue[0] if self._queue else None
                 self._leading = successor is not None
             for p in taken:

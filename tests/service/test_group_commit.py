@@ -215,3 +215,24 @@ def test_limits_are_checked():
     with pytest.raises(ValueError):
         GroupCommitLimits(wait_us=-1)
     assert replace(GroupCommitLimits(), max_commands=1).max_commands == 1
+
+
+def test_a_leader_stopped_before_it_took_its_batch_passes_the_lead_and_leaves_nothing_queued(service: LedgerService):
+    open_account(service, billing_mode="postpaid", credit_limit="10")
+    combiner = GroupCommit(service.commands, lambda *_: None, GroupCommitLimits(wait_us=1_000))
+
+    def interrupted(_: float) -> None:
+        raise KeyboardInterrupt  # what a worker's shutdown raises in the middle of a wait
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr("service.group_commit.time.sleep", interrupted)
+        with pytest.raises(KeyboardInterrupt):
+            combiner.submit(RecordUsage("acme", idempotency_key="stopped", amount="1", line=SMS))
+    assert not combiner._queue and not combiner._leading
+    answers: list[Any] = []
+    thread = threading.Thread(target=lambda: answers.append(
+        combiner.submit(RecordUsage("acme", idempotency_key="next", amount="1", line=SMS))))
+    thread.start()
+    thread.join(10)
+    assert not thread.is_alive()  # the next write is not stuck behind a lead nobody holds
+    assert answers[0].after.version == 2
