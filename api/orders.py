@@ -19,14 +19,13 @@ from api.exports import csv_response, xlsx_response
 from api.schemas import DEFAULT_PAGE_ROWS, BalanceSchema, choice_field, key_field, text_field
 from exporters.columns import ORDER_REPORT_COLUMNS
 from exporters.pdf import render_receipt_pdf
-from exporters.rows import OrderReportRow
 from ledger_core import commands
 from ledger_core.access import Role
 from ledger_core.errors import InvariantViolation
 from ledger_core.order import ORDER_ID_PATTERN, OrderKind, OrderStatus, PaymentMethod
 from projections.orders import OrderFilter, OrderRow
 from projections.views import MAX_PAGE_ROWS
-from service.documents import issuer_of, receipt_document
+from service.documents import issuer_of, order_report_rows, receipt_document
 from service.exports import iter_orders
 from service.wire import Amount, DayOrTime, Quantity, UnitPrice, UtcDateTime
 
@@ -157,11 +156,7 @@ class AllOrders(MethodView):
 
 
 def _report(query: dict[str, Any]) -> Any:
-    rows = iter_orders(service(), _filter(query, visible_account(query.get("account_id"))))
-    return (OrderReportRow(order_no=r.order_id, account_id=r.account_id, kind=r.kind, product=r.product,
-                           status=r.status, quantity=r.quantity, amount=r.amount, currency=r.currency,
-                           created_at=r.created_at, paid_at=r.paid_at, payment_method=r.payment_method or "",
-                           paid_by=r.paid_by, resource_id=r.resource_id or "") for r in rows)
+    return order_report_rows(iter_orders(service(), _filter(query, visible_account(query.get("account_id")))))
 
 
 @all_orders.route("/export.xlsx")

@@ -23,7 +23,7 @@ from ledger_core.figures import ZERO
 from ledger_core.subscription import MAX_QUANTITY, Item, Subscription
 from projections.subscriptions import SubscriptionFilter
 from projections.views import MAX_PAGE_ROWS
-from service.subscriptions import reprice_plan
+from service.subscriptions import preview_change, reprice_plan
 from service.wire import Amount, Quantity, UtcDateTime
 
 plans = Blueprint("plans", __name__, url_prefix="/v1/plans", description="The catalog: packages and add-ons")
@@ -375,14 +375,4 @@ class Preview(MethodView):
     def post(self, body: dict[str, Any], account_id: str, subscription_id: str) -> dict[str, Any]:
         """What the change would post and do to the open cycle's invoice; nothing is written."""
         change = _change_command(account_id, subscription_id, {**body, "idempotency_key": None})
-        found = service().commands.handle(commands.PreviewSubscriptionChange(account_id, change))
-        moves = [{"type": "System" if m.credit else "Expense", "amount": m.amount if m.credit else -m.amount,
-                  "description": m.description} for m in found["movements"]]
-        net = sum((m.amount if not m.credit else -m.amount for m in found["movements"]), ZERO)
-        return {"movements": moves, "net": net,
-                "invoiced_at_once": found["invoiced_at_once"],
-                "next_invoice_before": _effect(found["before"]), "next_invoice_after": _effect(found["after"])}
-
-
-def _effect(plan: Any) -> dict[str, Any]:
-    return {"subtotal": plan.subtotal, "tax": plan.tax, "total": plan.total}
+        return preview_change(service(), account_id, change)

@@ -5,15 +5,17 @@ paid outside) or cancels a pending order, and downloads a paid order's receipt."
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from marshmallow import Schema
 
 from console.access import caller, may, page, service
-from console.downloads import pdf
+from console.downloads import pdf, xlsx
 from console.forms import form_key
 from console.queries import PAGE_ROWS, choice, cursor, read, text
+from exporters.columns import ORDER_REPORT_COLUMNS
 from exporters.pdf import render_receipt_pdf
 from ledger_core import commands
 from ledger_core.access import Role
@@ -22,7 +24,10 @@ from ledger_core.order import OrderKind, OrderStatus, PaymentMethod
 from ledger_core.subscription import SubscriptionStatus
 from projections.orders import OrderFilter
 from projections.subscriptions import SubscriptionFilter
-from service.documents import issuer_of, receipt_document
+from service.documents import issuer_of, order_report_rows, receipt_document
+from service.exports import iter_orders
+from service.subscriptions import preview_change
+from service.wire import DayOrTime
 
 blp = Blueprint("catalog", __name__)
 SUBSCRIPTION_STATUSES = tuple(s.value for s in SubscriptionStatus)
@@ -32,6 +37,7 @@ ORDER_STATUSES = tuple(s.value for s in OrderStatus)
 class SubscriptionQuery(Schema):
     q = text()
     status = choice(SUBSCRIPTION_STATUSES)
+    payment_method = text(64)
     before = cursor()
 
 
@@ -39,7 +45,18 @@ class OrderQuery(Schema):
     q = text()
     status = choice(ORDER_STATUSES)
     kind = choice(tuple(k.value for k in OrderKind))
+    product = text()
+    resource_id = text(64)
+    created_from = DayOrTime()
+    created_to = DayOrTime()
     before = cursor()
+
+
+def order_filter(account_id: str, query: dict[str, Any]) -> OrderFilter:
+    return OrderFilter(account_id=account_id, status=query.get("status"), kind=query.get("kind"),
+                       product=query.get("product"), resource_id=query.get("resource_id"),
+                       created_from=query.get("created_from"), created_to=query.get("created_to"),
+                       text=query.get("q"), before_position=query.get("before"))
 
 
 @blp.route("/accounts/<account_id>/subscriptions")
@@ -49,7 +66,7 @@ def subscriptions(account_id: str) -> Any:
     query, errors = read(SubscriptionQuery())
     rows, next_position = service().view.subscriptions(SubscriptionFilter(
         account_id=account_id, status=query.get("status"), text=query.get("q"),
-        before_position=query.get("before")), PAGE_ROWS)
+        payment_method_id=query.get("payment_method"), before_position=query.get("before")), PAGE_ROWS)
     return render_template("subscriptions.html", row=row, rows=rows, errors=errors, next_position=next_position,
                            statuses=SUBSCRIPTION_STATUSES, writes=may(Role.FINANCE), form_key=form_key()), 400 if errors else 200
 
@@ -59,19 +76,60 @@ def subscriptions(account_id: str) -> Any:
 def orders(account_id: str) -> Any:
     row = service().account_row(account_id)
     query, errors = read(OrderQuery())
-    rows, next_position = service().view.orders(OrderFilter(
-        account_id=account_id, status=query.get("status"), kind=query.get("kind"), text=query.get("q"),
-        before_position=query.get("before")), PAGE_ROWS)
+    rows, next_position = service().view.orders(order_filter(account_id, query), PAGE_ROWS)
     return render_template("orders.html", row=row, rows=rows, errors=errors, next_position=next_position,
                            statuses=ORDER_STATUSES, kinds=[k.value for k in OrderKind], writes=may(Role.FINANCE)), 400 if errors else 200
+
+
+@blp.route("/accounts/<account_id>/orders/export.xlsx")
+@page(Role.FINANCE, Role.AUDITOR)
+def export_orders(account_id: str) -> Any:
+    service().account_row(account_id)
+    query, errors = read(OrderQuery())
+    if errors:
+        abort(400, "; ".join(f"{k}: {v}" for k, v in errors.items()))
+    query.pop("before", None)
+    rows = order_report_rows(iter_orders(service(), order_filter(account_id, query)))
+    return xlsx(ORDER_REPORT_COLUMNS, rows, f"{account_id}-orders", "Orders")
+
+
+@blp.route("/accounts/<account_id>/subscriptions/<subscription_id>/change", methods=["GET", "POST"])
+@page(Role.FINANCE)
+def change_package(account_id: str, subscription_id: str) -> Any:
+    """Choose a package, now (prorated) or at the renewal; the effect on the next invoice is
+    shown before anything is written, and the change then posts what the preview showed."""
+    svc = service()
+    current = svc.commands.subscription(account_id, subscription_id)
+    packages = [p for p in svc.commands.plans() if p.kind == "package" and not p.retired
+                and p.currency == svc.account_row(account_id).currency]
+    plan_id = request.values.get("plan_id") or ""
+    at_renewal = request.values.get("when") == "renewal"
+    preview, error = None, None
+    if plan_id:
+        change = commands.ChangePackage(account_id, subscription_id, plan_id=plan_id, at_renewal=at_renewal,
+                                        idempotency_key=request.form.get("form_key") or None)
+        try:
+            if request.method == "POST":
+                svc.handle(change)
+                flash(f"Subscription {subscription_id}: package changed to {plan_id}"
+                      + (" at its renewal." if at_renewal else "."))
+                return redirect(url_for("catalog.subscriptions", account_id=account_id))
+            preview = preview_change(svc, account_id, replace(change, idempotency_key=None))
+        except LedgerError as refused:
+            error = refused.message
+    return render_template("change_package.html", row=svc.account_row(account_id), subscription=current,
+                           packages=packages, plan_id=plan_id, at_renewal=at_renewal, preview=preview, error=error,
+                           form_key=form_key()), 422 if error else 200
 
 
 @blp.route("/accounts/<account_id>/subscriptions/<subscription_id>", methods=["POST"])
 @page(Role.FINANCE)
 def change_subscription(account_id: str, subscription_id: str) -> Any:
     action, key = request.form.get("action"), request.form.get("form_key") or None
-    if action == "reactivate":
-        command: Any = commands.ReactivateSubscription(account_id, subscription_id, idempotency_key=key)
+    if action == "delete":
+        command: Any = commands.DeleteSubscription(account_id, subscription_id)
+    elif action == "reactivate":
+        command = commands.ReactivateSubscription(account_id, subscription_id, idempotency_key=key)
     elif action in ("cancel_at_period_end", "cancel_now"):
         command = commands.CancelSubscription(account_id, subscription_id, at_period_end=action == "cancel_at_period_end",
                                               idempotency_key=key)

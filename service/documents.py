@@ -21,11 +21,12 @@ from exporters.documents import (
     ReceiptDocument,
     UsageLine,
 )
-from exporters.rows import BalanceDetailRow, BillDetailRow, InvoiceReportRow
+from exporters.rows import BalanceDetailRow, BillDetailRow, InvoiceReportRow, OrderReportRow
 from ledger_core.cycles import local_date, local_days
 from ledger_core.errors import BillNotFound, InvoiceNotFound, TransactionNotFound
 from ledger_core.invoicing import DueStatus, due_status
 from projections.bills import CLEARED, BillFilter
+from projections.orders import OrderRow
 from projections.rows import AccountRow, InvoiceRow, MovementType, TransactionRow
 from service.exports import iter_bills
 from service.ledger_service import LedgerService
@@ -263,3 +264,12 @@ def balance_detail_rows(transactions: Iterable[TransactionRow], currency: str) -
             balance_after=row.balance_after,
             currency=currency,
         )
+
+
+def order_report_rows(orders: Iterable[OrderRow]) -> Iterator[OrderReportRow]:
+    """One row per order, as the orders export shows it."""
+    for r in orders:
+        yield OrderReportRow(order_no=r.order_id, account_id=r.account_id, kind=r.kind, product=r.product,
+                             status=r.status, quantity=r.quantity, amount=r.amount, currency=r.currency,
+                             created_at=r.created_at, paid_at=r.paid_at, payment_method=r.payment_method or "",
+                             paid_by=r.paid_by, resource_id=r.resource_id or "")

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from ledger_core.catalog import Plan
-from ledger_core.commands import ApplyNewPrice, RenewSubscription, RepricePlan
+from ledger_core.commands import ApplyNewPrice, PreviewSubscriptionChange, RenewSubscription, RepricePlan
 from ledger_core.errors import SubscriptionNotActive
 from ledger_core.subscription import SubscriptionStatus
 from projections.subscriptions import SubscriptionFilter
@@ -50,3 +51,18 @@ def renew_due_subscriptions(service: LedgerService, as_of: datetime) -> dict[str
         if booking.amount:
             charged[row.subscription_id] = booking.amount
     return charged
+
+
+def preview_change(service: LedgerService, account_id: str, change: Any) -> dict[str, Any]:
+    """What a subscription change would post (signed: + System credit, - Expense charge) and
+    do to the open cycle's invoice; nothing is written."""
+    found = service.commands.handle(PreviewSubscriptionChange(account_id, change))
+    moves = [{"type": "System" if m.credit else "Expense", "amount": m.amount if m.credit else -m.amount,
+              "description": m.description} for m in found["movements"]]
+    net = sum((m.amount if not m.credit else -m.amount for m in found["movements"]), Decimal(0))
+    return {"movements": moves, "net": net, "invoiced_at_once": found["invoiced_at_once"],
+            "next_invoice_before": _effect(found["before"]), "next_invoice_after": _effect(found["after"])}
+
+
+def _effect(plan: Any) -> dict[str, Any]:
+    return {"subtotal": plan.subtotal, "tax": plan.tax, "total": plan.total}

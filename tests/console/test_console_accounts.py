@@ -3,8 +3,10 @@ them; recurring invoices read by finance and started, stopped and changed by an 
 
 from __future__ import annotations
 
+import io
 from decimal import Decimal
 
+import openpyxl
 import pytest
 from pypdf import PdfReader
 
@@ -20,6 +22,8 @@ def books(console: Console) -> Console:
         "credit_limit": "500", "payer": {"name": "Umbrella", "emails": ["ap@umbrella.test"]}})
     console.api("POST", "/v1/plans", json={"plan_id": "chat-pro", "kind": "package", "name": "Chat Pro",
                                            "period": "monthly", "currency": "SGD", "price": "30"})
+    console.api("POST", "/v1/plans", json={"plan_id": "chat-max", "kind": "package", "name": "Chat Max",
+                                           "period": "monthly", "currency": "SGD", "price": "60"})
     console.api("POST", "/v1/accounts/umbrella/subscriptions", json={"plan_id": "chat-pro"})
     console.api("POST", "/v1/accounts/umbrella/orders", json={
         "kind": "cloud_phone", "product": "Cloud phone Android 12", "unit_price": "12.5", "quantity": "2",
@@ -68,6 +72,42 @@ def test_finance_reads_recurring_settings_and_an_admin_stops_and_changes_them(br
             admin.goto(f"{books.base}/console/accounts/umbrella/{path}")
             assert admin.evaluate("document.documentElement.scrollWidth - window.innerWidth") <= 0
             screenshot(admin, f"accounts-umbrella-{path}-{width}")
+
+
+def test_a_package_change_is_previewed_then_posts_what_the_preview_showed(browser, books: Console):
+    page = log_in(browser, books, "finance")
+    page.goto(f"{books.base}/console/accounts/umbrella/subscriptions")
+    row = page.get_by_role("table", name="Subscriptions").locator("tbody tr").first
+    row.get_by_text("Actions").click()
+    row.get_by_role("link", name="Change package").click()
+    page.get_by_label("New package").select_option("chat-max")
+    page.get_by_role("button", name="Preview").click()
+    moves = page.get_by_role("table", name="What the change posts").locator("tbody tr")
+    shown = [Decimal(moves.nth(n).locator("td").nth(2).inner_text().split()[0]) for n in range(moves.count())]
+    assert len(shown) == 2 and shown[0] > 0 > shown[1]  # the unused days of Chat Pro back, Chat Max's charged
+    before = Decimal(books.api("GET", "/v1/accounts/umbrella/balance")["current_balance"])
+    page.get_by_role("button", name="Change package").click()
+    assert "package changed to chat-max" in page.inner_text("main")
+    after = Decimal(books.api("GET", "/v1/accounts/umbrella/balance")["current_balance"])
+    assert after - before == sum(shown)
+    assert "Chat Max" in page.get_by_role("table", name="Subscriptions").inner_text()
+
+
+def test_orders_filter_reset_and_export(browser, books: Console):
+    page = log_in(browser, books, "finance")
+    page.goto(f"{books.base}/console/accounts/umbrella/orders")
+    page.get_by_label("Cloud phone id").fill("cp-7")
+    page.get_by_label("Created from").fill("2020-01-01")
+    page.get_by_role("button", name="Search").click()
+    assert "resource_id=cp-7" in page.url
+    assert page.get_by_role("table", name="Orders").locator("tbody tr").count() == 1
+    with page.expect_download() as export:
+        page.get_by_role("link", name="Export").click()
+    with open(export.value.path(), "rb") as file:
+        rows = list(openpyxl.load_workbook(io.BytesIO(file.read()), read_only=True).active.iter_rows(values_only=True))
+    assert len(rows) == 2 and "cp-7" in rows[1]
+    page.get_by_role("link", name="Reset").click()
+    assert page.url.endswith("/console/accounts/umbrella/orders")
 
 
 def test_finance_cancels_a_subscription_at_period_end_and_pays_an_order_from_the_balance(browser, books: Console):
