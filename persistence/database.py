@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import fcntl
 import os
+import sqlite3
 import time
 import weakref
-import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -134,8 +134,9 @@ class PingAfterIdle:
     """The connection pool's check on handing a connection out: a connection not handed out
     for ``idle_s`` is pinged first, and one the server dropped meanwhile is replaced; one in
     use a moment ago is handed out as it is. Pinging on every checkout cost a round trip
-    per statement group, about 10% of a usage post's time; a connection the server drops
-    within the second after its last use fails its request with a retryable 503."""
+    per statement group, about 10% of a usage post's time. A connection the server drops
+    within the second after its last use fails its statement, which the library's recorders
+    retry on a fresh connection (tests/service/test_connection_pool.py)."""
 
     def __init__(self, idle_s: float = PING_AFTER_IDLE_S) -> None:
         self.idle_s = idle_s
