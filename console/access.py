@@ -140,6 +140,17 @@ def listed_account(wanted: str | None) -> str | None:
     return scope[0]
 
 
+O = TypeVar("O")
+
+
+def visible(row: O | None) -> O:
+    """The row (a bill, an invoice, a transaction, an order), if the login sees its account;
+    else 404, as if it did not exist."""
+    if row is None or not caller().sees(row.account_id):  # type: ignore[attr-defined]
+        abort(404)
+    return row
+
+
 def visible_account_ids() -> tuple[str, ...] | None:
     who = caller()
     return None if who.accounts is None else tuple(sorted(who.accounts))

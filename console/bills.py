@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, abort, render_template
+from flask import Blueprint, render_template
 from marshmallow import Schema
 
-from console.access import caller, listed_account, page, service
+from console.access import listed_account, page, service, visible
 from console.downloads import pdf, xlsx
-from console.queries import PAGE_ROWS, choice, cursor, read, text
+from console.queries import PAGE_ROWS, choice, cursor, read, read_export, text
 from exporters.columns import BILL_DETAIL_COLUMNS
 from exporters.pdf import render_bill_pdf
 from ledger_core.access import Role
@@ -51,10 +51,7 @@ def bills() -> Any:
 @blp.route("/bills/export.xlsx")
 @page(Role.FINANCE)
 def export() -> Any:
-    query, errors = read(BillQuery())
-    if errors:
-        abort(400, "; ".join(f"{k}: {v}" for k, v in errors.items()))
-    query.pop("before", None)  # an export holds every row the filters pick
+    query = read_export(BillQuery())
     rows = bill_detail_rows(service(), bill_filter(query, listed_account(query.get("account_id"))))
     return xlsx(BILL_DETAIL_COLUMNS, rows, "bills", "Bill details")
 
@@ -63,7 +60,5 @@ def export() -> Any:
 @page(Role.FINANCE)
 def bill_pdf(bill_no: str) -> Any:
     svc = service()
-    bill = svc.view.bill(bill_no)
-    if bill is None or not caller().sees(bill.account_id):
-        abort(404)
+    visible(svc.view.bill(bill_no))
     return pdf(render_bill_pdf(bill_document(svc, bill_no), issuer_of(svc.settings)), bill_no)

@@ -11,10 +11,10 @@ from typing import Any
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from marshmallow import Schema
 
-from console.access import caller, may, page, service
+from console.access import caller, may, page, service, visible
 from console.downloads import pdf, xlsx
 from console.forms import form_key
-from console.queries import PAGE_ROWS, choice, cursor, read, text
+from console.queries import PAGE_ROWS, choice, cursor, read, read_export, text
 from exporters.columns import ORDER_REPORT_COLUMNS
 from exporters.pdf import render_receipt_pdf
 from ledger_core import commands
@@ -85,10 +85,7 @@ def orders(account_id: str) -> Any:
 @page(Role.FINANCE, Role.AUDITOR)
 def export_orders(account_id: str) -> Any:
     service().account_row(account_id)
-    query, errors = read(OrderQuery())
-    if errors:
-        abort(400, "; ".join(f"{k}: {v}" for k, v in errors.items()))
-    query.pop("before", None)
+    query = read_export(OrderQuery())
     rows = order_report_rows(iter_orders(service(), order_filter(account_id, query)))
     return xlsx(ORDER_REPORT_COLUMNS, rows, f"{account_id}-orders", "Orders")
 
@@ -158,9 +155,7 @@ def change_order(account_id: str, order_id: str) -> Any:
 @page(Role.FINANCE)
 def order_receipt(order_id: str) -> Any:
     svc = service()
-    order = svc.view.order(order_id)
-    if order is None or not caller().sees(order.account_id):
-        abort(404)
+    visible(svc.view.order(order_id))
     return pdf(render_receipt_pdf(receipt_document(svc, order_id), issuer_of(svc.settings)), f"receipt-{order_id}")
 
 

@@ -13,13 +13,13 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from marshmallow import Schema
 
-from console.access import back_to, caller, listed_account, may, page, service
+from console.access import back_to, listed_account, may, page, service, visible
 from console.downloads import pdf, xlsx
 from console.forms import form_errors, form_key
-from console.queries import PAGE_ROWS, choice, cursor, read, text
+from console.queries import PAGE_ROWS, choice, cursor, read, read_export, text
 from exporters.columns import INVOICE_REPORT_COLUMNS
 from exporters.pdf import render_invoice_pdf
 from ledger_core import commands
@@ -61,10 +61,7 @@ def invoice_filter(query: dict[str, Any]) -> InvoiceFilter:
 
 
 def find_invoice(invoice_id: str) -> InvoiceRow:
-    row = service().view.invoice(invoice_id)
-    if row is None or not caller().sees(row.account_id):
-        abort(404)
-    return row
+    return visible(service().view.invoice(invoice_id))
 
 
 @blp.route("/invoices")
@@ -157,10 +154,7 @@ def invoice_pdf(invoice_id: str) -> Any:
 @blp.route("/invoices/export.xlsx")
 @page(Role.FINANCE)
 def export() -> Any:
-    query, errors = read(InvoiceQuery())
-    if errors:
-        abort(400, "; ".join(f"{k}: {v}" for k, v in errors.items()))
-    query.pop("before", None)
+    query = read_export(InvoiceQuery())
     svc = service()
     rows = invoice_report_rows(iter_invoices(svc, invoice_filter(query)), account_days(svc), account_zones(svc))
     return xlsx(INVOICE_REPORT_COLUMNS, rows, "invoices", "Invoices")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import request
+from flask import abort, request
 from marshmallow import Schema, ValidationError, fields, validate
 
 from ledger_core.text import unsafe_character
@@ -44,3 +44,13 @@ def read(schema: Schema) -> tuple[dict[str, Any], dict[str, str]]:
             messages = error.messages if isinstance(error.messages, list) else [str(error.messages)]
             errors[name] = "; ".join(str(m) for m in messages)
     return values, errors
+
+
+def read_export(schema: Schema) -> dict[str, Any]:
+    """An export's filters: the list's, without its cursor (an export holds every row the
+    filters pick); a bad one is a 400 naming it."""
+    values, errors = read(schema)
+    if errors:
+        abort(400, "; ".join(f"{name}: {message}" for name, message in errors.items()))
+    values.pop("before", None)
+    return values

@@ -8,9 +8,9 @@ from typing import Any
 from flask import Blueprint, abort, render_template
 from marshmallow import Schema
 
-from console.access import caller, page, service
+from console.access import page, service, visible
 from console.downloads import pdf, xlsx
-from console.queries import PAGE_ROWS, choice, cursor, read, text
+from console.queries import PAGE_ROWS, choice, cursor, read, read_export, text
 from exporters.columns import BALANCE_DETAIL_COLUMNS
 from exporters.pdf import render_receipt_pdf
 from ledger_core.access import Role
@@ -57,10 +57,7 @@ def balance_details(account_id: str) -> Any:
 @page(Role.FINANCE, Role.AUDITOR)
 def export(account_id: str) -> Any:
     row = service().account_row(account_id)
-    query, errors = read(TransactionQuery())
-    if errors:
-        abort(400, "; ".join(f"{k}: {v}" for k, v in errors.items()))
-    query.pop("before", None)
+    query = read_export(TransactionQuery())
     rows = balance_detail_rows(iter_transactions(service(), transaction_filter(account_id, query)), row.currency)
     return xlsx(BALANCE_DETAIL_COLUMNS, rows, f"{account_id}-transactions", "Balance details")
 
@@ -69,8 +66,7 @@ def export(account_id: str) -> Any:
 @page(Role.FINANCE)
 def receipt(transaction_no: str) -> Any:
     svc = service()
-    found = svc.view.transaction(transaction_no)
-    if found is None or not caller().sees(found.account_id) or found.type not in RECEIPTED:
+    if visible(svc.view.transaction(transaction_no)).type not in RECEIPTED:
         abort(404)
     return pdf(render_receipt_pdf(receipt_document(svc, transaction_no), issuer_of(svc.settings)),
                f"receipt-{transaction_no}")
