@@ -19,7 +19,7 @@ from exporters.columns import ORDER_REPORT_COLUMNS
 from exporters.pdf import render_receipt_pdf
 from ledger_core import commands
 from ledger_core.access import Role
-from ledger_core.errors import LedgerError
+from ledger_core.errors import InvalidInput, LedgerError
 from ledger_core.order import OrderKind, OrderStatus, PaymentMethod
 from ledger_core.subscription import SubscriptionStatus
 from projections.orders import OrderFilter
@@ -67,8 +67,11 @@ def subscriptions(account_id: str) -> Any:
     rows, next_position = service().view.subscriptions(SubscriptionFilter(
         account_id=account_id, status=query.get("status"), text=query.get("q"),
         payment_method_id=query.get("payment_method"), before_position=query.get("before")), PAGE_ROWS)
+    packages = [p for p in service().commands.plans() if p.kind == "package" and not p.retired
+                and p.currency == row.currency]
     return render_template("subscriptions.html", row=row, rows=rows, errors=errors, next_position=next_position,
-                           statuses=SUBSCRIPTION_STATUSES, writes=may(Role.FINANCE), form_key=form_key()), 400 if errors else 200
+                           statuses=SUBSCRIPTION_STATUSES, writes=may(Role.FINANCE), form_key=form_key(),
+                           packages=packages), 400 if errors else 200
 
 
 @blp.route("/accounts/<account_id>/orders")
@@ -92,31 +95,54 @@ def export_orders(account_id: str) -> Any:
 
 @blp.route("/accounts/<account_id>/subscriptions/<subscription_id>/change", methods=["GET", "POST"])
 @page(Role.FINANCE)
-def change_package(account_id: str, subscription_id: str) -> Any:
-    """Choose a package, now (prorated) or at the renewal; the effect on the next invoice is
-    shown before anything is written, and the change then posts what the preview showed."""
+def change(account_id: str, subscription_id: str) -> Any:
+    """Change the package (now, prorated, or at the renewal) or buy an add-on (active at
+    once): what it posts and does to the next invoice is shown before anything is written,
+    and the change then posts what the preview showed."""
     svc = service()
     current = svc.commands.subscription(account_id, subscription_id)
-    packages = [p for p in svc.commands.plans() if p.kind == "package" and not p.retired
-                and p.currency == svc.account_row(account_id).currency]
-    plan_id = request.values.get("plan_id") or ""
+    kind = "addon" if request.values.get("kind") == "addon" else "package"
+    plans = [p for p in svc.commands.plans() if p.kind == kind and not p.retired
+             and p.currency == svc.account_row(account_id).currency]
+    plan_id, key = request.values.get("plan_id") or "", request.form.get("form_key") or None
     at_renewal = request.values.get("when") == "renewal"
     preview, error = None, None
     if plan_id:
-        change = commands.ChangePackage(account_id, subscription_id, plan_id=plan_id, at_renewal=at_renewal,
-                                        idempotency_key=request.form.get("form_key") or None)
         try:
+            command: Any = (commands.AddAddon(account_id, subscription_id, plan_id=plan_id,
+                                              quantity=_quantity(request.values.get("quantity")), idempotency_key=key)
+                            if kind == "addon" else
+                            commands.ChangePackage(account_id, subscription_id, plan_id=plan_id, at_renewal=at_renewal,
+                                                   idempotency_key=key))
             if request.method == "POST":
-                svc.handle(change)
-                flash(f"Subscription {subscription_id}: package changed to {plan_id}"
-                      + (" at its renewal." if at_renewal else "."))
+                svc.handle(command)
+                flash(f"Subscription {subscription_id}: " + (f"add-on {plan_id} added." if kind == "addon" else
+                      f"package changed to {plan_id}" + (" at its renewal." if at_renewal else ".")))
                 return redirect(url_for("catalog.subscriptions", account_id=account_id))
-            preview = preview_change(svc, account_id, replace(change, idempotency_key=None))
+            preview = preview_change(svc, account_id, replace(command, idempotency_key=None))
         except LedgerError as refused:
             error = refused.message
-    return render_template("change_package.html", row=svc.account_row(account_id), subscription=current,
-                           packages=packages, plan_id=plan_id, at_renewal=at_renewal, preview=preview, error=error,
-                           form_key=form_key()), 422 if error else 200
+    return render_template("change_subscription.html", row=svc.account_row(account_id), subscription=current,
+                           kind=kind, plans=plans, plan_id=plan_id, at_renewal=at_renewal, preview=preview,
+                           error=error, form_key=form_key()), 422 if error else 200
+
+
+@blp.route("/accounts/<account_id>/subscriptions", methods=["POST"])
+@page(Role.FINANCE)
+def subscribe(account_id: str) -> Any:
+    """A new subscription to a package, its first period charged from today."""
+    plan_id = request.form.get("plan_id") or ""
+    _done(commands.Subscribe(account_id, plan_id=plan_id, subscriber=(request.form.get("subscriber") or "").strip(),
+                             idempotency_key=request.form.get("form_key") or None),
+          f"Subscribed to {plan_id}.")
+    return redirect(url_for("catalog.subscriptions", account_id=account_id))
+
+
+def _quantity(text: str | None) -> int:
+    value = (text or "1").strip()
+    if not value.isascii() or not value.isdigit() or not 1 <= int(value[:6]) <= 10_000:
+        raise InvalidInput("quantity: a whole number from 1 to 10000", field="quantity")
+    return int(value)
 
 
 @blp.route("/accounts/<account_id>/subscriptions/<subscription_id>", methods=["POST"])

@@ -24,6 +24,8 @@ def books(console: Console) -> Console:
                                            "period": "monthly", "currency": "SGD", "price": "30"})
     console.api("POST", "/v1/plans", json={"plan_id": "chat-max", "kind": "package", "name": "Chat Max",
                                            "period": "monthly", "currency": "SGD", "price": "60"})
+    console.api("POST", "/v1/plans", json={"plan_id": "ai-assistant", "kind": "addon", "name": "AI assistant",
+                                           "period": "monthly", "currency": "SGD", "price": "9"})
     console.api("POST", "/v1/accounts/umbrella/subscriptions", json={"plan_id": "chat-pro"})
     console.api("POST", "/v1/accounts/umbrella/orders", json={
         "kind": "cloud_phone", "product": "Cloud phone Android 12", "unit_price": "12.5", "quantity": "2",
@@ -93,6 +95,30 @@ def test_a_package_change_is_previewed_then_posts_what_the_preview_showed(browse
     assert "Chat Max" in page.get_by_role("table", name="Subscriptions").inner_text()
 
 
+def test_an_add_on_is_previewed_and_bought_and_a_new_subscription_made(browser, books: Console):
+    page = log_in(browser, books, "finance")
+    page.goto(f"{books.base}/console/accounts/umbrella/subscriptions")
+    row = page.get_by_role("table", name="Subscriptions").locator("tbody tr").first
+    row.get_by_text("Actions").click()
+    row.get_by_role("link", name="Add an add-on").click()
+    page.get_by_label("Add-on").select_option("ai-assistant")
+    page.get_by_label("Quantity").fill("2")
+    page.get_by_role("button", name="Preview").click()
+    charged = page.get_by_role("table", name="What the change posts").locator("tbody tr td").nth(2).inner_text()
+    before = Decimal(books.api("GET", "/v1/accounts/umbrella/balance")["current_balance"])
+    page.get_by_role("button", name="Add the add-on").click()
+    assert "add-on ai-assistant added" in page.inner_text("main")
+    after = Decimal(books.api("GET", "/v1/accounts/umbrella/balance")["current_balance"])
+    assert after - before == Decimal(charged.split()[0]) < 0
+    assert "AI assistant × 2" in page.get_by_role("table", name="Subscriptions").inner_text()
+
+    page.get_by_label("Package").select_option("chat-pro")
+    page.get_by_label("Subscriber").fill("Ann Lee")
+    page.get_by_role("button", name="Subscribe").click()
+    assert "Subscribed to chat-pro." in page.inner_text("main")
+    assert len(books.api("GET", "/v1/accounts/umbrella/subscriptions")["items"]) == 2
+
+
 def test_orders_filter_reset_and_export(browser, books: Console):
     page = log_in(browser, books, "finance")
     page.goto(f"{books.base}/console/accounts/umbrella/orders")
@@ -114,11 +140,12 @@ def test_finance_cancels_a_subscription_at_period_end_and_pays_an_order_from_the
     books.api("POST", "/v1/accounts/umbrella/recharges", json={"amount": "100", "reference": "R1", "method": "card"})
     page = log_in(browser, books, "finance")
     page.goto(f"{books.base}/console/accounts/umbrella/subscriptions")
-    row = page.get_by_role("table", name="Subscriptions").locator("tbody tr").first
+    row = page.locator("tbody tr[data-subscription]", has_text="Ann Lee")
+    sub = row.get_attribute("data-subscription")
     row.get_by_text("Actions").click()
     row.get_by_role("button", name="Cancel at period end").click()
     assert "cancel at period end" in page.inner_text("main")
-    subscription = books.api("GET", "/v1/accounts/umbrella/subscriptions")["items"][0]
+    subscription = books.api("GET", f"/v1/accounts/umbrella/subscriptions/{sub}")
     assert subscription["cancel_at_period_end"] is True
 
     page.goto(f"{books.base}/console/accounts/umbrella/orders")
