@@ -1,7 +1,9 @@
-"""An account's subscriptions (plans, periods, next payment) and orders (packages, agents,
-cloud phones; paid, running fees), read from their read models, with filters and pages;
-finance cancels or reactivates a subscription and pays (from the balance, or recorded as
-paid outside) or cancels a pending order, and downloads a paid order's receipt."""
+"""An account's subscriptions and orders, read from their read models with filters and pages.
+
+Finance subscribes the account to a package; changes a subscription's package or buys an
+add-on after a preview of what it posts; cancels, reactivates or deletes a subscription;
+pays a pending order (from the balance, or recorded as paid outside) or cancels it; exports
+orders; downloads a paid order's receipt."""
 
 from __future__ import annotations
 
@@ -67,8 +69,7 @@ def subscriptions(account_id: str) -> Any:
     rows, next_position = service().view.subscriptions(SubscriptionFilter(
         account_id=account_id, status=query.get("status"), text=query.get("q"),
         payment_method_id=query.get("payment_method"), before_position=query.get("before")), PAGE_ROWS)
-    packages = [p for p in service().commands.plans() if p.kind == "package" and not p.retired
-                and p.currency == row.currency]
+    packages = _plans("package", row.currency)
     return render_template("subscriptions.html", row=row, rows=rows, errors=errors, next_position=next_position,
                            statuses=SUBSCRIPTION_STATUSES, writes=may(Role.FINANCE), form_key=form_key(),
                            packages=packages), 400 if errors else 200
@@ -102,8 +103,7 @@ def change(account_id: str, subscription_id: str) -> Any:
     svc = service()
     current = svc.commands.subscription(account_id, subscription_id)
     kind = "addon" if request.values.get("kind") == "addon" else "package"
-    plans = [p for p in svc.commands.plans() if p.kind == kind and not p.retired
-             and p.currency == svc.account_row(account_id).currency]
+    plans = _plans(kind, svc.account_row(account_id).currency)
     plan_id, key = request.values.get("plan_id") or "", request.form.get("form_key") or None
     at_renewal = request.values.get("when") == "renewal"
     preview, error = None, None
@@ -136,6 +136,11 @@ def subscribe(account_id: str) -> Any:
                              idempotency_key=request.form.get("form_key") or None),
           f"Subscribed to {plan_id}.")
     return redirect(url_for("catalog.subscriptions", account_id=account_id))
+
+
+def _plans(kind: str, currency: str) -> list[Any]:
+    """The catalog's plans of this kind an account in ``currency`` may take (not retired)."""
+    return [p for p in service().commands.plans() if p.kind == kind and not p.retired and p.currency == currency]
 
 
 def _quantity(text: str | None) -> int:
