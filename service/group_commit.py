@@ -15,11 +15,9 @@ Every caller's command runs in a copy of its own context, so the audit cause it 
 is its own request's, never the leader's.
 
 A batch that loses a race (another process changed one of its accounts, or claimed one
-of its keys) stored nothing and is decided once more on the accounts as they are then
-(hot accounts written by two server processes collide often). If it loses again, or
-fails in any other way, its commands run one by one, each in a write of its own with the
-usual retries, so each gets the answer it would have had alone. A lone command skips the
-batch and is written alone.
+of its keys), or that fails in any other way, stored nothing: its commands are then run
+one by one, each in a write of its own with the usual retries, so each gets the answer it
+would have had alone. A lone command skips the batch and is written alone.
 """
 
 from __future__ import annotations
@@ -33,7 +31,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from eventsourcing.persistence import IntegrityError, Recording
+from eventsourcing.persistence import Recording
 from prometheus_client import Counter, Histogram
 
 from commands.bookings import Booking, Standing
@@ -50,7 +48,6 @@ COMBINED: tuple[type[c.Command], ...] = (c.RecordUsage, c.Recharge, c.PostCharge
 KEY_KINDS: dict[type[c.Command], KeyKind] = {c.RecordUsage: KeyKind.USAGE, c.Recharge: KeyKind.RECHARGE,
                                             c.PostCharge: KeyKind.CHARGE}
 
-BATCH_ATTEMPTS = 2  # a batch that lost a race is decided once more on fresh state, then one by one
 BATCH_COMMANDS = Histogram("ledger_group_commit_batch_commands", "Commands decided and saved together",
                            buckets=(1, 2, 4, 8, 16, 32, 64, 128, 256))
 FELL_BACK = Counter("ledger_group_commit_fallbacks_total",
@@ -104,8 +101,7 @@ class GroupCommit:
         self._queue: deque[_Pending] = deque()
         self._leading = False
         self.batches_combined = 0  # observable: batches of two or more commands saved together
-        self.batches_retried = 0  # batches that lost a race and were decided once more
-        self.fallbacks = 0  # batches whose commands were then written one by one
+        self.fallbacks = 0
 
     def submit(self, command: c.Command) -> Any:
         """The command's own result (or its own error), once it is committed and readable."""
@@ -168,34 +164,23 @@ class GroupCommit:
     def _together(self, taken: list[_Pending]) -> None:
         keys = [(p.command.account_id, KEY_KINDS[type(p.command)], p.command.idempotency_key)  # type: ignore[attr-defined]
                 for p in taken if type(p.command) in KEY_KINDS and p.command.idempotency_key]  # type: ignore[attr-defined]
-        for attempt in range(1, BATCH_ATTEMPTS + 1):
-            try:
-                with self.ledger.batch(AppendExtras(), keys=keys) as batch:
-                    for p in taken:
-                        self._decide(batch, p)
-                break
-            except IntegrityError:  # lost a race (another process wrote an account or a key): nothing was stored
-                if attempt < BATCH_ATTEMPTS:
-                    self.batches_retried += 1  # decided again on the accounts as they are now
-                    continue
-                self._one_by_one(taken)
-                return
-            except Exception:  # noqa: BLE001 - nothing was stored: each command gets the answer it would have alone
-                self._one_by_one(taken)
-                return
+        try:
+            with self.ledger.batch(AppendExtras(), keys=keys) as batch:
+                for p in taken:
+                    self._decide(batch, p)
+        except Exception:  # noqa: BLE001 - nothing was stored: each command gets the answer it would have alone
+            log.debug("a combined batch stored nothing; its commands run one by one", exc_info=True)
+            self.fallbacks += 1
+            FELL_BACK.inc()
+            for p in taken:
+                self._alone(p)
+            return
         self.batches_combined += 1
         for p in taken:
             if isinstance(p.result, Booking) and not p.result.replayed:
                 p.succeed(replace(p.result, position=batch.position))
         if batch.position is not None:
             self.catch_up(batch.position, batch.recordings)
-
-    def _one_by_one(self, taken: list[_Pending]) -> None:
-        log.debug("a combined batch stored nothing; its commands run one by one", exc_info=True)
-        self.fallbacks += 1
-        FELL_BACK.inc()
-        for p in taken:
-            self._alone(p)
 
     @staticmethod
     def _decide(batch: LedgerBatch, p: _Pending) -> None:
