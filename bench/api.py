@@ -204,7 +204,7 @@ def main() -> None:
         process.terminate()
         process.wait(timeout=20)
 
-    print(f"server: {args.workers} gunicorn gevent workers, group commit on; client: asyncio, {n} connections "
+    print(f"server: {args.workers} gunicorn gevent workers; client: asyncio, {n} connections "
           f"(bench/http_load.py); {os.cpu_count()} cores shared by all")
     print(read.line(f"balance reads, {n} clients (saturating)", "target p99 < 5 ms"))
     print(single.line("balance reads, 1 client"))
