@@ -10,6 +10,7 @@ API's, with kind "console": the key, its role, the request id.
 
 from __future__ import annotations
 
+import logging
 import secrets
 import uuid
 from datetime import timedelta
@@ -36,6 +37,7 @@ from service.ledger_service import LedgerService
 from service.settings import Settings
 from service.wire import STATUS_BY_CATEGORY
 
+log = logging.getLogger(__name__)
 HERE = Path(__file__).parent
 SESSION_HOURS = 8
 CSP = ("default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
@@ -105,5 +107,11 @@ def create_console(service: LedgerService, settings: Settings | None = None) -> 
         status = error.code or 500
         return render_template("error.html", status=status,
                                message=messages.get(status, error.description or "")), status
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> Any:
+        log.exception("unhandled error in a console page")
+        return render_template("error.html", status=500,
+                               message="The console could not complete the request."), 500
 
     return app

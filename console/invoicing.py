@@ -13,10 +13,10 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from marshmallow import Schema
 
-from console.access import back_to, listed_account, may, page, service, visible
+from console.access import back_to, caller, listed_account, may, page, service, visible
 from console.downloads import pdf, xlsx
 from console.forms import form_errors, form_key
 from console.queries import PAGE_ROWS, choice, cursor, read, read_export, text
@@ -77,7 +77,7 @@ def invoices() -> Any:
         "invoices.html", rows=rows, due=due, query=query, errors=errors, next_position=next_position,
         dashboard=invoice_dashboard(svc, replace(search, before_position=None, status=None, payment_status=None)),
         statuses=InvoiceStatus, payment_statuses=PaymentStatus, due_statuses=DueStatus, form_key=form_key(),
-        writes=may(Role.FINANCE)), 400 if errors else 200
+        writes=may(Role.FINANCE), reminds=may(Role.FINANCE) and not caller().scoped), 400 if errors else 200
 
 
 @blp.route("/invoices/<invoice_id>/approve", methods=["POST"])
@@ -111,6 +111,8 @@ def remind_all() -> Any:
 
 
 def _queue(filters: ReminderFilter) -> Any:
+    if caller().scoped:
+        abort(403)  # as in the API: reminders are sent by a login that sees every account
     try:
         queued = queue_reminders(service(), filters, request.form.get("form_key") or form_key())
         flash(f"{queued.queued} reminder(s) queued for sending"

@@ -124,3 +124,22 @@ def test_lists_page_through_every_row(web: Any, service: LedgerService):
         found = re.search(r'rel="next" href="([^"]+)"', html)
         url = found[1].replace("&amp;", "&") if found else None
     assert seen == [f"page-{n:03d}" for n in range(PAGE_ROWS + 3)]
+
+
+def test_a_login_scoped_to_an_account_sends_no_reminders(web: Any, service: LedgerService):
+    """As in the API, reminders go out from a login that sees every account."""
+    client = browser_for(web, service, "finance", "acme")
+    page = client.get("/invoices").get_data(as_text=True)
+    assert "Send reminders" not in page
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page)[1]
+    answer = client.post("/invoices/reminders", data={"csrf_token": token, "form_key": "k1"})
+    assert answer.status_code == 403
+    assert service.reminder_outbox.page(None, 10, None)[0] == []
+
+
+def test_a_failure_inside_a_page_is_a_console_error_page(web: Any, service: LedgerService, monkeypatch):
+    client = browser_for(web, service, "finance")
+    monkeypatch.setattr("console.accounts.spending", lambda bills: 1 / 0)
+    answer = client.get("/accounts/acme")
+    assert answer.status_code == 500 and "could not complete the request" in answer.get_data(as_text=True)
+    assert "Traceback" not in answer.get_data(as_text=True)
