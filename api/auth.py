@@ -20,7 +20,7 @@ from flask import Flask, current_app, g, request
 from flask_smorest import Api
 
 from ledger_core.access import Caller, Role
-from ledger_core.errors import AccountNotFound, Forbidden, InvalidInput, Unauthenticated
+from ledger_core.errors import AccountNotFound, Forbidden, Unauthenticated
 
 F = TypeVar("F", bound=Callable[..., Any])
 SECURITY_SCHEME = "bearerAuth"
@@ -75,18 +75,8 @@ def caller() -> Caller:
 
 
 def visible_account(account_id: str | None) -> str | None:
-    """The account a list or export may show: the one asked for, if the key sees it; for a
-    key scoped to one account, that account; a key scoped to several must name one."""
-    who = caller()
-    if account_id is not None:
-        if not who.sees(account_id):
-            raise AccountNotFound(f"no account {account_id!r}", account_id=account_id)
-        return account_id
-    if who.accounts is None:
-        return None
-    if len(who.accounts) == 1:
-        return next(iter(who.accounts))
-    raise InvalidInput("this key sees several accounts: name one with account_id", field="account_id")
+    """The account a list or export may show (ledger_core/access.py Caller.account_to_list)."""
+    return caller().account_to_list(account_id)
 
 
 class Owned(Protocol):

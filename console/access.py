@@ -125,19 +125,9 @@ def authorize() -> Response | None:
 
 
 def listed_account(wanted: str | None) -> str | None:
-    """The account a list across accounts shows: the one asked for if the login sees it
-    (else 404), the login's own when it sees exactly one, None (every account) for an
-    unscoped login; a login scoped to several must choose (400)."""
-    scope = visible_account_ids()
-    if wanted is not None:
-        if scope is not None and wanted not in scope:
-            abort(404)
-        return wanted
-    if scope is None:
-        return None
-    if len(scope) != 1:
-        abort(400, "This login sees several accounts: choose one.")
-    return scope[0]
+    """The account a list across accounts shows (ledger_core/access.py Caller.account_to_list):
+    another account's is a 404, a login scoped to several must choose (400)."""
+    return caller().account_to_list(wanted)
 
 
 O = TypeVar("O")

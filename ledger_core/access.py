@@ -19,7 +19,7 @@ from uuid import UUID, uuid5
 from eventsourcing.domain import Aggregate, event
 
 from ledger_core.account import ACCOUNT_ID_PATTERN, LEDGER_NAMESPACE
-from ledger_core.errors import ApiKeyRevoked, InvalidInput, Unauthenticated
+from ledger_core.errors import AccountNotFound, ApiKeyRevoked, InvalidInput, Unauthenticated
 
 MAX_KEY_ACCOUNTS = 1_000
 MAX_KEY_NAME_LENGTH = 200
@@ -51,6 +51,21 @@ class Caller:
     @property
     def scoped(self) -> bool:
         return self.accounts is not None
+
+    def account_to_list(self, wanted: str | None) -> str | None:
+        """The account a list or export across accounts shows: ``wanted`` if this caller sees
+        it (else AccountNotFound: another account looks like a missing one); the caller's own
+        when it sees exactly one; None (every account) for an unscoped caller. A caller
+        scoped to several accounts must name one (InvalidInput)."""
+        if wanted is not None:
+            if not self.sees(wanted):
+                raise AccountNotFound(f"no account {wanted!r}", account_id=wanted)
+            return wanted
+        if self.accounts is None:
+            return None
+        if len(self.accounts) == 1:
+            return next(iter(self.accounts))
+        raise InvalidInput("this key sees several accounts: name one with account_id", field="account_id")
 
 
 def digest(secret: str) -> str:
