@@ -70,7 +70,7 @@ def invoice_filter(query: dict[str, Any]) -> InvoiceFilter:
     """The read-model filter; a due status filter is decided by the named account's today,
     across accounts by the real one (an attached account's invoices then by real time)."""
     account_id = visible_account(query.get("account_id"))
-    today = (service().now_for(account_id) if account_id else service().clock()).date()
+    today = service().now_for(account_id).date()
     return InvoiceFilter(
         account_id=account_id, number=query.get("number"), status=query.get("status"),
         payment_status=query.get("payment_status"), due_status=query.get("due_status"),

@@ -53,8 +53,7 @@ class InvoiceQuery(Schema):
 
 def invoice_filter(query: dict[str, Any]) -> InvoiceFilter:
     account_id = listed_account(query.get("account_id"))
-    svc = service()
-    today = (svc.now_for(account_id) if account_id else svc.clock()).date()
+    today = service().now_for(account_id).date()
     return InvoiceFilter(account_id=account_id, number=query.get("number"), status=query.get("status"),
                          payment_status=query.get("payment_status"), due_status=query.get("due_status"),
                          today=today.isoformat(), before_position=query.get("before"))

@@ -148,7 +148,7 @@ def export_invoices(out_path: Path, file_format: str | None, account_id: str | N
                     payment_status: str | None, due_status: str | None) -> None:
     """The invoice report to an .xlsx or .csv file."""
     service = open_service(Settings.from_env())
-    today = (service.now_for(account_id) if account_id else service.clock()).date()
+    today = service.now_for(account_id).date()
     query = InvoiceFilter(account_id=account_id, status=status, payment_status=payment_status,
                           due_status=due_status, today=today.isoformat())
     try:

@@ -141,8 +141,11 @@ class LedgerService:
             raise AccountNotFound(f"no account {account_id!r}", account_id=account_id)
         return row
 
-    def now_for(self, account_id: str) -> datetime:
-        """The account's "now": its test clock's time if it is attached to one, else the clock's."""
+    def now_for(self, account_id: str | None) -> datetime:
+        """The account's "now": its test clock's time if it is attached to one, else the
+        clock's (also for no account: lists across accounts go by real time)."""
+        if account_id is None:
+            return self.clock()
         row = self.view.account(account_id)
         clock_id = None if row is None else row.test_clock_id
         return self.clock() if clock_id is None else self.test_clock_time(clock_id)

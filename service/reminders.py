@@ -95,7 +95,7 @@ def queue_reminders(service: LedgerService, filters: ReminderFilter, idempotency
         raise IdempotencyKeyReused("this idempotency_key was used with other filters", idempotency_key=key)
     now = service.clock()
     # due status by the named account's today (a test clock's, if attached), else the real one
-    day = today or (service.now_for(filters.account_id) if filters.account_id else now).date()
+    day = today or service.now_for(filters.account_id).date()
     invoices = select_invoices(service, filters, day)
     accounts, today_of = _Accounts(service), account_days(service)
     queued = skipped = 0
