@@ -17,7 +17,7 @@ from eventsourcing.application import Application
 
 from commands.bookings import Booking
 from commands.invoicing import NumberCounters, itemized_wording
-from commands.unit_of_work import Changed, UnitOfWork, derived_id, load
+from commands.unit_of_work import Changed, UnitOfWork, derived_id, load_owned
 from ledger_core.account import Account
 from ledger_core.client_key import KeyKind
 from ledger_core.commands import CancelOrder, MeterRunningFee, PayOrder, PlaceOrder, ReportPower
@@ -42,11 +42,8 @@ from ledger_core.usage import UsageLine
 def load_order(app: Application[UUID], order_id: str, account_id: str, *, to_change: bool = True) -> Order:
     """The order, if it is this account's (another account's is not found either)."""
     parse_order_id(order_id)
-    not_found = OrderNotFound(f"no order {order_id!r}", order_id=order_id)
-    order = load(app, order_uuid(order_id), Order, lambda: not_found, to_change=to_change)
-    if order.account_id != account_id:
-        raise not_found
-    return order
+    return load_owned(app, order_uuid(order_id), Order, account_id,
+                      OrderNotFound(f"no order {order_id!r}", order_id=order_id), to_change=to_change)
 
 
 def place_order(command: PlaceOrder, unit: UnitOfWork) -> Booking:

@@ -21,7 +21,7 @@ from eventsourcing.persistence import IntegrityError
 from commands.bookings import Booking
 from commands.invoicing import NumberCounters, itemized_wording
 from commands.payer_profiles import load_profile
-from commands.unit_of_work import Changed, UnitOfWork, derived_id, load, load_account
+from commands.unit_of_work import Changed, UnitOfWork, derived_id, load, load_account, load_owned
 from ledger_core.account import Account
 from ledger_core.catalog import Offer, Plan, parse_plan_id, plan_uuid
 from ledger_core.client_key import KeyKind
@@ -123,11 +123,9 @@ def load_subscription(app: Application[UUID], subscription_id: str, account_id: 
                       to_change: bool = True) -> Subscription:
     """The subscription, if it is this account's (another account's is not found either)."""
     parse_subscription_id(subscription_id)
-    not_found = SubscriptionNotFound(f"no subscription {subscription_id!r}", subscription_id=subscription_id)
-    sub = load(app, subscription_uuid(subscription_id), Subscription, lambda: not_found, to_change=to_change)
-    if sub.account_id != account_id:
-        raise not_found
-    return sub
+    return load_owned(app, subscription_uuid(subscription_id), Subscription, account_id,
+                      SubscriptionNotFound(f"no subscription {subscription_id!r}", subscription_id=subscription_id),
+                      to_change=to_change)
 
 
 def subscribe(command: Subscribe, unit: UnitOfWork) -> Booking:

@@ -65,6 +65,16 @@ def load(app: Application[UUID], aggregate_id: UUID, kind: type[A], not_found: C
     return aggregate
 
 
+def load_owned(app: Application[UUID], aggregate_id: UUID, kind: type[A], account_id: str, not_found: LedgerError,
+               *, to_change: bool = True) -> A:
+    """The aggregate (an order, a subscription), if it is ``account_id``'s: another account's
+    is not found either."""
+    aggregate = load(app, aggregate_id, kind, lambda: not_found, to_change=to_change)
+    if aggregate.account_id != account_id:  # type: ignore[attr-defined]
+        raise not_found
+    return aggregate
+
+
 def derived_id(prefix: str, account_id: str, key: str | None) -> str:
     """A new aggregate's id (``sub_...``, ``ord_...``) from the request's idempotency key, so
     a retry names the same one; random without a key."""
