@@ -15,13 +15,13 @@ from marshmallow import Schema
 
 from console.access import caller, may, page, service, visible
 from console.downloads import pdf, xlsx
-from console.forms import form_key
+from console.forms import form_key, whole_number
 from console.queries import PAGE_ROWS, choice, cursor, read, read_export, text
 from exporters.columns import ORDER_REPORT_COLUMNS
 from exporters.pdf import render_receipt_pdf
 from ledger_core import commands
 from ledger_core.access import Role
-from ledger_core.errors import InvalidInput, LedgerError
+from ledger_core.errors import LedgerError
 from ledger_core.order import OrderKind, OrderStatus, PaymentMethod
 from ledger_core.subscription import SubscriptionStatus
 from projections.orders import OrderFilter
@@ -34,6 +34,7 @@ from service.wire import DayOrTime
 blp = Blueprint("catalog", __name__)
 SUBSCRIPTION_STATUSES = tuple(s.value for s in SubscriptionStatus)
 ORDER_STATUSES = tuple(s.value for s in OrderStatus)
+MAX_ADDONS = 10_000  # of one add-on on one subscription, from a form
 
 
 class SubscriptionQuery(Schema):
@@ -109,11 +110,13 @@ def change(account_id: str, subscription_id: str) -> Any:
     preview, error = None, None
     if plan_id:
         try:
-            command: Any = (commands.AddAddon(account_id, subscription_id, plan_id=plan_id,
-                                              quantity=_quantity(request.values.get("quantity")), idempotency_key=key)
-                            if kind == "addon" else
-                            commands.ChangePackage(account_id, subscription_id, plan_id=plan_id, at_renewal=at_renewal,
-                                                   idempotency_key=key))
+            if kind == "addon":
+                quantity = whole_number(request.values.get("quantity"), "quantity", 1, MAX_ADDONS) or 1
+                command: Any = commands.AddAddon(account_id, subscription_id, plan_id=plan_id, quantity=quantity,
+                                                 idempotency_key=key)
+            else:
+                command = commands.ChangePackage(account_id, subscription_id, plan_id=plan_id, at_renewal=at_renewal,
+                                                 idempotency_key=key)
             if request.method == "POST":
                 svc.handle(command)
                 flash(f"Subscription {subscription_id}: " + (f"add-on {plan_id} added." if kind == "addon" else
@@ -142,12 +145,6 @@ def _plans(kind: str, currency: str) -> list[Any]:
     """The catalog's plans of this kind an account in ``currency`` may take (not retired)."""
     return [p for p in service().commands.plans() if p.kind == kind and not p.retired and p.currency == currency]
 
-
-def _quantity(text: str | None) -> int:
-    value = (text or "1").strip()
-    if not value.isascii() or not value.isdigit() or not 1 <= int(value[:6]) <= 10_000:
-        raise InvalidInput("quantity: a whole number from 1 to 10000", field="quantity")
-    return int(value)
 
 
 @blp.route("/accounts/<account_id>/subscriptions/<subscription_id>", methods=["POST"])

@@ -9,10 +9,10 @@ from typing import Any
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 
 from console.access import may, page, service
-from console.forms import WHOLE_FORM, form_errors
+from console.forms import WHOLE_FORM, form_errors, whole_number
 from ledger_core import commands
 from ledger_core.access import Role
-from ledger_core.errors import InvalidInput, LedgerError
+from ledger_core.errors import LedgerError
 from service.invoicing import future_invoice
 
 blp = Blueprint("recurring", __name__)
@@ -37,8 +37,8 @@ def change(account_id: str) -> Any:
             command = commands.UpdateAccount(account_id, cycle_running=form["action"] == "start")
         else:
             command = commands.UpdateAccount(
-                account_id, cycle_anchor_day=_whole(form, "cycle_anchor_day"),
-                payment_terms_days=_whole(form, "payment_terms_days"),
+                account_id, cycle_anchor_day=whole_number(form.get("cycle_anchor_day"), "cycle_anchor_day", 0, 9_999),
+                payment_terms_days=whole_number(form.get("payment_terms_days"), "payment_terms_days", 0, 9_999),
                 drafts_need_approval=form.get("drafts_need_approval") == "yes",
                 time_zone=(form.get("time_zone") or "").strip() or None)
         service().handle(command)
@@ -46,12 +46,3 @@ def change(account_id: str) -> Any:
         return recurring(account_id, form_errors(error, SETTINGS), 422)
     flash("Recurring invoice settings saved.")
     return redirect(url_for("recurring.recurring", account_id=account_id))
-
-
-def _whole(form: Any, name: str) -> int | None:
-    text = (form.get(name) or "").strip()
-    if not text:
-        return None
-    if not text.isascii() or not text.isdigit() or len(text) > 4:
-        raise InvalidInput("a whole number", field=name)
-    return int(text)
