@@ -93,10 +93,12 @@ class _Pending:
 
 
 class GroupCommit:
-    def __init__(self, ledger: Ledger, catch_up: Callable[[int, Sequence[Recording]], None],
-                 limits: GroupCommitLimits) -> None:
-        """``catch_up(position, recordings)`` brings the read model up to a committed write; it must not raise."""
-        self.ledger, self.catch_up, self.limits = ledger, catch_up, limits
+    def __init__(self, ledger: Ledger, write_alone: Callable[[c.Command], Any],
+                 catch_up: Callable[[int, Sequence[Recording]], None], limits: GroupCommitLimits) -> None:
+        """``write_alone(command)`` writes one command and catches the read model up with it
+        (LedgerService.run); ``catch_up(position, recordings)`` brings the read model up to a
+        committed batch. Neither raises once the write has committed."""
+        self.ledger, self.write_alone, self.catch_up, self.limits = ledger, write_alone, catch_up, limits
         self._lock = threading.Lock()
         self._queue: deque[_Pending] = deque()
         self._leading = False
@@ -149,17 +151,9 @@ class GroupCommit:
 
     def _alone(self, p: _Pending) -> None:
         try:
-            result, written = p.context.run(self._handle, p.command)
+            p.succeed(p.context.run(self.write_alone, p.command))
         except Exception as error:  # noqa: BLE001 - the caller's own error, raised in its own request
             p.fail(error)
-            return
-        p.succeed(result)
-        if isinstance(result, Booking) and result.position is not None:
-            self.catch_up(result.position, written)
-
-    def _handle(self, command: c.Command) -> tuple[Any, Sequence[Recording]]:
-        result = self.ledger.handle(command)
-        return result, self.ledger.written()
 
     def _together(self, taken: list[_Pending]) -> None:
         keys = [(p.command.account_id, KEY_KINDS[type(p.command)], p.command.idempotency_key)  # type: ignore[attr-defined]

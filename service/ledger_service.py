@@ -98,7 +98,7 @@ class LedgerService:
                 schema.apply(database, self.migrations_applied)
         self.projector = Projector(self.commands, self.view, settings.projection_batch_events)
         self.catch_up_failures = 0
-        self.group_commit = GroupCommit(self.commands, self._caught_up, GroupCommitLimits(
+        self.group_commit = GroupCommit(self.commands, self._write_alone, self._caught_up, GroupCommitLimits(
             settings.group_commit_max_commands, settings.group_commit_max_queued, settings.group_commit_wait_us))
 
     @property
@@ -133,6 +133,9 @@ class LedgerService:
         are decided and saved together, each answered with its own result."""
         if isinstance(command, COMBINED):
             return self.group_commit.submit(command)
+        return self._write_alone(command)
+
+    def _write_alone(self, command: Command) -> Any:
         return self.run(lambda ledger: ledger.handle(command))
 
     def account_row(self, account_id: str) -> AccountRow:

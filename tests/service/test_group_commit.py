@@ -181,18 +181,13 @@ def test_a_full_queue_refuses_at_once_and_writes_nothing(service: LedgerService)
     entered, release = threading.Event(), threading.Event()
     ledger = service.commands
 
-    class SlowLedger:
-        """The ledger, with each write held until the test lets it go."""
+    def slow_write(command: Command) -> Any:
+        """A write held until the test lets it go."""
+        entered.set()
+        release.wait(10)
+        return ledger.handle(command)
 
-        def __getattr__(self, name: str) -> Any:
-            return getattr(ledger, name)
-
-        def handle(self, command: Command) -> Any:
-            entered.set()
-            release.wait(10)
-            return ledger.handle(command)
-
-    combiner = GroupCommit(SlowLedger(), lambda *_: None, GroupCommitLimits(max_commands=1, max_queued=1))  # type: ignore[arg-type]
+    combiner = GroupCommit(ledger, slow_write, lambda *_: None, GroupCommitLimits(max_commands=1, max_queued=1))
     usage = [RecordUsage("acme", idempotency_key=f"q{n}", amount="1", line=SMS) for n in range(3)]
     first = threading.Thread(target=combiner.submit, args=(usage[0],))
     first.start()
@@ -219,7 +214,7 @@ def test_limits_are_checked():
 
 def test_a_leader_stopped_before_it_took_its_batch_passes_the_lead_and_leaves_nothing_queued(service: LedgerService):
     open_account(service, billing_mode="postpaid", credit_limit="10")
-    combiner = GroupCommit(service.commands, lambda *_: None, GroupCommitLimits(wait_us=1_000))
+    combiner = GroupCommit(service.commands, service.commands.handle, lambda *_: None, GroupCommitLimits(wait_us=1_000))
 
     def interrupted(_: float) -> None:
         raise KeyboardInterrupt  # what a worker's shutdown raises in the middle of a wait
