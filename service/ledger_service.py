@@ -20,6 +20,7 @@ from eventsourcing.postgres import PostgresFactory
 from eventsourcing.sqlite import SQLiteFactory
 from prometheus_client import Counter
 
+from commands.api_keys import KeyCache
 from commands.bookings import Booking, Clock, utc_now
 from commands.ledger import Ledger
 from commands.test_clocks import load_test_clock
@@ -86,6 +87,7 @@ class LedgerService:
             if versioned and not upgrade and schema.find(database).state is not schema.SchemaState.EMPTY:
                 schema.require_current(database)
             self.commands = Ledger(env=env, clock=clock)
+            self.commands.key_cache = KeyCache(settings.key_cache_ms / 1000)
             if isinstance(self.commands.factory, PostgresFactory):
                 ping_after_idle(self.commands.factory.datastore.pool)
             self.view = make_view(self.commands, create_tables=settings.create_tables)

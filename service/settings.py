@@ -39,6 +39,9 @@ class Settings:
     # Accounts a process keeps in memory, in each of its caches (the write side's aggregates,
     # the read model's rows): what bounds its memory with any number of accounts.
     warm_accounts: int = 10_000
+    # How long a process authenticates with a key it read before reading it again: a key
+    # revoked elsewhere is refused here within this time (commands/api_keys.py KeyCache).
+    key_cache_ms: int = 1_000
     # The console's session cookies: signed with this secret (`ledger serve` makes one for its
     # workers when it is not set); Secure unless turned off for plain-HTTP development.
     console_secret: str = ""
@@ -81,6 +84,7 @@ class Settings:
             console_secure_cookie=(env.get("LEDGER_CONSOLE_SECURE_COOKIE") or "true").lower()
             not in ("false", "0", "no", "off"),
             warm_accounts=int_setting(env, "LEDGER_WARM_ACCOUNTS", 10_000, 1, 1_000_000),
+            key_cache_ms=int_setting(env, "LEDGER_KEY_CACHE_MS", 1_000, 0, 60_000),
             group_commit_max_commands=int_setting(env, "LEDGER_GROUP_COMMIT_MAX_COMMANDS", 64, 1, 10_000),
             group_commit_max_queued=int_setting(env, "LEDGER_GROUP_COMMIT_MAX_QUEUED", 1_000, 1, 1_000_000),
             group_commit_wait_us=int_setting(env, "LEDGER_GROUP_COMMIT_WAIT_US", 0, 0, 100_000),
