@@ -243,9 +243,10 @@ class BillChanges:
     def changed(self, row: BillRow) -> None:
         self._changed.add(row.bill_no)
 
-    def flush(self, sql: BillSQL, codec: BillCodec, cursor: Any) -> None:
+    def flush(self, codec: BillCodec, write: Callable[[list[tuple[Any, ...]]], None]) -> None:
+        """Hands the changed bills' rows, in bill number order, to ``write`` (an upsert)."""
         if self._changed:
-            cursor.executemany(sql.upsert(), [codec.params(self._bills[n]) for n in sorted(self._changed)])
+            write([codec.params(self._bills[n]) for n in sorted(self._changed)])
 
 
 def bills_invoiced(pending: list[BillRow], lines: list[dict[str, Any]], time_zone: str) -> list[BillRow]:

@@ -27,7 +27,8 @@ from ledger_core.figures import BillingMode, Figures, InvoiceMode
 from persistence.database import sqlite_write_transaction
 from persistence.dialect import POSTGRES, SQLITE, Dialect, json_field, sign_of
 from persistence.receipt_outbox import NewReceipt, ReceiptOutbox
-from projections.bills import BillChanges, BillCodec, BillFilter, BillRow, BillSQL
+from projections.bills import BILL_COLUMNS, BillChanges, BillCodec, BillFilter, BillRow, BillSQL
+from projections.bulk import upsert_rows
 from projections.invoice_sql import INVOICE_TABLES, InvoiceChanges, InvoiceCodec, InvoiceSQL
 from projections.orders import OrderCodec, OrderFilter, OrderRow, OrderSQL
 from projections.row_changes import RowChanges
@@ -434,7 +435,7 @@ class Batch:
     def flush(self, sql: ReadModelSQL, codec: RowCodec, cursor: Any, insert_tracking: Any) -> None:
         if self._changed:
             rows = [codec.account_params(self._accounts[key]) for key in sorted(self._changed)]
-            cursor.executemany(sql.upsert_account(), rows)
+            upsert_rows(cursor, sql.d, sql.accounts, ACCOUNT_COLUMNS, "account_id", rows, sql.upsert_account())
         if self._closed_holds:
             cursor.executemany(sql.delete_hold(), self._closed_holds)
         appends = (
@@ -453,7 +454,8 @@ class Batch:
             else:
                 cursor.executemany(insert, rows)
         self.invoicing.flush(sql.invoicing, InvoiceCodec(sql.d), cursor)
-        self.bills.flush(sql.billing, BillCodec(sql.d), cursor)
+        self.bills.flush(BillCodec(sql.d), lambda rows: upsert_rows(
+            cursor, sql.d, sql.billing.bills, BILL_COLUMNS, "bill_no", rows, sql.billing.upsert()))
         self.subscriptions.flush(sql.subscribing.upsert(), SubscriptionCodec(sql.d).params, cursor)
         self.orders.flush(sql.ordering.upsert(), OrderCodec(sql.d).params, cursor)
         if self._tracking is not None:
