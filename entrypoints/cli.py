@@ -20,7 +20,14 @@ from entrypoints.db_cli import db
 from entrypoints.export_cli import export
 from entrypoints.keys_cli import keys
 from entrypoints.logs import configure_logging
-from entrypoints.process import METRICS_PORT_OPTION, ledger_service, open_service, serve_metrics, stop_on_signals
+from entrypoints.process import (
+    METRICS_PORT_OPTION,
+    ledger_service,
+    open_service,
+    serve_metrics,
+    stop_on_signals,
+    tune_garbage_collector,
+)
 from entrypoints.publish import publish_events
 from entrypoints.reminders_cli import remind, send_receipts_command, send_reminders
 from entrypoints.tryout import produce_sample, try_out
@@ -166,6 +173,7 @@ def consume(metrics_port: int | None) -> None:
     settings = ConsumerSettings.from_env()
     with ledger_service() as service, caused_by(kind="kafka"):
         ingest = KafkaIngest(service, settings)
+        tune_garbage_collector()
         click.echo(f"ledger: consuming {settings.topics.usage} from {settings.bootstrap_servers} "
                    f"as group {settings.group_id}", err=True)
         try:

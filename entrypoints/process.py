@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import signal
 import threading
@@ -26,6 +27,22 @@ def serve_metrics(port: int | None) -> None:
     chosen = port or int(os.environ.get("LEDGER_METRICS_PORT") or 0)
     if chosen:
         start_http_server(chosen, addr=os.environ.get("LEDGER_METRICS_HOST") or "127.0.0.1")
+
+
+# Objects allocated between two young collections (Python's default is 700). Measured on
+# the Kafka path in one process (38,000 usage messages in batches of 2,000 over 10,000
+# accounts, PostgreSQL): 249 us of CPU a message at the default, 211 at 50,000, 209 with
+# no collector at all. Reference counting frees nearly everything here; the collector
+# only finds cycles, and at the default it kept walking the warm accounts to find none.
+GC_YOUNG_OBJECTS = 50_000
+
+
+def tune_garbage_collector() -> None:
+    """For a long-running process, once started: what start-up made (modules, the app,
+    its settings) stays for good, so full collections stop walking it (gc.freeze), and
+    young collections run less often."""
+    gc.freeze()
+    gc.set_threshold(GC_YOUNG_OBJECTS, 20, 10)
 
 
 def stop_on_signals() -> threading.Event:
