@@ -36,7 +36,7 @@ from ledger_core.test_clocks import TestClock
 from persistence.appending import AppendExtras, KeyClaim, appending_with
 from persistence.bulk_load import load_aggregates
 from persistence.recorders import RECORDER_TOPICS as AUDITED_RECORDERS
-from persistence.transcodings import DateAsISO, register_dataclasses
+from persistence.transcodings import DateAsISO, FastJSONTranscoder, register_dataclasses
 
 # Per context (a request, a thread): what its last save stored.
 _written: ContextVar[Sequence[Recording]] = ContextVar("ledger_written", default=())
@@ -145,6 +145,11 @@ class Ledger(KeyQueries):
         if module in AUDITED_RECORDERS and env.get("CREATE_TABLE", "y").lower() not in ("n", "no", "0", "false", "off"):
             self.recorder.ensure_keys_table(self._legacy_claims)  # type: ignore[attr-defined]
         self.conflicts_retried = 0  # observable count of lost races that were retried
+
+    def construct_transcoder(self) -> FastJSONTranscoder:
+        transcoder = FastJSONTranscoder()
+        self.register_transcodings(transcoder)
+        return transcoder
 
     def register_transcodings(self, transcoder: JSONTranscoder) -> None:
         super().register_transcodings(transcoder)

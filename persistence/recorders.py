@@ -19,6 +19,7 @@ from datetime import datetime, timezone
 from typing import Any
 from uuid import UUID
 
+import orjson
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.sqlite import (
@@ -57,7 +58,7 @@ def _audit_rows(stored_events: Sequence[StoredEvent], previous: dict[UUID, str])
 
 def _json_rows(rows: Sequence[tuple[Any, ...]]) -> str:
     """Rows of text and integers as one JSON array of arrays (values read back with ->>)."""
-    return json.dumps(rows, separators=(",", ":"))
+    return orjson.dumps(rows).decode("utf-8")  # text and integers: as json.dumps, faster
 
 
 def outbox_rows(messages: Sequence[OutboxMessage]) -> list[tuple[Any, ...]]:
