@@ -33,6 +33,7 @@ from tqdm import tqdm
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.cpu import machine_busy_s, named_cpu_s, process_cpu_s  # noqa: E402
 from bench.shapes import SHAPES, check_books, messages  # noqa: E402
 from consumer.embedded_broker import start_tansu  # noqa: E402
 from consumer.store import ConsumerStore  # noqa: E402
@@ -116,6 +117,8 @@ def main() -> None:
         env = {**os.environ, "LEDGER_DATABASE_URL": url, "LEDGER_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
                "LEDGER_KAFKA_USAGE_TOPIC": TOPIC, "LEDGER_KAFKA_GROUP": GROUP}
         store = ConsumerStore(service.commands)
+        busy_before, postgres_before = machine_busy_s(), named_cpu_s("postgres")
+        broker_before = process_cpu_s(broker_process.pid) if broker_process else 0.0
         started = time.perf_counter()
         command = [sys.executable, "-m", "entrypoints.cli", "--log-level", "WARNING", "consume"]
         consumers = [subprocess.Popen(profiled(command, args.profile, n), env=env, cwd=ROOT)
@@ -133,6 +136,10 @@ def main() -> None:
         ended = time.perf_counter()
         seconds = ended - started  # includes starting the consumer and the group join (a few seconds)
         peaks = [peak_rss_mb(consumer.pid) for consumer in consumers]
+        cpu = {"consumers": sum(process_cpu_s(consumer.pid) for consumer in consumers),
+               "PostgreSQL": named_cpu_s("postgres") - postgres_before,
+               "broker": process_cpu_s(broker_process.pid) - broker_before if broker_process else 0.0}
+        busy = machine_busy_s() - busy_before
         for consumer in consumers:
             consumer.send_signal(signal.SIGINT if args.profile else signal.SIGTERM)  # py-spy writes on SIGINT
             consumer.wait(timeout=60)
@@ -144,6 +151,10 @@ def main() -> None:
               f"{args.consumers} consumer(s): {seconds:.1f} s = {rate:,.0f} events/s end to end (target >= 10,000); "
               f"books checked")
         print("consumer peak RSS: " + ", ".join(f"{mb:,.0f} MB" for mb in peaks))
+        cpu["other (this script, kernel, exited)"] = busy - sum(cpu.values())
+        print(f"CPU: {busy / seconds:.2f} of {os.cpu_count()} cores busy; per event: "
+              + ", ".join(f"{name} {1e6 * s / args.events:,.0f} us" for name, s in cpu.items())
+              + (" (under py-spy: the consumers' figure is py-spy's)" if args.profile else ""))
         if first and ended > first[0]:
             print(f"after the first handled batch: {(args.events - first[1]) / (ended - first[0]):,.0f} events/s "
                   f"(startup and group join: {first[0] - started:.1f} s)")
