@@ -24,7 +24,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlparse
@@ -35,6 +35,7 @@ import requests
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.cpu import CpuShare, children_of  # noqa: E402
 from bench.http_load import Request, Result, run  # noqa: E402
 from bench.shapes import HOLD, SETTLED, UNIT_PRICE, Books, check_books, messages, picker  # noqa: E402
 from ledger_core.account import Account  # noqa: E402
@@ -109,12 +110,10 @@ def start_server(url: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
 def worker_peak_rss_mb(master: int) -> list[float]:
     """Peak resident memory (VmHWM) of each process the server's master started."""
     peaks = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
+    for pid in children_of(master):
         try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) != master:
-                continue
-            status = (stat.parent / "status").read_text()
-        except (OSError, ValueError, IndexError):
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
             continue
         kb = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:")), 0)
         peaks.append(kb / 1024)
@@ -189,15 +188,24 @@ def main() -> None:
     writes = lambda r: r.body is not None  # noqa: E731 - kept for the books
     try:
         run(base, key, reads(ids, 1), connections=n, seconds=3)  # warm-up: connections, plans
-        read = run(base, key, reads(ids, 2), connections=n, seconds=args.seconds)
+        cpu: dict[str, CpuShare] = {}
+
+        def measured(name: str, result: Callable[[], Result]) -> Result:
+            cpu[name] = CpuShare(children_of(process.pid))
+            cpu[name].start()
+            done = result()
+            cpu[name].stop()
+            return done
+
+        read = measured("reads", lambda: run(base, key, reads(ids, 2), connections=n, seconds=args.seconds))
         single = run(base, key, reads(ids, 3), connections=1, seconds=5)  # latency without queueing
         runs: dict[str, Result] = {}
         hot, s = ids[: args.hot_accounts], args.seconds
-        runs["cold"] = run(base, key, posts("uniform", ids, "cold", 4), connections=n, seconds=s, keep=writes)
+        runs["cold"] = measured("cold", lambda: run(base, key, posts("uniform", ids, "cold", 4), connections=n, seconds=s, keep=writes))
         runs["warmup"] = run(base, key, posts("uniform", hot, "warmup", 5), connections=n, seconds=5, keep=writes)
-        runs["warm"] = run(base, key, posts("uniform", hot, "warm", 6), connections=n, seconds=s, keep=writes)
-        runs["zipf"] = run(base, key, posts("zipf", ids, "zipf", 7), connections=n, seconds=s, keep=writes)
-        runs["mixed"] = run(base, key, mixed_lanes(ids, "mixed", n, 200_000), connections=n, seconds=s, keep=writes)
+        runs["warm"] = measured("warm", lambda: run(base, key, posts("uniform", hot, "warm", 6), connections=n, seconds=s, keep=writes))
+        runs["zipf"] = measured("zipf", lambda: run(base, key, posts("zipf", ids, "zipf", 7), connections=n, seconds=s, keep=writes))
+        runs["mixed"] = measured("mixed", lambda: run(base, key, mixed_lanes(ids, "mixed", n, 200_000), connections=n, seconds=s, keep=writes))
         rss = worker_peak_rss_mb(process.pid)
         batches = group_commit_batches(base)
     finally:
@@ -212,6 +220,9 @@ def main() -> None:
     print(runs["warm"].line(f"usage posts, warm ({args.hot_accounts} hot accounts)", "target >= 500/s"))
     print(runs["zipf"].line(f"usage posts, zipf s=1.1 over {args.accounts} accounts"))
     print(runs["mixed"].line("mixed: usage, reserve, settle, release"))
+    for name, share in cpu.items():
+        result = read if name == "reads" else runs[name]
+        print(f"  CPU, {name}: " + share.line(result.seconds, result.requests, "server workers"))
     print(f"postgres single-row commits: {commits_per_s:,.0f}/s; requests/s over commits/s: "
           + ", ".join(f"{name} {r.per_s / commits_per_s:.3f}" for name, r in runs.items() if name != "warmup"))
     print("server workers' peak RSS: " + ", ".join(f"{mb:.0f} MB" for mb in rss))

@@ -39,3 +39,39 @@ def named_cpu_s(name: str) -> float:
         if text[text.index("(") + 1:text.rindex(")")] == name:
             total += process_cpu_s(int(stat.parent.name))
     return total
+
+
+def children_of(parent: int) -> list[int]:
+    """The live processes ``parent`` started (a server's workers)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == parent:
+                found.append(int(stat.parent.name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return sorted(found)
+
+
+class CpuShare:
+    """CPU used between ``start`` and ``stop`` by the machine, PostgreSQL and some processes."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.busy_s = self.postgres_s = self.processes_s = 0.0
+
+    def _now(self) -> tuple[float, float, float]:
+        return machine_busy_s(), named_cpu_s("postgres"), sum(process_cpu_s(p) for p in self.pids)
+
+    def start(self) -> None:
+        self._started = self._now()
+
+    def stop(self) -> None:
+        ended = self._now()
+        self.busy_s, self.postgres_s, self.processes_s = (b - a for a, b in zip(self._started, ended, strict=True))
+
+    def line(self, seconds: float, operations: int, processes: str) -> str:
+        per = 1e6 / max(operations, 1)
+        other = self.busy_s - self.postgres_s - self.processes_s
+        return (f"{self.busy_s / seconds:.2f} cores busy; CPU per request: {processes} {self.processes_s * per:,.0f} us, "
+                f"PostgreSQL {self.postgres_s * per:,.0f} us, client and the rest {other * per:,.0f} us")
