@@ -199,11 +199,12 @@ class PostgresAuditedRecorder(_WritesExtras, PostgresApplicationRecorder):
         self.write_extras(curs, current_appending())
 
     def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
-        """As the library's (table lock, notify, insert returning the notification ids in
-        order), with the rows as one JSON array instead of an array of composite values,
-        which psycopg spells out field by field in Python."""
+        """As the library's (table lock, insert returning the notification ids in order),
+        with the rows as one JSON array instead of an array of composite values, which
+        psycopg spells out field by field in Python. Without the library's NOTIFY: nothing
+        here LISTENs (readers poll the log), and a notifying commit takes a lock every
+        other notifying commit of the database waits for."""
         self._lock_table(curs)
-        self._notify_channel(curs)
         rows = [(str(e.originator_id), e.originator_version, e.topic, b64encode(e.state).decode("ascii"))
                 for e in stored_events]
         curs.execute(self._insert_events_json, (_json_rows(rows),), prepare=True)

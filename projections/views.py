@@ -27,6 +27,7 @@ from ledger_core.figures import BillingMode, Figures, InvoiceMode
 from persistence.database import sqlite_write_transaction
 from persistence.dialect import POSTGRES, SQLITE, Dialect, json_field, sign_of
 from persistence.receipt_outbox import NewReceipt, ReceiptOutbox
+from projections import bulk
 from projections.bills import BILL_COLUMNS, BillChanges, BillCodec, BillFilter, BillRow, BillSQL
 from projections.bulk import upsert_rows
 from projections.invoice_sql import INVOICE_TABLES, InvoiceChanges, InvoiceCodec, InvoiceSQL
@@ -447,7 +448,7 @@ class Batch:
             rows = list(rows)
             if not rows:
                 continue
-            if sql.d is POSTGRES:
+            if sql.d is POSTGRES and len(rows) >= bulk.MIN_STAGED_ROWS:  # fewer: one statement a row is cheaper
                 with cursor.copy(sql.copy_into(table, columns)) as copy:
                     for row in rows:
                         copy.write_row(row)

@@ -1,5 +1,6 @@
 """Many account rows and bills in one batch go through a COPY-staged upsert on PostgreSQL
-(projections/bulk.py); the rows it leaves equal those written one statement each."""
+(projections/bulk.py), and many appended rows through COPY; the rows they leave equal
+those written one statement each."""
 
 from __future__ import annotations
 
