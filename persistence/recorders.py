@@ -32,6 +32,7 @@ from psycopg.sql import SQL, Identifier
 
 from ledger_core.audit import GENESIS_LINK, ChainEntry, canonical_bytes, next_link
 from persistence.appending import AppendExtras, KeyClaim, OutboxMessage, current_appending, current_cause
+from persistence.last_links import LastLinks
 from persistence.safe_state import refuse_unsafe_text
 
 STREAM_ROWS = 2_000  # rows fetched at a time when walking the whole log
@@ -106,6 +107,22 @@ class _WritesExtras:
             self.write_claims(cursor, extras)
 
     claims_with_extras = True  # else the recorder writes them itself (write_claims), see PostgreSQL's
+    last_links: LastLinks
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        self.last_links.begin()
+        ids = super().insert_events(stored_events, **kwargs)  # type: ignore[misc]
+        self.last_links.committed()  # returned: the append's transaction committed
+        return ids
+
+    def _known_links(self, first: dict[UUID, int]) -> dict[UUID, str]:
+        """The link before each aggregate's first version here, where known without a read."""
+        known = {}
+        for aggregate_id, version in first.items():
+            link = GENESIS_LINK if version == 1 else self.last_links.link_of(aggregate_id, version - 1)
+            if link is not None:
+                known[aggregate_id] = link
+        return known
 
     def write_claims(self, cursor: Any, extras: AppendExtras | None) -> None:
         """The claimed keys, in one order for every writer (no deadlock between two appends
@@ -127,6 +144,7 @@ class PostgresAuditedRecorder(_WritesExtras, PostgresApplicationRecorder):
 
     def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
         super().__init__(datastore, events_table_name=events_table_name)
+        self.last_links = LastLinks()
         self.audit_table = f"{events_table_name}_audit"
         self.check_identifier_length(self.audit_table)
         table = SQL("{0}.{1}").format(Identifier(datastore.schema), Identifier(self.audit_table))
@@ -187,15 +205,16 @@ class PostgresAuditedRecorder(_WritesExtras, PostgresApplicationRecorder):
         refuse_unsafe_text(stored_events)
         super()._insert_events(curs, stored_events, **kwargs)
         first = _first_versions(stored_events)
-        wanted = [(aggregate_id, version - 1) for aggregate_id, version in first.items() if version > 1]
-        found: dict[UUID, str] = {}
-        if wanted:  # every previous link of this append in one query
+        previous = self._known_links(first)
+        wanted = [(aggregate_id, first[aggregate_id] - 1) for aggregate_id in first if aggregate_id not in previous]
+        if wanted:  # every previous link not known here in one query
             curs.execute(self._select_links, ([w[0] for w in wanted], [w[1] for w in wanted]), prepare=True)
             found = {row["originator_id"]: row["link"] for row in curs.fetchall()}
-        # A missing previous audit row gives "", which can never match: a broken chain shows it.
-        previous = {a: GENESIS_LINK if v == 1 else found.get(a, "") for a, v in first.items()}
-        rows = [(str(r[0]), *r[1:]) for r in _audit_rows(stored_events, previous)]
-        curs.execute(self._insert_audit, (_json_rows(rows),), prepare=True)
+            # A missing previous audit row gives "", which can never match: a broken chain shows it.
+            previous.update({a: found.get(a, "") for a, _ in wanted})
+        rows = _audit_rows(stored_events, previous)
+        self.last_links.written((r[0], r[1], r[4]) for r in rows)
+        curs.execute(self._insert_audit, (_json_rows([(str(r[0]), *r[1:]) for r in rows]),), prepare=True)
         self.write_extras(curs, current_appending())
 
     def _insert_stored_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
@@ -276,6 +295,7 @@ class PostgresAuditedRecorder(_WritesExtras, PostgresApplicationRecorder):
 
 class SQLiteAuditedRecorder(_WritesExtras, SQLiteApplicationRecorder):
     def __init__(self, datastore: SQLiteDatastore, events_table_name: str = "stored_events") -> None:
+        self.last_links = LastLinks()
         self.audit_table = f"{events_table_name}_audit"
         self.outbox_table = f"{events_table_name}_outbox"
         super().__init__(datastore, events_table_name)
@@ -309,16 +329,15 @@ class SQLiteAuditedRecorder(_WritesExtras, SQLiteApplicationRecorder):
 
     def _insert_events(self, c: SQLiteCursor, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Any:
         refuse_unsafe_text(stored_events)
-        previous: dict[UUID, str] = {}
-        for aggregate_id, version in _first_versions(stored_events).items():
-            if version == 1:
-                previous[aggregate_id] = GENESIS_LINK
-                continue
-            c.execute(self._select_link, (aggregate_id.hex, version - 1))
+        first = _first_versions(stored_events)
+        previous = self._known_links(first)
+        for aggregate_id in first.keys() - previous.keys():
+            c.execute(self._select_link, (aggregate_id.hex, first[aggregate_id] - 1))
             row = c.fetchone()
             previous[aggregate_id] = row["link"] if row else ""
-        rows = [(r[0].hex, *r[1:]) for r in _audit_rows(stored_events, previous)]
-        c.executemany(self._insert_audit, rows)
+        rows = _audit_rows(stored_events, previous)
+        self.last_links.written((r[0], r[1], r[4]) for r in rows)
+        c.executemany(self._insert_audit, [(r[0].hex, *r[1:]) for r in rows])
         self.write_extras(c, current_appending())
         return super()._insert_events(c, stored_events, **kwargs)
 
