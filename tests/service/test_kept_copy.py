@@ -5,6 +5,9 @@ on the kept copy is decided again on what the store holds."""
 
 from __future__ import annotations
 
+import eventsourcing.utils
+import pytest
+
 from ledger_core.commands import Recharge, RecordUsage
 from ledger_core.usage import UsageLine
 from service.ledger_service import LedgerService
@@ -34,6 +37,25 @@ def test_what_another_process_wrote_is_read_when_the_kept_copy_is_behind(databas
         assert booked.after.version == 7 and here.commands.conflicts_retried == retried + 1
         assert figures(here)["usable_credits"] == figures(there)["usable_credits"] == "3.100000"
         assert here.handle(usage("h3", "0.20")).replayed  # a repeat stays a repeat
+    finally:
+        here.close()
+        there.close()
+
+
+@pytest.mark.postgres
+def test_a_lost_race_is_retried_at_once_not_after_the_libraries_connection_retry_sleep(postgres_schema, monkeypatch):
+    """A write that lost its race used to surface from the library as a lost connection
+    (PipelineAborted), which its retry slept 0.2 s on before the IntegrityError came."""
+    slept: list[float] = []
+    monkeypatch.setattr(eventsourcing.utils, "sleep", slept.append)
+    here, there = LedgerService(Settings(database=postgres_schema)), LedgerService(Settings(database=postgres_schema))
+    try:
+        open_account(here, credit_limit="100")
+        for n in range(6):  # taking turns: each write starts from a copy the other made stale
+            (here if n % 2 else there).handle(usage(f"turn-{n}", "0.01"))
+        assert here.commands.conflicts_retried + there.commands.conflicts_retried >= 4
+        assert there.handle(usage("turn-0", "0.01")).replayed  # a repeated key collides too
+        assert slept == []
     finally:
         here.close()
         there.close()
