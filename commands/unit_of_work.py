@@ -19,7 +19,6 @@ import hashlib
 import secrets
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
-from copy import deepcopy
 from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any, TypeVar
@@ -308,13 +307,7 @@ class UnitOfWork:
 
 
 class SingleWrite(UnitOfWork):
-    """Each write on its own: load, decide, save atomically, retry a lost race.
-
-    The first attempt decides on the account as this process last saved or read it,
-    without asking the store for newer events (a read and a transaction per write). If
-    another process wrote to the account meanwhile, the save collides on its next version
-    and nothing is stored; the retry reads what is new. A refusal decided on that first
-    copy is decided again on a fresh read: it may rest on what the copy does not know."""
+    """Each write on its own: load, decide, save atomically, retry a lost race."""
 
     def __init__(self, app: Application[UUID], clock: Clock, on_retry: Callable[[], None]) -> None:
         super().__init__(app, clock)
@@ -325,18 +318,9 @@ class SingleWrite(UnitOfWork):
 
     def write(self, account_id: str, decide: Decide[T], *, on_conflict: Callable[[], None] | None = None,
               attempts: int = MAX_ATTEMPTS) -> tuple[T, int | None]:
-        kept = True  # the first attempt may use the kept copy
         for _ in range(attempts):
-            copy = self._kept_account(account_id) if kept else None
-            account = copy or load_account(self.app, account_id)
-            unread, kept = copy is not None, False
-            try:
-                result, others = decide(account)
-            except LedgerError:
-                if not unread:
-                    raise
-                account = load_account(self.app, account_id)  # refused on the kept copy: ask the store
-                result, others = decide(account)
+            account = load_account(self.app, account_id)
+            result, others = decide(account)
             aggregates = [account, *(a for a in others if not isinstance(a, KeyClaim))]
             claims = [c for c in others if isinstance(c, KeyClaim)]
             if not any(aggregate.pending_events for aggregate in aggregates):
@@ -349,32 +333,12 @@ class SingleWrite(UnitOfWork):
                 if on_conflict:
                     on_conflict()
                 continue
-            self._keep(account)
             if isinstance(result, Booking):
                 result = replace(result, after=Standing.of(account))  # type: ignore[assignment]
             return result, (recordings[-1].notification.id if recordings else None)
         raise ConcurrentModification(
             f"account {account_id!r} kept changing under this request; retry it", account_id=account_id
         )
-
-
-    def _kept_account(self, account_id: str) -> Account | None:
-        """A copy of the account as the library's cache holds it, without the read that
-        would bring it up to date; None when it is not there."""
-        cache = self.app.repository.cache
-        if cache is None:
-            return None
-        try:
-            kept = cache.get(account_uuid(parse_account_id(account_id)))
-        except KeyError:
-            return None
-        return deepcopy(kept) if isinstance(kept, Account) else None
-
-    def _keep(self, account: Account) -> None:
-        """The account as just saved: the next write here starts from it (the library
-        keeps the copy it last read, and would read this write's events back)."""
-        if self.app.repository.cache is not None:
-            self.app.repository.cache.put(account.id, account)
 
 
 class BatchWrite(UnitOfWork):
