@@ -210,9 +210,10 @@ class PostgresAuditedRecorder(_WritesExtras, PostgresApplicationRecorder):
     def _append(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         """The library's insert_events, except that a write that loses its race (a taken
         version or key) raises IntegrityError at once. In the library's, the commit of the
-        aborted pipeline raised PipelineAborted over it, which its retry took for a lost
-        connection: 0.2 s asleep, then the IntegrityError. Every lost race and every repeated
-        key paid that (measured: two processes taking turns on one account, 211 ms a write)."""
+        aborted pipeline could raise PipelineAborted over it, which its retry took for a lost
+        connection: 0.2 s asleep, then the same IntegrityError. Measured with two processes
+        taking turns on one account from stale copies: 178 of 198 lost races slept, 211 ms a
+        write at the median; 4.5 ms with this."""
         failed: Exception | None = None
         ids: Sequence[int] | None = None
         with self.datastore.get_connection() as conn:
