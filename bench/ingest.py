@@ -5,7 +5,7 @@
 
 Starts Tansu (or uses KAFKA_BOOTSTRAP_SERVERS), opens the accounts, produces the usage
 events, then runs `ledger consume` processes until the database has recorded every
-message (read models are up to date then: each write catches them up). Prints events/s
+message and the read models hold every event. Prints events/s
 end to end, and a raw batched INSERT of the same number of rows into PostgreSQL measured
 in the same run, as a ratio, and each consumer's peak RSS. At the end every account's
 figures are checked against what the messages must leave (bench/shapes.py): a digit off
@@ -81,6 +81,13 @@ def profiled(command: list[str], profile: str | None, n: int) -> list[str]:
     return [py_spy, "record", "--rate", "200", "--format", "raw", "-o", f"{profile}.{n}", "--", *command]
 
 
+def alive(consumers: list[subprocess.Popen[bytes]]) -> None:
+    """Fails the run at once if a consumer died, instead of waiting for it forever."""
+    dead = [c.returncode for c in consumers if c.poll() is not None]
+    if dead:
+        raise SystemExit(f"a consumer exited (status {dead[0]}): see its log above")
+
+
 def peak_rss_mb(pid: int) -> float:
     """A process's peak resident memory (VmHWM), in MB."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -128,11 +135,16 @@ def main() -> None:
             done = 0
             while done < args.events:
                 time.sleep(POLL_S)
+                alive(consumers)
                 now = sum(store.positions(f"kafka:{GROUP}:").values())
                 if now and first is None:
                     first = (time.perf_counter(), now)
                 bar.update(now - done)
                 done = now
+        last = service.commands.recorder.max_notification_id() or 0
+        while service.projector.position < last:  # and the read models hold every event: part of the time
+            time.sleep(POLL_S / 4)
+            alive(consumers)
         ended = time.perf_counter()
         seconds = ended - started  # includes starting the consumer and the group join (a few seconds)
         peaks = [peak_rss_mb(consumer.pid) for consumer in consumers]
