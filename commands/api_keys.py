@@ -109,12 +109,12 @@ class KeyCache:
                 return None
             return kept[0]
 
-    def put(self, key: ApiKey, read_at: float) -> None:
+    def put(self, key: ApiKey, read_at_s: float) -> None:
         if not self.ttl_s:
             return
         with self._lock:
             self._keys.pop(key.key_id, None)
-            self._keys[key.key_id] = (key, read_at)
+            self._keys[key.key_id] = (key, read_at_s)
             while len(self._keys) > self.max_keys:
                 del self._keys[next(iter(self._keys))]
 
@@ -135,12 +135,12 @@ class KeyQueries(Application[UUID]):
         key_id = key_id_of_secret(secret)
         key = self.key_cache.get(key_id)
         if key is None:
-            read_at = self.key_cache.clock()  # before the read: a copy is never older than it says
+            read_at_s = self.key_cache.clock()  # before the read: a copy is never older than it says
             try:
                 key = load_key(self, key_id, to_change=False)  # no copy of the key: only read
             except ApiKeyNotFound:
                 raise Unauthenticated("the API key is not valid") from None
-            self.key_cache.put(key, read_at)
+            self.key_cache.put(key, read_at_s)
         return key.verify(secret)
 
     def api_keys(self) -> list[ApiKey]:
