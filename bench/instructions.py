@@ -1,6 +1,6 @@
 """Benchmark: CPU instructions per write, a figure that does not move with the machine's load.
 
-    .venv/bin/python bench/instructions.py [--path http|kafka] [--low 100] [--high 600]
+    .venv/bin/python bench/instructions.py [--path http|kafka] [--database sqlite|postgres] [--low 100] [--high 600]
 
 Runs the write path in one process under `valgrind --tool=callgrind` (apt-get install
 valgrind) twice, with ``--low`` and with ``--high`` writes, and prints the difference
@@ -12,6 +12,10 @@ can be compared on a busy machine where requests per second move by 5-10%.
   the command, the write and the read-model catch-up; no sockets), on SQLite.
 - kafka: usage messages through the consumer's batch handler (parsing, the batch
   write, the read models), on SQLite, in batches of 500.
+
+``--database postgres`` runs either on a fresh PostgreSQL database of its own
+(LEDGER_BENCH_DATABASE_URL, default the local server) instead: the count is then this
+process's side only, psycopg and its round trips included, not the server's.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -26,15 +31,31 @@ import sys
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from urllib.parse import urlparse
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 ACCOUNTS = 100
 KAFKA_BATCH = 500
+SERVER = os.environ.get("LEDGER_BENCH_DATABASE_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
-def run_writes(path: str, writes: int) -> None:
+def database_url(database: str, writes: int) -> str:
+    """SQLite in a fresh folder, or a fresh PostgreSQL database named for this run (the
+    two measured runs go side by side)."""
+    if database == "sqlite":
+        return f"sqlite:///{tempfile.mkdtemp()}/ledger.db"
+    import psycopg
+
+    name = f"ledger_instructions_{writes}"
+    with psycopg.connect(SERVER, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return urlparse(SERVER)._replace(path=f"/{name}").geturl()
+
+
+def run_writes(path: str, database: str, writes: int) -> None:
     """The measured process: set up, then ``writes`` writes."""
     from ledger_core.account import Account
     from ledger_core.commands import IssueKey
@@ -42,7 +63,7 @@ def run_writes(path: str, writes: int) -> None:
     from service.ledger_service import LedgerService
     from service.settings import Settings
 
-    settings = Settings(database=DatabaseConfig(f"sqlite:///{tempfile.mkdtemp()}/ledger.db"))
+    settings = Settings(database=DatabaseConfig(database_url(database, writes)))
     service = LedgerService(dataclasses.replace(settings, rate_limit="off"))
     service.commands.save(*[Account.open(account_id=f"a{n}", currency="SGD", billing_mode="postpaid",
                                          invoice_mode="consolidated", credit_limit="1000000")
@@ -73,9 +94,9 @@ def run_writes(path: str, writes: int) -> None:
             raise SystemExit("a usage message was not applied")
 
 
-def instructions(path: str, writes: int) -> int:
+def instructions(path: str, database: str, writes: int) -> int:
     command = ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", sys.executable, __file__,
-               "--measure", path, "--writes", str(writes)]
+               "--measure", path, "--database", database, "--writes", str(writes)]
     out = subprocess.run(command, capture_output=True, text=True, cwd=ROOT)
     found = re.search(r"Collected : (\d+)", out.stderr)
     if out.returncode != 0 or found is None:
@@ -86,22 +107,23 @@ def instructions(path: str, writes: int) -> int:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--path", choices=("http", "kafka"), default="http")
+    parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--low", type=int, default=100)
     parser.add_argument("--high", type=int, default=600)
     parser.add_argument("--measure", choices=("http", "kafka"), help=argparse.SUPPRESS)
     parser.add_argument("--writes", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
-        run_writes(args.measure, args.writes)
+        run_writes(args.measure, args.database, args.writes)
         return
     if shutil.which("valgrind") is None:
         sys.exit("bench/instructions.py counts with valgrind: apt-get install valgrind")
     if not 0 < args.low < args.high:
         sys.exit("give 0 < --low < --high")
     with ThreadPoolExecutor(2) as pool:  # counts do not depend on what else runs
-        low, high = pool.map(lambda n: instructions(args.path, n), (args.low, args.high))
+        low, high = pool.map(lambda n: instructions(args.path, args.database, n), (args.low, args.high))
     per_write = (high - low) / (args.high - args.low)
-    print(f"{args.path}: {low:,} instructions for {args.low} writes, {high:,} for {args.high}: "
+    print(f"{args.path} on {args.database}: {low:,} instructions for {args.low} writes, {high:,} for {args.high}: "
           f"{per_write / 1e6:.3f} million instructions per write")
 
 

@@ -243,6 +243,10 @@ class BillChanges:
     def changed(self, row: BillRow) -> None:
         self._changed.add(row.bill_no)
 
+    @property
+    def changed_count(self) -> int:
+        return len(self._changed)
+
     def flush(self, codec: BillCodec, write: Callable[[list[tuple[Any, ...]]], None]) -> None:
         """Hands the changed bills' rows, in bill number order, to ``write`` (an upsert)."""
         if self._changed:
