@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import date, datetime, time
 from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 from uuid import UUID, uuid5
 
+import orjson
 from eventsourcing.domain import Aggregate, event
 
 from ledger_core.account import LEDGER_NAMESPACE
@@ -60,9 +62,36 @@ def client_key_uuid(account_id: str, kind: KeyKind, key: str) -> UUID:
 
 
 def fingerprint(request: dict[str, Any]) -> str:
-    """A digest of what was asked, so the same key with a different request is caught."""
-    canonical = json.dumps(request, sort_keys=True, default=str, separators=(",", ":"))
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    """A digest of what was asked, so the same key with a different request is caught.
+    Stored with every claim and compared on every retry: its bytes never change."""
+    return hashlib.sha256(_canonical(request)).hexdigest()
+
+
+def _canonical(request: dict[str, Any]) -> bytes:
+    """``json.dumps(request, sort_keys=True, default=str, separators=(",", ":"))``, which
+    defines the fingerprint. orjson writes the same bytes for the values ``_simple``
+    admits when the result is ASCII without DEL (json.dumps escapes everything else), in
+    a tenth of the time; anything else goes to json.dumps itself."""
+    if _simple(request):
+        try:
+            fast = orjson.dumps(request, default=str, option=orjson.OPT_SORT_KEYS | orjson.OPT_PASSTHROUGH_DATETIME)
+            if fast.isascii() and b"\x7f" not in fast:
+                return fast
+        except orjson.JSONEncodeError:  # an integer past 64 bits
+            pass
+    return json.dumps(request, sort_keys=True, default=str, separators=(",", ":")).encode()
+
+
+_STRINGIFIED = (Decimal, datetime, date, time)  # both write str(value) through ``default``
+
+
+def _simple(value: Any) -> bool:
+    kind = type(value)
+    if kind is dict:
+        return all(type(k) is str and _simple(v) for k, v in value.items())
+    if kind is list:
+        return all(_simple(v) for v in value)
+    return kind is str or kind is int or kind is bool or value is None or kind in _STRINGIFIED
 
 
 class ClientKey(Aggregate):

@@ -99,3 +99,30 @@ def test_audit_links_are_computed_from_the_same_bytes_as_the_documented_json():
                     "state": base64.b64encode(state).decode("ascii"), "cause": cause,
                     "recorded_at": "2026-12-04T17:16:44.550733+00:00"}
         assert got == json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+
+
+def test_idempotency_fingerprints_are_the_documented_json_to_the_byte():
+    """Every claim stores a fingerprint of its request and every retry is compared with it:
+    the orjson path in ledger_core/client_key.py must write json.dumps' exact bytes, or a
+    retry after an upgrade would be refused as a different request under the same key."""
+    from enum import Enum
+
+    from ledger_core.client_key import _canonical
+
+    class Colour(Enum):
+        RED = "red"
+
+    def documented(request: dict) -> bytes:
+        return json.dumps(request, sort_keys=True, default=str, separators=(",", ":")).encode()
+
+    at = datetime(2026, 12, 4, 1, 2, 3, 4, tzinfo=timezone.utc)
+    requests = [{}, {"occurred_at": None, "amount": Decimal("0.004200"), "unit_price": Decimal("1E-7"),
+                     "currency": "SGD", "product": "sms", "quantity": Decimal("3"), "app_key": None},
+                {"at": at, "naive": datetime(2026, 1, 1), "day": date(2026, 12, 4), "n": -(2**63), "yes": True,
+                 "list": [1, [None, "x"], {"b": 1, "a": 2}], "Z": "upper first", "nan": Decimal("NaN")},
+                {"big": 2**64}, {"float": 0.1}, {"enum": Colour.RED}, {"surrogate": "\ud800"}, {3: "int key"},
+                {"é": "non-ASCII key"}]
+    requests += [{"text": chr(c)} for c in range(0x3000) if not 0xD800 <= c <= 0xDFFF]
+    requests += [{"text": chr(c)} for c in (0x2028, 0x2029, 0xFEFF, 0xFFFF, 0x1F600, 0x10FFFF)]
+    for request in requests:
+        assert _canonical(request) == documented(request), request
