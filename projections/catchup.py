@@ -5,7 +5,8 @@ position)`` and returns once the read model includes its events. A batch is comp
 outside any lock and written under the view's lock only if the position has not moved
 (optimistic); concurrent callers (threads, processes, the Kafka consumer) thus hold
 the lock only briefly, and whoever lands a batch applies every event committed before
-it, so the others mostly find their events applied already.
+it, so the others mostly find their events applied already. Processes also take turns
+(``view.catching_up``): several computing at once made most batches stale.
 The library's notification log is gap-free in commit order, so reading from the
 tracked position never skips an event.
 """
@@ -55,7 +56,7 @@ class Projector:
         ``written``: what the caller has just appended, in log order. When those are
         exactly the pending events (the read model stands right before the first), they
         are applied as they are, without reading them back from the log."""
-        with self._lock:
+        with self._lock, self.view.catching_up():
             stale = 0
             while True:
                 position = self.position

@@ -1,0 +1,69 @@
+"""Processes catching the same read model up take turns on PostgreSQL (LedgerViewQueries.
+catching_up): a catch-up waits while another process's is under way, instead of computing
+a batch the other's would make stale, and then applies what is left."""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+
+import pytest
+
+from ledger_core.commands import RecordUsage
+from ledger_core.usage import UsageLine
+from service.ledger_service import LedgerService
+from service.settings import Settings
+from tests.service.helpers import open_account
+
+pytestmark = pytest.mark.postgres
+WAIT_S = 0.5
+
+
+def usage(key: str) -> RecordUsage:
+    return RecordUsage("acme", idempotency_key=key, amount="0.01", line=UsageLine(product="sms"))
+
+
+def test_a_catch_up_waits_for_another_process_s_turn_then_applies_what_is_left(postgres_schema):
+    here, there = LedgerService(Settings(database=postgres_schema)), LedgerService(Settings(database=postgres_schema))
+    try:
+        open_account(here, billing_mode="postpaid", credit_limit="100")
+        for n in range(3):
+            there.commands.handle(usage(f"u{n}"))  # written, not yet applied to the read model
+        before, last = there.projector.position, there.commands.recorder.max_notification_id()
+        assert before < last
+        holding, release = threading.Event(), threading.Event()
+
+        def hold_the_turn() -> None:
+            with here.view.catching_up():
+                holding.set()
+                release.wait(timeout=30)
+
+        holder = threading.Thread(target=hold_the_turn)
+        holder.start()
+        assert holding.wait(timeout=10)
+        waiting = threading.Thread(target=there.projector.catch_up)
+        waiting.start()
+        waiting.join(timeout=WAIT_S)
+        assert waiting.is_alive() and there.projector.position == before  # its turn has not come
+        release.set()
+        holder.join(timeout=10)
+        waiting.join(timeout=30)
+        assert not waiting.is_alive()
+        assert there.projector.position == last
+        assert str(here.account_row("acme").figures.expecting_invoice) == "-0.030000"
+    finally:
+        here.close()
+        there.close()
+
+
+def test_a_pool_of_one_connection_catches_up_without_taking_turns(postgres_schema):
+    """The turn is held on a connection of its own: with one in the pool, the batch would
+    wait for it forever, so the optimistic check alone keeps the batches apart."""
+    service = LedgerService(Settings(database=dataclasses.replace(postgres_schema, pool_size=1, max_overflow=0)))
+    try:
+        open_account(service, billing_mode="postpaid", credit_limit="100")
+        service.handle(usage("u0"))
+        assert service.projector.position == service.commands.recorder.max_notification_id()
+        assert str(service.account_row("acme").figures.expecting_invoice) == "-0.010000"
+    finally:
+        service.close()
