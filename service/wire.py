@@ -75,20 +75,32 @@ def _refuse_constant(name: str) -> Any:
     raise BadJson(f"{name} is not a number the ledger accepts")
 
 
+_SCALARS = frozenset({int, bool, Decimal, type(None)})  # what json.loads gives here besides text and containers
+
+
 def _checked(value: Any, depth: int = 0) -> None:
-    if depth > MAX_JSON_DEPTH:
+    kind = type(value)
+    if depth > MAX_JSON_DEPTH or (depth == MAX_JSON_DEPTH and value and kind in (dict, list)):  # members one deeper
         raise BadJson(f"nested deeper than {MAX_JSON_DEPTH} levels")
-    if isinstance(value, str):
-        problem = unsafe_character(value, one_line=False)
-        if problem:
-            raise UnsafeJsonText(f"a string holds {problem}")
-    elif isinstance(value, dict):
+    if kind is str:
+        _text_checked(value)
+    elif kind is dict:
         for key, item in value.items():
-            _checked(key, depth + 1)
-            _checked(item, depth + 1)
-    elif isinstance(value, list):
+            _text_checked(key)
+            if type(item) is str:  # the usual member, checked without a call a level down
+                _text_checked(item)
+            elif type(item) not in _SCALARS:
+                _checked(item, depth + 1)
+    elif kind is list:
         for item in value:
-            _checked(item, depth + 1)
+            if type(item) not in _SCALARS:
+                _checked(item, depth + 1)
+
+
+def _text_checked(text: str) -> None:
+    problem = unsafe_character(text, one_line=False)
+    if problem:
+        raise UnsafeJsonText(f"a string holds {problem}")
 
 
 def load_json(text: str) -> Any:
