@@ -18,6 +18,8 @@ _UNSAFE_ONE_LINE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
 
 def unsafe_character(text: str, *, one_line: bool = True) -> str | None:
     """A description of the first character ``text`` may not hold, or None if it is clean."""
+    if text.isascii() and text.isprintable():  # U+0020..U+007E only: the usual text, at C speed
+        return None
     found = (_UNSAFE_ONE_LINE if one_line else _UNSAFE_FREE_TEXT).search(text)
     if found is None:
         return None
