@@ -17,6 +17,7 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
@@ -795,6 +796,8 @@ class LedgerViewQueries:
 
 
 class PostgresLedgerView(LedgerViewQueries, PostgresTrackingRecorder):
+    turn_wait_ms = 5_000  # the longest a catch-up waits for its turn (catching_up)
+
     def __init__(self, datastore: PostgresDatastore, *, prefix: str = DEFAULT_PREFIX) -> None:
         super().__init__(datastore, tracking_table_name=f"{prefix}_tracking")
         self.sql = ReadModelSQL(POSTGRES, prefix, datastore.schema)
@@ -848,12 +851,19 @@ class PostgresLedgerView(LedgerViewQueries, PostgresTrackingRecorder):
         Here they take turns instead; the next in turn mostly finds its events applied, or
         applies its own without reading them back. The lock is a session lock on a
         connection of its own (the batch reads and writes on others), so the pool must
-        hold two: with one, the turns are left to the optimistic check alone."""
+        hold two: with one, the turns are left to the optimistic check alone. So are they
+        after ``turn_wait_ms``: a process stuck in its turn never stops the others."""
         if self.datastore.pool.max_size < 2:
             yield
             return
         with self.datastore.get_connection() as conn:
-            conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (self._catch_up_key,))
+            try:
+                with conn.pipeline(), conn.transaction():  # one round trip; a session lock outlives it
+                    conn.execute(SQL("SET LOCAL lock_timeout = {}").format(f"{self.turn_wait_ms}ms"))
+                    conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (self._catch_up_key,))
+            except psycopg.errors.LockNotAvailable:
+                yield  # waited long enough: compute alongside, as without turns
+                return
             try:
                 yield
             finally:

@@ -67,3 +67,36 @@ def test_a_pool_of_one_connection_catches_up_without_taking_turns(postgres_schem
         assert str(service.account_row("acme").figures.expecting_invoice) == "-0.010000"
     finally:
         service.close()
+
+
+def test_a_process_stuck_in_its_turn_does_not_stop_the_others_past_the_wait(postgres_schema, monkeypatch):
+    here, there = LedgerService(Settings(database=postgres_schema)), LedgerService(Settings(database=postgres_schema))
+    monkeypatch.setattr(type(there.view), "turn_wait_ms", 200)
+    try:
+        open_account(here, billing_mode="postpaid", credit_limit="100")
+        there.commands.handle(usage("u0"))
+        holding, release = threading.Event(), threading.Event()
+
+        def stuck() -> None:
+            with here.view.catching_up():
+                holding.set()
+                release.wait(timeout=30)
+
+        holder = threading.Thread(target=stuck)
+        holder.start()
+        try:
+            assert holding.wait(timeout=10)
+            alongside = threading.Thread(target=there.projector.catch_up)  # waits 0.2 s for the turn, then goes on
+            alongside.start()
+            alongside.join(timeout=10)
+            assert not alongside.is_alive(), "still waiting for a turn another process never gives up"
+            assert there.projector.position == there.commands.recorder.max_notification_id()
+            assert str(there.account_row("acme").figures.expecting_invoice) == "-0.010000"
+        finally:
+            release.set()
+            holder.join(timeout=10)
+        with there.view.catching_up():  # the turn is free again, and nothing was left held
+            pass
+    finally:
+        here.close()
+        there.close()
