@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import base64
 import json
-from datetime import date, datetime, timezone
+from datetime import date, datetime, time, timezone
 from decimal import Decimal
 
 import pytest
@@ -118,7 +118,7 @@ def test_idempotency_fingerprints_are_the_documented_json_to_the_byte():
     at = datetime(2026, 12, 4, 1, 2, 3, 4, tzinfo=timezone.utc)
     requests = [{}, {"occurred_at": None, "amount": Decimal("0.004200"), "unit_price": Decimal("1E-7"),
                      "currency": "SGD", "product": "sms", "quantity": Decimal("3"), "app_key": None},
-                {"at": at, "naive": datetime(2026, 1, 1), "day": date(2026, 12, 4), "n": -(2**63), "yes": True,
+                {"at": at, "naive": datetime(2026, 1, 1), "day": date(2026, 12, 4), "clock": time(9, 30, 0, 5), "n": -(2**63), "yes": True,
                  "list": [1, [None, "x"], {"b": 1, "a": 2}], "Z": "upper first", "nan": Decimal("NaN")},
                 {"big": 2**64}, {"float": 0.1}, {"enum": Colour.RED}, {"surrogate": "\ud800"}, {3: "int key"},
                 {"é": "non-ASCII key"}]
