@@ -56,10 +56,11 @@ class Projector:
         ``written``: what the caller has just appended, in log order. When those are
         exactly the pending events (the read model stands right before the first), they
         are applied as they are, without reading them back from the log."""
-        with self._lock, self.view.catching_up():
+        with self._lock, self.view.catching_up(self.app.name) as read_in_turn:
             stale = 0
             while True:
-                position = self.position
+                position = self.position if read_in_turn is None else read_in_turn
+                read_in_turn = None  # good for the first round only
                 if until is not None and position >= until:
                     return position  # applied already, maybe by another writer's batch
                 events: list[Any] | None = None

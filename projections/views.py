@@ -493,9 +493,10 @@ class LedgerViewQueries:
     def _read(self) -> Any:  # context manager yielding a cursor
         raise NotImplementedError
 
-    def catching_up(self) -> Any:
+    def catching_up(self, application_name: str) -> Any:
         """A context manager a catch-up runs in: one process's at a time where several
-        write to the same tables (see PostgresLedgerView)."""
+        write to the same tables (see PostgresLedgerView). It yields the position read once
+        the turn was taken, or None (no turn: the caller reads it)."""
         return nullcontext()
 
     def _locked_write(self, *, pipelined: bool = False) -> Any:
@@ -806,6 +807,8 @@ class PostgresLedgerView(LedgerViewQueries, PostgresTrackingRecorder):
         self.prefix = prefix
         self._lock_key = f"{datastore.schema}.{prefix}"
         self._catch_up_key = f"{self._lock_key}.catch_up"
+        self._try_turn_sql = SQL("SELECT pg_try_advisory_lock(hashtextextended(%s, 0)) AS turn, ({0}) AS max").format(
+            self.max_tracking_id_statement)
         self._position_and_tables_sql = SQL("SELECT ({0}) AS max, to_regclass(%s)::oid AS id").format(
             self.max_tracking_id_statement)
 
@@ -843,7 +846,7 @@ class PostgresLedgerView(LedgerViewQueries, PostgresTrackingRecorder):
             yield cursor
 
     @contextmanager
-    def catching_up(self) -> Iterator[None]:
+    def catching_up(self, application_name: str) -> Iterator[int | None]:
         """Batches are computed outside the write lock and land only if the position has not
         moved (batch_at). With several processes catching up at once, all but one computed
         for nothing and started again: with four Kafka consumers, about two computations in
@@ -854,18 +857,28 @@ class PostgresLedgerView(LedgerViewQueries, PostgresTrackingRecorder):
         hold two: with one, the turns are left to the optimistic check alone. So are they
         after ``turn_wait_ms``: a process stuck in its turn never stops the others."""
         if self.datastore.pool.max_size < 2:
-            yield
+            yield None
             return
         with self.datastore.get_connection() as conn:
+            # A free turn and the position in one statement. Its snapshot may predate the
+            # last holder's commit: then the batch's check under the write lock finds the
+            # position moved and it is computed again, as without turns.
+            row = conn.execute(self._try_turn_sql, (self._catch_up_key, application_name), prepare=True).fetchone()
+            if row["turn"]:
+                position_now: int | None = row["max"] or 0
+            else:
+                try:
+                    with conn.pipeline(), conn.transaction():  # one round trip; a session lock outlives it
+                        conn.execute(SQL("SET LOCAL lock_timeout = {}").format(f"{self.turn_wait_ms}ms"))
+                        conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (self._catch_up_key,))
+                        # Read once the lock is held (each statement sees what was committed before it).
+                        read = conn.execute(self.max_tracking_id_statement, (application_name,), prepare=True)
+                    position_now = read.fetchone()["max"] or 0
+                except psycopg.errors.LockNotAvailable:
+                    yield None  # waited long enough: compute alongside, as without turns
+                    return
             try:
-                with conn.pipeline(), conn.transaction():  # one round trip; a session lock outlives it
-                    conn.execute(SQL("SET LOCAL lock_timeout = {}").format(f"{self.turn_wait_ms}ms"))
-                    conn.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (self._catch_up_key,))
-            except psycopg.errors.LockNotAvailable:
-                yield  # waited long enough: compute alongside, as without turns
-                return
-            try:
-                yield
+                yield position_now
             finally:
                 conn.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))", (self._catch_up_key,))
 

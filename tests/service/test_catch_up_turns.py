@@ -34,7 +34,7 @@ def test_a_catch_up_waits_for_another_process_s_turn_then_applies_what_is_left(p
         holding, release = threading.Event(), threading.Event()
 
         def hold_the_turn() -> None:
-            with here.view.catching_up():
+            with here.view.catching_up(here.commands.name):
                 holding.set()
                 release.wait(timeout=30)
 
@@ -78,7 +78,7 @@ def test_a_process_stuck_in_its_turn_does_not_stop_the_others_past_the_wait(post
         holding, release = threading.Event(), threading.Event()
 
         def stuck() -> None:
-            with here.view.catching_up():
+            with here.view.catching_up(here.commands.name):
                 holding.set()
                 release.wait(timeout=30)
 
@@ -95,8 +95,8 @@ def test_a_process_stuck_in_its_turn_does_not_stop_the_others_past_the_wait(post
         finally:
             release.set()
             holder.join(timeout=10)
-        with there.view.catching_up():  # the turn is free again, and nothing was left held
-            pass
+        with there.view.catching_up(there.commands.name) as position:  # free again, nothing left held
+            assert position == there.projector.position  # read once the turn was taken
     finally:
         here.close()
         there.close()
