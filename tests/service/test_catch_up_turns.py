@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
 
@@ -23,6 +25,26 @@ def usage(key: str) -> RecordUsage:
     return RecordUsage("acme", idempotency_key=key, amount="0.01", line=UsageLine(product="sms"))
 
 
+@contextmanager
+def turn_held_by(service: LedgerService) -> Iterator[None]:
+    """Another process's catch-up under way (a thread holding ``service``'s turn) until the block ends."""
+    holding, release = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        with service.view.catching_up(service.commands.name):
+            holding.set()
+            release.wait(timeout=30)
+
+    holder = threading.Thread(target=hold)
+    holder.start()
+    try:
+        assert holding.wait(timeout=10)
+        yield
+    finally:
+        release.set()
+        holder.join(timeout=10)
+
+
 def test_a_catch_up_waits_for_another_process_s_turn_then_applies_what_is_left(postgres_schema):
     here, there = LedgerService(Settings(database=postgres_schema)), LedgerService(Settings(database=postgres_schema))
     try:
@@ -31,22 +53,11 @@ def test_a_catch_up_waits_for_another_process_s_turn_then_applies_what_is_left(p
             there.commands.handle(usage(f"u{n}"))  # written, not yet applied to the read model
         before, last = there.projector.position, there.commands.recorder.max_notification_id()
         assert before < last
-        holding, release = threading.Event(), threading.Event()
-
-        def hold_the_turn() -> None:
-            with here.view.catching_up(here.commands.name):
-                holding.set()
-                release.wait(timeout=30)
-
-        holder = threading.Thread(target=hold_the_turn)
-        holder.start()
-        assert holding.wait(timeout=10)
-        waiting = threading.Thread(target=there.projector.catch_up)
-        waiting.start()
-        waiting.join(timeout=WAIT_S)
-        assert waiting.is_alive() and there.projector.position == before  # its turn has not come
-        release.set()
-        holder.join(timeout=10)
+        with turn_held_by(here):
+            waiting = threading.Thread(target=there.projector.catch_up)
+            waiting.start()
+            waiting.join(timeout=WAIT_S)
+            assert waiting.is_alive() and there.projector.position == before  # its turn has not come
         waiting.join(timeout=30)
         assert not waiting.is_alive()
         assert there.projector.position == last
@@ -75,26 +86,13 @@ def test_a_process_stuck_in_its_turn_does_not_stop_the_others_past_the_wait(post
     try:
         open_account(here, billing_mode="postpaid", credit_limit="100")
         there.commands.handle(usage("u0"))
-        holding, release = threading.Event(), threading.Event()
-
-        def stuck() -> None:
-            with here.view.catching_up(here.commands.name):
-                holding.set()
-                release.wait(timeout=30)
-
-        holder = threading.Thread(target=stuck)
-        holder.start()
-        try:
-            assert holding.wait(timeout=10)
+        with turn_held_by(here):  # and never given up while the other waits
             alongside = threading.Thread(target=there.projector.catch_up)  # waits 0.2 s for the turn, then goes on
             alongside.start()
             alongside.join(timeout=10)
             assert not alongside.is_alive(), "still waiting for a turn another process never gives up"
             assert there.projector.position == there.commands.recorder.max_notification_id()
             assert str(there.account_row("acme").figures.expecting_invoice) == "-0.010000"
-        finally:
-            release.set()
-            holder.join(timeout=10)
         with there.view.catching_up(there.commands.name) as position:  # free again, nothing left held
             assert position == there.projector.position  # read once the turn was taken
     finally:
