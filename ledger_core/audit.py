@@ -26,6 +26,8 @@ from typing import Any
 
 import orjson
 
+from ledger_core.plain_json import plain
+
 GENESIS_LINK = "0" * 64
 
 
@@ -51,24 +53,12 @@ def canonical_bytes(aggregate_id: str, version: int, topic: str, state: bytes, c
         "cause": cause,
         "recorded_at": recorded_at,
     }
-    if _plain(cause):  # orjson writes these exactly as json.dumps below does, ten times faster
+    if plain(cause):  # orjson writes these exactly as json.dumps below does, ten times faster
         try:
             return orjson.dumps(document, option=orjson.OPT_SORT_KEYS)
         except orjson.JSONEncodeError:  # an integer past 64 bits
             pass
     return json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-
-
-def _plain(value: Any) -> bool:
-    """Text, integers, booleans and None, in dicts with text keys and lists: what both
-    encoders write alike (a float or a subclass might be written differently, and a
-    link must never depend on which one wrote it)."""
-    kind = type(value)
-    if kind is dict:
-        return all(type(k) is str and _plain(v) for k, v in value.items())
-    if kind is list:
-        return all(_plain(v) for v in value)
-    return kind is str or kind is int or kind is bool or value is None
 
 
 def next_link(previous_link: str, canonical: bytes) -> str:
