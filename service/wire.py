@@ -9,6 +9,7 @@ ISO 8601 with an explicit offset on the way in, and UTC with a "Z" on the way ou
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
@@ -79,22 +80,28 @@ _SCALARS = frozenset({int, bool, Decimal, type(None)})  # what json.loads gives 
 
 
 def _checked(value: Any, depth: int = 0) -> None:
+    """Every string (keys too) is safe text, and no container at the deepest level has
+    members. Members that are text or numbers are checked here, without a call each."""
     kind = type(value)
-    if depth > MAX_JSON_DEPTH or (depth == MAX_JSON_DEPTH and value and kind in (dict, list)):  # members one deeper
-        raise BadJson(f"nested deeper than {MAX_JSON_DEPTH} levels")
     if kind is str:
         _text_checked(value)
-    elif kind is dict:
-        for key, item in value.items():
-            _text_checked(key)
-            if type(item) is str:  # the usual member, checked without a call a level down
-                _text_checked(item)
-            elif type(item) not in _SCALARS:
-                _checked(item, depth + 1)
+        return
+    if kind is dict:
+        members: Iterable[Any] = value.values()
     elif kind is list:
-        for item in value:
-            if type(item) not in _SCALARS:
-                _checked(item, depth + 1)
+        members = value
+    else:
+        return
+    if value and depth >= MAX_JSON_DEPTH:  # its members would stand one level deeper
+        raise BadJson(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    if kind is dict:
+        for key in value:
+            _text_checked(key)
+    for item in members:
+        if type(item) is str:
+            _text_checked(item)
+        elif type(item) not in _SCALARS:
+            _checked(item, depth + 1)
 
 
 def _text_checked(text: str) -> None:
