@@ -18,13 +18,18 @@ from persistence.dialect import POSTGRES, Dialect
 MIN_STAGED_ROWS = 32  # fewer rows are cheaper one statement each than through a staging table
 
 
+def staged(dialect: Dialect, rows: int) -> bool:
+    """Whether ``rows`` rows of one table go through COPY (PostgreSQL, enough of them)."""
+    return dialect is POSTGRES and rows >= MIN_STAGED_ROWS
+
+
 def upsert_rows(cursor: Any, dialect: Dialect, table: str, columns: Sequence[str], key: str,
                 rows: Sequence[tuple[Any, ...]], upsert_one: str) -> None:
     """Inserts ``rows`` (values in ``columns`` order, each ``key`` once) or replaces the
     rows with their key; ``upsert_one`` is the same for one row, for small batches."""
     if not rows:
         return
-    if dialect is not POSTGRES or len(rows) < MIN_STAGED_ROWS:
+    if not staged(dialect, len(rows)):
         cursor.executemany(upsert_one, rows)
         return
     stage = _stage_of(table)

@@ -425,12 +425,11 @@ class Batch:
     def rows(self) -> dict[str, AccountRow]:
         return self._accounts
 
-    def staged(self) -> bool:
-        """Whether a table gets enough rows to go through COPY on PostgreSQL (bulk.py),
-        which a pipeline cannot carry."""
+    def staged(self, dialect: Dialect) -> bool:
+        """Whether a table's rows go through COPY (bulk.py), which a pipeline cannot carry."""
         sizes = (len(self._changed), len(self._transactions), len(self._opened_holds), len(self._events),
                  self.bills.changed_count)
-        return max(sizes) >= bulk.MIN_STAGED_ROWS
+        return bulk.staged(dialect, max(sizes))
 
     @property
     def final_position(self) -> int:
@@ -456,7 +455,7 @@ class Batch:
             rows = list(rows)
             if not rows:
                 continue
-            if sql.d is POSTGRES and len(rows) >= bulk.MIN_STAGED_ROWS:  # fewer: one statement a row is cheaper
+            if bulk.staged(sql.d, len(rows)):  # fewer: one statement a row is cheaper
                 with cursor.copy(sql.copy_into(table, columns)) as copy:
                     for row in rows:
                         copy.write_row(row)
@@ -535,7 +534,7 @@ class LedgerViewQueries:
                            RowChanges(self._subscription_by_aggregate), RowChanges(self._order_by_aggregate))
         try:
             yield self.batch
-            with self._locked_write(pipelined=not self.batch.staged()) as cursor:
+            with self._locked_write(pipelined=not self.batch.staged(self.sql.d)) as cursor:
                 now, identity = self._position_and_tables(application_name, cursor)
                 if now != position:
                     raise StalePosition(f"position moved from {position} to {now}")
