@@ -17,6 +17,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from ledger_core.errors import InvariantViolation
 from projections.catchup import Projector
 from service.ledger_service import LedgerService, make_view
 
@@ -24,8 +25,11 @@ REBUILD_PREFIX = "rm_rebuild"
 VERIFY_PREFIX = "rm_verify"
 REPLAY_BATCH_EVENTS = 5_000  # larger than live batches: fewer, bigger transactions when replaying
 MAX_VERIFY_ROUNDS = 10  # the live position may move while it is read; retries are bounded
+# Every table of the read model, by its key columns: verify compares them all.
 KEYS = {"accounts": ("account_id",), "transactions": ("position",), "holds": ("account_id", "reservation_id"),
-        "events": ("position",)}
+        "events": ("position",), "invoices": ("invoice_id",), "invoice_lines": ("invoice_id", "line_no"),
+        "payments": ("position",), "payment_allocations": ("invoice_id", "position"), "bills": ("bill_no",),
+        "subscriptions": ("subscription_id",), "orders": ("order_id",)}
 
 Progress = Callable[[int, int], None]
 
@@ -113,6 +117,9 @@ def verify(service: LedgerService, progress: Progress | None = None) -> tuple[li
 
 
 def diff(live: dict[str, list[dict[str, Any]]], rebuilt: dict[str, list[dict[str, Any]]]) -> list[Difference]:
+    unkeyed = (live.keys() | rebuilt.keys()) - KEYS.keys()
+    if unkeyed:
+        raise InvariantViolation(f"no key columns for the read model's tables {sorted(unkeyed)}: verify would skip them")
     differences = []
     for table, key_columns in KEYS.items():
         by_key = {tuple(r[c] for c in key_columns): r for r in rebuilt.get(table, [])}

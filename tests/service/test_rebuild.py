@@ -12,7 +12,7 @@ from ledger_core.usage import UsageLine
 from projections.catchup import Projector
 from projections.rows import TransactionFilter
 from service.ledger_service import make_view
-from service.rebuild import rebuild, verify
+from service.rebuild import KEYS, rebuild, verify
 from tests.service.helpers import open_account
 
 
@@ -78,6 +78,18 @@ def test_verify_reports_an_altered_row_and_a_missing_one(service, database):
     assert differences[0].key == ("acct-1",) and differences[1].rebuilt["transaction_no"] == "acct-2:00000002"
     assert "amount_due live=" in str(differences[0]) and differences[1].live is None
     assert "missing from the live read model" in str(differences[1])
+
+
+def test_verify_compares_every_table_of_the_read_model(service, database):
+    populate(service)
+    assert set(service.view.dump()) == set(KEYS)  # a table without key columns would be skipped
+    corrupt(database, "UPDATE rm_invoices SET status = 'void'")
+    corrupt(database, "UPDATE rm_invoice_lines SET amount = '0.000001'")
+    corrupt(database, "DELETE FROM rm_bills WHERE account_id = 'acct-0'")
+    differences, _ = verify(service)
+    assert sorted({d.table for d in differences}) == ["bills", "invoice_lines", "invoices"]
+    assert all(d.live is None for d in differences if d.table == "bills")
+    assert verify(service)[0] == differences and rebuild(service) and verify(service)[0] == []
 
 
 def test_rebuild_swaps_in_correct_tables_and_writes_go_on(service, database):
