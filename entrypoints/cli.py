@@ -35,10 +35,11 @@ from ledger_core.commands import IssueBootstrapKey
 from ledger_core.errors import LedgerError
 from persistence.appending import caused_by
 from projections.ledger import LedgerProjection
+from projections.shares import MAX_SHARES
 from service.audit import export_account, verify_file, verify_log
 from service.invoicing import close_due_cycles
 from service.ledger_service import LedgerService
-from service.rebuild import rebuild, verify
+from service.rebuild import default_processes, rebuild, verify
 from service.reminder_sender import SenderSettings
 from service.scheduler import Schedule, chores, run_scheduler
 from service.settings import Settings
@@ -195,24 +196,43 @@ def _progress_bar(service: LedgerService, description: str) -> Any:
     return tqdm(total=service.commands.recorder.max_notification_id() or 0, desc=description, unit="events")
 
 
+PROCESSES_OPTION = click.option(
+    "--processes", type=click.IntRange(1, MAX_SHARES), default=None,
+    help="Processes the replay is split between, each with its share of the accounts (PostgreSQL; "
+         "default: one per core, at most 4; SQLite: 1).")
+
+
+def _processes(service: LedgerService, processes: int | None) -> int:
+    if processes is None:
+        return default_processes(service)
+    if processes > 1 and not service.settings.database.is_postgres:
+        raise click.BadParameter("a split replay needs PostgreSQL (SQLite writes one at a time)",
+                                 param_hint="--processes")
+    return processes
+
+
 @projections.command("rebuild")
 @NAME_OPTION
-def projections_rebuild(name: str) -> None:
+@PROCESSES_OPTION
+def projections_rebuild(name: str, processes: int | None) -> None:
     """Rebuild from event 1 into fresh tables and swap them in; reads go on meanwhile."""
     with ledger_service() as service:
         with _progress_bar(service, f"rebuilding {name}") as bar:
-            replayed = rebuild(service, progress=lambda _position, events: bar.update(events))
+            replayed = rebuild(service, progress=lambda _position, events: bar.update(events),
+                               processes=_processes(service, processes))
     click.echo(f"rebuilt {name}: {replayed.events} events in {replayed.seconds:.1f} s "
                f"= {replayed.events_per_s:,.0f} events/s; swapped in at position {replayed.position}")
 
 
 @projections.command("verify")
 @NAME_OPTION
-def projections_verify(name: str) -> None:
+@PROCESSES_OPTION
+def projections_verify(name: str, processes: int | None) -> None:
     """Rebuild into scratch tables and diff them with the live ones (exit 1 on any difference)."""
     with ledger_service() as service:
         with _progress_bar(service, f"replaying {name}") as bar:
-            differences, replayed = verify(service, progress=lambda _position, events: bar.update(events))
+            differences, replayed = verify(service, progress=lambda _position, events: bar.update(events),
+                                           processes=_processes(service, processes))
     for difference in differences:
         click.echo(f"DIFFERENT {difference}")
     click.echo(f"replayed {replayed.events} events in {replayed.seconds:.1f} s = {replayed.events_per_s:,.0f} events/s; "

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -21,7 +21,7 @@ import psycopg
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.sqlite import SQLiteDatastore, SQLiteTrackingRecorder
-from psycopg.sql import SQL
+from psycopg.sql import SQL, Identifier
 
 from ledger_core.errors import InvariantViolation
 from ledger_core.figures import BillingMode, Figures, InvoiceMode
@@ -837,6 +837,19 @@ class PostgresLedgerView(LedgerViewQueries, PostgresTrackingRecorder):
         with self._locked_write() as cursor:
             for name in TABLES:
                 cursor.execute(f"DROP TABLE IF EXISTS {self._table(self.prefix, name)}")
+
+    def join_shares(self, application_name: str, share_names: Sequence[str], position: int) -> None:
+        """After a replay split between processes (projections/shares.py): once every share
+        stands at ``position``, the set's one position is that, and the shares' are gone."""
+        with self._locked_write() as cursor:
+            for name in share_names:
+                at, _ = self._position_and_tables(name, cursor)
+                if at != position:
+                    raise InvariantViolation(f"share {name} of the replay stopped at {at}, not {position}")
+            cursor.execute(SQL("DELETE FROM {0} WHERE application_name = ANY(%s)").format(
+                Identifier(self.datastore.schema, self.tracking_table_name)), (list(share_names),))
+            if position:
+                self._insert_tracking(cursor, Tracking(application_name, position))
 
     @contextmanager
     def _read(self) -> Iterator[Any]:

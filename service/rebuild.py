@@ -6,25 +6,37 @@ events written meanwhile are applied by the ordinary catch-up.
 
 Verify: scratch tables are filled up to exactly the live position, then both sets are
 compared row by row; every difference is reported. Nothing live is changed.
+
+Both can split the replay between processes on PostgreSQL (``processes``): each applies
+its share of the accounts (projections/shares.py, balanced by their numbers of events) up
+to one stopping position fixed before they start, then the set takes that position.
 """
 
 from __future__ import annotations
 
 import gc
+import multiprocessing
+import os
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from ledger_core.errors import InvariantViolation
+from persistence.bulk_load import events_per_aggregate
 from projections.catchup import Projector
+from projections.shares import ACCOUNT_TOPICS, MAX_SHARES, Share, balanced
 from service.ledger_service import LedgerService, make_view
+from service.settings import Settings
 
 REBUILD_PREFIX = "rm_rebuild"
 VERIFY_PREFIX = "rm_verify"
 REPLAY_BATCH_EVENTS = 5_000  # larger than live batches: fewer, bigger transactions when replaying
 MAX_VERIFY_ROUNDS = 10  # the live position may move while it is read; retries are bounded
+DEFAULT_MAX_PROCESSES = 4  # past about one per core, shares only wait for each other and for PostgreSQL
+PROGRESS_EVERY_S = 0.5  # how often a split replay reports its slowest share's position
 # Every table of the read model, by its key columns: verify compares them all.
 KEYS = {"accounts": ("account_id",), "transactions": ("position",), "holds": ("account_id", "reservation_id"),
         "events": ("position",), "invoices": ("invoice_id",), "invoice_lines": ("invoice_id", "line_no"),
@@ -62,10 +74,24 @@ class Difference:
         return f"{self.table} {self.key}: {changes}"
 
 
-def _replay_into(service: LedgerService, prefix: str, stop: int | None, progress: Progress | None) -> tuple[Any, Replayed]:
+def default_processes(service: LedgerService) -> int:
+    """One per core, at most DEFAULT_MAX_PROCESSES, on PostgreSQL; SQLite writes one at a time."""
+    if not service.settings.database.is_postgres:
+        return 1
+    return max(1, min(os.cpu_count() or 1, DEFAULT_MAX_PROCESSES))
+
+
+def _replay_into(service: LedgerService, prefix: str, stop: int | None, progress: Progress | None,
+                 processes: int = 1) -> tuple[Any, Replayed]:
+    if not 1 <= processes <= MAX_SHARES:
+        raise ValueError(f"processes must be 1..{MAX_SHARES}")
+    if processes > 1 and not service.settings.database.is_postgres:
+        raise ValueError("a replay split between processes needs PostgreSQL (SQLite has one writer at a time)")
     scratch = make_view(service.commands, prefix=prefix, create_tables=False)
     scratch.drop()  # type: ignore[attr-defined]  # leftovers of an interrupted run
     scratch.create_table()  # type: ignore[attr-defined]
+    if processes > 1:
+        return scratch, _replay_split(service, scratch, prefix, stop, processes, progress)
     applied = 0
 
     def counted(position: int, events: int) -> None:
@@ -94,17 +120,62 @@ def _cyclic_gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def rebuild(service: LedgerService, progress: Progress | None = None) -> Replayed:
-    fresh, replayed = _replay_into(service, REBUILD_PREFIX, None, progress)
+def _replay_split(service: LedgerService, scratch: Any, prefix: str, stop: int | None, processes: int,
+                  progress: Progress | None) -> Replayed:
+    ledger = service.commands
+    started = time.perf_counter()
+    end = (ledger.recorder.max_notification_id() or 0) if stop is None else stop
+    owner = balanced(events_per_aggregate(ledger, ACCOUNT_TOPICS), processes)
+    shares = [Share(index, processes, owner) for index in range(processes)]
+    names = [ledger.name + share.name_suffix for share in shares]
+    # Spawned, not forked: a fork would share the parent's pooled connections.
+    with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = [pool.submit(_replay_share, service.settings, prefix, end, share) for share in shares]
+        reported = 0
+        while True:
+            _, running = wait(futures, timeout=PROGRESS_EVERY_S, return_when=FIRST_EXCEPTION)
+            if progress is not None:
+                slowest = min(scratch.position(name) for name in names)
+                if slowest > reported:
+                    progress(slowest, slowest - reported)
+                    reported = slowest
+            if not running or any(f.done() and f.exception() for f in futures):
+                break
+        applied = max(f.result() for f in futures)  # raises a share's error; each share reads every event
+    scratch.join_shares(ledger.name, names, end)
+    return Replayed(applied, time.perf_counter() - started, end)
+
+
+def _replay_share(settings: Settings, prefix: str, stop: int, share: Share) -> int:
+    """One process's share of a split replay: the events it read (all of them, up to ``stop``)."""
+    service = LedgerService(replace(settings, create_tables=False))
+    try:
+        scratch = make_view(service.commands, prefix=prefix, create_tables=False)
+        applied = 0
+
+        def counted(_position: int, events: int) -> None:
+            nonlocal applied
+            applied += events
+
+        with _cyclic_gc_paused():
+            Projector(service.commands, scratch, REPLAY_BATCH_EVENTS, share).catch_up(stop=stop, progress=counted)
+        return applied
+    finally:
+        service.close()
+
+
+def rebuild(service: LedgerService, progress: Progress | None = None, processes: int = 1) -> Replayed:
+    fresh, replayed = _replay_into(service, REBUILD_PREFIX, None, progress, processes)
     service.view.replace_with(fresh)  # type: ignore[attr-defined]
     service.projector.catch_up()  # what was written during the rebuild
     return replayed
 
 
-def verify(service: LedgerService, progress: Progress | None = None) -> tuple[list[Difference], Replayed]:
+def verify(service: LedgerService, progress: Progress | None = None,
+           processes: int = 1) -> tuple[list[Difference], Replayed]:
     name = service.commands.name
     target = service.projector.catch_up()
-    scratch, replayed = _replay_into(service, VERIFY_PREFIX, target, progress)
+    scratch, replayed = _replay_into(service, VERIFY_PREFIX, target, progress, processes)
     try:
         for _ in range(MAX_VERIFY_ROUNDS):
             position, live = service.view.dump_at(name)

@@ -112,9 +112,16 @@ def test_the_cli_verifies_and_rebuilds(service, database, run_cli):
     corrupt(database, "UPDATE rm_holds SET amount = '99.000000'")
     broken = run_cli("projections", "verify")
     assert broken.exit_code == 1 and broken.output.count("DIFFERENT holds") == 3
-    rebuilt = run_cli("projections", "rebuild")
+    rebuilt = run_cli("projections", "rebuild")  # on PostgreSQL split between processes, one per core
     assert rebuilt.exit_code == 0 and "events/s" in rebuilt.output
     assert run_cli("projections", "verify").exit_code == 0
+    assert run_cli("projections", "verify", "--processes", "1").exit_code == 0
+    split = run_cli("projections", "rebuild", "--processes", "2")
+    if database.is_postgres:
+        assert split.exit_code == 0 and run_cli("projections", "verify", "--processes", "3").exit_code == 0
+    else:
+        assert split.exit_code == 2 and "needs PostgreSQL" in split.output
+    assert run_cli("projections", "rebuild", "--processes", "0").exit_code == 2
 
 
 def last_position_count(service) -> int:

@@ -1,0 +1,96 @@
+"""A rebuild split between processes (PostgreSQL) writes exactly the rows the live read
+model holds: accounts spread over the shares, orders and subscriptions whose later events
+name no account, invoices, bills, holds; then the set has one position and writes go on."""
+
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import psycopg
+import pytest
+
+from ledger_core.commands import (
+    AddAddon,
+    CancelOrder,
+    CancelSubscription,
+    ChangePackage,
+    CreatePlan,
+    PayOrder,
+    PlaceOrder,
+    RecordUsage,
+    Subscribe,
+)
+from ledger_core.usage import UsageLine
+from service.ledger_service import LedgerService
+from service.rebuild import rebuild, verify
+from service.settings import Settings
+from tests.service.helpers import last_position, open_account
+from tests.service.test_rebuild import populate
+
+pytestmark = pytest.mark.postgres
+
+
+@pytest.fixture
+def service(postgres_schema, clock):
+    svc = LedgerService(Settings(database=postgres_schema), clock=clock)
+    try:
+        yield svc
+    finally:
+        svc.close()
+
+
+def history(service, clock) -> None:
+    populate(service)  # three accounts: money, usage, holds, a charge invoice drafted and approved
+    clock.now = datetime(2027, 1, 1, 9, tzinfo=timezone.utc)
+    for plan_id, kind, price in (("basic", "package", "31"), ("pro", "package", "62"), ("ai", "addon", "9.30")):
+        service.handle(CreatePlan(plan_id, kind=kind, name=plan_id.title(), period="monthly", currency="SGD",
+                                  price=price, allowances={"seats": 3} if kind == "package" else {}))
+    for n in range(4):
+        account = open_account(service, f"sub-{n}", billing_mode="postpaid", credit_limit="1000")
+        sub = service.handle(Subscribe(account, plan_id="basic", idempotency_key=f"s{n}")).transaction_no
+        service.handle(AddAddon(account, sub, plan_id="ai", idempotency_key=f"a{n}"))  # events naming no account
+        service.handle(ChangePackage(account, sub, plan_id="pro", idempotency_key=f"c{n}"))
+        order = service.handle(PlaceOrder(account, kind="agent", product="Proxy", quantity="2", unit_price="7.5",
+                                          order_id=f"ord_p{n}")).transaction_no
+        service.handle(PayOrder(account, order, method="balance"))
+        cancelled = service.handle(PlaceOrder(account, kind="agent", product="Proxy", quantity="1", unit_price="1",
+                                              order_id=f"ord_c{n}")).transaction_no
+        service.handle(CancelOrder(account, cancelled))
+        if n % 2:
+            service.handle(CancelSubscription(account, sub))
+    for i in range(40):  # one account far larger than the others: it gets a share of its own
+        service.handle(RecordUsage("sub-0", idempotency_key=f"big-{i}", amount="0.01", line=UsageLine(product="sms")))
+
+
+def tracked_positions(database) -> list[tuple[str, int]]:
+    with psycopg.connect(database.url, autocommit=True) as conn:
+        conn.execute(f'SET search_path TO "{database.schema}"')
+        return conn.execute("SELECT application_name, notification_id FROM rm_tracking ORDER BY 1").fetchall()
+
+
+@pytest.mark.parametrize("processes", [2, 3])
+def test_a_split_rebuild_writes_the_rows_of_the_live_read_model(service, clock, postgres_schema, processes):
+    history(service, clock)
+    live = service.view.dump()
+    assert live["orders"] and live["subscriptions"] and live["invoices"] and live["bills"] and live["holds"]
+
+    replayed = rebuild(service, processes=processes)
+
+    assert replayed.position == last_position(service) and replayed.events == replayed.position
+    assert service.view.dump() == live
+    positions = dict(tracked_positions(postgres_schema))
+    assert positions[service.commands.name] == replayed.position and not [n for n in positions if "#" in n]
+    service.handle(RecordUsage("acct-0", idempotency_key="after", amount="0.02", line=UsageLine(product="sms")))
+    assert service.account_row("acct-0").position == last_position(service)  # writes go on, caught up
+
+
+def test_a_split_verify_finds_what_one_process_finds(service, clock, postgres_schema):
+    history(service, clock)
+    assert verify(service, processes=2)[0] == []
+    with psycopg.connect(postgres_schema.url, autocommit=True) as conn:
+        conn.execute(f'SET search_path TO "{postgres_schema.schema}"')
+        conn.execute("UPDATE rm_orders SET status = 'paid' WHERE order_id = 'ord_c1'")
+    differences, replayed = verify(service, processes=2)
+    assert [(d.table, d.key) for d in differences] == [("orders", ("ord_c1",))]
+    assert [str(d) for d in differences] == [str(d) for d in verify(service)[0]]  # what one process finds
+    assert replayed.position == last_position(service)
