@@ -90,8 +90,17 @@ def _replay_into(service: LedgerService, prefix: str, stop: int | None, progress
     scratch = make_view(service.commands, prefix=prefix, create_tables=False)
     scratch.drop()  # type: ignore[attr-defined]  # leftovers of an interrupted run
     scratch.create_table()  # type: ignore[attr-defined]
+    scratch.drop_query_indexes()  # built once at the end
     if processes > 1:
-        return scratch, _replay_split(service, scratch, prefix, stop, processes, progress)
+        replayed = _replay_split(service, scratch, prefix, stop, processes, progress)
+    else:
+        replayed = _replay_alone(service, scratch, stop, progress)
+    started = time.perf_counter()
+    scratch.build_query_indexes()
+    return scratch, replace(replayed, seconds=replayed.seconds + time.perf_counter() - started)
+
+
+def _replay_alone(service: LedgerService, scratch: Any, stop: int | None, progress: Progress | None) -> Replayed:
     applied = 0
 
     def counted(position: int, events: int) -> None:
@@ -103,7 +112,7 @@ def _replay_into(service: LedgerService, prefix: str, stop: int | None, progress
     started = time.perf_counter()
     with _cyclic_gc_paused():
         position = Projector(service.commands, scratch, REPLAY_BATCH_EVENTS).catch_up(stop=stop, progress=counted)
-    return scratch, Replayed(applied, time.perf_counter() - started, position)
+    return Replayed(applied, time.perf_counter() - started, position)
 
 
 @contextmanager

@@ -11,6 +11,7 @@ from ledger_core.commands import PostCharge, Recharge, RecordUsage, Reserve, Set
 from ledger_core.usage import UsageLine
 from projections.catchup import Projector
 from projections.rows import TransactionFilter
+from projections.views import QUERY_INDEXES
 from service.ledger_service import make_view
 from service.rebuild import KEYS, rebuild, verify
 from tests.service.helpers import open_account
@@ -92,8 +93,20 @@ def test_verify_compares_every_table_of_the_read_model(service, database):
     assert verify(service)[0] == differences and rebuild(service) and verify(service)[0] == []
 
 
+def indexes(database) -> set[str]:
+    if database.is_postgres:
+        with psycopg.connect(database.url, autocommit=True) as conn:
+            rows = conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = %s", (database.schema,)).fetchall()
+    else:
+        with sqlite3.connect(database.url.removeprefix("sqlite:///")) as conn:
+            rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'").fetchall()
+    return {name for (name,) in rows}
+
+
 def test_rebuild_swaps_in_correct_tables_and_writes_go_on(service, database):
     populate(service)
+    live_indexes = indexes(database)
+    assert {f"rm_{name}" for name in QUERY_INDEXES} <= live_indexes
     corrupt(database, "UPDATE rm_accounts SET amount_due = '1.000000' WHERE account_id = 'acct-1'")
     replayed = rebuild(service)
     assert replayed.position == service.projector.position
@@ -102,6 +115,7 @@ def test_rebuild_swaps_in_correct_tables_and_writes_go_on(service, database):
     assert service.account_row("acct-1").figures.amount_due == D("51.5")  # 50.5 + 1: the corruption is gone
     rebuild(service)  # twice: the swapped-in tables and indexes carry the live names
     assert verify(service)[0] == []
+    assert indexes(database) == live_indexes  # those built at the end of the replay too
     assert service.view.transactions(TransactionFilter("acct-1", text="after"), 5).rows[0].amount == D(1)
 
 
