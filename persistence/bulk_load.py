@@ -1,5 +1,4 @@
-"""Rebuilding many aggregates at once: two queries instead of two per aggregate; and how
-many events each aggregate has, in one query (to split a replay evenly).
+"""Rebuilding many aggregates at once: two queries instead of two per aggregate.
 
 A batch of Kafka messages touches hundreds of accounts once each; loading them one by
 one (latest snapshot, then the events after it) costs about half of a batch's time.
@@ -71,23 +70,3 @@ def _sqlite_rows(datastore: Any, events: str, snapshots: str | None, ids: list[U
         params = [value for key in keys for value in (key, latest.get(key, 0))]
         cursor.execute(f"SELECT * FROM {events} WHERE {conditions} ORDER BY originator_id, originator_version", params)
         return [*rows, *cursor.fetchall()]
-
-
-def events_per_aggregate(app: Application[UUID], topics: Iterable[str]) -> dict[UUID, int]:
-    """How many events of ``topics`` each aggregate has in the log."""
-    wanted = sorted(set(topics))
-    if not wanted:
-        return {}
-    events_table = app.recorder.events_table_name  # type: ignore[attr-defined]
-    datastore = app.recorder.datastore  # type: ignore[attr-defined]
-    if isinstance(datastore, PostgresDatastore):
-        statement = (f'SELECT originator_id, COUNT(*) AS events FROM "{datastore.schema}"."{events_table}" '
-                     "WHERE topic = ANY(%s) GROUP BY originator_id")
-        params: Any = (wanted,)
-    else:
-        statement = (f"SELECT originator_id, COUNT(*) AS events FROM {events_table} "
-                     f"WHERE topic IN ({', '.join('?' for _ in wanted)}) GROUP BY originator_id")
-        params = wanted
-    with datastore.transaction(commit=False) as cursor:
-        cursor.execute(statement, params)
-        return {UUID(str(row["originator_id"])): row["events"] for row in cursor.fetchall()}

@@ -16,7 +16,6 @@ from __future__ import annotations
 import re
 import threading
 from collections.abc import Callable, Sequence
-from contextlib import nullcontext
 from dataclasses import replace
 from typing import Any
 
@@ -25,6 +24,7 @@ from eventsourcing.persistence import Notification, Recording, Tracking
 
 from ledger_core.account import account_uuid
 from ledger_core.errors import InvariantViolation
+from persistence.log_shares import select_share_window
 from projections.ledger import LedgerProjection
 from projections.shares import Share
 from projections.views import LedgerViewQueries, StalePosition
@@ -39,14 +39,14 @@ class Projector:
                  batch_events: int = DEFAULT_BATCH_EVENTS, share: Share | None = None) -> None:
         """With ``share``, this projector applies only its share of the events (a replay
         split between processes, projections/shares.py) and tracks its own position,
-        under a name of its own; such projectors never wait for each other's turns."""
+        under a name of its own (``replay_share``)."""
         if not 1 <= batch_events <= MAX_BATCH_EVENTS:
             raise ValueError(f"batch_events must be 1..{MAX_BATCH_EVENTS}")
         self.app = app
         self.view = view
+        self.projection = LedgerProjection(view)
         self.share = share
         self.name = app.name if share is None else app.name + share.name_suffix
-        self.projection = LedgerProjection(view)
         self.batch_events = batch_events
         self._lock = threading.Lock()  # the view's open batch is per instance: one at a time
 
@@ -63,8 +63,7 @@ class Projector:
         ``written``: what the caller has just appended, in log order. When those are
         exactly the pending events (the read model stands right before the first), they
         are applied as they are, without reading them back from the log."""
-        turns = self.view.catching_up(self.name) if self.share is None else nullcontext(None)
-        with self._lock, turns as read_in_turn:
+        with self._lock, self.view.catching_up(self.name) as read_in_turn:
             stale = 0
             while True:
                 position = self.position if read_in_turn is None else read_in_turn
@@ -72,7 +71,7 @@ class Projector:
                 if until is not None and position >= until:
                     return position  # applied already, maybe by another writer's batch
                 events: list[Any] | None = None
-                if written and written[0].notification.id == position + 1 and stop is None and self.share is None:
+                if written and written[0].notification.id == position + 1 and stop is None:
                     # No other writer's event lies between one append's ids: the recorder
                     # holds the events table's lock while the append takes them.
                     notifications: Sequence[Notification] = [r.notification for r in written]
@@ -113,6 +112,29 @@ class Projector:
         # ``start`` on for each batch (about 100 ms each; 5 s of a 15 s replay).
         found = self.app.recorder.select_notifications(start=start, limit=self.batch_events)
         return found if stop is None else [n for n in found if n.id <= stop]
+
+    def replay_share(self, stop: int, progress: Callable[[int, int], None] | None = None) -> int:
+        """This projector's share of a split replay, up to ``stop`` (where its position then
+        stands). It alone writes under its name, so no batch of it goes stale; each window of
+        the log starts where the last ended, so the events it was not sent are not its own."""
+        if self.share is None:
+            raise ValueError("replay_share needs a projector with a share")
+        share_filter = self.share.filter(self.projection.topics)
+        with self._lock:
+            position = self.position
+            while position < stop:
+                window = select_share_window(self.app, position + 1, self.batch_events, share_filter)
+                notifications = [n for n in window if n.id <= stop]
+                if not notifications:
+                    break
+                self._apply(position, notifications)
+                position = notifications[-1].id
+                if progress:
+                    progress(position, len(notifications))
+            if position < stop:  # the events left up to stop are others'
+                with self.view.batch_at(self.name, position, ()) as batch:
+                    batch.track(Tracking(self.name, stop))
+            return stop
 
     def _apply(self, position: int, notifications: Sequence[Notification], events: list[Any] | None = None) -> None:
         name, wanted = self.name, set(self.projection.topics)

@@ -25,9 +25,9 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ledger_core.errors import InvariantViolation
-from persistence.bulk_load import events_per_aggregate
+from persistence.log_shares import account_loads, count_up_to
 from projections.catchup import Projector
-from projections.shares import ACCOUNT_TOPICS, MAX_SHARES, Share, balanced
+from projections.shares import ACCOUNT_TOPICS, MAX_SHARES, Share, plan
 from service.ledger_service import LedgerService, make_view
 from service.settings import Settings
 
@@ -134,8 +134,7 @@ def _replay_split(service: LedgerService, scratch: Any, prefix: str, stop: int |
     ledger = service.commands
     started = time.perf_counter()
     end = (ledger.recorder.max_notification_id() or 0) if stop is None else stop
-    owner = balanced(events_per_aggregate(ledger, ACCOUNT_TOPICS), processes)
-    shares = [Share(index, processes, owner) for index in range(processes)]
+    shares = plan(account_loads(ledger, ACCOUNT_TOPICS), processes)
     names = [ledger.name + share.name_suffix for share in shares]
     # Spawned, not forked: a fork would share the parent's pooled connections.
     with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
@@ -150,25 +149,19 @@ def _replay_split(service: LedgerService, scratch: Any, prefix: str, stop: int |
                     reported = slowest
             if not running or any(f.done() and f.exception() for f in futures):
                 break
-        applied = max(f.result() for f in futures)  # raises a share's error; each share reads every event
+        for future in futures:
+            future.result()  # raises a share's error
     scratch.join_shares(ledger.name, names, end)
-    return Replayed(applied, time.perf_counter() - started, end)
+    return Replayed(count_up_to(ledger, end), time.perf_counter() - started, end)
 
 
-def _replay_share(settings: Settings, prefix: str, stop: int, share: Share) -> int:
-    """One process's share of a split replay: the events it read (all of them, up to ``stop``)."""
+def _replay_share(settings: Settings, prefix: str, stop: int, share: Share) -> None:
+    """One process's share of a split replay, up to ``stop``."""
     service = LedgerService(replace(settings, create_tables=False))
     try:
         scratch = make_view(service.commands, prefix=prefix, create_tables=False)
-        applied = 0
-
-        def counted(_position: int, events: int) -> None:
-            nonlocal applied
-            applied += events
-
         with _cyclic_gc_paused():
-            Projector(service.commands, scratch, REPLAY_BATCH_EVENTS, share).catch_up(stop=stop, progress=counted)
-        return applied
+            Projector(service.commands, scratch, REPLAY_BATCH_EVENTS, share).replay_share(stop)
     finally:
         service.close()
 
