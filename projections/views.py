@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Iterable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
 from datetime import datetime, timezone
 from decimal import Decimal
@@ -860,6 +861,19 @@ class PostgresLedgerView(LedgerViewQueries, PostgresTrackingRecorder):
         with self._locked_write() as cursor:
             for name in TABLES:
                 cursor.execute(f"DROP TABLE IF EXISTS {self._table(self.prefix, name)}")
+
+    def build_query_indexes(self) -> None:
+        """Each on a connection of its own, at once: builds of one table's indexes do not
+        block each other, and each is mostly one sort (about 1 s one after the other for
+        370,000 events, on two cores)."""
+        statements = [statement for _, statement in self.sql.query_indexes()]
+        with ThreadPoolExecutor(min(len(statements), self.datastore.pool.max_size)) as builders:
+            for built in [builders.submit(self._execute_alone, statement) for statement in statements]:
+                built.result()
+
+    def _execute_alone(self, statement: str) -> None:
+        with self.datastore.get_connection() as conn:  # autocommit: the build is its own transaction
+            conn.execute(statement)
 
     def join_shares(self, application_name: str, share_names: Sequence[str], position: int) -> None:
         """After a replay split between processes (projections/shares.py): once every share

@@ -33,7 +33,7 @@ from service.settings import Settings
 
 REBUILD_PREFIX = "rm_rebuild"
 VERIFY_PREFIX = "rm_verify"
-REPLAY_BATCH_EVENTS = 5_000  # larger than live batches: fewer, bigger transactions when replaying
+REPLAY_BATCH_EVENTS = 10_000  # the most a batch may hold: fewer, bigger transactions when replaying
 MAX_VERIFY_ROUNDS = 10  # the live position may move while it is read; retries are bounded
 DEFAULT_MAX_PROCESSES = 4  # past about one per core, shares only wait for each other and for PostgreSQL
 PROGRESS_EVERY_S = 0.5  # how often a split replay reports its slowest share's position
