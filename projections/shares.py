@@ -99,8 +99,9 @@ def plan(loads: Iterable[tuple[UUID, int, int]], count: int) -> list[Share]:
     """``count`` shares of the accounts, from (account, share key, events) of each. Accounts
     with more than a quarter of an equal part are listed on their own (the largest first, each
     to the share with the fewest events so far): cut apart by a range, one could leave its
-    share far past its part. The key ranges are cut over the rest, each share taking keys
-    until it holds its part, so no share ends more than a quarter part past it."""
+    share far from its part. The key ranges are cut over the rest, each share taking keys
+    until it is nearest its part: within half an account of it, an eighth of a part at most
+    (the last share takes what is left)."""
     if not 1 <= count <= MAX_SHARES:
         raise ValueError(f"shares must be 1..{MAX_SHARES}")
     accounts = sorted(loads, key=lambda load: (load[1], load[0]))
@@ -116,8 +117,9 @@ def plan(loads: Iterable[tuple[UUID, int, int]], count: int) -> list[Share]:
     listed = tuple(sorted(owner))
     bounds, index, previous = [MIN_KEY], 0, None
     for account, key, events in (a for a in accounts if a[0] not in owner):
-        # The next share starts here once this one holds its part (never between equal keys).
-        while index < count - 1 and totals[index] >= part and key != previous:
+        # The next share starts here once this account would take this one past its part by
+        # more than half its events (never between equal keys).
+        while index < count - 1 and totals[index] + events / 2 >= part and key != previous:
             bounds.append(key)
             index += 1
         owner[account] = index

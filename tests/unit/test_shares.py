@@ -53,6 +53,17 @@ def test_an_account_larger_than_a_part_is_listed_on_its_own_and_the_rest_spread_
     assert placed.count(0) == 1 and placed.count(1) == 100  # the others make less than its part together
 
 
+def test_a_share_ends_nearest_its_part_when_an_account_straddles_it():
+    # 960 events below the cut, then one account of 240 (under a quarter part: not listed):
+    # ending before it leaves the share 40 short of its 1,000; after it, 200 past.
+    accounts = [(uuid4(), key, 10) for key in range(96)] + [(uuid4(), 96, 240)]
+    accounts += [(uuid4(), 97 + key, 10) for key in range(80)]
+    shares = plan(accounts, 2)
+    assert shares[0].own == () and shares[0].high == 95
+    placed = owners(shares, accounts)
+    assert sum(events for (_, _, events), share in zip(accounts, placed) if share == 0) == 960
+
+
 def test_equal_keys_are_never_cut_apart():
     account = uuid4()
     accounts = [(uuid4(), 5, 10) for _ in range(10)] + [(account, 6, 10)]
