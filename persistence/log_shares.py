@@ -1,5 +1,5 @@
 """The log read in shares, for a replay split between processes (projections/shares.py):
-how many events each aggregate has and its share key, and one share's window of the log.
+how many events each aggregate has, and one share's window of the log.
 PostgreSQL only: SQLite writes one at a time, so its replays are never split.
 """
 
@@ -13,22 +13,22 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
 from eventsourcing.postgres import PostgresDatastore
 
-SHARE_KEY = "hashtextextended(originator_id::text, 0)"  # a bigint: the same in every process and release
+# An aggregate's share key: the first 8 bytes of its id as a signed bigint (projections/shares.py
+# share_key computes the same in Python). Account ids are name-based UUIDs: their bytes are a hash.
+SHARE_KEY = "('x' || encode(substring(uuid_send(originator_id) FROM 1 FOR 8), 'hex'))::bit(64)::bigint"
 
 
-def account_loads(app: Application[UUID], topics: Iterable[str]) -> list[tuple[UUID, int, int]]:
-    """(aggregate id, share key, events of ``topics``) of every aggregate with such events,
-    to split a replay (projections/shares.py). The share key is PostgreSQL's hash of the id,
-    the one ``select_share_window`` filters on."""
+def events_per_aggregate(app: Application[UUID], topics: Iterable[str]) -> dict[UUID, int]:
+    """How many events of ``topics`` each aggregate has in the log (to split a replay evenly)."""
     wanted = sorted(set(topics))
     datastore = app.recorder.datastore  # type: ignore[attr-defined]
     if not wanted or not isinstance(datastore, PostgresDatastore):
         raise ValueError("a split replay needs PostgreSQL and topics")
     with datastore.transaction(commit=False) as cursor:
-        cursor.execute(f"SELECT originator_id, {SHARE_KEY} AS share_key, COUNT(*) AS events "
+        cursor.execute("SELECT originator_id, COUNT(*) AS events "
                        f'FROM "{datastore.schema}"."{app.recorder.events_table_name}" '  # type: ignore[attr-defined]
                        "WHERE topic = ANY(%s) GROUP BY originator_id", (wanted,))
-        return [(row["originator_id"], row["share_key"], row["events"]) for row in cursor.fetchall()]
+        return {row["originator_id"]: row["events"] for row in cursor.fetchall()}
 
 
 @dataclass(frozen=True)

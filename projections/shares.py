@@ -8,10 +8,11 @@ of aggregates it owns. One process applies all of them, in log order, so the sha
 together write the rows one process would. Orders and subscriptions name their account
 in their first event; their later events follow it there.
 
-A share is a range of share keys (a hash of the account's id, persistence/log_shares.py),
-cut where the accounts' events add up to equal parts, so the database sends each process
-its own accounts' events only. An account is never split: a large one is listed on its own
-and the ranges are cut over the rest.
+A share is a range of share keys (``share_key``: the account id's first bytes, which the
+database computes alike, persistence/log_shares.py), cut where the accounts' events add up
+to equal parts, so the database sends each process its own accounts' events only. An
+account is never split: a large one is listed on its own and the ranges are cut over the
+rest. Accounts opened after the split was planned fall in a range like any other.
 """
 
 from __future__ import annotations
@@ -29,21 +30,26 @@ from ledger_core.errors import InvariantViolation
 from persistence.log_shares import ShareFilter
 
 MAX_SHARES = 64
+LISTED_PART = 4  # accounts with more than 1/4 of a share's part of the events are placed on their own
 MIN_KEY, MAX_KEY = -(2**63), 2**63 - 1
 ACCOUNT_TOPICS = frozenset(get_topic(getattr(Account, event_type)) for event_type in ACCOUNT_EVENT_TYPES)
+
+
+def share_key(aggregate_id: UUID) -> int:
+    """The first 8 bytes of the id, as a signed 64-bit number (persistence/log_shares.py
+    SHARE_KEY is the same in SQL)."""
+    return int.from_bytes(aggregate_id.bytes[:8], "big", signed=True)
 
 
 @dataclass
 class Share:
     """Share ``index`` of ``count``: the accounts whose key lies in ``low``..``high`` and
-    are not ``listed`` on their own, and those listed for it (``own``). ``owner`` places
-    every account of the log when the split was planned (orders and subscriptions follow it)."""
+    are not ``listed`` on their own, and those listed for it (``own``)."""
 
     index: int
     count: int
     low: int
     high: int
-    owner: Mapping[UUID, int]
     own: tuple[UUID, ...] = ()
     listed: tuple[UUID, ...] = ()
     _account_of: dict[UUID, UUID] = field(default_factory=dict)  # an order or subscription -> its account
@@ -89,41 +95,40 @@ class Share:
         return account
 
     def _is_mine(self, account: UUID) -> bool:
-        index = self.owner.get(account)
-        if index is None:
-            raise InvariantViolation(f"account {account} has events in the replay but not in its plan")
-        return index == self.index
+        """The rule the database applies (persistence/log_shares.py select_share_window)."""
+        if account in self.listed:
+            return account in self.own
+        return self.low <= share_key(account) <= self.high
 
 
-def plan(loads: Iterable[tuple[UUID, int, int]], count: int) -> list[Share]:
-    """``count`` shares of the accounts, from (account, share key, events) of each. Accounts
-    with more than a quarter of an equal part are listed on their own (the largest first, each
-    to the share with the fewest events so far): cut apart by a range, one could leave its
-    share far from its part. The key ranges are cut over the rest, each share taking keys
-    until it is nearest its part: within half an account of it, an eighth of a part at most
-    (the last share takes what is left)."""
+def plan(events_per_account: Mapping[UUID, int], count: int) -> list[Share]:
+    """``count`` shares of the accounts. Those with more than 1/LISTED_PART of an equal part
+    of the events are listed on their own (the largest first, each to the share with the
+    fewest events so far): cut apart by a range, one could leave its share far from its
+    part. The key ranges are cut over the rest, each share taking keys until it is nearest
+    its part: within half an account of it (the last share takes what is left)."""
     if not 1 <= count <= MAX_SHARES:
         raise ValueError(f"shares must be 1..{MAX_SHARES}")
-    accounts = sorted(loads, key=lambda load: (load[1], load[0]))
-    part = sum(events for _, _, events in accounts) / count
+    part = sum(events_per_account.values()) / count
     totals = [0] * count
-    owner: dict[UUID, int] = {}
     own: list[list[UUID]] = [[] for _ in range(count)]
-    for account, _, events in sorted((a for a in accounts if a[2] > part / 4), key=lambda a: (-a[2], a[0])):
+    listed = sorted((a for a, events in events_per_account.items() if events > part / LISTED_PART),
+                    key=lambda a: (-events_per_account[a], a))
+    for account in listed:
         index = min(range(count), key=lambda i: (totals[i], i))
         own[index].append(account)
-        owner[account] = index
-        totals[index] += events
-    listed = tuple(sorted(owner))
+        totals[index] += events_per_account[account]
+    keyed = sorted((share_key(a), a) for a in events_per_account.keys() - set(listed))
     bounds, index, previous = [MIN_KEY], 0, None
-    for account, key, events in (a for a in accounts if a[0] not in owner):
+    for key, account in keyed:
+        events = events_per_account[account]
         # The next share starts here once this account would take this one past its part by
         # more than half its events (never between equal keys).
         while index < count - 1 and totals[index] + events / 2 >= part and key != previous:
             bounds.append(key)
             index += 1
-        owner[account] = index
         totals[index] += events
         previous = key
     bounds += [MAX_KEY + 1] * (count + 1 - len(bounds))
-    return [Share(i, count, bounds[i], bounds[i + 1] - 1, owner, tuple(own[i]), listed) for i in range(count)]
+    return [Share(i, count, bounds[i], bounds[i + 1] - 1, tuple(own[i]), tuple(sorted(listed)))
+            for i in range(count)]

@@ -25,7 +25,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from ledger_core.errors import InvariantViolation
-from persistence.log_shares import account_loads, count_up_to
+from persistence.log_shares import count_up_to, events_per_aggregate
 from projections.catchup import Projector
 from projections.shares import ACCOUNT_TOPICS, MAX_SHARES, Share, plan
 from service.ledger_service import LedgerService, make_view
@@ -134,7 +134,7 @@ def _replay_split(service: LedgerService, scratch: Any, prefix: str, stop: int |
     ledger = service.commands
     started = time.perf_counter()
     end = (ledger.recorder.max_notification_id() or 0) if stop is None else stop
-    shares = plan(account_loads(ledger, ACCOUNT_TOPICS), processes)
+    shares = plan(events_per_aggregate(ledger, ACCOUNT_TOPICS), processes)
     names = [ledger.name + share.name_suffix for share in shares]
     # Spawned, not forked: a fork would share the parent's pooled connections.
     with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:

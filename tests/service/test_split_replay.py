@@ -5,10 +5,12 @@ name no account, invoices, bills, holds; then the set has one position and write
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from uuid import UUID, uuid4
 
 import psycopg
 import pytest
 
+from ledger_core.account import account_uuid
 from ledger_core.commands import (
     AddAddon,
     CancelOrder,
@@ -21,6 +23,8 @@ from ledger_core.commands import (
     Subscribe,
 )
 from ledger_core.usage import UsageLine
+from persistence.log_shares import SHARE_KEY
+from projections.shares import share_key
 from service.ledger_service import LedgerService
 from service.rebuild import rebuild, verify
 from service.settings import Settings
@@ -60,6 +64,15 @@ def history(service, clock) -> None:
             service.handle(CancelSubscription(account, sub))
     for i in range(40):  # one account far larger than the others: it gets a share of its own
         service.handle(RecordUsage("sub-0", idempotency_key=f"big-{i}", amount="0.01", line=UsageLine(product="sms")))
+
+
+def test_the_database_computes_each_share_key_as_the_replay_does(postgres_schema):
+    ids = [uuid4() for _ in range(500)] + [account_uuid(f"acct-{n}") for n in range(500)]
+    ids += [UUID(int=0), UUID(int=2**128 - 1), UUID("80000000-0000-0000-0000-000000000000")]
+    with psycopg.connect(postgres_schema.url, autocommit=True) as conn:
+        rows = conn.execute(f"SELECT originator_id, {SHARE_KEY} AS key FROM unnest(%s::uuid[]) AS originator_id",
+                            (ids,)).fetchall()
+    assert {i: k for i, k in rows} == {i: share_key(i) for i in ids}
 
 
 def tracked_positions(database) -> list[tuple[str, int]]:
