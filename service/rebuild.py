@@ -8,8 +8,9 @@ Verify: scratch tables are filled up to exactly the live position, then both set
 compared row by row; every difference is reported. Nothing live is changed.
 
 Both can split the replay between processes on PostgreSQL (``processes``): each applies
-its share of the accounts (projections/shares.py, balanced by their numbers of events) up
-to one stopping position fixed before they start, then the set takes that position.
+its share of the accounts (projections/shares.py: ranges of the accounts' keys holding
+equal parts of the events) up to one stopping position fixed before they start, then the
+set takes that position. Either way the indexes only queries use are built at the end.
 """
 
 from __future__ import annotations
@@ -136,7 +137,8 @@ def _replay_split(service: LedgerService, scratch: Any, prefix: str, stop: int |
     end = (ledger.recorder.max_notification_id() or 0) if stop is None else stop
     shares = plan(events_per_aggregate(ledger, ACCOUNT_TOPICS), processes)
     names = [ledger.name + share.name_suffix for share in shares]
-    # Spawned, not forked: a fork would share the parent's pooled connections.
+    # Spawned, not forked: a fork would share the parent's pooled connections. A process
+    # that dies breaks the pool (an error here), never a wait without end.
     with ProcessPoolExecutor(processes, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = [pool.submit(_replay_share, service.settings, prefix, end, share) for share in shares]
         reported = 0
@@ -150,7 +152,7 @@ def _replay_split(service: LedgerService, scratch: Any, prefix: str, stop: int |
             if not running or any(f.done() and f.exception() for f in futures):
                 break
         for future in futures:
-            future.result()  # raises a share's error
+            future.result()  # a failed share's error, once the others have stopped
     scratch.join_shares(ledger.name, names, end)
     return Replayed(count_up_to(ledger, end), time.perf_counter() - started, end)
 

@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 
 import psycopg
 import pytest
+from eventsourcing.persistence import MapperDeserialisationError
 
 from ledger_core.account import account_uuid
 from ledger_core.commands import (
@@ -64,6 +65,19 @@ def history(service, clock) -> None:
             service.handle(CancelSubscription(account, sub))
     for i in range(40):  # one account far larger than the others: it gets a share of its own
         service.handle(RecordUsage("sub-0", idempotency_key=f"big-{i}", amount="0.01", line=UsageLine(product="sms")))
+
+
+def test_a_share_that_fails_fails_the_rebuild_and_the_live_read_model_stays(service, clock, postgres_schema):
+    history(service, clock)
+    live = service.view.dump()
+    with psycopg.connect(postgres_schema.url, autocommit=True) as conn:  # an event no process can decode
+        conn.execute(f'SET search_path TO "{postgres_schema.schema}"')
+        conn.execute("INSERT INTO ledger_events (originator_id, originator_version, topic, state) "
+                     "VALUES (%s, 99999, 'ledger_core.account:Account.UsageRecorded', %s)",
+                     (account_uuid("sub-2"), b"{not json"))
+    with pytest.raises(MapperDeserialisationError, match="originator_version 99999"):  # raised in a share's process
+        rebuild(service, processes=2)
+    assert service.view.dump() == live  # nothing was swapped in
 
 
 def test_the_database_computes_each_share_key_as_the_replay_does(postgres_schema):
