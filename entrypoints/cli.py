@@ -39,7 +39,7 @@ from projections.shares import MAX_SHARES
 from service.audit import export_account, verify_file, verify_log
 from service.invoicing import close_due_cycles
 from service.ledger_service import LedgerService
-from service.rebuild import default_processes, rebuild, verify
+from service.rebuild import MAX_DIFFERENCES, default_processes, rebuild, verify
 from service.reminder_sender import SenderSettings
 from service.scheduler import Schedule, chores, run_scheduler
 from service.settings import Settings
@@ -235,8 +235,9 @@ def projections_verify(name: str, processes: int | None) -> None:
                                            processes=_processes(service, processes))
     for difference in differences:
         click.echo(f"DIFFERENT {difference}")
+    more = f" (verify stops at {MAX_DIFFERENCES:,})" if len(differences) >= MAX_DIFFERENCES else ""
     click.echo(f"replayed {replayed.events} events in {replayed.seconds:.1f} s = {replayed.events_per_s:,.0f} events/s; "
-               f"{len(differences)} differences")
+               f"{len(differences)} differences{more}")
     if differences:
         sys.exit(1)
 

@@ -16,6 +16,9 @@ class Dialect:
     amount_type: str
     time_type: str
     text_amounts: bool  # SQLite has no exact decimal type: amounts are stored as text
+    # After a text column in ORDER BY: the order of its bytes, which is Python's order of
+    # str (code points), whatever the database's collation.
+    bytewise: str = ""
 
     def amount_in(self, amount: Decimal | None) -> Any:
         if amount is None or not self.text_amounts:
@@ -37,7 +40,8 @@ class Dialect:
         return datetime.fromisoformat(value)
 
 
-POSTGRES = Dialect(param="%s", amount_type="NUMERIC(38, 6)", time_type="TIMESTAMPTZ", text_amounts=False)
+POSTGRES = Dialect(param="%s", amount_type="NUMERIC(38, 6)", time_type="TIMESTAMPTZ", text_amounts=False,
+                   bytewise=' COLLATE "C"')
 SQLITE = Dialect(param="?", amount_type="TEXT", time_type="TEXT", text_amounts=True)
 
 

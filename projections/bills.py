@@ -137,7 +137,7 @@ class BillSQL:
         ]
 
     def dump(self) -> list[tuple[str, str]]:
-        return [("bills", f"SELECT * FROM {self.bills} ORDER BY bill_no")]
+        return [("bills", f"SELECT * FROM {self.bills} ORDER BY bill_no{self.d.bytewise}")]
 
     def upsert(self) -> str:
         updates = ", ".join(f"{c} = excluded.{c}" for c in BILL_COLUMNS[1:])

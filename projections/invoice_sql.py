@@ -75,10 +75,10 @@ class InvoiceSQL:
 
     def dump(self) -> list[tuple[str, str]]:
         return [
-            ("invoices", f"SELECT * FROM {self.invoices} ORDER BY invoice_id"),
-            ("invoice_lines", f"SELECT * FROM {self.lines} ORDER BY invoice_id, line_no"),
+            ("invoices", f"SELECT * FROM {self.invoices} ORDER BY invoice_id{self.d.bytewise}"),
+            ("invoice_lines", f"SELECT * FROM {self.lines} ORDER BY invoice_id{self.d.bytewise}, line_no"),
             ("payments", f"SELECT * FROM {self.payments} ORDER BY position"),
-            ("payment_allocations", f"SELECT * FROM {self.allocations} ORDER BY invoice_id, position"),
+            ("payment_allocations", f"SELECT * FROM {self.allocations} ORDER BY invoice_id{self.d.bytewise}, position"),
         ]
 
     def insert(self, table: str, columns: tuple[str, ...]) -> str:

@@ -125,7 +125,7 @@ class OrderSQL:
         ]
 
     def dump(self) -> list[tuple[str, str]]:
-        return [("orders", f"SELECT * FROM {self.orders} ORDER BY order_id")]
+        return [("orders", f"SELECT * FROM {self.orders} ORDER BY order_id{self.d.bytewise}")]
 
     def upsert(self) -> str:
         updates = ", ".join(f"{c} = excluded.{c}" for c in ORDER_COLUMNS[1:])

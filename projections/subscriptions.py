@@ -149,7 +149,7 @@ class SubscriptionSQL:
         ]
 
     def dump(self) -> list[tuple[str, str]]:
-        return [("subscriptions", f"SELECT * FROM {self.subscriptions} ORDER BY subscription_id")]
+        return [("subscriptions", f"SELECT * FROM {self.subscriptions} ORDER BY subscription_id{self.d.bytewise}")]
 
     def upsert(self) -> str:
         updates = ", ".join(f"{c} = excluded.{c}" for c in SUBSCRIPTION_COLUMNS[1:])

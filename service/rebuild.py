@@ -19,9 +19,9 @@ import gc
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import FIRST_EXCEPTION, ProcessPoolExecutor, wait
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -45,6 +45,8 @@ KEYS = {"accounts": ("account_id",), "transactions": ("position",), "holds": ("a
         "subscriptions": ("subscription_id",), "orders": ("order_id",)}
 
 Progress = Callable[[int, int], None]
+Rows = Callable[[str], Generator[dict[str, Any], None, None]]  # a table's rows in key order
+MAX_DIFFERENCES = 10_000
 
 
 @dataclass(frozen=True)
@@ -177,31 +179,59 @@ def rebuild(service: LedgerService, progress: Progress | None = None, processes:
 
 def verify(service: LedgerService, progress: Progress | None = None,
            processes: int = 1) -> tuple[list[Difference], Replayed]:
+    """The rows in which the live read model and a replay of the log differ (at most
+    MAX_DIFFERENCES: past that the read model is broken anyway)."""
     name = service.commands.name
     target = service.projector.catch_up()
     scratch, replayed = _replay_into(service, VERIFY_PREFIX, target, progress, processes)
     try:
         for _ in range(MAX_VERIFY_ROUNDS):
-            position, live = service.view.dump_at(name)
-            if position == scratch.position(name):
-                return diff(live, scratch.dump()), replayed
+            with service.view.reading_at(name) as (position, live):  # type: ignore[attr-defined]
+                if position == scratch.position(name):
+                    with scratch.reading_at(name) as (_, rebuilt):
+                        return diff(live, rebuilt), replayed
             Projector(service.commands, scratch).catch_up(stop=position)  # the live side moved on
         raise RuntimeError("the live read model kept moving; verify when writes are quieter")
     finally:
         scratch.drop()
 
 
-def diff(live: dict[str, list[dict[str, Any]]], rebuilt: dict[str, list[dict[str, Any]]]) -> list[Difference]:
-    unkeyed = (live.keys() | rebuilt.keys()) - KEYS.keys()
-    if unkeyed:
-        raise InvariantViolation(f"no key columns for the read model's tables {sorted(unkeyed)}: verify would skip them")
-    differences = []
+def diff(live: Rows, rebuilt: Rows) -> list[Difference]:
+    """Table by table, both sides' rows in key order are walked side by side: the memory
+    held is a page of each, whatever the size of the read model."""
+    differences: list[Difference] = []
     for table, key_columns in KEYS.items():
-        by_key = {tuple(r[c] for c in key_columns): r for r in rebuilt.get(table, [])}
-        for row in live.get(table, []):
-            key = tuple(row[c] for c in key_columns)
-            expected = by_key.pop(key, None)
-            if expected != row:
-                differences.append(Difference(table, key, row, expected))
-        differences.extend(Difference(table, key, None, row) for key, row in by_key.items())
+        # Closed here, not when collected: a reader's cursor belongs to its open transaction.
+        with closing(live(table)) as live_rows, closing(rebuilt(table)) as rebuilt_rows:
+            for difference in _table_differences(table, key_columns, live_rows, rebuilt_rows):
+                differences.append(difference)
+                if len(differences) >= MAX_DIFFERENCES:
+                    return differences
     return differences
+
+
+def _table_differences(table: str, key_columns: tuple[str, ...], live: Iterator[dict[str, Any]],
+                       rebuilt: Iterator[dict[str, Any]]) -> Iterator[Difference]:
+    a, b = _keyed(table, key_columns, live), _keyed(table, key_columns, rebuilt)
+    x, y = next(a, None), next(b, None)
+    while x is not None or y is not None:
+        if y is None or (x is not None and x[0] < y[0]):
+            yield Difference(table, x[0], x[1], None)  # type: ignore[index]
+            x = next(a, None)
+        elif x is None or y[0] < x[0]:
+            yield Difference(table, y[0], None, y[1])
+            y = next(b, None)
+        else:
+            if x[1] != y[1]:
+                yield Difference(table, x[0], x[1], y[1])
+            x, y = next(a, None), next(b, None)
+
+
+def _keyed(table: str, key_columns: tuple[str, ...], rows: Iterator[dict[str, Any]]) -> Iterator[tuple[tuple[Any, ...], dict[str, Any]]]:
+    last = None
+    for row in rows:
+        key = tuple(row[c] for c in key_columns)
+        if last is not None and not last < key:
+            raise InvariantViolation(f"{table} rows are not in key order ({last} then {key}): the comparison would be wrong")
+        last = key
+        yield key, dict(row)

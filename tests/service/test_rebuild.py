@@ -6,14 +6,18 @@ import sqlite3
 from decimal import Decimal as D
 
 import psycopg
+import pytest
 
 from ledger_core.commands import PostCharge, Recharge, RecordUsage, Reserve, Settle, UpdateAccount
+from ledger_core.errors import InvariantViolation
 from ledger_core.usage import UsageLine
 from projections.catchup import Projector
 from projections.rows import TransactionFilter
 from projections.views import QUERY_INDEXES, TABLES
-from service.ledger_service import make_view
-from service.rebuild import KEYS, rebuild, verify
+from service import rebuild as rebuild_module
+from service.ledger_service import LedgerService, make_view
+from service.rebuild import KEYS, diff, rebuild, verify
+from service.settings import Settings
 from tests.service.helpers import open_account
 
 
@@ -141,3 +145,36 @@ def test_the_cli_verifies_and_rebuilds(service, database, run_cli):
 
 def last_position_count(service) -> int:
     return sum(1 for _ in service.commands.recorder.audit_trail())
+
+
+@pytest.mark.postgres
+def test_verify_walks_text_keys_in_byte_order_whatever_the_columns_collation(postgres_schema):
+    service = LedgerService(Settings(database=postgres_schema))
+    try:
+        for account in ("Zed", "alpha", "Beta"):  # ICU order: alpha, Beta, Zed; byte order: Beta, Zed, alpha
+            open_account(service, account)
+            service.handle(RecordUsage(account, idempotency_key="u", amount="0.5", line=UsageLine(product="sms")))
+        corrupt(postgres_schema, 'ALTER TABLE rm_accounts ALTER COLUMN account_id TYPE TEXT COLLATE "und-x-icu"')
+        assert verify(service)[0] == []  # each side read in byte order: walked side by side
+        corrupt(postgres_schema, "UPDATE rm_accounts SET amount_due = '1.000000' WHERE account_id = 'alpha'")
+        assert [(d.table, d.key) for d in verify(service)[0]] == [("accounts", ("alpha",))]
+    finally:
+        service.close()
+
+
+def rows_of(tables):
+    def rows(table):
+        yield from tables.get(table, [])
+    return rows
+
+
+def test_diff_walks_both_sides_in_key_order_and_stops_at_its_limit(monkeypatch):
+    live = {"accounts": [{"account_id": "a", "v": 1}, {"account_id": "b", "v": 2}, {"account_id": "d", "v": 4}]}
+    rebuilt = {"accounts": [{"account_id": "b", "v": 2}, {"account_id": "c", "v": 3}, {"account_id": "d", "v": 5}]}
+    found = diff(rows_of(live), rows_of(rebuilt))
+    assert [(d.key, d.live is None, d.rebuilt is None) for d in found] == [
+        (("a",), False, True), (("c",), True, False), (("d",), False, False)]
+    with pytest.raises(InvariantViolation, match="not in key order"):  # a side read in another order
+        diff(rows_of({"accounts": live["accounts"][::-1]}), rows_of(rebuilt))
+    monkeypatch.setattr(rebuild_module, "MAX_DIFFERENCES", 2)
+    assert len(diff(rows_of(live), rows_of(rebuilt))) == 2
