@@ -113,7 +113,7 @@ class Projector:
         found = self.app.recorder.select_notifications(start=start, limit=self.batch_events)
         return found if stop is None else [n for n in found if n.id <= stop]
 
-    def replay_share(self, stop: int, progress: Callable[[int, int], None] | None = None) -> int:
+    def replay_share(self, stop: int) -> int:
         """This projector's share of a split replay, up to ``stop`` (where its position then
         stands). It alone writes under its name, so no batch of it goes stale; each window of
         the log starts where the last ended, so the events it was not sent are not its own."""
@@ -129,8 +129,6 @@ class Projector:
                     break
                 self._apply(position, notifications)
                 position = notifications[-1].id
-                if progress:
-                    progress(position, len(notifications))
             if position < stop:  # the events left up to stop are others'
                 with self.view.batch_at(self.name, position, ()) as batch:
                     batch.track(Tracking(self.name, stop))
@@ -154,7 +152,6 @@ class Projector:
                     batch.track(tracking)  # not this read model's event: only the position moves
                 else:
                     process(event, tracking)
-
 
     def _decoded(self, notification: Notification) -> Any:
         return self.app.mapper.to_domain_event(_without_nul(notification))
