@@ -29,7 +29,14 @@ class Dialect:
         return None if value is None else Decimal(value)
 
     def time_in(self, moment: datetime | None) -> Any:
-        if moment is None or not self.text_amounts:
+        if moment is None:
+            return None
+        if moment.tzinfo is None:
+            # The ledger's times are UTC: one without an offset (none is stored so) is taken
+            # as UTC in both databases, not as the server's zone or the machine's. PostgreSQL's
+            # binary COPY could not write it at all.
+            moment = moment.replace(tzinfo=timezone.utc)
+        if not self.text_amounts:
             return moment
         # One fixed UTC format so that text order is time order.
         return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")

@@ -87,6 +87,15 @@ QUERY_INDEXES = ("transactions_account", "transactions_type", "transactions_appl
                  "events_account_time")
 HOLD_COLUMNS = ("account_id", "reservation_id", "amount", "reserved_at", "expires_at")
 EVENT_COLUMNS = ("position", "account_id", "version", "type", "time")
+# The PostgreSQL types of the appended tables' columns, in the order above: COPY in the
+# binary format needs them, and writes a row in about two thirds of the text format's time
+# (timestamps and numerics are not turned into text and parsed back).
+APPENDED_TYPES = {
+    "transactions": ("int8", "text", "text", "timestamptz", "timestamptz", "text", "text", "numeric", "numeric",
+                     "text", "text", "text", "numeric", "text", "text", "text", "text", "text"),
+    "holds": ("text", "text", "numeric", "timestamptz", "timestamptz"),
+    "events": ("int8", "text", "int4", "text", "timestamptz"),
+}
 
 
 def contains_pattern(text: str) -> str:
@@ -184,7 +193,7 @@ class ReadModelSQL:
 
     def copy_into(self, table: str, columns: tuple[str, ...]) -> str:
         """PostgreSQL's bulk load, far cheaper per row than INSERTs for append-only rows."""
-        return f"COPY {table} ({', '.join(columns)}) FROM STDIN"
+        return f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
 
     def insert_transaction(self) -> str:
         columns = ", ".join(TRANSACTION_COLUMNS)
@@ -472,16 +481,17 @@ class Batch:
         if self._closed_holds:
             cursor.executemany(sql.delete_hold(), self._closed_holds)
         appends = (
-            (sql.transactions, TRANSACTION_COLUMNS, sql.insert_transaction(), map(codec.transaction_params, self._transactions)),
-            (sql.holds, HOLD_COLUMNS, sql.insert_hold(), map(codec.hold_params, self._opened_holds.values())),
-            (sql.events, EVENT_COLUMNS, sql.insert_event(), map(codec.event_params, self._events)),
+            ("transactions", TRANSACTION_COLUMNS, sql.insert_transaction(), map(codec.transaction_params, self._transactions)),
+            ("holds", HOLD_COLUMNS, sql.insert_hold(), map(codec.hold_params, self._opened_holds.values())),
+            ("events", EVENT_COLUMNS, sql.insert_event(), map(codec.event_params, self._events)),
         )
-        for table, columns, insert, rows in appends:
+        for name, columns, insert, rows in appends:
             rows = list(rows)
             if not rows:
                 continue
             if bulk.staged(sql.d, len(rows)):  # fewer: one statement a row is cheaper
-                with cursor.copy(sql.copy_into(table, columns)) as copy:
+                with cursor.copy(sql.copy_into(sql.qualify(name), columns)) as copy:
+                    copy.set_types(APPENDED_TYPES[name])
                     for row in rows:
                         copy.write_row(row)
             else:

@@ -13,7 +13,7 @@ from ledger_core.errors import InvariantViolation
 from ledger_core.usage import UsageLine
 from projections.catchup import Projector
 from projections.rows import TransactionFilter
-from projections.views import QUERY_INDEXES, TABLES
+from projections.views import APPENDED_TYPES, EVENT_COLUMNS, HOLD_COLUMNS, QUERY_INDEXES, TABLES, TRANSACTION_COLUMNS
 from service import rebuild as rebuild_module
 from service.ledger_service import LedgerService, make_view
 from service.rebuild import KEYS, diff, rebuild, verify
@@ -178,3 +178,17 @@ def test_diff_walks_both_sides_in_key_order_and_stops_at_its_limit(monkeypatch):
         diff(rows_of({"accounts": live["accounts"][::-1]}), rows_of(rebuilt))
     monkeypatch.setattr(rebuild_module, "MAX_DIFFERENCES", 2)
     assert len(diff(rows_of(live), rows_of(rebuilt))) == 2
+
+
+@pytest.mark.postgres
+def test_the_binary_copy_types_are_the_appended_tables_column_types(postgres_schema):
+    service = LedgerService(Settings(database=postgres_schema))
+    service.close()
+    columns = {"transactions": TRANSACTION_COLUMNS, "holds": HOLD_COLUMNS, "events": EVENT_COLUMNS}
+    with psycopg.connect(postgres_schema.url, autocommit=True) as conn:
+        for table, types in APPENDED_TYPES.items():
+            found = dict(conn.execute("SELECT column_name, udt_name FROM information_schema.columns "
+                                      "WHERE table_schema = %s AND table_name = %s",
+                                      (postgres_schema.schema, f"rm_{table}")).fetchall())
+            assert tuple(found[c] for c in columns[table]) == types, table
+            assert set(found) == set(columns[table])
