@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sqlite3
 from decimal import Decimal as D
 
@@ -192,3 +193,15 @@ def test_the_binary_copy_types_are_the_appended_tables_column_types(postgres_sch
                                       (postgres_schema.schema, f"rm_{table}")).fetchall())
             assert tuple(found[c] for c in columns[table]) == types, table
             assert set(found) == set(columns[table])
+
+
+@pytest.mark.postgres
+def test_verify_with_a_pool_of_one_connection_reads_each_side_whole(postgres_schema):
+    service = LedgerService(Settings(database=dataclasses.replace(postgres_schema, pool_size=1, max_overflow=0)))
+    try:
+        populate(service)
+        assert verify(service)[0] == []  # two readers at once would wait for each other's connection
+        corrupt(postgres_schema, "UPDATE rm_accounts SET amount_due = '1.000000' WHERE account_id = 'acct-1'")
+        assert [(d.table, d.key) for d in verify(service)[0]] == [("accounts", ("acct-1",))]
+    finally:
+        service.close()
