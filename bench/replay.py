@@ -8,9 +8,9 @@ through the Account aggregate (recharges, usage, holds settled; every event chai
 audited as in production), then times `rebuild` from event 1 in one process and split
 between ``--processes`` (events/s; target >= 40,000), and as-of figures for random points
 of an account with 100k events (target < 200 ms with snapshots), checking each against a
-full replay without snapshots. After each rebuild it
-checks the books: every account's figures in the rebuilt read model equal the Account
-aggregate's, loaded through the write side, to the last digit; a digit off fails the run.
+full replay without snapshots. After each rebuild it checks the books: every account's
+figures in the rebuilt read model equal the Account aggregate's, loaded through the write
+side, to the last digit; a digit off fails the run.
 """
 
 from __future__ import annotations

@@ -13,6 +13,9 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
 from eventsourcing.postgres import PostgresDatastore
 
+# Reads over the whole log: on a large ledger they outlast the statement timeout every
+# request has (LEDGER_DATABASE_STATEMENT_TIMEOUT_MS).
+WHOLE_LOG = "SET LOCAL statement_timeout = 0"
 # An aggregate's share key: the first 8 bytes of its id as a signed bigint (projections/shares.py
 # share_key computes the same in Python). Account ids are name-based UUIDs: their bytes are a hash.
 SHARE_KEY = "('x' || encode(substring(uuid_send(originator_id) FROM 1 FOR 8), 'hex'))::bit(64)::bigint"
@@ -25,6 +28,7 @@ def events_per_aggregate(app: Application[UUID], topics: Iterable[str]) -> dict[
     if not wanted or not isinstance(datastore, PostgresDatastore):
         raise ValueError("a split replay needs PostgreSQL and topics")
     with datastore.transaction(commit=False) as cursor:
+        cursor.execute(WHOLE_LOG)
         cursor.execute("SELECT originator_id, COUNT(*) AS events "
                        f'FROM "{datastore.schema}"."{app.recorder.events_table_name}" '  # type: ignore[attr-defined]
                        "WHERE topic = ANY(%s) GROUP BY originator_id", (wanted,))
@@ -70,7 +74,8 @@ def select_share_window(app: Application[UUID], start: int, limit: int, share: S
 def count_up_to(app: Application[UUID], position: int) -> int:
     """How many events the log holds up to ``position`` (a split replay reads only its own)."""
     datastore = app.recorder.datastore  # type: ignore[attr-defined]
-    with datastore.get_connection() as conn, conn.cursor() as cursor:
+    with datastore.transaction(commit=False) as cursor:
+        cursor.execute(WHOLE_LOG)
         cursor.execute(f'SELECT COUNT(*) AS events FROM "{datastore.schema}"."{app.recorder.events_table_name}" '  # type: ignore[attr-defined]
                        "WHERE notification_id <= %s", (position,))
         return cursor.fetchone()["events"]

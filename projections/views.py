@@ -906,7 +906,10 @@ class PostgresLedgerView(LedgerViewQueries, PostgresTrackingRecorder):
                 built.result()
 
     def _execute_alone(self, statement: str) -> None:
-        with self.datastore.get_connection() as conn:  # autocommit: the build is its own transaction
+        with self.datastore.get_connection() as conn, conn.transaction():
+            # A build reads the whole table: on a large ledger it outlasts the statement
+            # timeout every request has (LEDGER_DATABASE_STATEMENT_TIMEOUT_MS).
+            conn.execute("SET LOCAL statement_timeout = 0")
             conn.execute(statement)
 
     @contextmanager

@@ -4,6 +4,8 @@ name no account, invoices, bills, holds; then the set has one position and write
 
 from __future__ import annotations
 
+import dataclasses
+import threading
 from datetime import datetime, timezone
 from uuid import UUID, uuid4
 
@@ -24,8 +26,9 @@ from ledger_core.commands import (
     Subscribe,
 )
 from ledger_core.usage import UsageLine
-from persistence.log_shares import SHARE_KEY
-from projections.shares import share_key
+from persistence.log_shares import SHARE_KEY, count_up_to, events_per_aggregate
+from projections.shares import ACCOUNT_TOPICS, share_key
+from projections.views import QUERY_INDEXES
 from service.ledger_service import LedgerService
 from service.rebuild import rebuild, verify
 from service.settings import Settings
@@ -121,3 +124,27 @@ def test_a_split_verify_finds_what_one_process_finds(service, clock, postgres_sc
     assert [(d.table, d.key) for d in differences] == [("orders", ("ord_c1",))]
     assert [str(d) for d in differences] == [str(d) for d in verify(service)[0]]  # what one process finds
     assert replayed.position == last_position(service)
+
+
+def test_reads_and_builds_over_a_whole_table_are_not_cut_by_the_statement_timeout(postgres_schema, clock):
+    # Each waits here for a lock held past the timeout: as a long scan of a large ledger would.
+    database = dataclasses.replace(postgres_schema, statement_timeout_ms=100)
+    service = LedgerService(Settings(database=database), clock=clock)
+    try:
+        populate(service)
+        service.view.drop_query_indexes()
+        for table, work in (("ledger_events", lambda: count_up_to(service.commands, 10)),
+                            ("ledger_events", lambda: events_per_aggregate(service.commands, ACCOUNT_TOPICS)),
+                            ("rm_transactions", service.view.build_query_indexes)):
+            with psycopg.connect(postgres_schema.url) as holder:
+                holder.execute(f'LOCK TABLE "{postgres_schema.schema}"."{table}" IN ACCESS EXCLUSIVE MODE')
+                released = threading.Timer(0.4, holder.commit)
+                released.start()
+                work()
+                released.join()
+        assert count_up_to(service.commands, 10) == 10
+        with psycopg.connect(postgres_schema.url) as conn:
+            built = conn.execute("SELECT indexname FROM pg_indexes WHERE schemaname = %s", (postgres_schema.schema,))
+            assert {f"rm_{name}" for name in QUERY_INDEXES} <= {name for (name,) in built.fetchall()}
+    finally:
+        service.close()
