@@ -925,6 +925,9 @@ class PostgresLedgerView(LedgerViewQueries, PostgresTrackingRecorder):
         statements = dict(self.sql.dump())
         with self.datastore.get_connection() as conn, conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
+            # A table keyed by text is sorted whole before its first page: on a large ledger
+            # that outlasts the statement timeout every request has.
+            conn.execute("SET LOCAL statement_timeout = 0")
             with conn.cursor() as cursor:
                 position = self._max_tracking_id(application_name, cursor) or 0
 

@@ -135,7 +135,8 @@ def test_reads_and_builds_over_a_whole_table_are_not_cut_by_the_statement_timeou
         service.view.drop_query_indexes()
         for table, work in (("ledger_events", lambda: count_up_to(service.commands, 10)),
                             ("ledger_events", lambda: events_per_aggregate(service.commands, ACCOUNT_TOPICS)),
-                            ("rm_transactions", service.view.build_query_indexes)):
+                            ("rm_transactions", service.view.build_query_indexes),
+                            ("rm_bills", lambda: verify(service))):
             with psycopg.connect(postgres_schema.url) as holder:
                 holder.execute(f'LOCK TABLE "{postgres_schema.schema}"."{table}" IN ACCESS EXCLUSIVE MODE')
                 released = threading.Timer(0.4, holder.commit)
