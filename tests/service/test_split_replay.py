@@ -1,6 +1,8 @@
 """A rebuild split between processes (PostgreSQL) writes exactly the rows the live read
 model holds: accounts spread over the shares, orders and subscriptions whose later events
-name no account, invoices, bills, holds; then the set has one position and writes go on."""
+name no account, invoices, bills, holds; then the set has one position and writes go on.
+A failing share fails the rebuild; the database computes share keys as the replay does;
+reads and builds over whole tables are not cut by the requests' statement timeout."""
 
 from __future__ import annotations
 
