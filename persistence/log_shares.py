@@ -29,8 +29,7 @@ def events_per_aggregate(app: Application[UUID], topics: Iterable[str]) -> dict[
         raise ValueError("a split replay needs PostgreSQL and topics")
     with datastore.transaction(commit=False) as cursor:
         cursor.execute(WHOLE_LOG)
-        cursor.execute("SELECT originator_id, COUNT(*) AS events "
-                       f'FROM "{datastore.schema}"."{app.recorder.events_table_name}" '  # type: ignore[attr-defined]
+        cursor.execute(f"SELECT originator_id, COUNT(*) AS events FROM {_events(app)} "
                        "WHERE topic = ANY(%s) GROUP BY originator_id", (wanted,))
         return {row["originator_id"]: row["events"] for row in cursor.fetchall()}
 
@@ -57,7 +56,7 @@ def select_share_window(app: Application[UUID], start: int, limit: int, share: S
     datastore = app.recorder.datastore  # type: ignore[attr-defined]
     statement = (
         "SELECT * FROM (SELECT w.*, MAX(w.notification_id) OVER () AS window_end FROM "
-        f'(SELECT * FROM "{datastore.schema}"."{app.recorder.events_table_name}" '  # type: ignore[attr-defined]
+        f"(SELECT * FROM {_events(app)} "
         "WHERE notification_id >= %(start)s ORDER BY notification_id LIMIT %(limit)s) AS w) AS s "
         "WHERE notification_id = window_end OR topic = ANY(%(shared)s) OR (topic = ANY(%(keyed)s) AND "
         f"(originator_id = ANY(%(own)s) OR (NOT originator_id = ANY(%(listed)s) AND {SHARE_KEY} BETWEEN %(low)s AND %(high)s))) "
@@ -76,6 +75,10 @@ def count_up_to(app: Application[UUID], position: int) -> int:
     datastore = app.recorder.datastore  # type: ignore[attr-defined]
     with datastore.transaction(commit=False) as cursor:
         cursor.execute(WHOLE_LOG)
-        cursor.execute(f'SELECT COUNT(*) AS events FROM "{datastore.schema}"."{app.recorder.events_table_name}" '  # type: ignore[attr-defined]
-                       "WHERE notification_id <= %s", (position,))
+        cursor.execute(f"SELECT COUNT(*) AS events FROM {_events(app)} WHERE notification_id <= %s", (position,))
         return cursor.fetchone()["events"]
+
+
+def _events(app: Application[UUID]) -> str:
+    """The log's table, qualified by its schema."""
+    return f'"{app.recorder.datastore.schema}"."{app.recorder.events_table_name}"'  # type: ignore[attr-defined]

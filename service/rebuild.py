@@ -234,4 +234,4 @@ def _keyed(table: str, key_columns: tuple[str, ...], rows: Iterator[dict[str, An
         if last is not None and not last < key:
             raise InvariantViolation(f"{table} rows are not in key order ({last} then {key}): the comparison would be wrong")
         last = key
-        yield key, dict(row)
+        yield key, row
