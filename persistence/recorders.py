@@ -33,6 +33,7 @@ from psycopg.rows import dict_row
 from psycopg.sql import SQL, Identifier
 
 from ledger_core.audit import GENESIS_LINK, ChainEntry, canonical_bytes, next_link
+from ledger_core.plain_json import plain
 from persistence.appending import AppendExtras, KeyClaim, OutboxMessage, current_appending, current_cause
 from persistence.last_links import LastLinks
 from persistence.safe_state import refuse_unsafe_text
@@ -55,8 +56,19 @@ def _audit_rows(stored_events: Sequence[StoredEvent], previous: dict[UUID, str])
         canonical = canonical_bytes(str(aggregate_id), e.originator_version, e.topic, e.state, cause, recorded_at)
         link = next_link(previous[aggregate_id], canonical)
         previous[aggregate_id] = link
-        rows.append((aggregate_id, e.originator_version, recorded_at, json.dumps(cause, sort_keys=True), link))
+        rows.append((aggregate_id, e.originator_version, recorded_at, _cause_text(cause), link))
     return rows
+
+
+def _cause_text(cause: dict[str, Any]) -> str:
+    """The cause as stored: JSON that is read back parsed (the chain hashes the parsed
+    value, never this text), so orjson writes it where it can, in a tenth of the time."""
+    if plain(cause):
+        try:
+            return orjson.dumps(cause, option=orjson.OPT_SORT_KEYS).decode("utf-8")
+        except orjson.JSONEncodeError:  # an integer past 64 bits, a lone surrogate
+            pass
+    return json.dumps(cause, sort_keys=True)
 
 
 def _json_rows(rows: Sequence[tuple[Any, ...]]) -> str:
