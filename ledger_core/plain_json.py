@@ -10,12 +10,20 @@ from __future__ import annotations
 from typing import Any
 
 
+_SCALARS = frozenset({str, int, bool, type(None)})
+
+
 def plain(value: Any, also: tuple[type, ...] = ()) -> bool:
     """Text, integers, booleans and None, and values of the exact types ``also`` (which
     both encoders hand to the same ``default``), in dicts with text keys and lists."""
     kind = type(value)
     if kind is dict:
-        return all(type(k) is str and plain(v, also) for k, v in value.items())
+        for key, item in value.items():
+            if type(key) is not str:
+                return False
+            if type(item) not in _SCALARS and not plain(item, also):  # scalars without a call: hashed per event
+                return False
+        return True
     if kind is list:
-        return all(plain(v, also) for v in value)
-    return kind is str or kind is int or kind is bool or value is None or kind in also
+        return all(type(item) in _SCALARS or plain(item, also) for item in value)
+    return kind in _SCALARS or kind in also
