@@ -28,7 +28,7 @@ from ledger_core.account import Account, account_uuid
 from ledger_core.allowances import Grant
 from ledger_core.catalog import Plan
 from ledger_core.client_key import ClientKey, KeyKind
-from ledger_core.errors import InvariantViolation, UnsafeText
+from ledger_core.errors import InvariantViolation, LedgerError, UnsafeText
 from ledger_core.holds import Hold
 from ledger_core.invoice_book import Draft, Entry, InvoiceBook, OpenInvoice, Topup
 from ledger_core.order import Order
@@ -222,9 +222,21 @@ class Ledger(KeyQueries):
         """Runs the command's handler in a write of its own (retried on a lost race), at
         the time of its account: the test clock's, if it has one."""
         handler = handler_of(command)
-        clock = self.account_clocks.clock_of(self, command, self.clock, {})
+        loaded = self._first_touch(command)
+        clock = self.account_clocks.clock_of(self, command, self.clock, loaded)
         with test_clocks.running_at(clock, self.clock):
-            return handler(command, SingleWrite(self, clock, self._retried))
+            return handler(command, SingleWrite(self, clock, self._retried, loaded))
+
+    def _first_touch(self, command: c.Command) -> dict[str, Account]:
+        """The command's account, loaded once for its clock and its write, when this process
+        has not seen it yet (else the clock's lookup and the write each read it)."""
+        account_id = self.account_clocks.unknown_account(command)
+        if account_id is None:
+            return {}
+        try:
+            return {account_id: load_account(self, account_id)}
+        except LedgerError:  # a bad id, no such account: the handler answers for it
+            return {}
 
     @contextmanager
     def batch(self, extras: AppendExtras, accounts: Iterable[str] = (),

@@ -56,6 +56,14 @@ class AccountClocks:
             clock_id = None if account_id is None else self._clock_id(app, account_id, known)
         return real if clock_id is None else frozen_clock(app, clock_id)
 
+    def unknown_account(self, command: Command) -> str | None:
+        """The account ``command`` runs on, if its clock is not remembered yet: the caller
+        may load it once for both the clock and the write (``known``)."""
+        if isinstance(command, OpenAccount):
+            return None
+        account_id = _account_of(command)
+        return None if account_id is None or account_id in self._known else account_id
+
     def _clock_id(self, app: Application[UUID], account_id: str, known: Mapping[str, Account]) -> str | None:
         if account_id in self._known:
             return self._known[account_id]

@@ -309,9 +309,11 @@ class UnitOfWork:
 class SingleWrite(UnitOfWork):
     """Each write on its own: load, decide, save atomically, retry a lost race."""
 
-    def __init__(self, app: Application[UUID], clock: Clock, on_retry: Callable[[], None]) -> None:
+    def __init__(self, app: Application[UUID], clock: Clock, on_retry: Callable[[], None],
+                 loaded: dict[str, Account] | None = None) -> None:
         super().__init__(app, clock)
         self.on_retry = on_retry
+        self.loaded = dict(loaded or {})  # accounts loaded for this write already: each used once, by its first attempt
 
     def save_alone(self, *aggregates: Aggregate) -> list[Recording]:
         return self.app.save(*aggregates)
@@ -319,7 +321,7 @@ class SingleWrite(UnitOfWork):
     def write(self, account_id: str, decide: Decide[T], *, on_conflict: Callable[[], None] | None = None,
               attempts: int = MAX_ATTEMPTS) -> tuple[T, int | None]:
         for _ in range(attempts):
-            account = load_account(self.app, account_id)
+            account = self.loaded.pop(account_id, None) or load_account(self.app, account_id)
             result, others = decide(account)
             aggregates = [account, *(a for a in others if not isinstance(a, KeyClaim))]
             claims = [c for c in others if isinstance(c, KeyClaim)]
