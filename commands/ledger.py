@@ -174,12 +174,13 @@ class Ledger(KeyQueries):
         transcoder.register(DateAsISO())
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording]:
-        """As the library's; a lone surrogate in any text cannot be encoded to UTF-8 and
-        fails the encoding of the events, before anything is written: a coded 400."""
+        """As the library's (Application.save, less its deprecated no-op ``notify``), with
+        the cheaper collection of _Collected. A lone surrogate in any text cannot be
+        encoded to UTF-8 and fails the encoding of the events, before anything is written:
+        a coded 400."""
         collected = _Collected()
         collected.collect_events(*objs, **kwargs)
         try:
-            # The library's save, with the cheaper collection below.
             recordings = self._record(collected)
         except UnicodeEncodeError:
             raise UnsafeText("a text field holds a lone surrogate; nothing was stored") from None
