@@ -123,11 +123,12 @@ def _code(body: dict[str, Any]) -> str | None:
     return body.get("error", {}).get("code")
 
 
-def _worker(client: Client, accounts: list[str], books: Books, deadline: float, seed: int) -> int:
+def _worker(client: Client, accounts: list[str], books: Books, deadline: float, seed: int,
+            meanwhile_done: threading.Event) -> int:
     rng = random.Random(seed)
     acknowledged = 0
     mine: list[tuple[str, str, Decimal]] = []  # this thread's open holds
-    while time.monotonic() < deadline:
+    while time.monotonic() < deadline or not meanwhile_done.is_set():
         account = rng.choice(accounts)
         roll = rng.random()
         key = uuid.uuid4().hex
@@ -170,8 +171,9 @@ def _worker(client: Client, accounts: list[str], books: Books, deadline: float, 
 
 def run_bank(base: str, key: str, *, accounts: int, threads: int, seconds: float, seed: int = 7,
              meanwhile: Callable[[float], None] | None = None) -> Report:
-    """``meanwhile(deadline)`` runs in the calling thread while the clients work (a killer, say)."""
-    report, lock, books = Report(), threading.Lock(), Books()
+    """``meanwhile(deadline)`` runs in the calling thread while the clients work (a killer, say);
+    they work until the deadline and until it returns, so it is never left without load."""
+    report, lock, books, meanwhile_done = Report(), threading.Lock(), Books(), threading.Event()
     setup = Client(base, key, report, lock)
     ids = open_accounts(setup, accounts)
     counts: list[int] = []
@@ -179,13 +181,16 @@ def run_bank(base: str, key: str, *, accounts: int, threads: int, seconds: float
     deadline = started + seconds
 
     def work(n: int) -> None:
-        counts.append(_worker(Client(base, key, report, lock), ids, books, deadline, seed * 1000 + n))
+        counts.append(_worker(Client(base, key, report, lock), ids, books, deadline, seed * 1000 + n, meanwhile_done))
 
     pool = [threading.Thread(target=work, args=(n,)) for n in range(threads)]
     for thread in pool:
         thread.start()
-    if meanwhile is not None:
-        meanwhile(deadline)
+    try:
+        if meanwhile is not None:
+            meanwhile(deadline)
+    finally:
+        meanwhile_done.set()
     for thread in pool:
         thread.join()
     report.seconds = time.monotonic() - started
