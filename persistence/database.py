@@ -23,6 +23,11 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 SQLITE_PREFIX = "sqlite:///"
 POSTGRES_PREFIXES = ("postgresql://", "postgres://")
 
+# For the few statements that read a whole table (a replay's reads of the log, index
+# builds, verify's snapshot): on a large ledger they outlast the statement timeout every
+# request has (DatabaseConfig.statement_timeout_ms). Inside a transaction: it ends with it.
+NO_STATEMENT_TIMEOUT = "SET LOCAL statement_timeout = 0"
+
 
 @dataclass(frozen=True)
 class DatabaseConfig:

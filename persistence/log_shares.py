@@ -13,9 +13,8 @@ from eventsourcing.application import Application
 from eventsourcing.persistence import Notification
 from eventsourcing.postgres import PostgresDatastore
 
-# Reads over the whole log: on a large ledger they outlast the statement timeout every
-# request has (LEDGER_DATABASE_STATEMENT_TIMEOUT_MS).
-WHOLE_LOG = "SET LOCAL statement_timeout = 0"
+from persistence.database import NO_STATEMENT_TIMEOUT
+
 # An aggregate's share key: the first 8 bytes of its id as a signed bigint (projections/shares.py
 # share_key computes the same in Python). Account ids are name-based UUIDs: their bytes are a hash.
 SHARE_KEY = "('x' || encode(substring(uuid_send(originator_id) FROM 1 FOR 8), 'hex'))::bit(64)::bigint"
@@ -28,7 +27,7 @@ def events_per_aggregate(app: Application[UUID], topics: Iterable[str]) -> dict[
     if not wanted or not isinstance(datastore, PostgresDatastore):
         raise ValueError("a split replay needs PostgreSQL and topics")
     with datastore.transaction(commit=False) as cursor:
-        cursor.execute(WHOLE_LOG)
+        cursor.execute(NO_STATEMENT_TIMEOUT)
         cursor.execute(f"SELECT originator_id, COUNT(*) AS events FROM {_events(app)} "
                        "WHERE topic = ANY(%s) GROUP BY originator_id", (wanted,))
         return {row["originator_id"]: row["events"] for row in cursor.fetchall()}
@@ -74,7 +73,7 @@ def count_up_to(app: Application[UUID], position: int) -> int:
     """How many events the log holds up to ``position`` (a split replay reads only its own)."""
     datastore = app.recorder.datastore  # type: ignore[attr-defined]
     with datastore.transaction(commit=False) as cursor:
-        cursor.execute(WHOLE_LOG)
+        cursor.execute(NO_STATEMENT_TIMEOUT)
         cursor.execute(f"SELECT COUNT(*) AS events FROM {_events(app)} WHERE notification_id <= %s", (position,))
         return cursor.fetchone()["events"]
 

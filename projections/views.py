@@ -26,7 +26,7 @@ from psycopg.sql import SQL, Identifier
 
 from ledger_core.errors import InvariantViolation
 from ledger_core.figures import BillingMode, Figures, InvoiceMode
-from persistence.database import sqlite_write_transaction
+from persistence.database import NO_STATEMENT_TIMEOUT, sqlite_write_transaction
 from persistence.dialect import POSTGRES, SQLITE, Dialect, json_field, sign_of
 from persistence.receipt_outbox import NewReceipt, ReceiptOutbox
 from projections import bulk
@@ -907,9 +907,7 @@ class PostgresLedgerView(LedgerViewQueries, PostgresTrackingRecorder):
 
     def _execute_alone(self, statement: str) -> None:
         with self.datastore.get_connection() as conn, conn.transaction():
-            # A build reads the whole table: on a large ledger it outlasts the statement
-            # timeout every request has (LEDGER_DATABASE_STATEMENT_TIMEOUT_MS).
-            conn.execute("SET LOCAL statement_timeout = 0")
+            conn.execute(NO_STATEMENT_TIMEOUT)  # a build reads the whole table
             conn.execute(statement)
 
     @contextmanager
@@ -925,9 +923,7 @@ class PostgresLedgerView(LedgerViewQueries, PostgresTrackingRecorder):
         statements = dict(self.sql.dump())
         with self.datastore.get_connection() as conn, conn.transaction():
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ")
-            # A table keyed by text is sorted whole before its first page: on a large ledger
-            # that outlasts the statement timeout every request has.
-            conn.execute("SET LOCAL statement_timeout = 0")
+            conn.execute(NO_STATEMENT_TIMEOUT)  # a table keyed by text is sorted whole before its first page
             with conn.cursor() as cursor:
                 position = self._max_tracking_id(application_name, cursor) or 0
 
