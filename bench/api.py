@@ -4,7 +4,8 @@
 
 Creates a fresh database (LEDGER_BENCH_DATABASE_URL, default the local server), opens
 the accounts in-process, starts `ledger serve`, then drives it with the asyncio load
-generator in bench/http_load.py (nothing to install; its own CPU share is printed):
+generator in bench/http_load.py (nothing to install; its own CPU share is printed; each
+client keeps its connection alive as an HTTP client library would):
 balance reads (p50, p99), then usage posts in the load shapes of bench/shapes.py: cold
 (uniform over all accounts, mostly each worker's first touch of an account), warm (a hot
 set), zipf (a few accounts take most posts) and mixed (reserve, settle, release and usage

@@ -2,8 +2,9 @@
 (one thread, pre-encoded requests, no HTTP library) that the client takes little of the
 machine the server runs on. Its own CPU time is reported beside the figures.
 
-Each lane is one client: it sends a request on a fresh connection (the server closes
-every connection after one answer), reads the whole answer, and sends the next. Requests
+Each lane is one client: it sends a request on its kept-alive connection (a new one when
+the server has closed it; `keep_alive=False`: a fresh connection per request), reads the
+whole answer, and sends the next. Requests
 come from one shared queue (any lane may send any request) or, for ordered work such as a
 reserve and then its settle, from the lane's own queue.
 """
@@ -26,10 +27,10 @@ class Request:
     body: dict[str, Any] | None = None
     tag: Any = None  # handed back with the answer (what the request meant, for the books)
 
-    def encoded(self, host: str, key: str) -> bytes:
+    def encoded(self, host: str, key: str, keep_alive: bool = False) -> bytes:
         body = b"" if self.body is None else json.dumps(self.body).encode()
         head = (f"{self.method} {self.path} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {key}\r\n"
-                f"Connection: close\r\nContent-Length: {len(body)}\r\n")
+                f"Connection: {'keep-alive' if keep_alive else 'close'}\r\nContent-Length: {len(body)}\r\n")
         if self.body is not None:
             head += "Content-Type: application/json\r\n"
         return head.encode() + b"\r\n" + body
@@ -71,32 +72,53 @@ class Result:
 
 
 def run(base: str, key: str, lanes: list[Iterator[Request]] | Iterator[Request], *, connections: int,
-        seconds: float, keep: Callable[[Request], bool] = lambda r: False) -> Result:
+        seconds: float, keep: Callable[[Request], bool] = lambda r: False, keep_alive: bool = True) -> Result:
     """Drives the server for ``seconds`` with ``connections`` lanes; ``lanes`` is one shared
     iterator or one per connection. Answers to requests for which ``keep`` holds are kept."""
     host, port = base.removeprefix("http://").split(":")
     shared = not isinstance(lanes, list)
     result = Result()
 
+    async def exchange(request: Request, connection: list[Any]) -> bytes:
+        if not keep_alive:
+            reader, writer = await asyncio.open_connection(host, int(port))
+            writer.write(request.encoded(host, key))
+            answer = await reader.read()
+            writer.close()
+            return answer
+        if not connection:
+            connection.extend(await asyncio.open_connection(host, int(port)))
+        reader, writer = connection
+        writer.write(request.encoded(host, key, keep_alive=True))
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), 0)
+        body = await reader.readexactly(length)
+        if b"connection: close" in head.lower():
+            writer.close()
+            connection.clear()
+        return head + body
+
     async def lane(source: Iterator[Request], deadline: float) -> None:
+        connection: list[Any] = []
         while time.perf_counter() < deadline:
             request = next(source, None)
             if request is None:
-                return
+                break
             started = time.perf_counter()
             try:
-                reader, writer = await asyncio.open_connection(host, int(port))
-                writer.write(request.encoded(host, key))
-                answer = await reader.read()
-                writer.close()
-            except OSError:
+                answer = await exchange(request, connection)
+            except (OSError, asyncio.IncompleteReadError):
                 result.errors += 1
+                connection.clear()
                 continue
             result.latencies_s.append(time.perf_counter() - started)
             status = int(answer[9:12]) if answer.startswith(b"HTTP/1.") else 0
             result.statuses[status] += 1
             if keep(request):
                 result.answered.append((request.tag, status, answer.split(b"\r\n\r\n", 1)[-1]))
+        if connection:
+            connection[1].close()
 
     async def main() -> None:
         deadline = time.perf_counter() + seconds

@@ -124,6 +124,39 @@ def test_the_servers_own_errors_are_json(server):
     assert json.loads(body)["error"]["code"] == "uri_too_long"
 
 
+def read_answer(conn: socket.socket, pending: bytes) -> tuple[bytes, bytes, bytes]:
+    """(head, body, bytes after them) of one HTTP answer with a Content-Length."""
+    while b"\r\n\r\n" not in pending:
+        chunk = conn.recv(65536)
+        assert chunk, pending
+        pending += chunk
+    head, _, rest = pending.partition(b"\r\n\r\n")
+    length = int(re.search(rb"(?im)^content-length:\s*(\d+)", head).group(1))  # type: ignore[union-attr]
+    while len(rest) < length:
+        chunk = conn.recv(65536)
+        assert chunk, rest
+        rest += chunk
+    return head, rest[:length], rest[length:]
+
+
+def test_a_connection_serves_requests_in_turn_until_its_limit_then_closes(server):
+    """Keep-alive (LEDGER_HTTP_KEEPALIVE_S), and at most LEDGER_HTTP_CONNECTION_REQUESTS
+    (default 100) answers on one connection, so that clients spread over the workers."""
+    request = (b"GET /v1/keys HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + server.admin_key.encode()
+               + b"\r\n\r\n")
+    heads = []
+    with socket.create_connection(("127.0.0.1", int(server.base.rsplit(":", 1)[1])), timeout=5) as conn:
+        pending = b""
+        for _ in range(100):
+            conn.sendall(request)
+            head, body, pending = read_answer(conn, pending)
+            heads.append(head.lower())
+            assert head.startswith(b"HTTP/1.1 200") and json.loads(body)
+        assert pending == b"" and conn.recv(1) == b""  # the server closed it after the 100th
+    assert not any(b"connection: close" in h for h in heads[:99])
+    assert b"connection: close" in heads[99]
+
+
 def test_a_hundred_stalled_clients_do_not_keep_a_normal_client_waiting(server):
     """Each stalled client sends its headers and half of its body, then nothing."""
     port = int(server.base.rsplit(":", 1)[1])
