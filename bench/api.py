@@ -9,7 +9,8 @@ client keeps its connection alive as an HTTP client library would):
 balance reads (p50, p99), then usage posts in the load shapes of bench/shapes.py: cold
 (uniform over all accounts, mostly each worker's first touch of an account), warm (a hot
 set), zipf (a few accounts take most posts) and mixed (reserve, settle, release and usage
-interleaved, each account's in order). It measures PostgreSQL's single-row commit rate in
+interleaved, each account's in order). It says what the database's sessions did meanwhile
+(bench/pg_waits.py), measures PostgreSQL's single-row commit rate in
 the same run and prints the ratios, prints each server worker's peak RSS, and checks the
 books: every account's unbilled and reserved figures equal what the answered requests
 booked, to the last digit; a cent off (or any non-2xx answer) fails the run.
@@ -38,6 +39,7 @@ sys.path.insert(0, str(ROOT))
 
 from bench.cpu import CpuShare, children_of  # noqa: E402
 from bench.http_load import Request, Result, run  # noqa: E402
+from bench.pg_waits import Waits, WaitSampler  # noqa: E402
 from bench.shapes import HOLD, SETTLED, UNIT_PRICE, Books, check_books, messages, picker  # noqa: E402
 from ledger_core.account import Account  # noqa: E402
 from ledger_core.commands import IssueKey  # noqa: E402
@@ -185,16 +187,19 @@ def main() -> None:
     print(f"opened {len(ids)} accounts in {time.perf_counter() - t0:.1f} s")
     commits_per_s = commit_rate(url)
     process, base = start_server(url, args.workers)
+    sampler = WaitSampler(url)
     n, books, answered = args.connections, Books(), []
     writes = lambda r: r.body is not None  # noqa: E731 - kept for the books
     try:
         run(base, key, reads(ids, 1), connections=n, seconds=3)  # warm-up: connections, plans
         cpu: dict[str, CpuShare] = {}
+        waits: dict[str, Waits] = {}
 
         def measured(name: str, result: Callable[[], Result]) -> Result:
             cpu[name] = CpuShare(children_of(process.pid))
             cpu[name].start()
-            done = result()
+            with sampler.measuring() as waits[name]:
+                done = result()
             cpu[name].stop()
             return done
 
@@ -210,6 +215,7 @@ def main() -> None:
         rss = worker_peak_rss_mb(process.pid)
         batches = group_commit_batches(base)
     finally:
+        sampler.close()
         process.terminate()
         process.wait(timeout=20)
 
@@ -224,6 +230,7 @@ def main() -> None:
     for name, share in cpu.items():
         result = read if name == "reads" else runs[name]
         print(f"  CPU, {name}: " + share.line(result.seconds, result.requests, "server workers"))
+        print(f"  {name}: " + waits[name].line())
     print(f"postgres single-row commits: {commits_per_s:,.0f}/s; requests/s over commits/s: "
           + ", ".join(f"{name} {r.per_s / commits_per_s:.3f}" for name, r in runs.items() if name != "warmup"))
     print("server workers' peak RSS: " + ", ".join(f"{mb:.0f} MB" for mb in rss))

@@ -7,7 +7,8 @@ Starts Tansu (or uses KAFKA_BOOTSTRAP_SERVERS), opens the accounts, produces the
 events, then runs `ledger consume` processes until the database has recorded every
 message and the read models hold every event. Prints events/s
 end to end, and a raw batched INSERT of the same number of rows into PostgreSQL measured
-in the same run, as a ratio, and each consumer's peak RSS. At the end every account's
+in the same run, as a ratio, each consumer's peak RSS, and what the database's sessions
+did meanwhile (bench/pg_waits.py: what serialises the consumers). At the end every account's
 figures are checked against what the messages must leave (bench/shapes.py): a digit off
 fails the run. Target: >= 10,000 events/s end to end.
 """
@@ -34,6 +35,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.cpu import machine_busy_s, named_cpu_s, process_cpu_s  # noqa: E402
+from bench.pg_waits import WaitSampler  # noqa: E402
 from bench.shapes import SHAPES, check_books, messages  # noqa: E402
 from consumer.embedded_broker import start_tansu  # noqa: E402
 from consumer.store import ConsumerStore  # noqa: E402
@@ -124,6 +126,7 @@ def main() -> None:
         env = {**os.environ, "LEDGER_DATABASE_URL": url, "LEDGER_KAFKA_BOOTSTRAP_SERVERS": bootstrap,
                "LEDGER_KAFKA_USAGE_TOPIC": TOPIC, "LEDGER_KAFKA_GROUP": GROUP}
         store = ConsumerStore(service.commands)
+        sampler = WaitSampler(url)
         busy_before, postgres_before = machine_busy_s(), named_cpu_s("postgres")
         broker_before = process_cpu_s(broker_process.pid) if broker_process else 0.0
         started = time.perf_counter()
@@ -131,21 +134,23 @@ def main() -> None:
         consumers = [subprocess.Popen(profiled(command, args.profile, n), env=env, cwd=ROOT)
                      for n in range(args.consumers)]
         first: tuple[float, int] | None = None  # when the first messages were seen handled, and how many
-        with tqdm(total=args.events, desc="ingesting", unit="events") as bar:
-            done = 0
-            while done < args.events:
-                time.sleep(POLL_S)
+        with sampler.measuring() as waits:
+            with tqdm(total=args.events, desc="ingesting", unit="events") as bar:
+                done = 0
+                while done < args.events:
+                    time.sleep(POLL_S)
+                    alive(consumers)
+                    now = sum(store.positions(f"kafka:{GROUP}:").values())
+                    if now and first is None:
+                        first = (time.perf_counter(), now)
+                    bar.update(now - done)
+                    done = now
+            last = service.commands.recorder.max_notification_id() or 0
+            while service.projector.position < last:  # and the read models hold every event: part of the time
+                time.sleep(POLL_S / 4)
                 alive(consumers)
-                now = sum(store.positions(f"kafka:{GROUP}:").values())
-                if now and first is None:
-                    first = (time.perf_counter(), now)
-                bar.update(now - done)
-                done = now
-        last = service.commands.recorder.max_notification_id() or 0
-        while service.projector.position < last:  # and the read models hold every event: part of the time
-            time.sleep(POLL_S / 4)
-            alive(consumers)
         ended = time.perf_counter()
+        sampler.close()
         seconds = ended - started  # includes starting the consumer and the group join (a few seconds)
         peaks = [peak_rss_mb(consumer.pid) for consumer in consumers]
         cpu = {"consumers": sum(process_cpu_s(consumer.pid) for consumer in consumers),
@@ -167,6 +172,7 @@ def main() -> None:
         print(f"CPU: {busy / seconds:.2f} of {os.cpu_count()} cores busy; per event: "
               + ", ".join(f"{name} {1e6 * s / args.events:,.0f} us" for name, s in cpu.items())
               + (" (under py-spy: the consumers' figure is py-spy's)" if args.profile else ""))
+        print(waits.line())
         if first and ended > first[0]:
             print(f"after the first handled batch: {(args.events - first[1]) / (ended - first[0]):,.0f} events/s "
                   f"(startup and group join: {first[0] - started:.1f} s)")
