@@ -1,6 +1,6 @@
 """Benchmark: CPU instructions per write, a figure that does not move with the machine's load.
 
-    .venv/bin/python bench/instructions.py [--path http|kafka] [--database sqlite|postgres] [--low 100] [--high 600]
+    .venv/bin/python bench/instructions.py [--path http|kafka|read] [--database sqlite|postgres] [--low 100] [--high 600]
 
 Runs the write path in one process under `valgrind --tool=callgrind` (apt-get install
 valgrind) twice, with ``--low`` and with ``--high`` writes, and prints the difference
@@ -12,6 +12,7 @@ can be compared on a busy machine where requests per second move by 5-10%.
   the command, the write and the read-model catch-up; no sockets), on SQLite.
 - kafka: usage messages through the consumer's batch handler (parsing, the batch
   write, the read models), on SQLite, in batches of 500.
+- read: balance reads through the Flask app (a "write" is one read here).
 
 ``--database postgres`` runs either on a fresh PostgreSQL database of its own
 (LEDGER_BENCH_DATABASE_URL, default the local server) instead: the count is then this
@@ -69,12 +70,16 @@ def run_writes(path: str, database: str, writes: int) -> None:
                                          invoice_mode="consolidated", credit_limit="1000000")
                             for n in range(ACCOUNTS)])
     service.projector.catch_up()
-    if path == "http":
+    if path in ("http", "read"):
         from api.app import create_app
 
         key = service.handle(IssueKey("service", name="bench")).secret
         client = create_app(service.settings, service=service).test_client()
-        for n in range(writes):
+        for n in range(writes if path == "read" else 0):
+            answer = client.get(f"/v1/accounts/a{n % ACCOUNTS}/balance", headers={"Authorization": f"Bearer {key}"})
+            if answer.status_code != 200:
+                raise SystemExit(f"balance read answered {answer.status_code}: {answer.get_data(as_text=True)}")
+        for n in range(writes if path == "http" else 0):
             answer = client.post(f"/v1/accounts/a{n % ACCOUNTS}/usage", headers={"Authorization": f"Bearer {key}"},
                                  json={"idempotency_key": f"k{n}", "product": "sms", "quantity": "1",
                                        "unit_price": "0.0042"})
@@ -106,11 +111,11 @@ def instructions(path: str, database: str, writes: int) -> int:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--path", choices=("http", "kafka"), default="http")
+    parser.add_argument("--path", choices=("http", "kafka", "read"), default="http")
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--low", type=int, default=100)
     parser.add_argument("--high", type=int, default=600)
-    parser.add_argument("--measure", choices=("http", "kafka"), help=argparse.SUPPRESS)
+    parser.add_argument("--measure", choices=("http", "kafka", "read"), help=argparse.SUPPRESS)
     parser.add_argument("--writes", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.measure:
