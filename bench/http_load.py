@@ -92,9 +92,9 @@ def run(base: str, key: str, lanes: list[Iterator[Request]] | Iterator[Request],
         writer.write(request.encoded(host, key, keep_alive=True))
         head = await reader.readuntil(b"\r\n\r\n")
         length = next((int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
-                       if line.lower().startswith(b"content-length:")), 0)
-        body = await reader.readexactly(length)
-        if b"connection: close" in head.lower():
+                       if line.lower().startswith(b"content-length:")), None)
+        body = await (reader.read() if length is None else reader.readexactly(length))  # no length: until closed
+        if length is None or b"connection: close" in head.lower():
             writer.close()
             connection.clear()
         return head + body
