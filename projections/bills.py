@@ -17,7 +17,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -201,9 +201,11 @@ class BillChanges:
     batch read), changed in memory, written back whole when the batch is flushed."""
 
     def __init__(self, read_one: Callable[[str], BillRow | None], read_pending: Callable[[str], list[BillRow]],
-                 read_many: Callable[[list[str]], list[BillRow]]) -> None:
+                 read_many: Callable[[list[str]], list[BillRow]], known: Iterable[BillRow] = ()) -> None:
+        """``known``: bills as they stand at the batch's position, kept from an earlier batch."""
         self._read_one, self._read_pending, self._read_many = read_one, read_pending, read_many
-        self._bills: dict[str, BillRow] = {}
+        self._bills: dict[str, BillRow] = {row.bill_no: row for row in known}
+        self._used: set[str] = set()  # read or written by this batch (kept for the next)
         self._absent: set[str] = set()  # looked up in bulk and not there: new bills
         self.numbers: dict[tuple[Any, ...], str] = {}  # (account, product, cycle start) -> bill number
         self._pending_loaded: set[str] = set()
@@ -226,11 +228,13 @@ class BillChanges:
             if row is None:
                 return None
             self._bills[bill_no] = row
+        self._used.add(bill_no)
         return self._bills[bill_no]
 
     def put(self, row: BillRow) -> None:
         self._bills[row.bill_no] = row
         self._changed.add(row.bill_no)
+        self._used.add(row.bill_no)
 
     def pending(self, account_id: str) -> list[BillRow]:
         """The account's Pending bills, as this batch has them."""
@@ -238,10 +242,16 @@ class BillChanges:
             for row in self._read_pending(account_id):
                 self._bills.setdefault(row.bill_no, row)
             self._pending_loaded.add(account_id)
-        return [b for b in self._bills.values() if b.account_id == account_id and b.status == PENDING]
+        found = [b for b in self._bills.values() if b.account_id == account_id and b.status == PENDING]
+        self._used.update(b.bill_no for b in found)
+        return found
+
+    def used(self) -> list[BillRow]:
+        return [self._bills[n] for n in self._used]
 
     def changed(self, row: BillRow) -> None:
         self._changed.add(row.bill_no)
+        self._used.add(row.bill_no)
 
     @property
     def changed_count(self) -> int:

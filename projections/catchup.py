@@ -24,6 +24,7 @@ from eventsourcing.persistence import Notification, Recording, Tracking
 
 from ledger_core.account import account_uuid
 from ledger_core.errors import InvariantViolation
+from persistence.log_originators import MAX_SPAN_EVENTS, originators_between
 from persistence.log_shares import select_share_window
 from projections.ledger import LedgerProjection
 from projections.shares import Share
@@ -48,6 +49,7 @@ class Projector:
         self.share = share
         self.name = app.name if share is None else app.name + share.name_suffix
         self.batch_events = batch_events
+        self._projected = frozenset(self.projection.topics)
         self._lock = threading.Lock()  # the view's open batch is per instance: one at a time
 
     @property
@@ -140,6 +142,8 @@ class Projector:
             events = self.share.events(notifications, wanted, self._decoded)
         elif events is None:
             events = [self._decoded(n) if n.topic in wanted else None for n in notifications]
+        if self.share is None:
+            self._kept_current(position)
         process = self.projection.process_event  # bound once: each lookup builds a new dispatch wrapper
         # The rows of the events' accounts: their own, and those other aggregates' events name.
         ids = {e.originator_id for e in events if e is not None}
@@ -152,6 +156,25 @@ class Projector:
                     batch.track(tracking)  # not this read model's event: only the position moves
                 else:
                     process(event, tracking)
+
+    def _kept_current(self, position: int) -> None:
+        """The rows the view kept from its last batch stood at an earlier position when other
+        writers' batches came in between: the rows of the accounts their events changed
+        leave the cache. An order's or a subscription's event may change any account's rows:
+        then all leave."""
+        since = self.view.kept.position
+        if since is None or since == position:
+            return
+        changed: set[str] | None = None
+        if since < position <= since + MAX_SPAN_EVENTS:
+            changed = set()
+            for aggregate_id, topic in originators_between(self.app, since, position):
+                if topic in self.projection.account_topics:
+                    changed.add(aggregate_id)
+                elif topic in self._projected:
+                    changed = None
+                    break
+        self.view.kept.moved(position, changed)
 
     def _decoded(self, notification: Notification) -> Any:
         return self.app.mapper.to_domain_event(_without_nul(notification))

@@ -33,6 +33,7 @@ from projections import bulk
 from projections.bills import BILL_COLUMNS, BillChanges, BillCodec, BillFilter, BillRow, BillSQL
 from projections.bulk import upsert_rows
 from projections.invoice_sql import INVOICE_TABLES, InvoiceChanges, InvoiceCodec, InvoiceSQL
+from projections.kept import Kept, KeptRows
 from projections.orders import OrderCodec, OrderFilter, OrderRow, OrderSQL
 from projections.row_changes import RowChanges
 from projections.rows import (
@@ -65,7 +66,6 @@ MAX_PAGE_ROWS = 500
 MAX_FETCH_ROWS = MAX_PAGE_ROWS + 1  # a full page and one row more, which tells whether another page follows
 MAX_DUE_HOLDS = 1_000
 DUMP_PAGE_ROWS = 2_000  # rows a comparison of read models holds per table and side at once
-KEPT_ACCOUNT_ROWS = 10_000  # account rows a view keeps from one of its batches to the next, by default
 
 
 class StalePosition(Exception):
@@ -516,9 +516,7 @@ class LedgerViewQueries:
     batch: Batch | None = None
     # Account rows as this view's last batch wrote them: current as long as the position
     # is still that batch's and the tables are the same ones (a rebuild swaps them).
-    _kept: dict[str, AccountRow] | None = None
-    _kept_at: tuple[int, Any] | None = None  # (position, tables' identity)
-    max_kept_rows = KEPT_ACCOUNT_ROWS  # a bound on the process's memory (Settings.warm_accounts)
+    kept: KeptRows  # rows this view's last batch wrote, for the next (set in __init__)
 
     def _position_and_tables(self, application_name: str, cursor: Any) -> tuple[int, Any]:
         """The position and the tables' identity (which a rebuild's swap changes)."""
@@ -560,14 +558,11 @@ class LedgerViewQueries:
         the position has not moved meanwhile (else StalePosition): only batches move the
         position, so an unmoved position means the prefetched rows are still current.
         The lock is held for a position check and a few statements, nothing else.
-        Account rows this view's previous batch wrote are reused when the position is
-        still that batch's (checked again under the lock, with the tables' identity)."""
+        Account rows and bills this view's previous batch wrote are reused while they are
+        current (projections/kept.py; checked again under the lock, with the tables' identity)."""
         keys = {str(i) for i in aggregate_ids}
-        kept, kept_at = self._kept or {}, self._kept_at
-        self._kept = self._kept_at = None  # rows in use leave the cache; a failed batch returns none
-        if kept_at is None or kept_at[0] != position:
-            kept, kept_at = {}, None
-        rows = {key: kept.pop(key) for key in keys if key in kept}
+        kept = self.kept.take(position)
+        rows, bills = kept.take(keys) if kept is not None else ({}, [])
         rows.update(self._accounts_by_aggregate(keys - rows.keys()))
         # The position and the rows are two reads: another process's batch may land
         # between them, and its events would then be applied twice to these rows (seen as
@@ -576,7 +571,7 @@ class LedgerViewQueries:
         newer = [row.position for row in rows.values() if row.position > position]
         if newer:
             raise StalePosition(f"rows read at position {max(newer)}, after the batch's {position}")
-        self.batch = Batch(position, rows, BillChanges(self.bill, self._pending_bills, self._bills_by_number),
+        self.batch = Batch(position, rows, BillChanges(self.bill, self._pending_bills, self._bills_by_number, bills),
                            RowChanges(self._subscription_by_aggregate), RowChanges(self._order_by_aggregate))
         try:
             yield self.batch
@@ -584,15 +579,16 @@ class LedgerViewQueries:
                 now, identity = self._position_and_tables(application_name, cursor)
                 if now != position:
                     raise StalePosition(f"position moved from {position} to {now}")
-                if kept_at is not None and identity != kept_at[1]:
+                if kept is not None and identity != kept.identity:
                     raise StalePosition("the read-model tables were replaced")
                 self.batch.flush(self.sql, self.codec, cursor, self._insert_tracking)  # type: ignore[attr-defined]
                 if self.receipts is not None and self.batch.receipts:
                     self.receipts.enqueue(cursor, self.batch.receipts, datetime.now(timezone.utc))
-            kept.update(self.batch.rows())  # most recently used last
-            while len(kept) > self.max_kept_rows:
-                kept.pop(next(iter(kept)))
-            self._kept, self._kept_at = kept, (self.batch.final_position, identity)
+            if kept is None:
+                kept = Kept(position, identity)
+            kept.put(self.batch.rows(), self.batch.bills.used())
+            kept.position = self.batch.final_position
+            self.kept.keep(kept)
         finally:
             self.batch = None
 
@@ -860,6 +856,7 @@ class PostgresLedgerView(LedgerViewQueries, PostgresTrackingRecorder):
         super().__init__(datastore, tracking_table_name=f"{prefix}_tracking")
         self.sql = ReadModelSQL(POSTGRES, prefix, datastore.schema)
         self.codec = RowCodec(POSTGRES)
+        self.kept = KeptRows()
         self.sql_create_statements.extend(SQL(statement) for statement in self.sql.ddl())
         self.prefix = prefix
         self._lock_key = f"{datastore.schema}.{prefix}"
@@ -1007,6 +1004,7 @@ class SQLiteLedgerView(LedgerViewQueries, SQLiteTrackingRecorder):
     def __init__(self, datastore: SQLiteDatastore, *, prefix: str = DEFAULT_PREFIX) -> None:
         self.sql = ReadModelSQL(SQLITE, prefix, None)
         self.codec = RowCodec(SQLITE)
+        self.kept = KeptRows()
         self.prefix = prefix
         self._tracking_table = f"{prefix}_tracking"
         super().__init__(datastore)

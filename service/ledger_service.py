@@ -91,7 +91,7 @@ class LedgerService:
             if isinstance(self.commands.factory, PostgresFactory):
                 ping_after_idle(self.commands.factory.datastore.pool)
             self.view = make_view(self.commands, create_tables=settings.create_tables)
-            self.view.max_kept_rows = settings.warm_accounts
+            self.view.kept.max_rows = settings.warm_accounts
             self.reminder_outbox = ReminderOutbox.of(self.commands, create_table=settings.create_tables)
             self.receipt_outbox = ReceiptOutbox.of(self.commands, create_table=settings.create_tables)
             self.view.receipts = self.receipt_outbox  # the live view queues receipts
