@@ -29,6 +29,7 @@ from consumer.ingest import DEFAULT_WARM_ACCOUNTS, Incoming, Ingestor, Outcome, 
 from consumer.kafka_security import kafka_connection
 from consumer.store import ConsumerStore
 from service.ledger_service import LedgerService
+from service.settings import int_setting
 
 log = logging.getLogger(__name__)
 
@@ -54,13 +55,9 @@ class ConsumerSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ConsumerSettings:
         env = os.environ if environ is None else environ
         usage = env.get("LEDGER_KAFKA_USAGE_TOPIC") or "ledger.usage"
-        batch = int(env.get("LEDGER_KAFKA_BATCH_MESSAGES") or 2_000)
-        wait = int(env.get("LEDGER_KAFKA_BATCH_WAIT_MS") or 200)
-        warm = int(env.get("LEDGER_KAFKA_WARM_ACCOUNTS") or DEFAULT_WARM_ACCOUNTS)
-        if not 0 <= warm <= MAX_WARM_ACCOUNTS:
-            raise ValueError(f"LEDGER_KAFKA_WARM_ACCOUNTS must be 0..{MAX_WARM_ACCOUNTS}")
-        if not 1 <= batch <= 10_000 or not 1 <= wait <= 60_000:
-            raise ValueError("LEDGER_KAFKA_BATCH_MESSAGES must be 1..10000 and LEDGER_KAFKA_BATCH_WAIT_MS 1..60000")
+        batch = int_setting(env, "LEDGER_KAFKA_BATCH_MESSAGES", 2_000, 1, 10_000)
+        wait = int_setting(env, "LEDGER_KAFKA_BATCH_WAIT_MS", 200, 1, 60_000)
+        warm = int_setting(env, "LEDGER_KAFKA_WARM_ACCOUNTS", DEFAULT_WARM_ACCOUNTS, 0, MAX_WARM_ACCOUNTS)
         return cls(
             bootstrap_servers=env.get("LEDGER_KAFKA_BOOTSTRAP_SERVERS") or env.get("KAFKA_BOOTSTRAP_SERVERS")
             or "127.0.0.1:9092",

@@ -41,6 +41,7 @@ from consumer.kafka_security import kafka_connection
 from consumer.store import ConsumerStore
 from ledger_core.account import ACCOUNT_EVENT_TYPES, Account
 from persistence.appending import AppendExtras
+from service.settings import InvalidSetting
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,7 @@ class PublisherSettings:
 
     def __post_init__(self) -> None:
         if not 1 <= self.batch_events <= MAX_BATCH_EVENTS or not 1 <= self.idle_wait_ms <= 60_000:
-            raise ValueError(f"publisher batch must be 1..{MAX_BATCH_EVENTS} events and idle wait 1..60000 ms")
+            raise InvalidSetting(f"publisher batch must be 1..{MAX_BATCH_EVENTS} events and idle wait 1..60000 ms")
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> PublisherSettings:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import secrets
@@ -42,19 +43,22 @@ from service.ledger_service import LedgerService
 from service.rebuild import MAX_DIFFERENCES, default_processes, rebuild, verify
 from service.reminder_sender import SenderSettings
 from service.scheduler import Schedule, chores, run_scheduler
-from service.settings import Settings
+from service.settings import InvalidSetting, Settings
 from service.subscriptions import renew_due_subscriptions
 
 
 class LedgerGroup(click.Group):
-    """A refusal by the ledger (a LedgerError) ends any command with its code and message on
-    one line and exit status 1, as the API answers it with a 4xx: no traceback."""
+    """A refusal by the ledger (a LedgerError) or a setting that cannot work ends any command
+    with its code and message on one line and exit status 1, as the API answers it with a
+    4xx: no traceback."""
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except LedgerError as error:
             raise click.ClickException(f"{error.code}: {error.message}") from None
+        except InvalidSetting as error:
+            raise click.ClickException(str(error)) from None
 
 
 @click.group(cls=LedgerGroup)
@@ -71,11 +75,16 @@ def main(log_level: str, log_format: str | None) -> None:
 
 @main.command()
 @click.option("--host", default=None, help="Interface to bind [LEDGER_HTTP_HOST, default 127.0.0.1].")
-@click.option("--port", type=int, default=None, help="Port [LEDGER_HTTP_PORT, default 8080].")
-@click.option("--workers", type=int, default=None, help="Processes [LEDGER_HTTP_WORKERS].")
+@click.option("--port", type=click.IntRange(1, 65535), default=None, help="Port [LEDGER_HTTP_PORT, default 8080].")
+@click.option("--workers", type=click.IntRange(1, 64), default=None, help="Processes [LEDGER_HTTP_WORKERS].")
 def serve(host: str | None, port: int | None, workers: int | None) -> None:
     """Serve the HTTP API (gunicorn, gevent workers)."""
     settings = Settings.from_env()
+    try:  # the server's own settings, read here so that a bad one is refused before anything starts
+        importlib.import_module("entrypoints.gunicorn_conf")
+        importlib.import_module("entrypoints.http_worker")
+    except ValueError as error:
+        raise click.ClickException(str(error)) from None
     host = host or settings.http_host
     port = port or settings.http_port
     # Create the tables once, before workers start, so they never race to create them.

@@ -8,17 +8,23 @@ _env = os.environ.get
 
 
 def _setting(name: str, default: int, low: int, high: int) -> int:
-    value = int(_env(name) or default)
+    """A whole number within bounds; `ledger serve` imports this module before it starts the
+    server, so a value out of bounds is refused there, on one line."""
+    raw = _env(name) or str(default)
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
     if not low <= value <= high:
-        raise ValueError(f"{name} must be {low}..{high}, not {value}")
+        raise ValueError(f"{name} must be {low}..{high}, got {value}")
     return value
 
 
 bind = _env("LEDGER_GUNICORN_BIND", "127.0.0.1:8080")
-workers = int(_env("LEDGER_HTTP_WORKERS") or 1)
+workers = _setting("LEDGER_HTTP_WORKERS", 1, 1, 64)  # `ledger serve` sets it (service/settings.py)
 worker_class = "entrypoints.http_worker.LedgerWorker"
 # Connections one worker holds at once (stalled ones included): a greenlet each, cheap.
-worker_connections = int(_env("LEDGER_HTTP_CONNECTIONS") or 1000)
+worker_connections = _setting("LEDGER_HTTP_CONNECTIONS", 1000, 1, 100_000)
 # Keep-alive spares a client a TCP handshake and the worker a new greenlet per request
 # (bench/api.py: 1,420 -> 2,050 balance reads/s). A connection is closed after
 # LEDGER_HTTP_CONNECTION_REQUESTS answers, so that clients spread over the workers again:
@@ -26,7 +32,7 @@ worker_connections = int(_env("LEDGER_HTTP_CONNECTIONS") or 1000)
 # three, the other worker idle. 0 s turns keep-alive off (one request per connection).
 keepalive = _setting("LEDGER_HTTP_KEEPALIVE_S", 5, 0, 3600)
 requests_per_connection = _setting("LEDGER_HTTP_CONNECTION_REQUESTS", 100, 1, 1_000_000)
-timeout = int(_env("LEDGER_HTTP_WORKER_TIMEOUT_S") or 60)  # a worker stuck this long is restarted
+timeout = _setting("LEDGER_HTTP_WORKER_TIMEOUT_S", 60, 1, 3600)  # a worker stuck this long is restarted
 graceful_timeout = 10
 limit_request_line = 8190
 limit_request_fields = 100

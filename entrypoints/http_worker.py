@@ -21,6 +21,19 @@ from gunicorn import util
 from gunicorn.workers.ggevent import GeventWorker
 
 DEFAULT_READ_TIMEOUT_S = 10.0
+MAX_READ_TIMEOUT_S = 3600.0
+
+
+def read_timeout_setting(raw: str | None) -> float:
+    """LEDGER_HTTP_READ_TIMEOUT_S: seconds, more than 0 and at most an hour (refused at `ledger
+    serve`'s start otherwise: a socket without a limit would let stalled clients pile up)."""
+    try:
+        value = float(raw or DEFAULT_READ_TIMEOUT_S)
+    except ValueError:
+        raise ValueError(f"LEDGER_HTTP_READ_TIMEOUT_S must be a number of seconds, got {raw!r}") from None
+    if not 0 < value <= MAX_READ_TIMEOUT_S:  # also refuses nan
+        raise ValueError(f"LEDGER_HTTP_READ_TIMEOUT_S must be more than 0 and at most {MAX_READ_TIMEOUT_S:g}, got {raw}")
+    return value
 CODES = {400: "invalid_request", 403: "forbidden", 414: "uri_too_long", 417: "expectation_failed",
          431: "headers_too_large", 500: "internal_error", 501: "not_implemented"}
 
@@ -34,7 +47,7 @@ def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None
 
 
 class LedgerWorker(GeventWorker):  # type: ignore[misc]
-    read_timeout_s = float(os.environ.get("LEDGER_HTTP_READ_TIMEOUT_S") or DEFAULT_READ_TIMEOUT_S)
+    read_timeout_s = read_timeout_setting(os.environ.get("LEDGER_HTTP_READ_TIMEOUT_S"))
 
     def init_process(self) -> None:
         util.write_error = write_json_error  # gunicorn's workers answer their own errors through it

@@ -31,7 +31,7 @@ from persistence.receipt_outbox import ReceiptRow
 from persistence.reminder_outbox import MAX_CLAIM_ROWS, ReminderRow
 from service.documents import issuer_of, receipt_document
 from service.ledger_service import LedgerService
-from service.settings import int_setting
+from service.settings import InvalidSetting, int_setting
 
 log = logging.getLogger(__name__)
 
@@ -61,9 +61,9 @@ class SenderSettings:
 
     def __post_init__(self) -> None:
         if self.lease_s < LEASE_PER_TIMEOUT * self.smtp_timeout_s:
-            raise ValueError(f"LEDGER_REMINDER_LEASE_S must be at least {LEASE_PER_TIMEOUT} x LEDGER_SMTP_TIMEOUT_S")
+            raise InvalidSetting(f"LEDGER_REMINDER_LEASE_S must be at least {LEASE_PER_TIMEOUT} x LEDGER_SMTP_TIMEOUT_S")
         if bool(self.smtp_user) != bool(self.smtp_password):
-            raise ValueError("set both LEDGER_SMTP_USER and LEDGER_SMTP_PASSWORD, or neither")
+            raise InvalidSetting("set both LEDGER_SMTP_USER and LEDGER_SMTP_PASSWORD, or neither")
 
     @property
     def server(self) -> SmtpServer:

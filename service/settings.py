@@ -11,6 +11,10 @@ from persistence.database import DatabaseConfig
 DEFAULT_DATABASE_URL = "sqlite:///var/ledger.db"
 
 
+class InvalidSetting(ValueError):
+    """A setting that cannot work: refused at start, by its name, on one line (entrypoints/cli.py)."""
+
+
 def int_setting(environ: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
     raw = environ.get(name)
     if raw is None or raw == "":
@@ -18,9 +22,9 @@ def int_setting(environ: Mapping[str, str], name: str, default: int, low: int, h
     try:
         value = int(raw)
     except ValueError:
-        raise ValueError(f"{name} must be a whole number, got {raw!r}") from None
+        raise InvalidSetting(f"{name} must be a whole number, got {raw!r}") from None
     if not low <= value <= high:
-        raise ValueError(f"{name} must be {low}..{high}, got {value}")
+        raise InvalidSetting(f"{name} must be {low}..{high}, got {value}")
     return value
 
 

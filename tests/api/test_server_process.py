@@ -103,6 +103,25 @@ def test_a_wrong_database_address_fails_at_once_naming_host_and_port_but_not_the
     assert "Traceback" not in done.stderr
 
 
+@pytest.mark.parametrize(("command", "setting", "value", "complaint"), [
+    ("serve", "LEDGER_HTTP_PORT", "http", "LEDGER_HTTP_PORT must be a whole number, got 'http'"),
+    ("serve", "LEDGER_HTTP_CONNECTIONS", "0", "LEDGER_HTTP_CONNECTIONS must be 1..100000, got 0"),
+    ("serve", "LEDGER_HTTP_WORKER_TIMEOUT_S", "-1", "LEDGER_HTTP_WORKER_TIMEOUT_S must be 1..3600, got -1"),
+    ("serve", "LEDGER_HTTP_KEEPALIVE_S", "1e3", "LEDGER_HTTP_KEEPALIVE_S must be a whole number, got '1e3'"),
+    ("serve", "LEDGER_HTTP_READ_TIMEOUT_S", "nan", "LEDGER_HTTP_READ_TIMEOUT_S must be more than 0"),
+    ("consume", "LEDGER_KAFKA_BATCH_MESSAGES", "0", "LEDGER_KAFKA_BATCH_MESSAGES must be 1..10000, got 0"),
+    ("consume", "LEDGER_KAFKA_SECURITY_PROTOCOL", "tls", "LEDGER_KAFKA_SECURITY_PROTOCOL must be one of"),
+])
+def test_a_setting_that_cannot_work_is_refused_at_start_on_one_line(tmp_path: Path, command: str, setting: str,
+                                                                     value: str, complaint: str):
+    env = {**server_env(f"sqlite:///{tmp_path}/ledger.db", "public"), setting: value}
+    done = subprocess.run([sys.executable, "-m", "entrypoints.cli", command], env=env, capture_output=True,
+                          text=True, timeout=30)
+    assert done.returncode == 1
+    assert done.stderr.startswith(f"Error: {complaint}") and "Traceback" not in done.stderr
+    assert not (tmp_path / "ledger.db").exists()  # refused before anything was made
+
+
 def test_url_options_reach_every_connection(postgres_schema: DatabaseConfig):
     from persistence.database import connection_options
 
