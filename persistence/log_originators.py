@@ -8,16 +8,17 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+from eventsourcing.application import Application
 from eventsourcing.postgres import PostgresDatastore
 
 MAX_SPAN_EVENTS = 100_000  # a longer span is not read: whoever asks reads its rows again instead
 
 
-def originators_between(app: Any, after: int, upto: int) -> list[tuple[str, str]]:
+def originators_between(app: Application[Any], after: int, upto: int) -> list[tuple[str, str]]:
     """(aggregate id as text, topic) of each event with ``after`` < position <= ``upto``."""
     if not 0 <= after <= upto or upto - after > MAX_SPAN_EVENTS:
         raise ValueError(f"a span of the log is 0..{MAX_SPAN_EVENTS} events after a position")
-    recorder = app.recorder
+    recorder: Any = app.recorder  # the library's PostgreSQL or SQLite recorder
     datastore = recorder.datastore
     if isinstance(datastore, PostgresDatastore):
         statement = (f'SELECT originator_id::text, topic FROM "{datastore.schema}"."{recorder.events_table_name}" '

@@ -514,9 +514,9 @@ class LedgerViewQueries:
     # view (another prefix) queues none: what was e-mailed once is not e-mailed again.
     receipts: ReceiptOutbox | None = None
     batch: Batch | None = None
-    # Account rows as this view's last batch wrote them: current as long as the position
-    # is still that batch's and the tables are the same ones (a rebuild swaps them).
-    kept: KeptRows  # rows this view's last batch wrote, for the next (set in __init__)
+    # Account rows and bills as this view's last batch wrote them, for the next batch while
+    # they are current (projections/kept.py); set in __init__.
+    kept: KeptRows
 
     def _position_and_tables(self, application_name: str, cursor: Any) -> tuple[int, Any]:
         """The position and the tables' identity (which a rebuild's swap changes)."""
