@@ -142,12 +142,12 @@ class Projector:
             events = self.share.events(notifications, wanted, self._decoded)
         elif events is None:
             events = [self._decoded(n) if n.topic in wanted else None for n in notifications]
-        if self.share is None:
-            self._kept_current(position)
         process = self.projection.process_event  # bound once: each lookup builds a new dispatch wrapper
         # The rows of the events' accounts: their own, and those other aggregates' events name.
         ids = {e.originator_id for e in events if e is not None}
         ids |= {account_uuid(a) for e in events if isinstance(a := getattr(e, "account_id", None), str)}
+        if self.share is None:
+            self._kept_current(position, ids)
         with self.view.batch_at(name, position, ids) as batch:
             self.projection.prefetch_bills(events)
             for event, notification in zip(events, notifications, strict=True):
@@ -157,16 +157,19 @@ class Projector:
                 else:
                     process(event, tracking)
 
-    def _kept_current(self, position: int) -> None:
+    def _kept_current(self, position: int, ids: set[Any]) -> None:
         """The rows the view kept from its last batch stood at an earlier position when other
         writers' batches came in between: the rows of the accounts their events changed
         leave the cache. An order's or a subscription's event may change any account's rows:
-        then all leave."""
-        since = self.view.kept.position
+        then all leave. The log is read only for a batch that holds a kept account (``ids``):
+        else it would cost a round trip and spare no read (a post on one of a million
+        accounts, say), and the cache is dropped instead."""
+        kept = self.view.kept
+        since = kept.position
         if since is None or since == position:
             return
         changed: set[str] | None = None
-        if since < position <= since + MAX_SPAN_EVENTS:
+        if since < position <= since + MAX_SPAN_EVENTS and kept.holds_any(str(i) for i in ids):
             changed = set()
             for aggregate_id, topic in originators_between(self.app, since, position):
                 if topic in self.projection.account_topics:
@@ -174,7 +177,7 @@ class Projector:
                 elif topic in self._projected:
                     changed = None
                     break
-        self.view.kept.moved(position, changed)
+        kept.moved(position, changed)
 
     def _decoded(self, notification: Notification) -> Any:
         return self.app.mapper.to_domain_event(_without_nul(notification))

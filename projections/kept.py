@@ -69,6 +69,10 @@ class KeptRows:
     def position(self) -> int | None:
         return None if self._kept is None else self._kept.position
 
+    def holds_any(self, keys: Iterable[str]) -> bool:
+        rows = {} if self._kept is None else self._kept.rows
+        return any(key in rows for key in keys)
+
     def take(self, position: int) -> Kept | None:
         """The whole cache if it is current at ``position``; the cache is empty meanwhile,
         so a batch that fails (its rows changed in memory, not written) returns nothing."""

@@ -93,3 +93,24 @@ def test_the_cache_holds_at_most_the_warm_accounts_setting(service):
     kept = service.view.kept.take(service.projector.position)
     assert kept is not None and set(kept.rows) == {str(account_uuid("a2")), str(account_uuid("a3"))}
     assert set(kept.bills) <= set(kept.rows) and all(len(b) == 1 for b in kept.bills.values())
+
+
+def test_a_batch_holding_no_kept_account_does_not_read_the_log(two, monkeypatch):
+    import projections.catchup
+
+    here, there = two
+    for account_id in ("acme", "other", "third"):
+        open_account(there, account_id, billing_mode="postpaid", credit_limit="100")
+    here.handle(usage("acme", "u1", "1"))  # `here` keeps acme's row only
+    there.handle(usage("other", "u2", "2"))
+    spans, read_span = [], projections.catchup.originators_between
+    monkeypatch.setattr(projections.catchup, "originators_between",
+                        lambda app, after, upto: (app is here.commands and spans.append((after, upto)))
+                        or read_span(app, after, upto))
+    here.handle(usage("third", "u3", "4"))  # an account `here` never kept: reading the log would not pay
+    assert spans == []
+    asked = reads_of(here, monkeypatch)
+    there.handle(usage("other", "u4", "1"))
+    here.handle(usage("acme", "u5", "8"))  # the cache was dropped with the position it stood at
+    assert spans == [] and str(account_uuid("acme")) in asked
+    assert here.account_row("acme").figures.expecting_invoice == Decimal(-9)
