@@ -9,7 +9,8 @@ _env = os.environ.get
 
 def _setting(name: str, default: int, low: int, high: int) -> int:
     """A whole number within bounds; `ledger serve` imports this module before it starts the
-    server, so a value out of bounds is refused there, on one line."""
+    server, so a value out of bounds is refused there, on one line. (service/settings.py's
+    int_setting does the same; the master imports this module and must not import the ledger.)"""
     raw = _env(name) or str(default)
     try:
         value = int(raw)
