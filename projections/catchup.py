@@ -49,7 +49,7 @@ class Projector:
         self.share = share
         self.name = app.name if share is None else app.name + share.name_suffix
         self.batch_events = batch_events
-        self._projected = frozenset(self.projection.topics)
+        self._projected = frozenset(self.projection.topics)  # the topics whose events it decodes and applies
         self._lock = threading.Lock()  # the view's open batch is per instance: one at a time
 
     @property
@@ -77,8 +77,7 @@ class Projector:
                     # No other writer's event lies between one append's ids: the recorder
                     # holds the events table's lock while the append takes them.
                     notifications: Sequence[Notification] = [r.notification for r in written]
-                    wanted = set(self.projection.topics)
-                    events = [r.domain_event if r.notification.topic in wanted else None for r in written]
+                    events = [r.domain_event if r.notification.topic in self._projected else None for r in written]
                 else:
                     notifications = self._read(position + 1, stop)
                 if not notifications:
@@ -137,7 +136,7 @@ class Projector:
             return stop
 
     def _apply(self, position: int, notifications: Sequence[Notification], events: list[Any] | None = None) -> None:
-        name, wanted = self.name, set(self.projection.topics)
+        name, wanted = self.name, self._projected
         if events is None and self.share is not None:
             events = self.share.events(notifications, wanted, self._decoded)
         elif events is None:

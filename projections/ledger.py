@@ -39,13 +39,14 @@ from projections.views import Batch, LedgerViewQueries
 
 RECEIPTED = (MovementType.RECHARGE, MovementType.PAYMENT)  # movements that get a receipt e-mailed
 CHARGE_ITEMS = {"subscription": "Subscription", "addon": "Add-on", "service": "Service", "hardware": "Hardware"}
+ACCOUNT_TOPICS = tuple(get_topic(getattr(Account, event_type)) for event_type in ACCOUNT_EVENT_TYPES)
 
 
 class LedgerProjection(Projection[Any]):
     name = "ledger_read_model"
     # Only Account and Subscription events change this read model; others are tracked without being decoded.
-    account_topics = frozenset(get_topic(getattr(Account, event_type)) for event_type in ACCOUNT_EVENT_TYPES)
-    topics = (*(get_topic(getattr(Account, event_type)) for event_type in ACCOUNT_EVENT_TYPES),
+    account_topics = frozenset(ACCOUNT_TOPICS)
+    topics = (*ACCOUNT_TOPICS,
               *(get_topic(getattr(Subscription, event_type)) for event_type in SUBSCRIPTION_EVENT_TYPES),
               *(get_topic(getattr(Order, event_type)) for event_type in ORDER_EVENT_TYPES))
 
