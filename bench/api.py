@@ -1,6 +1,7 @@
 """Benchmark: the HTTP API as a real server process on PostgreSQL.
 
     .venv/bin/python bench/api.py [--accounts 10000] [--seconds 15] [--connections 4] [--workers 2]
+                                  [--profile FILE]
 
 Creates a fresh database (LEDGER_BENCH_DATABASE_URL, default the local server), opens
 the accounts in-process, starts `ledger serve`, then drives it with the asyncio load
@@ -22,11 +23,14 @@ import argparse
 import itertools
 import os
 import random
+import shutil
+import signal
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from decimal import Decimal
 from pathlib import Path
 from urllib.parse import urlparse
@@ -110,6 +114,26 @@ def start_server(url: str, workers: int) -> tuple[subprocess.Popen[bytes], str]:
     raise RuntimeError("server did not start")
 
 
+@contextmanager
+def sampled(master: int, profile: str | None) -> Iterator[None]:
+    """With ``profile``, py-spy samples every server worker meanwhile (idle time too: a
+    worker waiting on PostgreSQL shows where), each into ``profile.<pid>``."""
+    if not profile:
+        yield
+        return
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    spies = [subprocess.Popen([py_spy, "record", "--rate", "200", "--idle", "--format", "raw", "--pid", str(pid),
+                               "-o", f"{profile}.{pid}"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+             for pid in children_of(master)]
+    try:
+        yield
+    finally:
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)  # py-spy writes its file on SIGINT
+        for spy in spies:
+            spy.wait(timeout=60)
+
+
 def worker_peak_rss_mb(master: int) -> list[float]:
     """Peak resident memory (VmHWM) of each process the server's master started."""
     peaks = []
@@ -179,6 +203,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=15, help="length of each measured run")
     parser.add_argument("--connections", type=int, default=4, help="clients sending at once")
     parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--profile", metavar="FILE",
+                        help="sample each server worker with py-spy during the cold run into FILE.<pid> (raw stacks)")
     args = parser.parse_args()
 
     url = fresh_database()
@@ -198,7 +224,7 @@ def main() -> None:
         def measured(name: str, result: Callable[[], Result]) -> Result:
             cpu[name] = CpuShare(children_of(process.pid))
             cpu[name].start()
-            with sampler.measuring() as waits[name]:
+            with sampler.measuring() as waits[name], sampled(process.pid, args.profile if name == "cold" else None):
                 done = result()
             cpu[name].stop()
             return done

@@ -9,7 +9,8 @@ error shape, not HTML.
 
 Imported by the gunicorn master, which must not import the ledger itself: the worker
 monkey-patches the standard library after the fork, and only code imported after that
-cooperates (entrypoints/wsgi.py is loaded then)."""
+cooperates (entrypoints/wsgi.py is loaded then). psycopg then waits for its database
+socket through entrypoints/green_wait.py."""
 
 from __future__ import annotations
 
@@ -52,6 +53,13 @@ class LedgerWorker(GeventWorker):  # type: ignore[misc]
     def init_process(self) -> None:
         util.write_error = write_json_error  # gunicorn's workers answer their own errors through it
         super().init_process()
+
+    def load_wsgi(self) -> None:
+        # Patched by now (GeventWorker.init_process); the app's import is the ledger's first.
+        from entrypoints import green_wait
+
+        green_wait.install()
+        super().load_wsgi()
 
     def handle(self, listener: Any, client: Any, addr: Any) -> None:
         # gunicorn would make the socket blocking without a limit; a gevent socket with a
