@@ -10,7 +10,7 @@ handlers only see the unit of work they are given (commands/unit_of_work.py).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
 from typing import Any
 
@@ -35,7 +35,7 @@ from ledger_core.order import Order
 from ledger_core.payer_profile import PayerProfile
 from ledger_core.subscription import Subscription
 from ledger_core.test_clocks import TestClock
-from persistence.appending import AppendExtras, KeyClaim, appending_with
+from persistence.appending import AppendExtras, KeyClaim, appending_with, current_along, saving
 from persistence.bulk_load import load_aggregates
 from persistence.recorders import RECORDER_TOPICS as AUDITED_RECORDERS
 from persistence.transcodings import DateAsISO, FastJSONTranscoder, register_dataclasses
@@ -177,11 +177,13 @@ class Ledger(KeyQueries):
         """As the library's (Application.save, less its deprecated no-op ``notify``), with
         the cheaper collection of _Collected. A lone surrogate in any text cannot be
         encoded to UTF-8 and fails the encoding of the events, before anything is written:
-        a coded 400."""
+        a coded 400. Where a writer of the read model goes along (persistence/appending.py
+        ``written_along``), it is handed the domain events saved, to write in their transaction."""
         collected = _Collected()
         collected.collect_events(*objs, **kwargs)
         try:
-            recordings = self._record(collected)
+            with saving(collected.events) if current_along() is not None else nullcontext():
+                recordings = self._record(collected)
         except UnicodeEncodeError:
             raise UnsafeText("a text field holds a lone surrogate; nothing was stored") from None
         self._take_snapshots(collected)

@@ -11,12 +11,12 @@ having handled them and what they must publish are stored together or not at all
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 UNSPECIFIED_CAUSE: dict[str, Any] = {"kind": "unspecified"}
@@ -105,3 +105,57 @@ def appending_with(extras: AppendExtras) -> Iterator[AppendExtras]:
         yield extras
     finally:
         _extras.reset(token)
+
+
+class WrittenAlong(Protocol):
+    """What else an append writes in its own transaction, once its events have their log
+    positions: the read model (projections/catchup.py), so a write needs no second
+    transaction to become readable."""
+
+    def prepare_along(self, events: Sequence[Any]) -> PreparedAlong | None:
+        """Reads what writing along ``events`` (domain events, in the order the append
+        stores them) will need, before the append's transaction takes any lock; None: it
+        will not write along with this append."""
+        ...
+
+
+class PreparedAlong(Protocol):
+    def write_along(self, cursor: Any, positions: Sequence[int]) -> Callable[[], None] | None:
+        """Writes in the append's transaction, where its events now lie at ``positions``.
+        Called inside a savepoint: whatever it raises rolls back what it wrote, never the
+        events (the read model then catches up as before). Returns what to do once the
+        transaction has committed, or None if it wrote nothing."""
+        ...
+
+
+_along: ContextVar[WrittenAlong | None] = ContextVar("ledger_written_along", default=None)
+_saving: ContextVar[Sequence[Any]] = ContextVar("ledger_saving", default=())
+
+
+@contextmanager
+def written_along(writer: WrittenAlong | None) -> Iterator[None]:
+    """Appends inside this block also let ``writer`` write in their transaction."""
+    token = _along.set(writer)
+    try:
+        yield
+    finally:
+        _along.reset(token)
+
+
+def current_along() -> WrittenAlong | None:
+    return _along.get()
+
+
+@contextmanager
+def saving(events: Sequence[Any]) -> Iterator[None]:
+    """The domain events of the append in progress, in order (the write side's save sets
+    them; a recorder sees only their stored form)."""
+    token = _saving.set(events)
+    try:
+        yield
+    finally:
+        _saving.reset(token)
+
+
+def events_saving() -> Sequence[Any]:
+    return _saving.get()

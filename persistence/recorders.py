@@ -13,6 +13,7 @@ outbox) arrives as ``AppendExtras`` (persistence/appending.py).
 from __future__ import annotations
 
 import json
+import logging
 from base64 import b64encode
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import datetime, timezone
@@ -34,9 +35,20 @@ from psycopg.sql import SQL, Identifier
 
 from ledger_core.audit import GENESIS_LINK, ChainEntry, canonical_bytes, next_link
 from ledger_core.plain_json import plain
-from persistence.appending import AppendExtras, KeyClaim, OutboxMessage, current_appending, current_cause
+from persistence.appending import (
+    AppendExtras,
+    KeyClaim,
+    OutboxMessage,
+    PreparedAlong,
+    current_along,
+    current_appending,
+    current_cause,
+    events_saving,
+)
 from persistence.last_links import LastLinks
 from persistence.safe_state import refuse_unsafe_text
+
+log = logging.getLogger(__name__)
 
 STREAM_ROWS = 2_000  # rows fetched at a time when walking the whole log
 SOURCE_POSITIONS_TABLE = "source_positions"  # one row per source (e.g. a Kafka partition)
@@ -91,6 +103,30 @@ def _uuid(value: UUID | str) -> UUID:
     """The id as a UUID; most already are one (a round trip through text costs about
     2 microseconds an event)."""
     return value if type(value) is UUID else UUID(str(value))
+
+
+def _prepare_along() -> PreparedAlong | None:
+    along = current_along()
+    if along is None:
+        return None
+    try:
+        return along.prepare_along(events_saving())
+    except Exception:  # noqa: BLE001 - the events' write must not fail for the read model's
+        log.warning("the read model could not be prepared to go with an append; it catches up after it",
+                    exc_info=True)
+        return None
+
+
+def _write_along(conn: psycopg.Connection[Any], prepared: PreparedAlong, ids: Sequence[int]) -> Callable[[], None] | None:
+    """``prepared``'s writes in a savepoint of the append's transaction: if they fail, they
+    are rolled back and the events are stored all the same (a reader of the read model
+    then waits for the catch-up, as it did before anything was written along)."""
+    try:
+        with conn.transaction(), conn.cursor() as cursor:
+            return prepared.write_along(cursor, ids)
+    except Exception:  # noqa: BLE001 - the events' write must not fail for the read model's
+        log.warning("the read model was not written with an append; it catches up after it", exc_info=True)
+        return None
 
 
 def _entry(row: Any) -> ChainEntry:
@@ -234,6 +270,7 @@ class PostgresAuditedRecorder(_WritesExtras, PostgresApplicationRecorder):
         write at the median; 4.5 ms with this."""
         failed: Exception | None = None
         ids: Sequence[int] | None = None
+        prepared, once_committed = _prepare_along(), None
         with self.datastore.get_connection() as conn:
             try:
                 with conn.pipeline() as pipeline, conn.transaction():
@@ -246,11 +283,15 @@ class PostgresAuditedRecorder(_WritesExtras, PostgresApplicationRecorder):
                             ids = self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
                         except Exception as error:  # raised once the pipeline is closed (no psycopg warning)
                             failed = error
+                    if prepared is not None and ids and failed is None:
+                        once_committed = _write_along(conn, prepared, ids)
             except psycopg.errors.PipelineAborted:
                 if failed is None:
                     raise
             if failed is not None:
                 raise failed  # inside get_connection: psycopg's errors become the library's
+        if once_committed is not None:
+            once_committed()
         return ids
 
     def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:

@@ -17,18 +17,20 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import Notification, Recording, Tracking
+from eventsourcing.utils import get_topic
 
 from ledger_core.account import account_uuid
 from ledger_core.errors import InvariantViolation
 from persistence.log_originators import MAX_SPAN_EVENTS, originators_between
 from persistence.log_shares import select_share_window
+from projections.bulk import MIN_STAGED_ROWS
 from projections.ledger import LedgerProjection
 from projections.shares import Share
-from projections.views import LedgerViewQueries, StalePosition
+from projections.views import Batch, LedgerViewQueries, Preread, StalePosition, TooLarge
 
 DEFAULT_BATCH_EVENTS = 500
 MAX_BATCH_EVENTS = 10_000
@@ -51,6 +53,7 @@ class Projector:
         self.batch_events = batch_events
         self._projected = frozenset(self.projection.topics)  # the topics whose events it decodes and applies
         self._lock = threading.Lock()  # the view's open batch is per instance: one at a time
+        self.applied_along = 0  # the read model stood at least here once a write along committed
 
     @property
     def position(self) -> int:
@@ -135,19 +138,75 @@ class Projector:
                     batch.track(Tracking(self.name, stop))
             return stop
 
-    def _apply(self, position: int, notifications: Sequence[Notification], events: list[Any] | None = None) -> None:
+    def prepare_along(self, events: Sequence[Any]) -> _Along | None:
+        """Writing the read model in the transaction of an append (persistence/appending.py
+        WrittenAlong): the write is readable once committed, with no second transaction and
+        no turn to take. Here, before the append's transaction, the rows its ``events``
+        need are read (or taken from the kept ones), so that no read waits while the append
+        holds the events table's lock; _Along.write_along then writes in that transaction.
+
+        None (the caller catches up after, as before) for a batch too large to write inside
+        the append's pipeline, or while this process is catching up (its catch-up holds the
+        view's batch and the kept rows, and applies these events too)."""
+        if self.share is not None or not events or len(events) >= MIN_STAGED_ROWS:
+            return None
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            wanted = self._projected
+            projected = [e if get_topic(type(e)) in wanted else None for e in events]
+            ids = _accounts_of(projected)
+            preread = self.view.preread(self.name, ids, lambda position: self._kept_current(position, ids),
+                                        lambda rows: self.projection.bill_numbers(rows, projected),
+                                        self._changed_between)
+        finally:
+            self._lock.release()
+        return _Along(self, projected, preread)
+
+    def _write_along(self, cursor: Any, events: list[Any], preread: Preread,
+                     positions: Sequence[int]) -> Callable[[], None] | None:
+        """See _Along.write_along."""
+        if len(events) != len(positions) or positions[-1] - positions[0] + 1 != len(positions):
+            return None
+        if not self._lock.acquire(blocking=False):
+            return None
+        try:
+            try:
+                batch = self._apply(positions[0] - 1, [_At(p) for p in positions], events, along=(cursor, preread))
+            except (StalePosition, TooLarge):
+                return None
+        finally:
+            self._lock.release()
+        reached, kept = batch.final_position, batch.kept
+
+        def committed() -> None:
+            self.applied_along = max(self.applied_along, reached)
+            if kept is not None and self._lock.acquire(blocking=False):  # else a catch-up keeps its own
+                try:
+                    self.view.kept.keep(kept)
+                finally:
+                    self._lock.release()
+
+        return committed
+
+    def _apply(self, position: int, notifications: Sequence[Notification | _At], events: list[Any] | None = None,
+               along: tuple[Any, Preread] | None = None) -> Batch:
+        """Applies the events in one batch of the view: in its own transaction (``batch_at``)
+        or, ``along`` an append, in the append's (``batch_in``: its cursor, the rows read before)."""
         name, wanted = self.name, self._projected
         if events is None and self.share is not None:
-            events = self.share.events(notifications, wanted, self._decoded)
+            events = self.share.events(notifications, wanted, self._decoded)  # type: ignore[arg-type]
         elif events is None:
-            events = [self._decoded(n) if n.topic in wanted else None for n in notifications]
+            events = [self._decoded(n) if n.topic in wanted else None for n in notifications]  # type: ignore[union-attr,arg-type]
         process = self.projection.process_event  # bound once: each lookup builds a new dispatch wrapper
-        # The rows of the events' accounts: their own, and those other aggregates' events name.
-        ids = {e.originator_id for e in events if e is not None}
-        ids |= {account_uuid(a) for e in events if isinstance(a := getattr(e, "account_id", None), str)}
-        if self.share is None:
-            self._kept_current(position, ids)
-        with self.view.batch_at(name, position, ids) as batch:
+        if along is None:
+            ids = _accounts_of(events)
+            if self.share is None:
+                self._kept_current(position, ids)
+            batching = self.view.batch_at(name, position, ids)
+        else:
+            batching = self.view.batch_in(along[0], name, position, along[1])
+        with batching as batch:
             self.projection.prefetch_bills(events)
             for event, notification in zip(events, notifications, strict=True):
                 tracking = Tracking(name, notification.id)
@@ -155,6 +214,7 @@ class Projector:
                     batch.track(tracking)  # not this read model's event: only the position moves
                 else:
                     process(event, tracking)
+        return batch
 
     def _kept_current(self, position: int, ids: set[Any]) -> None:
         """The rows the view kept from its last batch stood at an earlier position when other
@@ -167,22 +227,58 @@ class Projector:
         since = kept.position
         if since is None or since == position:
             return
-        changed: set[str] | None = None
-        if since < position <= since + MAX_SPAN_EVENTS and kept.holds_any(str(i) for i in ids):
-            changed = set()
-            for aggregate_id, topic in originators_between(self.app, since, position):
-                if topic in self.projection.account_topics:
-                    changed.add(aggregate_id)
-                elif topic in self._projected:
-                    changed = None
-                    break
-        kept.moved(position, changed)
+        changed = None
+        if kept.holds_any(str(i) for i in ids):
+            changed = self._changed_between(since, position)
+        kept.moved(since, position, changed)
+
+    def _changed_between(self, since: int, position: int) -> set[str] | None:
+        """The accounts (aggregate ids' text) whose rows the events after ``since`` up to
+        ``position`` change, read from the log; None when they may change any (an order's
+        or a subscription's event) or the span is too long to read."""
+        if not since < position <= since + MAX_SPAN_EVENTS:
+            return None
+        changed = set()
+        for aggregate_id, topic in originators_between(self.app, since, position):
+            if topic in self.projection.account_topics:
+                changed.add(aggregate_id)
+            elif topic in self._projected:
+                return None
+        return changed
 
     def _decoded(self, notification: Notification) -> Any:
         return self.app.mapper.to_domain_event(_without_nul(notification))
 
 
 _NUL = re.compile(rb"(?<!\\)((?:\\\\)*)\\u0000")
+
+
+class _Along:
+    """An append's events and the rows read for them, until the append writes them along."""
+
+    def __init__(self, projector: Projector, events: list[Any], preread: Preread) -> None:
+        self.projector, self.events, self.preread = projector, events, preread
+
+    def write_along(self, cursor: Any, positions: Sequence[int]) -> Callable[[], None] | None:
+        """The read model's changes, in the append's transaction (``cursor``), where its events
+        now lie at ``positions``: written only if the read model stands right before the
+        first of them, as when the rows were read (checked under the view's write lock; the
+        append holds the events table's lock, so no later event can be applied meanwhile).
+        Returns what to do once committed; None if it wrote nothing."""
+        return self.projector._write_along(cursor, self.events, self.preread, positions)
+
+
+def _accounts_of(events: Sequence[Any]) -> set[Any]:
+    """The ids of the rows the events change: their accounts', and those other aggregates' events name."""
+    ids = {e.originator_id for e in events if e is not None}
+    ids |= {account_uuid(a) for e in events if isinstance(a := getattr(e, "account_id", None), str)}
+    return ids
+
+
+class _At(NamedTuple):
+    """Where an event an append has just stored lies in the log (all _apply needs of a Notification)."""
+
+    id: int
 
 
 def _without_nul(notification: Notification) -> Notification:

@@ -83,13 +83,14 @@ class KeptRows:
         kept.bound(self.max_rows)
         self._kept = kept
 
-    def moved(self, position: int, changed: Collection[str] | None) -> None:
-        """Other writers' batches took the position from the cache's to ``position``,
-        changing the rows of the accounts ``changed`` (aggregate ids' text; None: any)."""
+    def moved(self, since: int, position: int, changed: Collection[str] | None) -> None:
+        """Other writers' batches took the position from ``since`` (the cache's) to
+        ``position``, changing the rows of the accounts ``changed`` (aggregate ids' text;
+        None: any). A cache kept at another position meanwhile is dropped."""
         kept = self._kept
         if kept is None:
             return
-        if changed is None or position < kept.position:
+        if changed is None or kept.position != since or position < since:
             self._kept = None
             return
         kept.forget(changed)

@@ -7,6 +7,7 @@ rules the Account aggregate uses, so a rebuild from event 1 lands on the same nu
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import fields
 from typing import Any
 
@@ -316,6 +317,18 @@ class LedgerProjection(Projection[Any]):
                 if row is not None:
                     numbers.add(self._bill_number(row, event)[0])
         batch.bills.prefetch(numbers)
+
+    def bill_numbers(self, rows: dict[str, AccountRow], events: Sequence[Any]) -> set[str]:
+        """The bills ``events`` add to, given their accounts' ``rows`` (by aggregate id's
+        text), worked out before any batch is open (Projector.prepare_along)."""
+        numbers = set()
+        for event in events:
+            if isinstance(event, (Account.UsageRecorded, Account.ReservationSettled)):
+                row = rows.get(str(event.originator_id))
+                if row is not None:
+                    start, _ = self._cycle_of(event.occurred_at, row.cycle_anchor_day, row.time_zone)
+                    numbers.add(bills.bill_number(row.account_id, event.product, start))
+        return numbers
 
     def _bill_number(self, row: AccountRow, event: Any) -> tuple[str, Any, Any]:
         """The usage's bill, cycle start and cycle end; worked out once per batch (prefetch

@@ -11,8 +11,10 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Set as AbstractSet
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from decimal import Decimal
 from typing import Any
@@ -70,6 +72,24 @@ DUMP_PAGE_ROWS = 2_000  # rows a comparison of read models holds per table and s
 
 class StalePosition(Exception):
     """Another batch was written after this one read its position: compute it again."""
+
+
+class TooLarge(Exception):
+    """A batch too large to write inside another transaction's pipeline (batch_in)."""
+
+
+@dataclass
+class Preread:
+    """What a batch_in needs, read before its transaction: the rows at ``position``."""
+
+    position: int
+    identity: Any
+    keys: set[str]  # the accounts' aggregate ids, as text
+    bill_numbers: Callable[[dict[str, AccountRow]], set[str]]  # the bills the batch adds to, given the rows
+    changed_between: Callable[[int, int], AbstractSet[str] | None]  # accounts changed from one position to another
+    kept: Kept | None  # the view's kept rows it was read with, to keep again once written
+    rows: dict[str, AccountRow] = field(default_factory=dict)
+    bills: BillChanges | None = None
 
 
 ACCOUNT_COLUMNS = (
@@ -417,6 +437,7 @@ class Batch:
         self.subscriptions = subscriptions
         self.orders = orders
         self.receipts: list[NewReceipt] = []  # queued by the live read model only (LedgerViewQueries.receipts)
+        self.kept: Kept | None = None  # batch_in's rows to keep, once its caller's transaction has committed
 
     def account(self, aggregate_id: UUID) -> AccountRow:
         """The (mutable) row of the account an event belongs to."""
@@ -514,6 +535,7 @@ class LedgerViewQueries:
     # view (another prefix) queues none: what was e-mailed once is not e-mailed again.
     receipts: ReceiptOutbox | None = None
     batch: Batch | None = None
+    batches_in_transaction = False  # batch_in: inside another transaction, the append's
     # Account rows and bills as this view's last batch wrote them, for the next batch while
     # they are current (projections/kept.py); set in __init__.
     kept: KeptRows
@@ -571,26 +593,107 @@ class LedgerViewQueries:
         newer = [row.position for row in rows.values() if row.position > position]
         if newer:
             raise StalePosition(f"rows read at position {max(newer)}, after the batch's {position}")
-        self.batch = Batch(position, rows, BillChanges(self.bill, self._pending_bills, self._bills_by_number, bills),
-                           RowChanges(self._subscription_by_aggregate), RowChanges(self._order_by_aggregate))
         try:
-            yield self.batch
-            with self._locked_write(pipelined=not self.batch.staged(self.sql.d)) as cursor:
+            yield self._open(position, rows, bills)
+            with self._locked_write(pipelined=not self._batch.staged(self.sql.d)) as cursor:
                 now, identity = self._position_and_tables(application_name, cursor)
                 if now != position:
                     raise StalePosition(f"position moved from {position} to {now}")
                 if kept is not None and identity != kept.identity:
                     raise StalePosition("the read-model tables were replaced")
-                self.batch.flush(self.sql, self.codec, cursor, self._insert_tracking)  # type: ignore[attr-defined]
-                if self.receipts is not None and self.batch.receipts:
-                    self.receipts.enqueue(cursor, self.batch.receipts, datetime.now(timezone.utc))
-            if kept is None:
-                kept = Kept(position, identity)
-            kept.put(self.batch.rows(), self.batch.bills.used())
-            kept.position = self.batch.final_position
-            self.kept.keep(kept)
+                self._flush(cursor)
+            self.kept.keep(self._kept_after(kept or Kept(position, identity)))
         finally:
             self.batch = None
+
+    def preread(self, application_name: str, aggregate_ids: Iterable[UUID], kept_current: Callable[[int], None],
+                bill_numbers: Callable[[dict[str, AccountRow]], set[str]],
+                changed_between: Callable[[int, int], AbstractSet[str] | None]) -> Preread:
+        """What a batch_in will need, read before the caller's transaction: the position, the
+        accounts' rows and the bills ``bill_numbers(rows)`` names (new ones known absent);
+        rows and bills this view kept are used where ``kept_current(position)`` left them.
+        ``changed_between(since, position)``: the accounts other writers' events changed
+        meanwhile, should the position have moved by the time the batch is written."""
+        keys = {str(i) for i in aggregate_ids}
+        with self._read() as cursor:
+            position, identity = self._position_and_tables(application_name, cursor)
+        kept_current(position)
+        kept = self.kept.take(position)
+        if kept is not None and kept.identity != identity:
+            kept = None
+        return self._rows_for(Preread(position, identity, keys, bill_numbers, changed_between, kept))
+
+    def _rows_for(self, preread: Preread) -> Preread:
+        """``preread`` with its rows and bills: the kept ones where it has them, else read."""
+        kept = preread.kept
+        rows, bills = kept.take(preread.keys) if kept is not None else ({}, [])
+        rows.update(self._accounts_by_aggregate(preread.keys - rows.keys()))
+        preread.rows = rows
+        preread.bills = BillChanges(self.bill, self._pending_bills, self._bills_by_number, bills)
+        preread.bills.prefetch(preread.bill_numbers(rows))
+        return preread
+
+    @contextmanager
+    def batch_in(self, cursor: Any, application_name: str, position: int, preread: Preread) -> Iterator[Batch]:
+        """A batch written in a transaction the caller holds (an append's, which has just
+        stored the events after ``position``), from rows read before it (``preread``).
+        The view's write lock is taken first; the rows are current if the position is
+        still the one they were read at, and is ``position`` (else StalePosition, and
+        nothing is written). On leaving, the batch is written in that transaction; the
+        rows to keep are ``batch.kept``, for the caller to keep once it has committed. A
+        batch large enough for COPY (which a pipeline cannot carry) raises TooLarge."""
+        self._lock_in(cursor)
+        now, identity = self._position_and_tables(application_name, cursor)
+        if now != position or identity != preread.identity:
+            raise StalePosition(f"the read model stands at {now}, not {position}")
+        if any(row.position > preread.position for row in preread.rows.values()):
+            changed: AbstractSet[str] | None = None  # a batch landed between the two reads
+        else:
+            changed = frozenset() if now == preread.position else preread.changed_between(preread.position, now)
+        if changed is None or not changed.isdisjoint(preread.keys):
+            # Another writer's batch changed these rows after they were read: read them
+            # again, now that nothing can move them. (Other writers' batches on other
+            # accounts land meanwhile as often as not, with two server processes.)
+            preread = self._rows_for(Preread(now, identity, preread.keys, preread.bill_numbers,
+                                             preread.changed_between, None))
+        elif changed and preread.kept is not None:
+            preread.kept.forget(changed)  # the other accounts it holds: current at ``now`` too, but for these
+        try:
+            batch = self._open(position, preread.rows, preread.bills or [])
+            yield batch
+            if batch.staged(self.sql.d):
+                raise TooLarge(f"a batch of {batch.final_position - position} events is written by COPY")
+            self._flush(cursor)
+            batch.kept = self._kept_after(preread.kept or Kept(position, identity))
+        finally:
+            self.batch = None
+
+    def _open(self, position: int, rows: dict[str, AccountRow], bills: list[BillRow] | BillChanges) -> Batch:
+        if not isinstance(bills, BillChanges):
+            bills = BillChanges(self.bill, self._pending_bills, self._bills_by_number, bills)
+        self.batch = Batch(position, rows, bills, RowChanges(self._subscription_by_aggregate),
+                           RowChanges(self._order_by_aggregate))
+        return self.batch
+
+    @property
+    def _batch(self) -> Batch:
+        if self.batch is None:
+            raise InvariantViolation("no batch is open")
+        return self.batch
+
+    def _flush(self, cursor: Any) -> None:
+        self._batch.flush(self.sql, self.codec, cursor, self._insert_tracking)  # type: ignore[attr-defined]
+        if self.receipts is not None and self._batch.receipts:
+            self.receipts.enqueue(cursor, self._batch.receipts, datetime.now(timezone.utc))
+
+    def _kept_after(self, kept: Kept) -> Kept:
+        kept.put(self._batch.rows(), self._batch.bills.used())
+        kept.position = self._batch.final_position
+        return kept
+
+    def _lock_in(self, cursor: Any) -> None:
+        """Takes the view's write lock in the caller's transaction (see _locked_write)."""
+        raise NotImplementedError
 
     def _accounts_by_aggregate(self, aggregate_ids: Iterable[UUID]) -> dict[str, AccountRow]:
         keys = sorted({str(i) for i in aggregate_ids})
@@ -851,6 +954,7 @@ class LedgerViewQueries:
 
 class PostgresLedgerView(LedgerViewQueries, PostgresTrackingRecorder):
     turn_wait_ms = 5_000  # the longest a catch-up waits for its turn (catching_up)
+    batches_in_transaction = True
 
     def __init__(self, datastore: PostgresDatastore, *, prefix: str = DEFAULT_PREFIX) -> None:
         super().__init__(datastore, tracking_table_name=f"{prefix}_tracking")
@@ -865,6 +969,12 @@ class PostgresLedgerView(LedgerViewQueries, PostgresTrackingRecorder):
             self.max_tracking_id_statement)
         self._position_and_tables_sql = SQL("SELECT ({0}) AS max, to_regclass(%s)::oid AS id").format(
             self.max_tracking_id_statement)
+        # The library's upsert of the position returns a row, which it fetches to see that
+        # the position moved forward: a round trip of its own in every batch, where the
+        # position was checked under the write lock already. Here a position that does not
+        # move forward fails the statement itself (division by zero), at the commit's sync.
+        self._insert_tracking_sql = SQL(
+            "WITH moved AS ({0}) SELECT 1 / (SELECT COUNT(*) FROM moved)::int").format(self.insert_tracking_statement)
 
     def _table(self, prefix: str, name: str) -> str:
         return f'"{self.datastore.schema}"."{prefix}_{name}"'
@@ -994,9 +1104,19 @@ class PostgresLedgerView(LedgerViewQueries, PostgresTrackingRecorder):
         # (reads that need their answer, e.g. the position, still wait for it).
         with self.datastore.get_connection() as conn:
             with conn.pipeline() if pipelined else nullcontext(), conn.transaction(), conn.cursor() as cursor:
-                # One writer per set of tables at a time; others wait here, then see the moved position.
-                cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (self._lock_key,), prepare=True)
+                self._lock_in(cursor)
                 yield cursor
+
+    def _insert_tracking(self, cursor: Any, tracking: Tracking) -> None:
+        if not self.datastore.single_row_tracking:  # its statement returns nothing to count
+            super()._insert_tracking(cursor, tracking)
+            return
+        cursor.execute(self._insert_tracking_sql, {"application_name": tracking.application_name,
+                                                   "notification_id": tracking.notification_id}, prepare=True)
+
+    def _lock_in(self, cursor: Any) -> None:
+        # One writer per set of tables at a time; others wait here, then see the moved position.
+        cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (self._lock_key,), prepare=True)
 
 
 

@@ -27,6 +27,7 @@ from commands.test_clocks import load_test_clock
 from ledger_core.commands import Command, ExpireHolds
 from ledger_core.errors import AccountNotFound
 from persistence import schema
+from persistence.appending import written_along
 from persistence.database import (
     DatabaseConfig,
     apply_connection_options,
@@ -99,6 +100,9 @@ class LedgerService:
                 self.migrations_applied = schema.pending(database)
                 schema.apply(database, self.migrations_applied)
         self.projector = Projector(self.commands, self.view, settings.projection_batch_events)
+        # The read model is written in the transaction of each command's append where the
+        # view can be (PostgreSQL); else, and whenever that declines, it catches up after.
+        self._along = self.projector if self.view.batches_in_transaction else None
         self.catch_up_failures = 0
         self.group_commit = GroupCommit(self.commands, self._write_alone, self._caught_up, GroupCommitLimits(
             settings.group_commit_max_commands, settings.group_commit_max_queued, settings.group_commit_wait_us))
@@ -108,13 +112,15 @@ class LedgerService:
         return self.commands.clock
 
     def run(self, command: Callable[[Ledger], R]) -> R:
-        """Runs a command, then catches the read model up with what it wrote.
+        """Runs a command, then catches the read model up with what it wrote, unless its
+        appends wrote the read model along (``Projector.write_along``).
 
         Once the command has returned, its write is committed: a failure to catch up
         (the database gone a moment, a bug in a projection) must not turn that into an
         error answer, which a client would retry. It is logged and counted; the next
         write, the consumer or `ledger catch-up` applies the events later."""
-        result = command(self.commands)
+        with written_along(self._along):
+            result = command(self.commands)
         until = result.position if isinstance(result, Booking) else None
         if isinstance(result, Booking) and until is None:
             return result  # nothing written
@@ -122,6 +128,9 @@ class LedgerService:
         return result
 
     def _caught_up(self, until: int | None, written: Sequence[Recording] = ()) -> None:
+        last = until if until is not None else (written[-1].notification.id if written else None)
+        if last is not None and last <= self.projector.applied_along:
+            return  # written along with the events, in their transaction (Projector.write_along)
         try:
             self.projector.catch_up(until=until, written=written)
         except Exception:
@@ -134,7 +143,8 @@ class LedgerService:
         ``run``). Money movements go through group commit: concurrent ones in this process
         are decided and saved together, each answered with its own result."""
         if isinstance(command, COMBINED):
-            return self.group_commit.submit(command)
+            with written_along(self._along):
+                return self.group_commit.submit(command)
         return self._write_alone(command)
 
     def _write_alone(self, command: Command) -> Any:

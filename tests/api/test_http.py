@@ -168,7 +168,9 @@ def test_a_committed_write_answers_with_its_own_figures_when_the_read_model_cann
     def broken(*args, **kwargs):
         raise RuntimeError("read model unavailable")
 
-    monkeypatch.setattr(service.projector, "catch_up", broken)
+    # Breaks the projection itself: both its write along with the append (PostgreSQL) and
+    # the catch-up after it fail.
+    monkeypatch.setattr(service.projector.projection, "process_event", broken)
     posted = client.post("/v1/accounts/acme/recharges", json={"amount": "12.5"})
     assert posted.status_code == 201, posted.get_json()
     assert posted.get_json()["balance"]["amount_due"] == "12.50"
