@@ -637,13 +637,15 @@ class LedgerViewQueries:
     def batch_in(self, cursor: Any, application_name: str, position: int, preread: Preread) -> Iterator[Batch]:
         """A batch written in a transaction the caller holds (an append's, which has just
         stored the events after ``position``), from rows read before it (``preread``).
-        The view's write lock is taken first; the rows are current if the position is
-        still the one they were read at, and is ``position`` (else StalePosition, and
-        nothing is written). On leaving, the batch is written in that transaction; the
+        The view's write lock is taken first, if it is free: the caller holds the events
+        table's lock, and must not wait for a catch-up's write (or a rebuild's swap) with
+        it, which would stop every other append meanwhile. Then the position must be
+        ``position`` (else StalePosition, and nothing is written). On leaving, the batch is written in that transaction; the
         rows to keep are ``batch.kept``, for the caller to keep once it has committed. A
         batch large enough for COPY (which a pipeline cannot carry) raises TooLarge."""
-        self._lock_in(cursor)
-        now, identity = self._position_and_tables(application_name, cursor)
+        locked, now, identity = self._try_lock_in(cursor, application_name)
+        if not locked:
+            raise StalePosition("another writer holds the read model's write lock")
         if now != position or identity != preread.identity:
             raise StalePosition(f"the read model stands at {now}, not {position}")
         if any(row.position > preread.position for row in preread.rows.values()):
@@ -691,8 +693,9 @@ class LedgerViewQueries:
         kept.position = self._batch.final_position
         return kept
 
-    def _lock_in(self, cursor: Any) -> None:
-        """Takes the view's write lock in the caller's transaction (see _locked_write)."""
+    def _try_lock_in(self, cursor: Any, application_name: str) -> tuple[bool, int, Any]:
+        """Takes the view's write lock in the caller's transaction if it is free (see
+        _locked_write); whether it did, the position and the tables' identity."""
         raise NotImplementedError
 
     def _accounts_by_aggregate(self, aggregate_ids: Iterable[UUID]) -> dict[str, AccountRow]:
@@ -969,6 +972,8 @@ class PostgresLedgerView(LedgerViewQueries, PostgresTrackingRecorder):
             self.max_tracking_id_statement)
         self._position_and_tables_sql = SQL("SELECT ({0}) AS max, to_regclass(%s)::oid AS id").format(
             self.max_tracking_id_statement)
+        self._try_lock_sql = SQL("SELECT pg_try_advisory_xact_lock(hashtextextended(%s, 0)) AS locked, "
+                                 "({0}) AS max, to_regclass(%s)::oid AS id").format(self.max_tracking_id_statement)
         # The library's upsert of the position returns a row, which it fetches to see that
         # the position moved forward: a round trip of its own in every batch, where the
         # position was checked under the write lock already. Here a position that does not
@@ -1117,6 +1122,14 @@ class PostgresLedgerView(LedgerViewQueries, PostgresTrackingRecorder):
     def _lock_in(self, cursor: Any) -> None:
         # One writer per set of tables at a time; others wait here, then see the moved position.
         cursor.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (self._lock_key,), prepare=True)
+
+    def _try_lock_in(self, cursor: Any, application_name: str) -> tuple[bool, int, Any]:
+        # One statement: its snapshot may predate the lock, but a batch committed in between
+        # moved the position from below the caller's (ours are not visible to it), so the
+        # caller's check of the position refuses it.
+        cursor.execute(self._try_lock_sql, (self._lock_key, application_name, self.sql.accounts), prepare=True)
+        row = cursor.fetchone()
+        return row["locked"], row["max"] or 0, row["id"]
 
 
 

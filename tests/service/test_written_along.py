@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import threading
 from collections.abc import Iterator
 from decimal import Decimal
 
+import psycopg
 import pytest
 
 from ledger_core.commands import RecordUsage
@@ -137,3 +139,24 @@ def test_another_process_s_write_on_other_accounts_spares_the_rows_read(two, mon
     here.handle(usage("acme", "a1", "8"))
     assert reads == [] and calls == []  # acme's row, read before other's event, was still current
     assert (unbilled(here, "acme"), unbilled(here, "other")) == (Decimal(8), Decimal(2))
+
+
+def test_an_append_never_waits_for_the_read_model_s_lock_and_the_catch_up_applies_it(two, monkeypatch):
+    """Another writer (a consumer's catch-up, a rebuild's swap) holds the view's write lock:
+    the append, which holds the events table's lock, does not wait for it (every other
+    append would wait too); the catch-up after it applies the events once the lock is free."""
+    here, _ = two
+    open_account(here, "acme", billing_mode="postpaid", credit_limit="100")
+    calls = catch_ups_of(here, monkeypatch)
+    holder = psycopg.connect(here.settings.database.url, autocommit=True)
+    holder.execute("SELECT pg_advisory_lock(hashtextextended(%s, 0))", (here.view._lock_key,))
+    released = threading.Timer(0.3, lambda: holder.execute("SELECT pg_advisory_unlock(hashtextextended(%s, 0))",
+                                                           (here.view._lock_key,)))
+    released.start()
+    try:
+        booked = here.handle(usage("acme", "u1", "3"))
+    finally:
+        released.join()
+        holder.close()
+    assert calls == [booked.position]  # not written along: caught up after, once the lock was free
+    assert unbilled(here, "acme") == Decimal(3) and billed(here, "acme") == Decimal(3)
