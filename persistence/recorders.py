@@ -7,7 +7,9 @@ There, for every event, an audit row: who or what caused it, when, and its chain
 back, so no event is ever stored without its link.
 
 What an append writes besides its events (the cause, key claims, source positions, an
-outbox) arrives as ``AppendExtras`` (persistence/appending.py).
+outbox) arrives as ``AppendExtras`` (persistence/appending.py). On PostgreSQL, a writer
+along (``WrittenAlong``: the read model) prepares before the transaction and writes in a
+savepoint of it once the events have their positions; its failure never fails the append.
 """
 
 from __future__ import annotations

@@ -9,6 +9,11 @@ it, so the others mostly find their events applied already. Processes also take 
 (``view.catching_up``): several computing at once made most batches stale.
 The library's notification log is gap-free in commit order, so reading from the
 tracked position never skips an event.
+
+On PostgreSQL a command's append writes the read model itself, in its own transaction
+(``prepare_along``): nothing is left to catch up when it commits, unless it declined
+(the read model behind, its write lock taken, a batch too large), and then catching up
+works as above.
 """
 
 from __future__ import annotations
