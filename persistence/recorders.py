@@ -131,6 +131,13 @@ def _write_along(conn: psycopg.Connection[Any], prepared: PreparedAlong, ids: Se
         return None
 
 
+def _after_commit(once_committed: Callable[[], None]) -> None:
+    try:
+        once_committed()
+    except Exception:  # noqa: BLE001 - the append has committed: it must not answer an error now
+        log.warning("what follows a committed write along failed; the write stands", exc_info=True)
+
+
 def _entry(row: Any) -> ChainEntry:
     state = row["state"]
     return ChainEntry(
@@ -293,7 +300,7 @@ class PostgresAuditedRecorder(_WritesExtras, PostgresApplicationRecorder):
             if failed is not None:
                 raise failed  # inside get_connection: psycopg's errors become the library's
         if once_committed is not None:
-            once_committed()
+            _after_commit(once_committed)
         return ids
 
     def _insert_events(self, curs: Any, stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:

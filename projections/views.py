@@ -640,9 +640,10 @@ class LedgerViewQueries:
         The view's write lock is taken first, if it is free: the caller holds the events
         table's lock, and must not wait for a catch-up's write (or a rebuild's swap) with
         it, which would stop every other append meanwhile. Then the position must be
-        ``position`` (else StalePosition, and nothing is written). On leaving, the batch is written in that transaction; the
-        rows to keep are ``batch.kept``, for the caller to keep once it has committed. A
-        batch large enough for COPY (which a pipeline cannot carry) raises TooLarge."""
+        ``position`` (else StalePosition, and nothing is written). On leaving, the batch is
+        written in that transaction; the rows to keep are ``batch.kept``, for the caller to
+        keep once it has committed. A batch large enough for COPY (which a pipeline cannot
+        carry) raises TooLarge."""
         locked, now, identity = self._try_lock_in(cursor, application_name)
         if not locked:
             raise StalePosition("another writer holds the read model's write lock")

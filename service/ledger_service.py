@@ -113,7 +113,7 @@ class LedgerService:
 
     def run(self, command: Callable[[Ledger], R]) -> R:
         """Runs a command, then catches the read model up with what it wrote, unless its
-        appends wrote the read model along (``Projector.write_along``).
+        appends wrote the read model along (``Projector.prepare_along``).
 
         Once the command has returned, its write is committed: a failure to catch up
         (the database gone a moment, a bug in a projection) must not turn that into an

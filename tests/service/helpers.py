@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from ledger_core.commands import OpenAccount
+from persistence.database import DatabaseConfig
 from service.ledger_service import LedgerService
+from service.settings import Settings
 
 
 def open_account(service: LedgerService, account_id: str = "acme", **overrides: Any) -> str:
@@ -28,3 +32,15 @@ def figures(service: LedgerService, account_id: str = "acme") -> dict[str, str]:
         "current_balance": f"{f.current_balance:f}", "reserved": f"{f.reserved:f}",
         "usable_credits": f"{f.usable_credits:f}",
     }
+
+
+@contextmanager
+def two_services(database: DatabaseConfig, clock: Any) -> Iterator[tuple[LedgerService, LedgerService]]:
+    """Two services on one database, as two processes would be: each its own view and caches."""
+    here = LedgerService(Settings(database=database), clock=clock)
+    there = LedgerService(Settings(database=database), clock=clock)
+    try:
+        yield here, there
+    finally:
+        here.close()
+        there.close()

@@ -15,19 +15,13 @@ from ledger_core.commands import PlaceOrder, RecordUsage
 from ledger_core.usage import UsageLine
 from projections.bills import BillFilter
 from service.ledger_service import LedgerService
-from service.settings import Settings
-from tests.service.helpers import open_account
+from tests.service.helpers import open_account, two_services
 
 
 @pytest.fixture
 def two(database, clock) -> Iterator[tuple[LedgerService, LedgerService]]:
-    """Two services on one database, as two processes would be: each its own view and cache."""
-    here, there = LedgerService(Settings(database=database), clock=clock), LedgerService(Settings(database=database), clock=clock)
-    try:
-        yield here, there
-    finally:
-        here.close()
-        there.close()
+    with two_services(database, clock) as both:
+        yield both
 
 
 def usage(account_id: str, key: str, amount: str) -> RecordUsage:

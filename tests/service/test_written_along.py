@@ -19,22 +19,15 @@ from ledger_core.commands import RecordUsage
 from ledger_core.usage import UsageLine
 from projections.bills import BillFilter
 from service.ledger_service import LedgerService
-from service.settings import Settings
-from tests.service.helpers import last_position, open_account
+from tests.service.helpers import last_position, open_account, two_services
 
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
 def two(postgres_schema, clock) -> Iterator[tuple[LedgerService, LedgerService]]:
-    """Two services on one database, as two server processes would be."""
-    here = LedgerService(Settings(database=postgres_schema), clock=clock)
-    there = LedgerService(Settings(database=postgres_schema), clock=clock)
-    try:
-        yield here, there
-    finally:
-        here.close()
-        there.close()
+    with two_services(postgres_schema, clock) as both:
+        yield both
 
 
 def usage(account_id: str, key: str, amount: str) -> RecordUsage:
