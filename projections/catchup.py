@@ -32,10 +32,11 @@ from ledger_core.account import account_uuid
 from ledger_core.errors import InvariantViolation
 from persistence.log_originators import MAX_SPAN_EVENTS, originators_between
 from persistence.log_shares import select_share_window
+from projections.batches import Batch, Preread, StalePosition, TooLarge
 from projections.bulk import MIN_STAGED_ROWS
 from projections.ledger import LedgerProjection
 from projections.shares import Share
-from projections.views import Batch, LedgerViewQueries, Preread, StalePosition, TooLarge
+from projections.views import LedgerViewQueries
 
 DEFAULT_BATCH_EVENTS = 500
 MAX_BATCH_EVENTS = 10_000

@@ -26,6 +26,7 @@ from ledger_core.subscription import SUBSCRIPTION_EVENT_TYPES, Subscription
 from ledger_core.usage import FIELD_NAMES as LINE_FIELDS
 from persistence.receipt_outbox import NewReceipt
 from projections import bills, orders, subscriptions
+from projections.batches import Batch
 from projections.rows import (
     AccountRow,
     EventRow,
@@ -36,7 +37,7 @@ from projections.rows import (
     PaymentRow,
     TransactionRow,
 )
-from projections.views import Batch, LedgerViewQueries
+from projections.views import LedgerViewQueries
 
 RECEIPTED = (MovementType.RECHARGE, MovementType.PAYMENT)  # movements that get a receipt e-mailed
 CHARGE_ITEMS = {"subscription": "Subscription", "addon": "Add-on", "service": "Service", "hardware": "Hardware"}

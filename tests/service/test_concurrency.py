@@ -163,8 +163,8 @@ def test_a_batch_computed_on_rows_another_process_moved_on_is_stale_not_an_invar
     """Two processes project the same log. One reads the position, the other lands a batch,
     the first then reads the rows: applying its events to them would apply them twice
     (a settle would take the hold a second time: "reserved credits went negative")."""
+    from projections.batches import StalePosition
     from projections.catchup import Projector
-    from projections.views import StalePosition
     from service.ledger_service import make_view
 
     settings = Settings(database=database)

@@ -13,8 +13,9 @@ from ledger_core.commands import PostCharge, Recharge, RecordUsage, Reserve, Set
 from ledger_core.errors import InvariantViolation
 from ledger_core.usage import UsageLine
 from projections.catchup import Projector
+from projections.row_sql import APPENDED_TYPES, EVENT_COLUMNS, HOLD_COLUMNS, QUERY_INDEXES, TRANSACTION_COLUMNS
 from projections.rows import TransactionFilter
-from projections.views import APPENDED_TYPES, EVENT_COLUMNS, HOLD_COLUMNS, QUERY_INDEXES, TABLES, TRANSACTION_COLUMNS
+from projections.views import TABLES
 from service import rebuild as rebuild_module
 from service.ledger_service import LedgerService, make_view
 from service.rebuild import KEYS, diff, rebuild, verify

@@ -29,8 +29,8 @@ from ledger_core.commands import (
 )
 from ledger_core.usage import UsageLine
 from persistence.log_shares import SHARE_KEY, count_up_to, events_per_aggregate
+from projections.row_sql import QUERY_INDEXES
 from projections.shares import ACCOUNT_TOPICS, share_key
-from projections.views import QUERY_INDEXES
 from service.ledger_service import LedgerService
 from service.rebuild import rebuild, verify
 from service.settings import Settings
