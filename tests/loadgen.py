@@ -76,6 +76,15 @@ class Client:
 
     def post(self, path: str, body: dict[str, Any], key: str | None = None) -> tuple[int, dict[str, Any]]:
         """Posts until an answer other than a 5xx or a lost connection arrives."""
+        return self.request("POST", path, body, key)
+
+    def get(self, path: str) -> tuple[int, dict[str, Any]]:
+        return self.request("GET", path)
+
+    def request(self, method: str, path: str, body: dict[str, Any] | None = None,
+                key: str | None = None) -> tuple[int, dict[str, Any]]:
+        """Sends until an answer other than a 5xx, a retryable 4xx (rate limited: after its
+        Retry-After) or a lost connection arrives."""
         headers = {"Idempotency-Key": key} if key else {}
         give_up = time.monotonic() + RETRY_WINDOW_S
         attempt = 0
@@ -83,7 +92,7 @@ class Client:
             attempt += 1
             pause = min(0.05 * attempt, 1.0)
             try:
-                response = self.session.post(self.base + path, json=body, headers=headers, timeout=30)
+                response = self.session.request(method, self.base + path, json=body, headers=headers, timeout=30)
             except requests.RequestException:
                 self._count(None, {}, retried=True)  # no answer: it may or may not have landed
                 time.sleep(pause)
@@ -196,7 +205,10 @@ def run_bank(base: str, key: str, *, accounts: int, threads: int, seconds: float
     report.seconds = time.monotonic() - started
     report.operations = sum(counts)
     for account in ids:
-        balance = setup.session.get(f"{base}/v1/accounts/{account}/balance", timeout=30).json()
+        status, balance = setup.get(f"/v1/accounts/{account}/balance")  # rate limited too, after the load
+        if status != 200:
+            report.mismatches.append(f"{account}: the balance answered {status} {balance}")
+            continue
         expected = books.balance.get(account, Decimal(0))
         held = sum(books.holds.get(account, {}).values(), Decimal(0))
         if Decimal(balance["current_balance"]) != expected or Decimal(balance["reserved_credits"]) != held:
