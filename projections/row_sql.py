@@ -5,7 +5,6 @@ The other tables' statements live beside their rows (bills.py, invoice_sql.py,
 subscriptions.py, orders.py); the views that run them are in views.py.
 """
 
-
 from __future__ import annotations
 
 import json
@@ -28,9 +27,7 @@ from projections.rows import (
     TransactionFilter,
     TransactionRow,
 )
-from projections.subscriptions import (
-    SubscriptionSQL,
-)
+from projections.subscriptions import SubscriptionSQL
 
 ACCOUNT_COLUMNS = (
     "account_id", "aggregate_id", "currency", "billing_mode", "invoice_mode", "usage_policy", "cycle_anchor_day", "tax_rate",
