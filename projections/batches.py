@@ -58,7 +58,8 @@ class Preread:
     position: int
     identity: Any
     keys: set[str]  # the accounts' aggregate ids, as text
-    bill_numbers: Callable[[dict[str, AccountRow]], set[str]]  # the bills the batch adds to, given the rows
+    # The bills the batch adds to, given the rows and the memo of bill numbers the batch will use
+    bill_numbers: Callable[[dict[str, AccountRow], dict[tuple[Any, ...], str]], set[str]]
     changed_between: Callable[[int, int], AbstractSet[str] | None]  # accounts changed from one position to another
     kept: Kept | None  # the view's kept rows it was read with, to keep again once written
     rows: dict[str, AccountRow] = field(default_factory=dict)
@@ -243,10 +244,10 @@ class BatchWriting:
             self.batch = None
 
     def preread(self, application_name: str, aggregate_ids: Iterable[UUID], kept_current: Callable[[int], None],
-                bill_numbers: Callable[[dict[str, AccountRow]], set[str]],
+                bill_numbers: Callable[[dict[str, AccountRow], dict[tuple[Any, ...], str]], set[str]],
                 changed_between: Callable[[int, int], AbstractSet[str] | None]) -> Preread:
         """What a batch_in will need, read before the caller's transaction: the position, the
-        accounts' rows and the bills ``bill_numbers(rows)`` names (new ones known absent);
+        accounts' rows and the bills ``bill_numbers(rows, memo)`` names (new ones known absent);
         rows and bills this view kept are used where ``kept_current(position)`` left them.
         ``changed_between(since, position)``: the accounts other writers' events changed
         meanwhile, should the position have moved by the time the batch is written."""
@@ -266,7 +267,7 @@ class BatchWriting:
         rows.update(self._accounts_by_aggregate(preread.keys - rows.keys()))
         preread.rows = rows
         preread.bills = BillChanges(self.bill, self._pending_bills, self._bills_by_number, bills)
-        preread.bills.prefetch(preread.bill_numbers(rows))
+        preread.bills.prefetch(preread.bill_numbers(rows, preread.bills.numbers))
         return preread
 
     @contextmanager

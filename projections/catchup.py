@@ -162,9 +162,12 @@ class Projector:
             wanted = self._projected
             projected = [e if get_topic(type(e)) in wanted else None for e in events]
             ids = _accounts_of(projected)
+
+            def bill_numbers(rows: dict[str, Any], numbers: dict[tuple[Any, ...], str]) -> set[str]:
+                return self.projection.bill_numbers(lambda i: rows.get(str(i)), projected, numbers)
+
             preread = self.view.preread(self.name, ids, lambda position: self._kept_current(position, ids),
-                                        lambda rows: self.projection.bill_numbers(rows, projected),
-                                        self._changed_between)
+                                        bill_numbers, self._changed_between)
         finally:
             self._lock.release()
         return _Along(self, projected, preread)

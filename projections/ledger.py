@@ -7,7 +7,7 @@ rules the Account aggregate uses, so a rebuild from event 1 lands on the same nu
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import fields
 from typing import Any
 
@@ -311,34 +311,33 @@ class LedgerProjection(Projection[Any]):
     def prefetch_bills(self, events: list[Any]) -> None:
         """Reads the bills the batch's usage will add to, in one query (before the events
         are applied; a bill a settings change in the batch moves is read on its own)."""
-        batch, numbers = self._batch, set()
-        for event in events:
-            if isinstance(event, (Account.UsageRecorded, Account.ReservationSettled)):
-                row = batch.peek_account(event.originator_id)
-                if row is not None:
-                    numbers.add(self._bill_number(row, event)[0])
-        batch.bills.prefetch(numbers)
+        batch = self._batch
+        batch.bills.prefetch(self.bill_numbers(batch.peek_account, events, batch.bills.numbers))
 
-    def bill_numbers(self, rows: dict[str, AccountRow], events: Sequence[Any]) -> set[str]:
-        """The bills ``events`` add to, given their accounts' ``rows`` (by aggregate id's
-        text), worked out before any batch is open (Projector.prepare_along)."""
-        numbers = set()
+    def bill_numbers(self, row_of: Callable[[Any], AccountRow | None], events: Sequence[Any],
+                     numbers: dict[tuple[Any, ...], str]) -> set[str]:
+        """The bills ``events`` add to, given their accounts' rows (``row_of(aggregate id)``);
+        also before any batch is open (Projector.prepare_along). ``numbers``: the memo of
+        the BillChanges the batch will use (its ``numbers``), where applying them finds them."""
+        found = set()
         for event in events:
             if isinstance(event, (Account.UsageRecorded, Account.ReservationSettled)):
-                row = rows.get(str(event.originator_id))
+                row = row_of(event.originator_id)
                 if row is not None:
-                    start, _ = self._cycle_of(event.occurred_at, row.cycle_anchor_day, row.time_zone)
-                    numbers.add(bills.bill_number(row.account_id, event.product, start))
-        return numbers
+                    found.add(self._numbered(row, event, numbers)[0])
+        return found
 
     def _bill_number(self, row: AccountRow, event: Any) -> tuple[str, Any, Any]:
+        return self._numbered(row, event, self._batch.bills.numbers)
+
+    def _numbered(self, row: AccountRow, event: Any, numbers: dict[tuple[Any, ...], str]) -> tuple[str, Any, Any]:
         """The usage's bill, cycle start and cycle end; worked out once per batch (prefetch
-        and apply both ask), keyed by everything it depends on."""
+        and apply both ask), keyed in ``numbers`` by everything it depends on."""
         start, end = self._cycle_of(event.occurred_at, row.cycle_anchor_day, row.time_zone)
         key = (row.account_id, event.product, start)
-        number = self._batch.bills.numbers.get(key)
+        number = numbers.get(key)
         if number is None:
-            number = self._batch.bills.numbers[key] = bills.bill_number(row.account_id, event.product, start)
+            number = numbers[key] = bills.bill_number(row.account_id, event.product, start)
         return number, start, end
 
     def _cycle_of(self, moment: Any, anchor_day: int, zone: str) -> tuple[Any, Any]:
