@@ -1,7 +1,7 @@
 """Benchmark: the HTTP API as a real server process on PostgreSQL.
 
     .venv/bin/python bench/api.py [--accounts 10000] [--seconds 15] [--connections 4] [--workers 2]
-                                  [--profile FILE]
+                                  [--profile FILE [--profile-run reads|cold|warm|zipf|mixed]]
 
 Creates a fresh database (LEDGER_BENCH_DATABASE_URL, default the local server), opens
 the accounts in-process, starts `ledger serve`, then drives it with the asyncio load
@@ -204,7 +204,9 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=4, help="clients sending at once")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--profile", metavar="FILE",
-                        help="sample each server worker with py-spy during the cold run into FILE.<pid> (raw stacks)")
+                        help="sample each server worker with py-spy during one run into FILE.<pid> (raw stacks)")
+    parser.add_argument("--profile-run", choices=("reads", "cold", "warm", "zipf", "mixed"), default="cold",
+                        help="the run --profile samples")
     args = parser.parse_args()
 
     url = fresh_database()
@@ -224,7 +226,7 @@ def main() -> None:
         def measured(name: str, result: Callable[[], Result]) -> Result:
             cpu[name] = CpuShare(children_of(process.pid))
             cpu[name].start()
-            with sampler.measuring() as waits[name], sampled(process.pid, args.profile if name == "cold" else None):
+            with sampler.measuring() as waits[name], sampled(process.pid, args.profile if name == args.profile_run else None):
                 done = result()
             cpu[name].stop()
             return done

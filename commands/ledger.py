@@ -9,6 +9,7 @@ handlers only see the unit of work they are given (commands/unit_of_work.py).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from contextvars import ContextVar
@@ -42,6 +43,8 @@ from persistence.transcodings import DateAsISO, FastJSONTranscoder, register_dat
 
 # Per context (a request, a thread): what its last save stored.
 _written: ContextVar[Sequence[Recording]] = ContextVar("ledger_written", default=())
+
+log = logging.getLogger(__name__)
 
 SNAPSHOT_INTERVAL_EVENTS = 200
 AGGREGATE_CACHE_SIZE = 10_000  # aggregates kept in memory, unless the env says otherwise (Settings.warm_accounts)
@@ -175,7 +178,7 @@ class Ledger(KeyQueries):
 
     def save(self, *objs: Any, **kwargs: Any) -> list[Recording]:
         """As the library's (Application.save, less its deprecated no-op ``notify``), with
-        the cheaper collection of _Collected. A lone surrogate in any text cannot be
+        the cheaper collection of _Collected and snapshots taken from memory. A lone surrogate in any text cannot be
         encoded to UTF-8 and fails the encoding of the events, before anything is written:
         a coded 400. Where a writer of the read model goes along (persistence/appending.py
         ``written_along``), it is handed the domain events saved, to write in their transaction."""
@@ -186,10 +189,34 @@ class Ledger(KeyQueries):
                 recordings = self._record(collected)
         except UnicodeEncodeError:
             raise UnsafeText("a text field holds a lone surrogate; nothing was stored") from None
-        self._take_snapshots(collected)
+        self._snapshot_in_memory(collected)
         self._notify(recordings)
         _written.set(recordings)
         return recordings
+
+    def _snapshot_in_memory(self, collected: ProcessingEvent) -> None:
+        """Each aggregate whose events in this save reached a multiple of its snapshotting
+        interval is snapshotted as it stands in memory, at its last version. The library
+        loads it back from the store at that multiple instead: up to an interval of events
+        read and replayed again, about one extra replay for each event written. It runs
+        after the commit, so a failure is logged and the write stands: a missing snapshot
+        only makes later loads of the aggregate read further back."""
+        if self.snapshots is None:
+            return
+        spans: dict[Any, tuple[int, int]] = {}
+        for event in collected.events:
+            first = spans.get(event.originator_id, (event.originator_version, 0))[0]
+            spans[event.originator_id] = (first, event.originator_version)
+        for aggregate_id, (first, last) in spans.items():
+            aggregate = collected.aggregates.get(aggregate_id)
+            interval = self.snapshotting_intervals.get(type(aggregate))
+            if interval is None or last // interval == (first - 1) // interval or aggregate.version != last:
+                continue
+            try:
+                snapshot_class = getattr(type(aggregate), "Snapshot", type(self).snapshot_class)
+                self.snapshots.put([snapshot_class.take(aggregate)])
+            except Exception:  # noqa: BLE001 - after the commit: the write stands whatever happens here
+                log.warning("no snapshot of %s at version %d (the write stands)", aggregate_id, last, exc_info=True)
 
     @staticmethod
     def written() -> Sequence[Recording]:
