@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from commands.bookings import Booking
+from ledger_core.account import Account
 from ledger_core.commands import Command, Recharge, RecordUsage, Release, Reserve, Settle
 from ledger_core.errors import LedgerError, Overloaded
 from ledger_core.usage import UsageLine
@@ -174,6 +175,30 @@ def run_each_in_a_thread(svc: LedgerService, commands: list[Command]) -> list[An
     for t in threads:
         t.join()
     return results
+
+
+def test_a_committed_batch_whose_snapshot_cannot_be_stored_answers_each_write_once(
+        database: DatabaseConfig, clock: FakeClock, monkeypatch: pytest.MonkeyPatch):
+    """The snapshot comes after the batch's commit: had its failure failed the batch, the
+    fallback would run each command again, alone: holds refused as already there, usage
+    without a key booked twice."""
+    svc = LedgerService(Settings(database=database, group_commit_wait_us=100_000), clock=clock)
+    open_account(svc, billing_mode="postpaid", credit_limit="100")
+    svc.commands.snapshotting_intervals = {Account: 1}  # every save snapshots
+
+    def broken(*_: Any, **__: Any) -> None:
+        raise OSError("the snapshot store went away")
+
+    monkeypatch.setattr(svc.commands.snapshots, "put", broken)
+    commands: list[Command] = [Reserve("acme", reservation_id=f"r{n}", amount="1.00") for n in range(4)]
+    commands += [RecordUsage("acme", idempotency_key=f"u{n}", amount="0.25", line=SMS) for n in range(4)]
+    results = run_each_in_a_thread(svc, commands)
+    assert svc.group_commit.batches_combined > 0 and svc.group_commit.fallbacks == 0
+    assert all(isinstance(r, Booking) and not r.replayed for r in results), results
+    figures = svc.account_row("acme").figures
+    assert (figures.reserved, figures.expecting_invoice) == (Decimal("4.00"), Decimal("-1.00"))
+    assert svc.commands.account("acme").version == 1 + len(commands)
+    svc.close()
 
 
 def test_a_full_queue_refuses_at_once_and_writes_nothing(service: LedgerService):
