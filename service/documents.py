@@ -12,6 +12,7 @@ from decimal import Decimal
 from typing import Any
 
 from exporters.documents import (
+    MAX_PAYMENTS,
     BillDocument,
     InvoiceDocument,
     InvoiceLine,
@@ -45,8 +46,20 @@ def issuer_of(settings: Settings) -> Issuer:
 def payer_of(account: AccountRow) -> Party:
     payer = account.payer
     address = tuple(line for line in str(payer.get("address") or "").splitlines() if line.strip())[:4]
-    return Party(name=payer.get("name") or account.account_id, organization=payer.get("organization") or "",
+    # A name of blanks passes as a line of text but prints as nothing: the account is named instead.
+    return Party(name=str(payer.get("name") or "").strip() or account.account_id, organization=payer.get("organization") or "",
                  tax_id=payer.get("tax_id") or "", address=address, emails=tuple(payer.get("emails") or ())[:3])
+
+
+def _folded(payments: list[InvoicePayment]) -> tuple[InvoicePayment, ...]:
+    """At most MAX_PAYMENTS rows: partial payments have no limit, so the earliest are summed
+    in one row and the rows still add up to the amount paid."""
+    if len(payments) <= MAX_PAYMENTS:
+        return tuple(payments)
+    earlier, kept = payments[:len(payments) - MAX_PAYMENTS + 1], payments[len(payments) - MAX_PAYMENTS + 1:]
+    summed = InvoicePayment(paid_on=earlier[-1].paid_on, reference=f"{len(earlier)} earlier payments", method="",
+                            amount=sum((p.amount for p in earlier), ZERO))
+    return (summed, *kept)
 
 
 # -- bills -------------------------------------------------------------------------
@@ -142,7 +155,7 @@ def invoice_document(service: LedgerService, invoice_id: str, today: date | None
         period_start=first_day, period_end=last_day,
         account_id=invoice.account_id, currency=invoice.currency, payer=payer_of(account), lines=lines,
         subtotal=invoice.subtotal, tax_rate=account.tax_rate, tax=invoice.tax, total=invoice.total,
-        payments=tuple(payments), amount_paid=invoice.paid, outstanding=invoice.outstanding,
+        payments=_folded(payments), amount_paid=invoice.paid, outstanding=invoice.outstanding,
         owed=invoice.status == "approved",
         status=_invoice_status(invoice, today), terms=invoice.terms, notes=invoice.notes,
     )
@@ -233,6 +246,8 @@ def receipt_document(service: LedgerService, transaction_no: str) -> ReceiptDocu
         payment = service.view.payment(row.position)
         numbers = [service.view.invoice(a["invoice_id"]) for a in (payment.allocations if payment else [])]
         applied = tuple(i.number for i in numbers if i is not None and i.number)
+        if len(applied) > MAX_PAYMENTS:  # one payment may settle any number of invoices
+            applied = (*applied[:MAX_PAYMENTS - 1], f"and {len(applied) - MAX_PAYMENTS + 1} more")
     return ReceiptDocument(
         number=row.transaction_no, kind="payment" if row.type is MovementType.PAYMENT else "recharge",
         received_at=row.occurred_at, account_id=row.account_id, currency=account.currency, amount=row.amount,

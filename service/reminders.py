@@ -176,7 +176,7 @@ def compose(invoice: InvoiceRow, payer: dict[str, Any], time_zone: str, today: d
     subject = f"Payment reminder: {invoice.number} ({money(invoice.outstanding)} outstanding, due {invoice.due_on})"
     overdue = due_status(due, invoice.outstanding, today) is DueStatus.OVERDUE
     due_text = f"{invoice.due_on} (overdue by {(today - due).days} days)" if overdue else f"{invoice.due_on} (not yet due)"
-    greeting = ", ".join(str(payer[k]) for k in ("name", "organization") if payer.get(k)) or "customer"
+    greeting = ", ".join(shown for k in ("name", "organization") if (shown := str(payer.get(k) or "").strip())) or "customer"
     lines = [
         f"Dear {greeting},",
         "",

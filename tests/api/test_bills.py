@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import io
 from datetime import datetime, timezone
 
 import pytest
+from pypdf import PdfReader
 
 from ledger_core.commands import RecordUsage
 from ledger_core.usage import UsageLine
@@ -112,3 +114,15 @@ def test_a_batch_reads_its_bills_in_one_query_not_one_each(service, client, now,
     sms = [b for b in client.get("/v1/bills?product=sms").get_json()["items"]]
     assert sorted(b["amount"] for b in sms) == ["3.00", "3.00", "3.00"]
     assert [b["amount"] for b in client.get("/v1/bills?product=voice").get_json()["items"]] == ["6.00"] * 3
+
+
+def test_a_payer_name_of_blanks_is_no_name_on_documents(client, now):
+    """Blanks pass as a name (a line of text) but print as nothing: the documents name the
+    account instead, as for no name at all, rather than failing the request with a 500."""
+    open_account(client, "blank", "postpaid", credit_limit="100", payer={"name": "   ", "organization": " "})
+    post_usage(client, "blank", "u1", "4", "2026-11-05T00:00:00Z")
+    [bill] = client.get("/v1/bills?account_id=blank").get_json()["items"]
+    pdf = client.get(f"/v1/bills/{bill['bill_no']}.pdf")
+    assert pdf.status_code == 200, pdf.get_json()
+    text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.data)).pages)
+    assert "blank" in text

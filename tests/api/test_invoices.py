@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, timezone
+from decimal import Decimal
 
 import pytest
 
@@ -134,3 +135,55 @@ def test_bad_invoicing_requests_are_4xx_with_codes(client, postpaid):
     ]
     for response, status, code in cases:
         assert (response.status_code, response.get_json()["error"]["code"]) == (status, code), response.get_json()
+
+
+def test_an_invoice_paid_in_many_parts_still_prints(client, clock, postpaid):
+    """Partial payments have no limit; an invoice's document lists the last ones and sums
+    the earlier ones in one row, so the rows still add up to the amount paid."""
+    import io
+
+    from pypdf import PdfReader
+
+    from exporters.documents import MAX_PAYMENTS
+
+    clock.now = datetime(2026, 12, 1, tzinfo=timezone.utc)
+    [invoice_id] = client.post("/v1/accounts/bigco/cycles/close", json={"as_of": "2026-12-01T00:00:00Z"}).get_json()["invoice_ids"]
+    client.post(f"/v1/invoices/{invoice_id}/approve")
+    parts = MAX_PAYMENTS + 5
+    for n in range(parts):
+        paid = client.post("/v1/accounts/bigco/payments", json={"payment_id": f"p{n}", "amount": "0.10", "method": "bank"})
+        assert paid.status_code == 201, paid.get_json()
+    pdf = client.get(f"/v1/invoices/{invoice_id}.pdf")
+    assert pdf.status_code == 200, pdf.get_json()
+    text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.data)).pages)
+    assert f"p{parts - 1}" in text and "p0" not in text.split()
+    assert client.get(f"/v1/invoices/{invoice_id}").get_json()["paid"] == str(Decimal("0.10") * parts)
+    assert f"{parts - MAX_PAYMENTS + 1} earlier payments" in text
+
+
+def test_a_payment_that_settles_many_invoices_still_prints_its_receipt(client, clock):
+    import io
+
+    from pypdf import PdfReader
+
+    from exporters.documents import MAX_PAYMENTS
+
+    clock.now = datetime(2026, 12, 20, tzinfo=timezone.utc)
+    assert client.post("/v1/accounts", json={"account_id": "many", "billing_mode": "postpaid", "invoice_mode": "consolidated",
+                                             "currency": "SGD", "credit_limit": "1000"}).status_code == 201
+    invoices = MAX_PAYMENTS + 3
+    for day in range(1, invoices + 1):  # one usage a day, one invoice a day
+        used = client.post("/v1/accounts/many/usage", json={"idempotency_key": f"u{day}", "product": "sms", "amount": "1",
+                                                           "occurred_at": f"2026-11-{day:02d}T10:00:00Z"})
+        assert used.status_code == 201, used.get_json()
+        made = client.post("/v1/accounts/many/invoices", json={"type": "usage", "date_from": f"2026-11-{day:02d}",
+                                                              "date_to": f"2026-11-{day:02d}"})
+        assert made.status_code == 201, made.get_json()
+    paid = client.post("/v1/accounts/many/payments", json={"payment_id": "all", "amount": str(invoices), "method": "bank"})
+    assert paid.status_code == 201, paid.get_json()
+    [payment] = client.get("/v1/payments?account_id=many").get_json()["items"]
+    assert len(payment["allocations"]) == invoices
+    pdf = client.get(f"/v1/receipts/{paid.get_json()['transaction_no']}.pdf")
+    assert pdf.status_code == 200, pdf.get_json()
+    text = "\n".join(p.extract_text() for p in PdfReader(io.BytesIO(pdf.data)).pages)
+    assert "INV-2026-000001, INV-2026-000002" in text  # the line is cut short at the page edge
