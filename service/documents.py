@@ -47,8 +47,9 @@ def payer_of(account: AccountRow) -> Party:
     payer = account.payer
     address = tuple(line for line in str(payer.get("address") or "").splitlines() if line.strip())[:4]
     # A name of blanks passes as a line of text but prints as nothing: the account is named instead.
-    return Party(name=str(payer.get("name") or "").strip() or account.account_id, organization=payer.get("organization") or "",
-                 tax_id=payer.get("tax_id") or "", address=address, emails=tuple(payer.get("emails") or ())[:3])
+    name = str(payer.get("name") or "").strip() or account.account_id
+    return Party(name=name, organization=payer.get("organization") or "", tax_id=payer.get("tax_id") or "",
+                 address=address, emails=tuple(payer.get("emails") or ())[:3])
 
 
 def _folded(payments: list[InvoicePayment]) -> tuple[InvoicePayment, ...]:
