@@ -180,8 +180,9 @@ class Ledger(KeyQueries):
         """As the library's (Application.save, less its deprecated no-op ``notify``), with
         the cheaper collection of _Collected and snapshots taken from memory. A lone
         surrogate in any text cannot be encoded to UTF-8 and fails the encoding of the
-        events, before anything is written: a coded 400. Where a writer of the read model goes along (persistence/appending.py
-        ``written_along``), it is handed the domain events saved, to write in their transaction."""
+        events, before anything is written: a coded 400. Where a writer of the read model
+        goes along (persistence/appending.py ``written_along``), it is handed the domain
+        events saved, to write in their transaction."""
         collected = _Collected()
         collected.collect_events(*objs, **kwargs)
         try:
