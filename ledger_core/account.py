@@ -208,9 +208,11 @@ class Account(Aggregate):
     # -- figures ---------------------------------------------------------------
     @property
     def figures(self) -> Figures:
+        # Looked up, not BillingMode(...): a write reads the figures several times, and an
+        # enum's call by value costs about 0.5 us.
         return Figures(
-            billing_mode=BillingMode(self.billing_mode),
-            invoice_mode=InvoiceMode(self.invoice_mode),
+            billing_mode=_BILLING_MODES[self.billing_mode],
+            invoice_mode=_INVOICE_MODES[self.invoice_mode],
             credit_limit=self.credit_limit,
             expecting_invoice=self.expecting_invoice,
             amount_due=self.amount_due,
@@ -822,6 +824,8 @@ def _checked_payer(payer: dict[str, Any]) -> dict[str, Any]:
     return payer
 
 
+_BILLING_MODES = {mode.value: mode for mode in BillingMode}
+_INVOICE_MODES = {mode.value: mode for mode in InvoiceMode}
 RELEASE_REASONS = ("failed", "expired", "cancelled")
 ACCOUNT_EVENT_TYPES = (
     "AccountOpened", "Recharged", "UsageRecorded", "ChargePosted", "CreditsReserved", "ReservationSettled",
