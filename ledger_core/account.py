@@ -51,7 +51,7 @@ from ledger_core.errors import (
     SettleExceedsHold,
     TooManyOpenReservations,
 )
-from ledger_core.figures import ZERO, BillingMode, Figures, InvoiceMode, UsagePolicy
+from ledger_core.figures import BILLING_MODES, INVOICE_MODES, ZERO, BillingMode, Figures, InvoiceMode, UsagePolicy
 from ledger_core.holds import MAX_OPEN_HOLDS, Hold, expired_holds
 from ledger_core.invoice_book import MAX_ENTRIES_PER_INVOICE, Draft, DraftPlan, Entry, InvoiceBook
 from ledger_core.money import MAX_AMOUNT, Money, parse_currency, price, tax_on
@@ -208,11 +208,9 @@ class Account(Aggregate):
     # -- figures ---------------------------------------------------------------
     @property
     def figures(self) -> Figures:
-        # Looked up, not BillingMode(...): a write reads the figures several times, and an
-        # enum's call by value costs about 0.5 us.
-        return Figures(
-            billing_mode=_BILLING_MODES[self.billing_mode],
-            invoice_mode=_INVOICE_MODES[self.invoice_mode],
+        return Figures(  # a write reads them several times: the modes are looked up
+            billing_mode=BILLING_MODES[self.billing_mode],
+            invoice_mode=INVOICE_MODES[self.invoice_mode],
             credit_limit=self.credit_limit,
             expecting_invoice=self.expecting_invoice,
             amount_due=self.amount_due,
@@ -824,8 +822,6 @@ def _checked_payer(payer: dict[str, Any]) -> dict[str, Any]:
     return payer
 
 
-_BILLING_MODES = {mode.value: mode for mode in BillingMode}
-_INVOICE_MODES = {mode.value: mode for mode in InvoiceMode}
 RELEASE_REASONS = ("failed", "expired", "cancelled")
 ACCOUNT_EVENT_TYPES = (
     "AccountOpened", "Recharged", "UsageRecorded", "ChargePosted", "CreditsReserved", "ReservationSettled",

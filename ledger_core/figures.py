@@ -30,6 +30,11 @@ class InvoiceMode(StrEnum):
     NONE = "none"
 
 
+# By value, for code that turns stored text into modes often (an enum's call by value costs about 0.5 us).
+BILLING_MODES = {mode.value: mode for mode in BillingMode}
+INVOICE_MODES = {mode.value: mode for mode in InvoiceMode}
+
+
 class UsagePolicy(StrEnum):
     """What to do with usage that would take usable credits below zero."""
 

@@ -12,7 +12,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from ledger_core.figures import BillingMode, Figures, InvoiceMode
+from ledger_core.figures import BILLING_MODES, INVOICE_MODES, Figures
 from persistence.dialect import POSTGRES, Dialect, json_field, sign_of
 from projections.bills import BillSQL
 from projections.invoice_sql import InvoiceSQL
@@ -297,8 +297,8 @@ class RowCodec:
     def account(self, r: Any) -> AccountRow:
         d = self.d
         figures = Figures(
-            billing_mode=BillingMode(r["billing_mode"]),
-            invoice_mode=InvoiceMode(r["invoice_mode"]),
+            billing_mode=BILLING_MODES[r["billing_mode"]],
+            invoice_mode=INVOICE_MODES[r["invoice_mode"]],
             credit_limit=d.amount_out(r["credit_limit"]),
             expecting_invoice=d.amount_out(r["expecting_invoice"]),
             amount_due=d.amount_out(r["amount_due"]),
