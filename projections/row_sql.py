@@ -18,12 +18,12 @@ from projections.bills import BillSQL
 from projections.invoice_sql import InvoiceSQL
 from projections.orders import OrderSQL
 from projections.rows import (
+    MOVEMENT_TYPES,
     AccountFilter,
     AccountRow,
     EventFilter,
     EventRow,
     HoldRow,
-    MovementType,
     TransactionFilter,
     TransactionRow,
 )
@@ -328,7 +328,7 @@ class RowCodec:
         return TransactionRow(
             position=r["position"], account_id=r["account_id"], transaction_no=r["transaction_no"],
             booked_at=d.time_out(r["booked_at"]), occurred_at=d.time_out(r["occurred_at"]),
-            type=MovementType(r["type"]), item=r["item"], amount=d.amount_out(r["amount"]),
+            type=MOVEMENT_TYPES[r["type"]], item=r["item"], amount=d.amount_out(r["amount"]),
             balance_after=d.amount_out(r["balance_after"]), product=r["product"],
             application_id=r["application_id"], app_key=r["app_key"], quantity=d.amount_out(r["quantity"]),
             unit=r["unit"], unit_price=None if r["unit_price"] is None else Decimal(r["unit_price"]),

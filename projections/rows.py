@@ -22,6 +22,9 @@ class MovementType(StrEnum):
     SYSTEM = "System"  # ledger-made corrections (refunds, adjustments)
 
 
+MOVEMENT_TYPES = {kind.value: kind for kind in MovementType}  # by value, for rows read back (a page holds many)
+
+
 @dataclass
 class AccountRow:
     aggregate_id: str  # the Account aggregate's UUID, as text: how later events name the account
