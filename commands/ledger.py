@@ -18,7 +18,7 @@ from typing import Any
 from eventsourcing.application import ProcessingEvent
 from eventsourcing.domain import BaseAggregate
 from eventsourcing.persistence import JSONTranscoder, Recording
-from eventsourcing.utils import get_topic
+from eventsourcing.utils import get_topic, strtobool
 
 from commands import api_keys, handlers, invoicing, orders, payer_profiles, subscriptions, test_clocks
 from commands.api_keys import KeyQueries
@@ -39,6 +39,7 @@ from ledger_core.test_clocks import TestClock
 from persistence.appending import AppendExtras, KeyClaim, appending_with, current_along, saving
 from persistence.bulk_load import load_aggregates
 from persistence.recorders import RECORDER_TOPICS as AUDITED_RECORDERS
+from persistence.repository import LedgerRepository
 from persistence.transcodings import DateAsISO, FastJSONTranscoder, register_dataclasses
 
 # Per context (a request, a thread): what its last save stored.
@@ -165,6 +166,17 @@ class Ledger(KeyQueries):
         if module in AUDITED_RECORDERS and env.get("CREATE_TABLE", "y").lower() not in ("n", "no", "0", "false", "off"):
             self.recorder.ensure_keys_table(self._legacy_claims)  # type: ignore[attr-defined]
         self.conflicts_retried = 0  # observable count of lost races that were retried
+
+    def construct_repository(self) -> LedgerRepository:
+        """As the library's, with loads that replay without its per-event protocol check."""
+        cache_maxsize = self.env.get(self.AGGREGATE_CACHE_MAXSIZE)
+        return LedgerRepository(
+            event_store=self.events, snapshot_store=self.snapshots,
+            cache_maxsize=int(cache_maxsize) if cache_maxsize else None,
+            fastforward=strtobool(self.env.get(self.AGGREGATE_CACHE_FASTFORWARD, "y")),
+            fastforward_skipping=strtobool(self.env.get(self.AGGREGATE_CACHE_FASTFORWARD_SKIPPING, "n")),
+            deepcopy_from_cache=strtobool(self.env.get(self.DEEPCOPY_FROM_AGGREGATE_CACHE, "y")),
+        )
 
     def construct_transcoder(self) -> FastJSONTranscoder:
         transcoder = FastJSONTranscoder()

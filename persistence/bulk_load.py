@@ -3,7 +3,7 @@
 A batch of Kafka messages touches hundreds of accounts once each; loading them one by
 one (latest snapshot, then the events after it) costs about half of a batch's time.
 Here the latest snapshots of all of them come in one query and the events after those
-snapshots in another, then each aggregate is projected as the library would.
+snapshots in another, then each aggregate is projected as the repository does.
 """
 
 from __future__ import annotations
@@ -13,9 +13,11 @@ from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import Application, project_aggregate
+from eventsourcing.application import Application
 from eventsourcing.persistence import StoredEvent
 from eventsourcing.postgres import PostgresDatastore
+
+from persistence.repository import project_events
 
 
 def load_aggregates(app: Application[UUID], aggregate_ids: Iterable[UUID]) -> dict[UUID, Any]:
@@ -35,7 +37,7 @@ def load_aggregates(app: Application[UUID], aggregate_ids: Iterable[UUID]) -> di
         stored = StoredEvent(originator_id=UUID(str(row["originator_id"])), originator_version=row["originator_version"],
                              topic=row["topic"], state=bytes(row["state"]))
         history[stored.originator_id].append(app.mapper.to_domain_event(stored))
-    return {aggregate_id: project_aggregate(None, events) for aggregate_id, events in history.items()}
+    return {aggregate_id: project_events(None, events) for aggregate_id, events in history.items()}
 
 
 def _postgres_rows(datastore: PostgresDatastore, events: str, snapshots: str | None, ids: list[UUID]) -> list[Any]:
