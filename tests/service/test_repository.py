@@ -35,7 +35,7 @@ def test_loads_replay_without_the_protocol_check_and_give_the_same_account(servi
     monkeypatch.setattr(eventsourcing.application, "CanMutateProtocol", _CountedProtocol)
     _Counted.checks = 0
     fresh = ledger.repository.get(account.id, version=4)  # no cache: from the store
-    cached = ledger.account("a1")  # the cache, fast-forwarded
+    cached = ledger.account("a1")  # the current version, from the store into the cache
     [loaded] = load_aggregates(ledger, [account_uuid("a1")]).values()
     assert _Counted.checks == 0
     assert fresh.version == 4 and fresh.figures.amount_due == 30
