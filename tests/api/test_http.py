@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+from typing import Any
+
 import pytest
 
+from service.group_commit import GroupCommit, GroupCommitLimits
 from tests.service.helpers import last_position
 
 
@@ -230,3 +234,40 @@ def test_liveness_never_waits_for_the_database_and_readiness_says_unavailable_at
     slow = client.get("/readyz")
     assert slow.status_code == 503 and time.monotonic() - started < 3.5
     assert "did not answer within" in slow.get_json()["reason"]
+
+
+def test_a_full_write_queue_answers_503_with_retry_after_and_writes_nothing(app, client, acme, service):
+    """Back-pressure over HTTP: with one write held in the lead and one queued behind it
+    (LEDGER_GROUP_COMMIT_MAX_QUEUED=1), the next money movement is refused at once."""
+    entered, release = threading.Event(), threading.Event()
+
+    def held(command: Any) -> Any:
+        entered.set()
+        release.wait(10)
+        return service._write_alone(command)
+
+    service.group_commit = GroupCommit(service.commands, held, service._caught_up, GroupCommitLimits(1, 1, 0))
+    answers: list[int] = []
+
+    def post(key: str) -> None:
+        other = app.test_client()
+        other.environ_base.update(client.environ_base)
+        answers.append(other.post("/v1/accounts/acme/usage", json={"idempotency_key": key, "product": "sms",
+                                                                   "amount": "1"}).status_code)
+
+    first = threading.Thread(target=post, args=("q-1",))
+    first.start()
+    assert entered.wait(10)
+    second = threading.Thread(target=post, args=("q-2",))
+    second.start()
+    while len(service.group_commit._queue) < 1:
+        threading.Event().wait(0.01)
+    refused = client.post("/v1/accounts/acme/usage", json={"idempotency_key": "q-3", "product": "sms", "amount": "1"})
+    assert refused.status_code == 503 and refused.headers["Retry-After"] == "1"
+    assert refused.get_json()["error"]["code"] == "overloaded"
+    release.set()
+    first.join(10), second.join(10)
+    assert sorted(answers) == [201, 201]
+    assert len(client.get("/v1/accounts/acme/transactions").get_json()["items"]) == 2
+    retried = client.post("/v1/accounts/acme/usage", json={"idempotency_key": "q-3", "product": "sms", "amount": "1"})
+    assert retried.status_code == 201  # not a replay: the refused write left nothing under its key
