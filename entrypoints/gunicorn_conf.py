@@ -31,12 +31,14 @@ worker_connections = _setting("LEDGER_HTTP_CONNECTIONS", 1000, 1, 100_000)
 # LEDGER_HTTP_CONNECTION_REQUESTS answers, so that clients spread over the workers again:
 # connections kept for good left the benchmark's four clients on one worker in two runs of
 # three, the other worker idle. 0 s turns keep-alive off (one request per connection).
+# The worker's handler applies both (entrypoints/http_handler.py).
 keepalive = _setting("LEDGER_HTTP_KEEPALIVE_S", 5, 0, 3600)
 requests_per_connection = _setting("LEDGER_HTTP_CONNECTION_REQUESTS", 100, 1, 1_000_000)
 timeout = _setting("LEDGER_HTTP_WORKER_TIMEOUT_S", 60, 1, 3600)  # a worker stuck this long is restarted
 graceful_timeout = 10
 limit_request_line = 8190
 limit_request_fields = 100
+limit_request_field_size = 8190  # the three limits of entrypoints/http_framing.py
 accesslog = None
 errorlog = "-"
 loglevel = "warning"
@@ -59,9 +61,3 @@ def on_exit(server):  # noqa: ANN001, ANN201
     for process in _scheduler:
         process.terminate()
         process.wait(timeout=30)
-
-
-def pre_request(worker, req):  # noqa: ANN001, ANN201
-    # gunicorn answers "Connection: close" and closes after a request marked so.
-    if req.req_number >= requests_per_connection:
-        req.must_close = True

@@ -2,10 +2,9 @@
 sends its request slowly, or not at all, holds a cheap greenlet instead of one of a few
 threads (eight such clients froze the threaded server for over a minute).
 
-Each connection's socket gets a read timeout (LEDGER_HTTP_READ_TIMEOUT_S): a request
-that stops arriving is dropped after it, whatever part of it was sent. gunicorn's own
-error answers (414, 431, 400 for a malformed request line, ...) are JSON in the API's
-error shape, not HTML.
+gevent's WSGI server reads the requests (gunicorn's gevent_pywsgi worker), with the
+ledger's rules: strict framing, read and keep-alive timeouts, a limit of answers a
+connection, JSON errors (entrypoints/http_handler.py).
 
 Imported by the gunicorn master, which must not import the ledger itself: the worker
 monkey-patches the standard library after the fork, and only code imported after that
@@ -14,12 +13,12 @@ socket through entrypoints/green_wait.py."""
 
 from __future__ import annotations
 
-import json
 import os
-from typing import Any
 
-from gunicorn import util
-from gunicorn.workers.ggevent import GeventWorker
+from gunicorn.workers.ggevent import GeventPyWSGIWorker, PyWSGIServer
+
+from entrypoints.http_framing import Limits
+from entrypoints.http_handler import LedgerHandler
 
 DEFAULT_READ_TIMEOUT_S = 10.0
 MAX_READ_TIMEOUT_S = 3600.0
@@ -35,23 +34,27 @@ def read_timeout_setting(raw: str | None) -> float:
     if not 0 < value <= MAX_READ_TIMEOUT_S:  # also refuses nan
         raise ValueError(f"LEDGER_HTTP_READ_TIMEOUT_S must be more than 0 and at most {MAX_READ_TIMEOUT_S:g}, got {raw}")
     return value
-CODES = {400: "invalid_request", 403: "forbidden", 414: "uri_too_long", 417: "expectation_failed",
-         431: "headers_too_large", 500: "internal_error", 501: "not_implemented"}
 
 
-def write_json_error(sock: Any, status_int: int, reason: str, mesg: str) -> None:
-    body = json.dumps({"error": {"code": CODES.get(status_int, "http_error"), "message": mesg or reason,
-                                 "details": {}}}).encode()
-    head = (f"HTTP/1.1 {status_int} {reason}\r\nConnection: close\r\nContent-Type: application/json\r\n"
-            f"Content-Length: {len(body)}\r\n\r\n").encode("latin1")
-    util.write_nonblock(sock, head + body)
+class LedgerServer(PyWSGIServer):  # type: ignore[misc]
+    # One connection per accept: with several workers on one socket, a worker that takes
+    # what is pending leaves the others idle (gunicorn does the same for its own workers).
+    max_accept = 1
 
 
-class LedgerWorker(GeventWorker):  # type: ignore[misc]
-    read_timeout_s = read_timeout_setting(os.environ.get("LEDGER_HTTP_READ_TIMEOUT_S"))
+class LedgerWorker(GeventPyWSGIWorker):  # type: ignore[misc]
+    server_class = LedgerServer
+    wsgi_handler = LedgerHandler
+    read_timeout_s = read_timeout_setting(os.environ.get("LEDGER_HTTP_READ_TIMEOUT_S"))  # checked on import
 
     def init_process(self) -> None:
-        util.write_error = write_json_error  # gunicorn's workers answer their own errors through it
+        from entrypoints import gunicorn_conf  # the master loaded it; its values are the settings
+
+        LedgerHandler.limits = Limits(self.cfg.limit_request_line, self.cfg.limit_request_fields,
+                                      self.cfg.limit_request_field_size)
+        LedgerHandler.read_timeout_s = self.read_timeout_s
+        LedgerHandler.keepalive_s = float(self.cfg.keepalive)
+        LedgerHandler.requests_per_connection = gunicorn_conf.requests_per_connection
         super().init_process()
 
     def load_wsgi(self) -> None:
@@ -60,9 +63,3 @@ class LedgerWorker(GeventWorker):  # type: ignore[misc]
 
         green_wait.install()
         super().load_wsgi()
-
-    def handle(self, listener: Any, client: Any, addr: Any) -> None:
-        # gunicorn would make the socket blocking without a limit; a gevent socket with a
-        # timeout waits cooperatively and gives up after it.
-        client.settimeout(self.read_timeout_s)
-        super(GeventWorker, self).handle(listener, client, addr)

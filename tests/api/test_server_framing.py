@@ -1,0 +1,121 @@
+"""How `ledger serve` reads requests off the wire (entrypoints/http_handler.py): what it
+refuses itself, in the API's JSON error shape; chunked bodies; bodies and connections that
+stop arriving. Raw sockets against a real server process."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import requests
+
+from persistence.database import DatabaseConfig
+from tests.serverproc import Server, running_server
+
+USAGE = b'{"idempotency_key": "%s", "product": "sms", "amount": "1"}'
+
+
+@pytest.fixture
+def server(database: DatabaseConfig, tmp_path: Path) -> Iterator[Server]:
+    settings = {"LEDGER_HTTP_READ_TIMEOUT_S": "0.5", "LEDGER_HTTP_KEEPALIVE_S": "1"}
+    with running_server(database.url, database.schema, workers=1, log_path=tmp_path / "server.log",
+                        extra_env=settings) as running:
+        opened = requests.post(f"{running.base}/v1/accounts", headers={"Authorization": f"Bearer {running.admin_key}"},
+                               json={"account_id": "wire", "billing_mode": "postpaid", "invoice_mode": "consolidated",
+                                     "currency": "SGD", "credit_limit": "100"}, timeout=5)
+        assert opened.status_code == 201
+        yield running
+    print(running.log())  # shown by pytest when the test fails
+
+
+def connect(server: Server) -> socket.socket:
+    return socket.create_connection(("127.0.0.1", int(server.base.rsplit(":", 1)[1])), timeout=5)
+
+
+def exchange(server: Server, raw: bytes) -> tuple[bytes, bytes]:
+    """(head, body) of the answer to ``raw``, read until the server closes the connection."""
+    with connect(server) as conn:
+        conn.sendall(raw)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    return head, body
+
+
+def post(server: Server, headers: bytes, body: bytes = b"") -> bytes:
+    return (b"POST /v1/accounts/wire/usage HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            b"Authorization: Bearer " + server.admin_key.encode() + b"\r\n" + headers + b"\r\n" + body)
+
+
+def chunked(body: bytes) -> bytes:
+    return b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+
+
+def expecting_invoice(server: Server) -> str:
+    answer = requests.get(f"{server.base}/v1/accounts/wire/balance", timeout=5,
+                          headers={"Authorization": f"Bearer {server.admin_key}"})
+    return str(answer.json()["expecting_invoice"])
+
+
+def test_what_the_server_refuses_itself_is_json_and_nothing_reaches_the_ledger(server):
+    usage = USAGE % b"refused"
+    cases = [
+        (post(server, b"Content-Length: 5\r\nTransfer-Encoding: chunked\r\n", chunked(usage)), 400, "invalid_request"),
+        (post(server, b"Content-Length: %d\r\nContent-Length: %d\r\n" % (len(usage), len(usage)), usage), 400,
+         "invalid_request"),
+        (post(server, b"Content-Length: +%d\r\n" % len(usage), usage), 400, "invalid_request"),
+        (post(server, b"Transfer-Encoding: gzip\r\n", usage), 501, "not_implemented"),
+        (post(server, b"X-A: 1\r\n  folded\r\nContent-Length: %d\r\n" % len(usage), usage), 400, "invalid_request"),
+        (post(server, b"X A: 1\r\nContent-Length: %d\r\n" % len(usage), usage), 400, "invalid_request"),
+        (post(server, b"X-Big: " + b"a" * 9000 + b"\r\n"), 431, "headers_too_large"),
+        (post(server, b"".join(b"X-H%d: 1\r\n" % n for n in range(101))), 431, "headers_too_large"),
+        (b"GET /" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\n\r\n", 414, "uri_too_long"),
+        (b"GET /v1/accounts/\xe9/balance HTTP/1.1\r\nHost: x\r\n\r\n", 400, "invalid_request"),
+        (b"GET /livez\r\n\r\n", 400, "invalid_request"),
+        (b"GET /livez HTTP/1.1\nHost: x\n\n", 400, "invalid_request"),
+    ]
+    for raw, status, code in cases:
+        head, body = exchange(server, raw)
+        assert head.startswith(b"HTTP/1.1 %d " % status), (raw[:80], head)
+        assert b"content-type: application/json" in head.lower() and b"connection: close" in head.lower()
+        assert json.loads(body)["error"]["code"] == code, raw[:80]
+    assert expecting_invoice(server) == "0.00"
+    assert "Traceback" not in server.log() and "unhandled error" not in server.log()
+
+
+def test_a_chunked_body_lands_and_a_malformed_one_is_the_clients_error(server):
+    head, body = exchange(server, post(server, b"Transfer-Encoding: chunked\r\n", chunked(USAGE % b"c-1")))
+    assert head.startswith(b"HTTP/1.1 201 "), body
+    head, body = exchange(server, post(server, b"Transfer-Encoding: chunked\r\n",
+                                       b"zz\r\n" + USAGE % b"c-2" + b"\r\n0\r\n\r\n"))
+    assert head.startswith(b"HTTP/1.1 400 ") and json.loads(body)["error"]["code"] == "invalid_input"
+    assert "malformed" in json.loads(body)["error"]["message"]
+    assert expecting_invoice(server) == "-1.00"  # the chunked one only
+    assert "unhandled error" not in server.log()
+
+
+def test_a_body_that_stops_arriving_and_an_idle_connection_are_dropped_without_a_server_error(server):
+    usage = USAGE % b"stalled"
+    with connect(server) as conn:
+        conn.sendall(post(server, b"Content-Length: %d\r\n" % len(usage), usage[:10]))
+        started, answer = time.monotonic(), b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+        assert time.monotonic() - started < 4  # dropped after the read timeout (0.5 s a read)
+    assert answer == b"" or answer.startswith(b"HTTP/1.1 408 "), answer[:80]
+    with connect(server) as conn:
+        conn.sendall(b"GET /livez HTTP/1.1\r\nHost: x\r\n\r\n")
+        answer = b""
+        while not answer.endswith(b'"alive"}\n'):
+            answer += conn.recv(65536)
+        assert answer.startswith(b"HTTP/1.1 200 ") and b"connection: close" not in answer.lower()
+        started = time.monotonic()
+        assert conn.recv(65536) == b""  # closed by the server after the keep-alive time (1 s)
+        assert 0.5 < time.monotonic() - started < 4
+    assert expecting_invoice(server) == "0.00"
+    assert "unhandled error" not in server.log() and "Traceback" not in server.log()
