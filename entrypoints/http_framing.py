@@ -31,6 +31,7 @@ class Refused(ValueError):
 
 @dataclass(frozen=True)
 class Limits:
+    # gevent reads at most 8,192 bytes of a request line and answers 414 past them itself.
     request_line_bytes: int = 8190
     header_fields: int = 100
     header_field_bytes: int = 8190

@@ -88,6 +88,12 @@ class GuardedBody:
     def _discard(self) -> None:
         """Called by gevent once the application has answered: reads what it left of the
         body, so that the next request on the connection starts where it should."""
+        if getattr(self.stream, "socket", None) is not None:
+            # The client still waits for "100 Continue" before it sends the body: asking for
+            # a body the application did not want would be wrong, and so would guessing
+            # where the next request starts.
+            self.handler.close_connection = True
+            return
         drained = 0
         try:
             while drained <= MAX_DRAIN_BYTES:
@@ -150,6 +156,8 @@ class LedgerHandler(PyWSGIHandler):  # type: ignore[misc]
         return environ  # type: ignore[no-any-return]
 
     def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+        if getattr(self.wsgi_input.stream, "socket", None) is not None:
+            self.close_connection = True  # answered without the body the client holds back (Expect: 100-continue)
         # gevent says "Connection: close" on HTTP/1.0 only; clients of 1.1 need it too.
         if self.close_connection and not any(name.lower() == "connection" for name, _ in headers):
             headers = [*headers, ("Connection", "close")]

@@ -99,6 +99,26 @@ def test_a_chunked_body_lands_and_a_malformed_one_is_the_clients_error(server):
     assert "unhandled error" not in server.log()
 
 
+def test_a_body_held_back_for_100_continue_is_asked_for_only_when_the_application_reads_it(server):
+    usage = USAGE % b"expect"
+    expect = b"Expect: 100-continue\r\nContent-Length: %d\r\n" % len(usage)
+    with connect(server) as conn:  # refused before the body is read: no "100 Continue", the connection closed
+        conn.sendall(post(server, expect).replace(server.admin_key.encode(), b"wrong"))
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 401 ") and b"connection: close" in answer.lower()
+    with connect(server) as conn:
+        conn.sendall(post(server, expect))
+        assert conn.recv(65536).startswith(b"HTTP/1.1 100 Continue")
+        conn.sendall(usage)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 201 "), answer[:200]
+    assert expecting_invoice(server) == "-1.00"
+
+
 def test_a_body_that_stops_arriving_and_an_idle_connection_are_dropped_without_a_server_error(server):
     usage = USAGE % b"stalled"
     with connect(server) as conn:
