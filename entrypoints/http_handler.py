@@ -115,7 +115,6 @@ class LedgerHandler(PyWSGIHandler):  # type: ignore[misc]
 
     def handle(self) -> None:
         self.requests_read = 0
-        self.fields: list[tuple[str, str]] = []
         self.socket.settimeout(self.read_timeout_s)
         try:
             super().handle()
@@ -141,10 +140,10 @@ class LedgerHandler(PyWSGIHandler):  # type: ignore[misc]
         return True
 
     def MessageClass(self, fp: Any, *_: Any) -> Any:  # gevent names it so
-        self.fields = header_fields(fp, self.limits)
-        body_framing(self.fields)
+        fields = header_fields(fp, self.limits)
+        body_framing(fields)
         message = OldMessage()
-        for name, value in self.fields:
+        for name, value in fields:
             message[name] = value
         return message
 
@@ -156,7 +155,7 @@ class LedgerHandler(PyWSGIHandler):  # type: ignore[misc]
         return environ  # type: ignore[no-any-return]
 
     def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-        if getattr(self.wsgi_input.stream, "socket", None) is not None:
+        if getattr(getattr(self.wsgi_input, "stream", None), "socket", None) is not None:
             self.close_connection = True  # answered without the body the client holds back (Expect: 100-continue)
         # gevent says "Connection: close" on HTTP/1.0 only; clients of 1.1 need it too.
         if self.close_connection and not any(name.lower() == "connection" for name, _ in headers):
