@@ -57,7 +57,7 @@ class GuardedBody:
     def _guarded(self, read: Any, *args: Any) -> Any:
         try:
             return read(*args)
-        except _InvalidClientInput as error:
+        except (_InvalidClientInput, ValueError) as error:  # ValueError: gevent's reading of an empty chunk size
             self.handler.close_connection = True
             raise BadRequest(f"the request body is malformed: {error}") from None
         except TimeoutError:
@@ -101,7 +101,7 @@ class GuardedBody:
                 if not chunk:
                     return
                 drained += len(chunk)
-        except OSError:  # _InvalidClientInput included
+        except (OSError, ValueError):  # a malformed body (_InvalidClientInput is an OSError) or a broken connection
             pass
         self.handler.close_connection = True
 

@@ -91,10 +91,11 @@ def test_what_the_server_refuses_itself_is_json_and_nothing_reaches_the_ledger(s
 def test_a_chunked_body_lands_and_a_malformed_one_is_the_clients_error(server):
     head, body = exchange(server, post(server, b"Transfer-Encoding: chunked\r\n", chunked(USAGE % b"c-1")))
     assert head.startswith(b"HTTP/1.1 201 "), body
-    head, body = exchange(server, post(server, b"Transfer-Encoding: chunked\r\n",
-                                       b"zz\r\n" + USAGE % b"c-2" + b"\r\n0\r\n\r\n"))
-    assert head.startswith(b"HTTP/1.1 400 ") and json.loads(body)["error"]["code"] == "invalid_input"
-    assert "malformed" in json.loads(body)["error"]["message"]
+    for size in (b"zz", b"", b"-1", b"1" * 17):  # not hex, none at all, negative, too long
+        head, body = exchange(server, post(server, b"Transfer-Encoding: chunked\r\n",
+                                           size + b"\r\n" + USAGE % b"c-2" + b"\r\n0\r\n\r\n"))
+        assert head.startswith(b"HTTP/1.1 400 ") and json.loads(body)["error"]["code"] == "invalid_input", size
+        assert "malformed" in json.loads(body)["error"]["message"]
     assert expecting_invoice(server) == "-1.00"  # the chunked one only
     assert "unhandled error" not in server.log()
 
