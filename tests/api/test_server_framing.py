@@ -5,6 +5,8 @@ stop arriving. Raw sockets against a real server process."""
 from __future__ import annotations
 
 import json
+import os
+import random
 import socket
 import time
 from collections.abc import Iterator
@@ -140,3 +142,47 @@ def test_a_body_that_stops_arriving_and_an_idle_connection_are_dropped_without_a
         assert 0.5 < time.monotonic() - started < 4
     assert expecting_invoice(server) == "0.00"
     assert "unhandled error" not in server.log() and "Traceback" not in server.log()
+
+
+def mutated(seed: bytes, rng: random.Random) -> bytes:
+    """``seed`` with a few bytes inserted, deleted, replaced or cut off."""
+    pieces = [b"\r\n", b"\n", b"\r", b" ", b":", b"\x00", b"\xff", b"0", b"-1", b"\t", b"\r\n\r\n", b"zz", b"%",
+              b"Content-Length: 5\r\n", b"Transfer-Encoding: chunked\r\n", b"HTTP/1.1"]
+    raw = bytearray(seed)
+    for _ in range(rng.randint(1, 4)):
+        at, roll = rng.randrange(len(raw) + 1), rng.random()
+        if roll < 0.4:
+            raw[at:at] = rng.choice(pieces)
+        elif roll < 0.7:
+            del raw[at:at + rng.randint(1, 5)]
+        elif roll < 0.9:
+            raw[at:at + 1] = bytes([rng.randrange(256)])
+        else:
+            del raw[at:]
+    return bytes(raw)
+
+
+def test_mutated_requests_never_answer_5xx_nor_break_the_server(server):
+    """Valid requests (plain, chunked, 100-continue) with bytes inserted, deleted, replaced
+    or cut off: each is answered below 500 (501 for a coding it does not serve) or, when
+    nothing of a request is left, not at all. LEDGER_FUZZ_EXAMPLES sets how many."""
+    usage = USAGE % b"m"
+    seeds = [b"GET /v1/accounts/wire/balance HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+             + server.admin_key.encode() + b"\r\n\r\n",
+             post(server, b"Content-Length: %d\r\n" % len(usage), usage),
+             post(server, b"Transfer-Encoding: chunked\r\n", chunked(usage)),
+             post(server, b"Expect: 100-continue\r\nContent-Length: %d\r\n" % len(usage), usage)]
+    rng = random.Random(13)
+    for _ in range(int(os.environ.get("LEDGER_FUZZ_EXAMPLES", "400"))):
+        raw = mutated(rng.choice(seeds), rng)
+        with connect(server) as conn:
+            conn.sendall(raw)
+            conn.shutdown(socket.SHUT_WR)
+            answer = b""
+            while chunk := conn.recv(65536):
+                answer += chunk
+        status = int(answer[9:12]) if answer.startswith(b"HTTP/1.1 ") else None
+        assert status is not None or not raw.strip(), (raw[:200], answer[:200])
+        assert status is None or status < 500 or status == 501, (raw[:200], answer[:300])
+    assert requests.get(f"{server.base}/livez", timeout=5).status_code == 200
+    assert "Traceback" not in server.log() and "unhandled error" not in server.log()
