@@ -5,8 +5,9 @@ rules gunicorn's parser kept before it:
 
 - requests are read strictly (entrypoints/http_framing.py) and what the server refuses
   itself is answered in the API's JSON error shape;
-- each read waits at most LEDGER_HTTP_READ_TIMEOUT_S, and a kept-alive connection idles at
-  most the keep-alive time between requests: stalled clients are dropped, never waited for;
+- each read waits at most LEDGER_HTTP_READ_TIMEOUT_S, a request's head arrives whole within
+  it, and a kept-alive connection idles at most the keep-alive time between requests:
+  stalled and trickling clients are dropped, never waited for;
 - a connection is closed after LEDGER_HTTP_CONNECTION_REQUESTS answers, so that clients
   spread over the workers again;
 - the body reaches the application through a guard: a malformed chunk, a body that stops
@@ -21,6 +22,7 @@ import json
 import logging
 from typing import Any
 
+from gevent import Timeout
 from gevent.pywsgi import OldMessage, _InvalidClientInput
 from gunicorn.workers.ggevent import PyWSGIHandler
 from werkzeug.exceptions import BadRequest, ClientDisconnected, RequestTimeout
@@ -46,6 +48,10 @@ def error_answer(status: int, message: str) -> bytes:
     head = (f"HTTP/1.1 {status} {REASONS.get(status, 'Error')}\r\nConnection: close\r\n"
             f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n")
     return head.encode("latin-1") + body
+
+
+class HeadTimeout(TimeoutError):
+    """The request line and headers did not all arrive within the read timeout."""
 
 
 class GuardedBody:
@@ -112,6 +118,7 @@ class LedgerHandler(PyWSGIHandler):  # type: ignore[misc]
     read_timeout_s = 10.0
     keepalive_s = 5.0
     requests_per_connection = 100
+    head_deadline: Timeout | None = None
 
     def handle(self) -> None:
         self.requests_read = 0
@@ -122,18 +129,25 @@ class LedgerHandler(PyWSGIHandler):  # type: ignore[misc]
             pass
 
     def read_requestline(self) -> str:
-        if not self.requests_read:
-            return super().read_requestline()  # type: ignore[no-any-return]
-        self.socket.settimeout(self.keepalive_s)  # idle between two requests
+        # Waiting for a request: up to the read timeout for the first, the keep-alive time
+        # between two on one connection.
+        self.socket.settimeout(self.keepalive_s if self.requests_read else self.read_timeout_s)
         try:
-            return super().read_requestline()  # type: ignore[no-any-return]
+            self.rfile.peek(1)
         finally:
             if self.socket is not None:
                 self.socket.settimeout(self.read_timeout_s)
+        # From its first byte on, the whole head (request line and headers) must arrive within
+        # the read timeout: a client trickling it a byte at a time, each read in time, would
+        # otherwise hold its connection for good.
+        self.head_deadline = Timeout(self.read_timeout_s, HeadTimeout)
+        self.head_deadline.start()
+        return super().read_requestline()  # type: ignore[no-any-return]
 
     def read_request(self, raw_requestline: str) -> bool:
         request_line(raw_requestline, self.limits)
         super().read_request(raw_requestline)  # the header block through MessageClass
+        self.head_deadline.close()
         self.requests_read += 1
         if self.requests_read >= self.requests_per_connection or not self.keepalive_s:
             self.close_connection = True
@@ -163,7 +177,11 @@ class LedgerHandler(PyWSGIHandler):  # type: ignore[misc]
         return super().start_response(status, headers, exc_info)
 
     def handle_one_request(self) -> Any:
-        answer = super().handle_one_request()
+        try:
+            answer = super().handle_one_request()
+        finally:
+            if self.head_deadline is not None:
+                self.head_deadline.close()
         if isinstance(answer, tuple) and answer[0] == "414":  # gevent's own check, past 8,192 bytes
             return "414", error_answer(414, f"the request line is longer than {self.limits.request_line_bytes} bytes")
         return answer

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import select
 import socket
 import time
 from collections.abc import Iterator
@@ -142,6 +143,25 @@ def test_a_body_that_stops_arriving_and_an_idle_connection_are_dropped_without_a
         assert 0.5 < time.monotonic() - started < 4
     assert expecting_invoice(server) == "0.00"
     assert "unhandled error" not in server.log() and "Traceback" not in server.log()
+
+
+def test_a_head_trickled_a_line_at_a_time_is_dropped_after_the_read_timeout(server):
+    """Each header line arrives within the read timeout (0.5 s) of the one before; the head
+    as a whole does not, so the server answers 408 instead of waiting on."""
+    with connect(server) as conn:
+        started = time.monotonic()
+        conn.sendall(b"GET /livez HTTP/1.1\r\nHost: x\r\n")
+        answer, answered_s = b"", None
+        for n in range(30):
+            if select.select([conn], [], [], 0.2)[0]:  # the server answered (or closed) meanwhile
+                answered_s = time.monotonic() - started
+                break
+            conn.sendall(b"X-Slow-%d: 1\r\n" % n)
+        while chunk := conn.recv(65536):
+            answer += chunk
+    assert answered_s is not None and answered_s < 2.5, answered_s  # the trickle would have gone on 6 s
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:100]
+    assert json.loads(answer.partition(b"\r\n\r\n")[2])["error"]["code"] == "request_timeout"
 
 
 def mutated(seed: bytes, rng: random.Random) -> bytes:
