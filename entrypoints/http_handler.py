@@ -6,8 +6,9 @@ rules gunicorn's parser kept before it:
 - requests are read strictly (entrypoints/http_framing.py) and what the server refuses
   itself is answered in the API's JSON error shape;
 - each read waits at most LEDGER_HTTP_READ_TIMEOUT_S, a request's head arrives whole within
-  it, and a kept-alive connection idles at most the keep-alive time between requests:
-  stalled and trickling clients are dropped, never waited for;
+  it, its body within it and a second more for each 8 KiB, and a kept-alive connection idles
+  at most the keep-alive time between requests: stalled and trickling clients are dropped,
+  never waited for;
 - a connection is closed after LEDGER_HTTP_CONNECTION_REQUESTS answers, so that clients
   spread over the workers again;
 - the body reaches the application through a guard: a malformed chunk, a body that stops
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+from time import monotonic
 from typing import Any
 
 from gevent import Timeout
@@ -36,6 +38,7 @@ CODES = {400: "invalid_request", 408: "request_timeout", 414: "uri_too_long", 43
 REASONS = {400: "Bad Request", 408: "Request Timeout", 414: "URI Too Long", 431: "Request Header Fields Too Large",
            500: "Internal Server Error", 501: "Not Implemented"}
 MAX_DRAIN_BYTES = 64 * 1024  # as gunicorn's: a slow but steady sender cannot hold the connection
+MIN_BODY_BYTES_PER_S = 8 * 1024  # what a body must average past the read timeout (the default 64 KiB: 18 s)
 
 
 def error_body(status: int, message: str) -> bytes:
@@ -55,26 +58,54 @@ class HeadTimeout(TimeoutError):
 
 
 class GuardedBody:
-    """wsgi.input: gevent's reader of the body, whose transport errors become the client's."""
+    """wsgi.input: gevent's reader of the body, whose transport errors become the client's,
+    read within a deadline: the read timeout, plus a second for each MIN_BODY_BYTES_PER_S
+    received. Each read of the socket waits at most the read timeout; without the deadline a
+    client sending a byte now and then would hold its connection for good."""
 
     def __init__(self, stream: Any, handler: LedgerHandler) -> None:
         self.stream, self.handler = stream, handler
+        self.started_s: float | None = None
+        self.received_bytes = 0
+
+    def _within_deadline(self, read: Any, *args: Any) -> Any:
+        now_s, timeout_s = monotonic(), self.handler.read_timeout_s
+        if self.started_s is None:
+            self.started_s = now_s
+        left_s = self.started_s + timeout_s + self.received_bytes / MIN_BODY_BYTES_PER_S - now_s
+        if left_s <= 0:
+            raise TimeoutError("the request body arrives too slowly")
+        with Timeout(left_s, TimeoutError):  # only the body's reading runs meanwhile
+            data = read(*args)
+        self.received_bytes += len(data) if isinstance(data, bytes) else sum(map(len, data))
+        return data
 
     def _guarded(self, read: Any, *args: Any) -> Any:
         try:
-            return read(*args)
+            return self._within_deadline(read, *args)
         except (_InvalidClientInput, ValueError) as error:  # ValueError: gevent's reading of an empty chunk size
             self.handler.close_connection = True
             raise BadRequest(f"the request body is malformed: {error}") from None
         except TimeoutError:
             self.handler.close_connection = True
-            raise RequestTimeout("the request body stopped arriving") from None
+            raise RequestTimeout("the request body stopped arriving, or arrives too slowly") from None
         except OSError:
             self.handler.close_connection = True
             raise ClientDisconnected() from None
 
     def read(self, length: int | None = None) -> bytes:
-        return self._guarded(self.stream.read, length)  # type: ignore[no-any-return]
+        # In pieces, so that the deadline moves on as the body arrives.
+        wanted = None if length is None or length < 0 else length
+        pieces: list[bytes] = []
+        while wanted is None or wanted > 0:
+            piece = self._guarded(self.stream.read, MIN_BODY_BYTES_PER_S if wanted is None
+                                  else min(MIN_BODY_BYTES_PER_S, wanted))
+            if not piece:
+                break
+            pieces.append(piece)
+            if wanted is not None:
+                wanted -= len(piece)
+        return b"".join(pieces)
 
     def readline(self, size: int | None = None) -> bytes:
         return self._guarded(self.stream.readline, size)  # type: ignore[no-any-return]
@@ -100,14 +131,17 @@ class GuardedBody:
             # where the next request starts.
             self.handler.close_connection = True
             return
+        stream = self.stream
+        if not stream.chunked_input and stream.position >= (stream.content_length or 0):
+            return  # read to its end, or none sent
         drained = 0
         try:
             while drained <= MAX_DRAIN_BYTES:
-                chunk = self.stream.read(16384)
+                chunk = self._within_deadline(self.stream.read, MIN_BODY_BYTES_PER_S)
                 if not chunk:
                     return
                 drained += len(chunk)
-        except (OSError, ValueError):  # a malformed body (_InvalidClientInput is an OSError) or a broken connection
+        except (OSError, ValueError):  # malformed (_InvalidClientInput is an OSError), too slow, or gone
             pass
         self.handler.close_connection = True
 

@@ -164,6 +164,38 @@ def test_a_head_trickled_a_line_at_a_time_is_dropped_after_the_read_timeout(serv
     assert json.loads(answer.partition(b"\r\n\r\n")[2])["error"]["code"] == "request_timeout"
 
 
+def test_a_body_trickled_a_byte_at_a_time_is_dropped_after_its_deadline_and_a_steady_one_lands(server):
+    """Each byte arrives within the read timeout (0.5 s) of the one before; the body's
+    deadline (the read timeout and a second for each 8 KiB) passes long before its end. A
+    body arriving faster than 8 KiB/s lands, however long it takes."""
+    with connect(server) as conn:
+        conn.sendall(post(server, b"Content-Length: 1000\r\n", b"{"))
+        started, answered_s = time.monotonic(), None
+        for _ in range(30):
+            if select.select([conn], [], [], 0.2)[0]:
+                answered_s = time.monotonic() - started
+                break
+            conn.sendall(b" ")
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    assert answered_s is not None and answered_s < 2.5, answered_s  # the trickle would have gone on 6 s
+    assert answer.startswith(b"HTTP/1.1 408 "), answer[:100]
+    assert json.loads(answer.partition(b"\r\n\r\n")[2])["error"]["code"] == "request_timeout"
+    assert expecting_invoice(server) == "0.00"
+    padded = (USAGE % b"steady")[:-1] + b" " * 32_000 + b"}"  # 32 KB at 16 KB/s: slower than one read timeout
+    with connect(server) as conn:
+        conn.sendall(post(server, b"Content-Length: %d\r\n" % len(padded)))
+        for at in range(0, len(padded), 4_000):
+            conn.sendall(padded[at:at + 4_000])
+            time.sleep(0.25)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 201 "), answer[:300]
+    assert expecting_invoice(server) == "-1.00"
+
+
 def mutated(seed: bytes, rng: random.Random) -> bytes:
     """``seed`` with a few bytes inserted, deleted, replaced or cut off."""
     pieces = [b"\r\n", b"\n", b"\r", b" ", b":", b"\x00", b"\xff", b"0", b"-1", b"\t", b"\r\n\r\n", b"zz", b"%",
