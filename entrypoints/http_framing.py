@@ -3,8 +3,8 @@ its header block and how its body is framed. Strict where a lenient reading woul
 proxy in front and this server see two different requests (smuggling): one Content-Length
 or one chunked Transfer-Encoding, never both; header names that are tokens; no folded
 lines, no control characters, no bare LF. The limits are gunicorn's settings of
-`entrypoints/gunicorn_conf.py`; gunicorn's own parser refused the same requests, with the
-same statuses, before the server moved to gevent's WSGI server (entrypoints/http_handler.py).
+`entrypoints/gunicorn_conf.py`; gunicorn's own parser refused the same requests before the
+server moved to gevent's WSGI server (entrypoints/http_handler.py), which reads leniently.
 """
 
 from __future__ import annotations
