@@ -113,6 +113,12 @@ class GuardedBody:
     def readlines(self, hint: int | None = None) -> list[bytes]:
         return self._guarded(self.stream.readlines, hint)  # type: ignore[no-any-return]
 
+    @property
+    def held_back(self) -> bool:
+        """The client still waits for "100 Continue" before it sends the body (gevent's reader
+        keeps the socket to send it on until the first read)."""
+        return getattr(self.stream, "socket", None) is not None
+
     def __iter__(self) -> GuardedBody:
         return self
 
@@ -125,10 +131,9 @@ class GuardedBody:
     def _discard(self) -> None:
         """Called by gevent once the application has answered: reads what it left of the
         body, so that the next request on the connection starts where it should."""
-        if getattr(self.stream, "socket", None) is not None:
-            # The client still waits for "100 Continue" before it sends the body: asking for
-            # a body the application did not want would be wrong, and so would guessing
-            # where the next request starts.
+        if self.held_back:
+            # Asking for a body the application did not want would be wrong, and so would
+            # guessing where the next request starts.
             self.handler.close_connection = True
             return
         stream = self.stream
@@ -203,7 +208,7 @@ class LedgerHandler(PyWSGIHandler):  # type: ignore[misc]
         return environ  # type: ignore[no-any-return]
 
     def start_response(self, status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
-        if getattr(getattr(self.wsgi_input, "stream", None), "socket", None) is not None:
+        if isinstance(self.wsgi_input, GuardedBody) and self.wsgi_input.held_back:
             self.close_connection = True  # answered without the body the client holds back (Expect: 100-continue)
         # gevent says "Connection: close" on HTTP/1.0 only; clients of 1.1 need it too.
         if self.close_connection and not any(name.lower() == "connection" for name, _ in headers):
