@@ -39,13 +39,19 @@ def connect(server: Server) -> socket.socket:
     return socket.create_connection(("127.0.0.1", int(server.base.rsplit(":", 1)[1])), timeout=5)
 
 
+def until_closed(conn: socket.socket) -> bytes:
+    """What the server sends until it closes the connection."""
+    answer = b""
+    while chunk := conn.recv(65536):
+        answer += chunk
+    return answer
+
+
 def exchange(server: Server, raw: bytes) -> tuple[bytes, bytes]:
     """(head, body) of the answer to ``raw``, read until the server closes the connection."""
     with connect(server) as conn:
         conn.sendall(raw)
-        answer = b""
-        while chunk := conn.recv(65536):
-            answer += chunk
+        answer = until_closed(conn)
     head, _, body = answer.partition(b"\r\n\r\n")
     return head, body
 
@@ -108,17 +114,13 @@ def test_a_body_held_back_for_100_continue_is_asked_for_only_when_the_applicatio
     expect = b"Expect: 100-continue\r\nContent-Length: %d\r\n" % len(usage)
     with connect(server) as conn:  # refused before the body is read: no "100 Continue", the connection closed
         conn.sendall(post(server, expect).replace(server.admin_key.encode(), b"wrong"))
-        answer = b""
-        while chunk := conn.recv(65536):
-            answer += chunk
+        answer = until_closed(conn)
     assert answer.startswith(b"HTTP/1.1 401 ") and b"connection: close" in answer.lower()
     with connect(server) as conn:
         conn.sendall(post(server, expect))
         assert conn.recv(65536).startswith(b"HTTP/1.1 100 Continue")
         conn.sendall(usage)
-        answer = b""
-        while chunk := conn.recv(65536):
-            answer += chunk
+        answer = until_closed(conn)
     assert answer.startswith(b"HTTP/1.1 201 "), answer[:200]
     assert expecting_invoice(server) == "-1.00"
 
@@ -127,9 +129,8 @@ def test_a_body_that_stops_arriving_and_an_idle_connection_are_dropped_without_a
     usage = USAGE % b"stalled"
     with connect(server) as conn:
         conn.sendall(post(server, b"Content-Length: %d\r\n" % len(usage), usage[:10]))
-        started, answer = time.monotonic(), b""
-        while chunk := conn.recv(65536):
-            answer += chunk
+        started = time.monotonic()
+        answer = until_closed(conn)
         assert time.monotonic() - started < 4  # dropped after the read timeout (0.5 s a read)
     assert answer == b"" or answer.startswith(b"HTTP/1.1 408 "), answer[:80]
     with connect(server) as conn:
@@ -151,14 +152,13 @@ def test_a_head_trickled_a_line_at_a_time_is_dropped_after_the_read_timeout(serv
     with connect(server) as conn:
         started = time.monotonic()
         conn.sendall(b"GET /livez HTTP/1.1\r\nHost: x\r\n")
-        answer, answered_s = b"", None
+        answered_s = None
         for n in range(30):
             if select.select([conn], [], [], 0.2)[0]:  # the server answered (or closed) meanwhile
                 answered_s = time.monotonic() - started
                 break
             conn.sendall(b"X-Slow-%d: 1\r\n" % n)
-        while chunk := conn.recv(65536):
-            answer += chunk
+        answer = until_closed(conn)
     assert answered_s is not None and answered_s < 2.5, answered_s  # the trickle would have gone on 6 s
     assert answer.startswith(b"HTTP/1.1 408 "), answer[:100]
     assert json.loads(answer.partition(b"\r\n\r\n")[2])["error"]["code"] == "request_timeout"
@@ -176,9 +176,7 @@ def test_a_body_trickled_a_byte_at_a_time_is_dropped_after_its_deadline_and_a_st
                 answered_s = time.monotonic() - started
                 break
             conn.sendall(b" ")
-        answer = b""
-        while chunk := conn.recv(65536):
-            answer += chunk
+        answer = until_closed(conn)
     assert answered_s is not None and answered_s < 2.5, answered_s  # the trickle would have gone on 6 s
     assert answer.startswith(b"HTTP/1.1 408 "), answer[:100]
     assert json.loads(answer.partition(b"\r\n\r\n")[2])["error"]["code"] == "request_timeout"
@@ -189,9 +187,7 @@ def test_a_body_trickled_a_byte_at_a_time_is_dropped_after_its_deadline_and_a_st
         for at in range(0, len(padded), 4_000):
             conn.sendall(padded[at:at + 4_000])
             time.sleep(0.25)
-        answer = b""
-        while chunk := conn.recv(65536):
-            answer += chunk
+        answer = until_closed(conn)
     assert answer.startswith(b"HTTP/1.1 201 "), answer[:300]
     assert expecting_invoice(server) == "-1.00"
 
@@ -230,9 +226,7 @@ def test_mutated_requests_never_answer_5xx_nor_break_the_server(server):
         with connect(server) as conn:
             conn.sendall(raw)
             conn.shutdown(socket.SHUT_WR)
-            answer = b""
-            while chunk := conn.recv(65536):
-                answer += chunk
+            answer = until_closed(conn)
         status = int(answer[9:12]) if answer.startswith(b"HTTP/1.1 ") else None
         assert status is not None or not raw.strip(), (raw[:200], answer[:200])
         assert status is None or status < 500 or status == 501, (raw[:200], answer[:300])
