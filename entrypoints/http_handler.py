@@ -39,6 +39,10 @@ REASONS = {400: "Bad Request", 408: "Request Timeout", 414: "URI Too Long", 431:
            500: "Internal Server Error", 501: "Not Implemented"}
 MAX_DRAIN_BYTES = 64 * 1024  # as gunicorn's: a slow but steady sender cannot hold the connection
 MIN_BODY_BYTES_PER_S = 8 * 1024  # what a body must average past the read timeout (the default 64 KiB: 18 s)
+# The body is read in pieces this small, so that the deadline credits what arrives soon after
+# it arrives: a piece waits for all its bytes, and a piece of 8 KiB at the least rate took a
+# whole second, longer than a short read timeout allows the first one.
+BODY_PIECE_BYTES = 1024
 
 
 def error_body(status: int, message: str) -> bytes:
@@ -94,12 +98,11 @@ class GuardedBody:
             raise ClientDisconnected() from None
 
     def read(self, length: int | None = None) -> bytes:
-        # In pieces, so that the deadline moves on as the body arrives.
         wanted = None if length is None or length < 0 else length
         pieces: list[bytes] = []
         while wanted is None or wanted > 0:
-            piece = self._guarded(self.stream.read, MIN_BODY_BYTES_PER_S if wanted is None
-                                  else min(MIN_BODY_BYTES_PER_S, wanted))
+            piece = self._guarded(self.stream.read, BODY_PIECE_BYTES if wanted is None
+                                  else min(BODY_PIECE_BYTES, wanted))
             if not piece:
                 break
             pieces.append(piece)
@@ -142,7 +145,7 @@ class GuardedBody:
         drained = 0
         try:
             while drained <= MAX_DRAIN_BYTES:
-                chunk = self._within_deadline(self.stream.read, MIN_BODY_BYTES_PER_S)
+                chunk = self._within_deadline(self.stream.read, BODY_PIECE_BYTES)
                 if not chunk:
                     return
                 drained += len(chunk)
